@@ -1,0 +1,112 @@
+"""Build of novacache's compiled core.
+
+Every ``ext/<name>.pyx`` becomes the extension module ``novacache.<name>``.
+
+Build switches (environment variables, read at build time):
+
+``NOVACACHE_NO_EXTENSIONS=1``
+    Build nothing: a pure-Python wheel that runs on the twin (``novacache._local_py``).
+``NOVACACHE_DEBUG=1``
+    ``-O0 -g3``, C asserts on, Cython's own internal checks on: for gdb and valgrind.
+``NOVACACHE_ANNOTATE=1``
+    Write Cython's annotated HTML next to each ``.pyx`` (yellow = Python API calls).
+``NOVACACHE_LINETRACE=1``
+    Compile with line tracing, so coverage.py and profilers see lines inside ``.pyx``.
+``NOVACACHE_SANITIZE=1``
+    Build with AddressSanitizer and UndefinedBehaviorSanitizer (run Python with
+    ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``), for the tests that hunt
+    memory errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+EXT_DIR = HERE / "ext"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+NO_EXTENSIONS = _flag("NOVACACHE_NO_EXTENSIONS") or sys.implementation.name != "cpython"
+DEBUG = _flag("NOVACACHE_DEBUG")
+ANNOTATE = _flag("NOVACACHE_ANNOTATE")
+LINETRACE = _flag("NOVACACHE_LINETRACE")
+SANITIZE = _flag("NOVACACHE_SANITIZE")
+
+
+class NovaBuildExt(build_ext):
+    """Cythonize at build time, with the switches above applied."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        from Cython.Build import cythonize
+
+        directives = {
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+            "embedsignature": True,
+            "freethreading_compatible": False,
+        }
+        if LINETRACE:
+            directives["linetrace"] = True
+            directives["profile"] = True
+        if DEBUG:
+            directives["boundscheck"] = True
+            directives["wraparound"] = True
+        self.distribution.ext_modules[:] = cythonize(
+            self.distribution.ext_modules,
+            compiler_directives=directives,
+            annotate=ANNOTATE,
+            force=ANNOTATE or LINETRACE or DEBUG,
+            quiet=not DEBUG,
+        )
+
+    def build_extensions(self) -> None:
+        for ext in self.extensions:
+            if self.compiler.compiler_type == "msvc":
+                ext.extra_compile_args += ["/O2"] if not DEBUG else ["/Od", "/Zi"]
+                continue
+            if DEBUG:
+                ext.extra_compile_args += ["-O0", "-g3", "-UNDEBUG"]
+            else:
+                ext.extra_compile_args += ["-O3"]
+            if SANITIZE:
+                ext.extra_compile_args += [
+                    "-fsanitize=address,undefined",
+                    "-fno-omit-frame-pointer",
+                ]
+                ext.extra_link_args += ["-fsanitize=address,undefined"]
+            if LINETRACE:
+                ext.define_macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+        super().build_extensions()
+
+
+def _extensions() -> list[Extension]:
+    if NO_EXTENSIONS:
+        return []
+    return [
+        Extension(
+            f"novacache.{pyx.stem}",
+            [str(pyx.relative_to(HERE))],
+            include_dirs=[str(EXT_DIR.relative_to(HERE))],
+            depends=[str(p.relative_to(HERE)) for p in EXT_DIR.glob("*.h")],
+        )
+        for pyx in sorted(EXT_DIR.glob("*.pyx"))
+    ]
+
+
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": NovaBuildExt},
+)

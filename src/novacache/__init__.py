@@ -1,0 +1,28 @@
+"""novacache: a multi-tier cache engine with a compiled in-process core.
+
+Public API (everything else is private and may change):
+
+- :class:`LocalCache`: the in-process L1 cache (LRU, per-entry TTL, size-aware).
+- :func:`memoize`: a ``functools.lru_cache``-like decorator on the same core.
+- :data:`compiled`: ``True`` when the compiled core is active, ``False`` on the twin.
+- :mod:`novacache.errors`: the exception hierarchy.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._local import LocalCache, Memoized, compiled, default_weigher, memoize
+from ._stats import CacheInfo, CacheStats
+
+__all__ = [
+    "CacheInfo",
+    "CacheStats",
+    "LocalCache",
+    "Memoized",
+    "compiled",
+    "default_weigher",
+    "errors",
+    "memoize",
+]
+
+__version__ = "0.1.0.dev0"
