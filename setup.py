@@ -12,6 +12,8 @@ Build switches (environment variables, read at build time):
     Write Cython's annotated HTML next to each ``.pyx`` (yellow = Python API calls).
 ``NOVACACHE_LINETRACE=1``
     Compile with line tracing, so coverage.py and profilers see lines inside ``.pyx``.
+``NOVACACHE_ONLY=_core,_floor``
+    Build only these modules of ``ext/`` (a development convenience).
 ``NOVACACHE_SANITIZE=1``
     Build with AddressSanitizer and UndefinedBehaviorSanitizer (run Python with
     ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``), for the tests that hunt
@@ -56,7 +58,7 @@ class NovaBuildExt(build_ext):
             "cdivision": True,
             "initializedcheck": False,
             "embedsignature": True,
-            "freethreading_compatible": False,
+            
         }
         if LINETRACE:
             directives["linetrace"] = True
@@ -95,6 +97,7 @@ class NovaBuildExt(build_ext):
 def _extensions() -> list[Extension]:
     if NO_EXTENSIONS:
         return []
+    only = {n.strip() for n in os.environ.get("NOVACACHE_ONLY", "").split(",") if n.strip()}
     return [
         Extension(
             f"novacache.{pyx.stem}",
@@ -103,6 +106,7 @@ def _extensions() -> list[Extension]:
             depends=[str(p.relative_to(HERE)) for p in EXT_DIR.glob("*.h")],
         )
         for pyx in sorted(EXT_DIR.glob("*.pyx"))
+        if not only or pyx.stem in only
     ]
 
 
