@@ -1,0 +1,424 @@
+"""Which rows ``novacache bench`` has, and how each one is measured.
+
+Every timed row runs each implementation over the same key lists, in two orders:
+**insertion** (the order the cache was filled in) and **random** (the same keys
+shuffled with a fixed seed). Each timed row also carries an *empty loop* entry (the
+same loop with ``pass`` as its body, over the same keys) so the loop's own cost is
+visible, and is compared with ``dict`` and with the compiled ``floor`` mapping measured
+in the same run (the memoize row with ``functools.lru_cache``, the throughput row with
+cachebox).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import platform
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import memory, threads
+from .peers import LONG_TTL, Implementation, discover, version_of
+from .results import BenchResults, Entry, Row
+from .timing import STATEMENTS, Case, run_interleaved
+
+__all__ = ["ORDERS", "ROW_IDS", "BenchOptions", "cpu_model", "run"]
+
+ORDERS = ("insertion", "random")
+
+#: Row id -> title, in table order.
+ROW_TITLES: dict[str, str] = {
+    "hit-int": "c[k] hit, int keys",
+    "hit-str": "c[k] hit, str keys",
+    "hit-ttl": "c[k] hit, entry with a TTL (int keys)",
+    "get-hit": "c.get(k) hit (int keys)",
+    "get-miss": "c.get(k) miss (int keys)",
+    "set-new": "c[k] = v, new key into a full cache (each set evicts one)",
+    "overwrite": "c[k] = v, overwrite of an existing key",
+    "memoize": "memoize hit, whole call f(k) of a one-argument function",
+    "memory": "container bytes per entry (child process, cache filled to n)",
+    "threads": "two threads, 90% c.get(k) / 10% c[k] = v, no caller lock",
+}
+ROW_IDS: tuple[str, ...] = tuple(ROW_TITLES)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Knobs of one run (the CLI's options)."""
+
+    size: int = 100_000
+    rounds: int = 7
+    rows: tuple[str, ...] = ROW_IDS
+    seed: int = 1234
+    memory_size: int | None = None
+    thread_rounds: int = 5
+    thread_blocks: int = 20_000
+    impls: tuple[str, ...] | None = None
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> BenchOptions:
+        """Small settings for a CI smoke run: seconds, and numbers that mean little."""
+        settings: dict[str, Any] = {
+            "size": 2_000,
+            "rounds": 3,
+            "memory_size": 50_000,
+            "thread_rounds": 2,
+            "thread_blocks": 1_000,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+
+def cpu_model() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (or :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _identity_function() -> Callable[[Any], Any]:
+    """A new trivial one-argument function (one per implementation)."""
+
+    def f(x: Any) -> Any:
+        return x
+
+    return f
+
+
+class _KeySets:
+    """The key lists of a run, built once, each in both orders."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        rng = random.Random(seed)
+
+        def orders(keys: list[Any]) -> dict[str, list[Any]]:
+            shuffled = list(keys)
+            rng.shuffle(shuffled)
+            return {"insertion": keys, "random": shuffled}
+
+        self.ints = orders(list(range(n)))
+        self.strs = orders([f"key:{i}" for i in range(n)])
+        self.absent = orders(list(range(n, 2 * n)))
+
+
+def _fill(container: Any, keys: Sequence[Any]) -> Any:
+    for k in keys:
+        container[k] = k
+    return container
+
+
+class _Runner:
+    def __init__(self, options: BenchOptions, progress: Progress) -> None:
+        self.options = options
+        self.progress = progress
+        impls = discover()
+        if options.impls is not None:
+            impls = [i for i in impls if i.name in options.impls]
+        self.impls = impls
+        self.n = options.size
+        self.keys = _KeySets(self.n, options.seed)
+
+    def _with_role(self, role: str) -> list[Implementation]:
+        return [i for i in self.impls if role in i.roles]
+
+    # -- timed rows ------------------------------------------------------------------
+
+    def _timed_row(
+        self,
+        row_id: str,
+        refs: list[str],
+        operation: str,
+        keys: dict[str, list[Any]],
+        candidates: list[tuple[Implementation, Callable[[], Any] | None, str | None]],
+        *,
+        fresh: bool = False,
+        extra: Sequence[tuple[str, str, str, Any]] = (),
+    ) -> Row:
+        """Measure one row.
+
+        ``candidates`` are ``(implementation, build, reason)``: ``build`` makes the
+        container the loop runs over (filled) or is ``None``, and then ``reason`` (or
+        the implementation's status) is printed instead of a number. ``extra`` are
+        reference entries ``(name, label, operation, container)``, such as the empty
+        loop; ``fresh`` rebuilds the container before every round.
+        """
+        row = Row(row_id, ROW_TITLES[row_id], "ns/op", list(ORDERS), refs)
+        cases: list[Case] = []
+        entries: dict[str, Entry] = {}
+        for name, label, op, container in extra:
+            entries[name] = Entry(name, label)
+            for order in ORDERS:
+                cases.append(Case((name, order), op, keys[order], container=container))
+        for impl, build, reason in candidates:
+            entry = Entry(impl.name, impl.label, note=impl.notes.get(row_id))
+            entries[impl.name] = entry
+            if build is None:
+                entry.status = impl.status or reason
+                entry.note = None
+                continue
+            if fresh:
+                for order in ORDERS:
+                    cases.append(Case((impl.name, order), operation, keys[order], fresh=build))
+            else:
+                container = build()
+                for order in ORDERS:
+                    cases.append(
+                        Case(
+                            (impl.name, order),
+                            operation,
+                            keys[order],
+                            container=container,
+                            values=(object(), object()),
+                        )
+                    )
+        medians = run_interleaved(cases, self.options.rounds)
+        for (name, order), ns in medians.items():
+            entries[name].values[order] = ns
+        row.entries = list(entries.values())
+        return row
+
+    def _empty_loop(self) -> tuple[str, str, str, Any]:
+        return ("loop", "empty loop", "empty", None)
+
+    def _mapping_candidates(
+        self, fill_keys: Sequence[Any]
+    ) -> list[tuple[Implementation, Callable[[], Any] | None, str | None]]:
+        out: list[tuple[Implementation, Callable[[], Any] | None, str | None]] = []
+        for impl in self._with_role("mapping"):
+            make = impl.make
+            if make is None:
+                out.append((impl, None, None))
+            else:
+                out.append((impl, _builder(make, self.n, fill_keys), None))
+        return out
+
+    def row_hit(self, row_id: str) -> Row:
+        keys = self.keys.strs if row_id == "hit-str" else self.keys.ints
+        return self._timed_row(
+            row_id,
+            ["dict", "floor"],
+            "getitem",
+            keys,
+            self._mapping_candidates(keys["insertion"]),
+            extra=[self._empty_loop()],
+        )
+
+    def row_hit_ttl(self) -> Row:
+        keys = self.keys.ints
+        candidates: list[tuple[Implementation, Callable[[], Any] | None, str | None]] = []
+        for impl in self._with_role("mapping"):
+            if impl.make_ttl is not None:
+                build = _builder(
+                    functools.partial(_with_ttl, impl.make_ttl), self.n, keys["insertion"]
+                )
+                candidates.append((impl, build, None))
+            elif impl.make is not None and not impl.bounded:
+                # Baselines without TTL: their plain hit, so the ratios mean "what the
+                # deadline costs on top of the floor".
+                candidates.append((impl, _builder(impl.make, self.n, keys["insertion"]), None))
+            elif impl.make is not None:
+                candidates.append((impl, None, "no TTL support"))
+            else:
+                candidates.append((impl, None, None))
+        return self._timed_row(
+            "hit-ttl", ["dict", "floor"], "getitem", keys, candidates, extra=[self._empty_loop()]
+        )
+
+    def row_get(self, row_id: str) -> Row:
+        keys = self.keys.absent if row_id == "get-miss" else self.keys.ints
+        return self._timed_row(
+            row_id,
+            ["dict", "floor"],
+            "get",
+            keys,
+            self._mapping_candidates(self.keys.ints["insertion"]),
+            extra=[self._empty_loop()],
+        )
+
+    def row_set_new(self) -> Row:
+        return self._timed_row(
+            "set-new",
+            ["dict", "floor"],
+            "setitem",
+            self.keys.absent,
+            self._mapping_candidates(self.keys.ints["insertion"]),
+            fresh=True,
+            extra=[self._empty_loop()],
+        )
+
+    def row_overwrite(self) -> Row:
+        return self._timed_row(
+            "overwrite",
+            ["dict", "floor"],
+            "setitem",
+            self.keys.ints,
+            self._mapping_candidates(self.keys.ints["insertion"]),
+            extra=[self._empty_loop()],
+        )
+
+    def row_memoize(self) -> Row:
+        keys = self.keys.ints
+        candidates: list[tuple[Implementation, Callable[[], Any] | None, str | None]] = []
+        for impl in self._with_role("memoize"):
+            decorate = impl.memoize
+            if decorate is None:
+                candidates.append((impl, None, None))
+                continue
+
+            def build(decorate: Any = decorate) -> Any:
+                f = decorate(_identity_function(), self.n)
+                for k in keys["insertion"]:
+                    f(k)
+                return f
+
+            candidates.append((impl, build, None))
+        return self._timed_row(
+            "memoize",
+            ["functools"],
+            "call",
+            keys,
+            candidates,
+            extra=[self._empty_loop(), ("call", "bare call f(k)", "call", _identity_function())],
+        )
+
+    # -- memory and threads ----------------------------------------------------------
+
+    def row_memory(self) -> Row:
+        n = self.options.memory_size or self.n
+        row = Row("memory", ROW_TITLES["memory"], "B/entry", ["tracemalloc", "RSS"], [])
+        for impl in self._with_role("mapping"):
+            entry = Entry(impl.name, impl.label)
+            row.entries.append(entry)
+            if impl.make is None:
+                entry.status = impl.status
+                continue
+            result = memory.measure(impl.name, n)
+            if result.error is not None:
+                entry.status = result.error
+                continue
+            if result.tracemalloc is not None:
+                entry.values["tracemalloc"] = result.tracemalloc
+            if result.rss is not None:
+                entry.values["RSS"] = result.rss
+            if not impl.bounded:
+                entry.note = "unbounded mapping"
+        return row
+
+    def row_threads(self) -> Row:
+        row = Row(
+            "threads",
+            ROW_TITLES["threads"],
+            "ops/s",
+            ["both threads"],
+            ["cachebox"],
+            higher_is_better=True,
+        )
+        cases: list[threads.ThroughputCase] = []
+        for impl in self._with_role("mapping"):
+            entry = Entry(impl.name, impl.label, note=impl.notes.get("threads"))
+            row.entries.append(entry)
+            if impl.make is None:
+                entry.status = impl.status
+                entry.note = None
+                continue
+            cases.append(
+                threads.ThroughputCase(
+                    impl.name,
+                    impl.make,
+                    self.n,
+                    self.options.thread_blocks,
+                    seed=self.options.seed,
+                )
+            )
+        threads.run_interleaved(cases, self.options.thread_rounds)
+        for case in cases:
+            measured = row.entry(case.name)
+            assert measured is not None
+            if case.result is None:
+                measured.status = case.error or "no result"
+            else:
+                measured.values["both threads"] = case.result
+        return row
+
+    def row(self, row_id: str) -> Row:
+        if row_id in ("hit-int", "hit-str"):
+            return self.row_hit(row_id)
+        if row_id == "hit-ttl":
+            return self.row_hit_ttl()
+        if row_id in ("get-hit", "get-miss"):
+            return self.row_get(row_id)
+        if row_id == "set-new":
+            return self.row_set_new()
+        if row_id == "overwrite":
+            return self.row_overwrite()
+        if row_id == "memoize":
+            return self.row_memoize()
+        if row_id == "memory":
+            return self.row_memory()
+        if row_id == "threads":
+            return self.row_threads()
+        raise ValueError(f"unknown row {row_id!r}")
+
+
+def _with_ttl(make_ttl: Callable[[int, float], Any], n: int) -> Any:
+    """A cache of size ``n`` whose entries get :data:`LONG_TTL` by default."""
+    return make_ttl(n, LONG_TTL)
+
+
+def _builder(make: Callable[[int], Any], n: int, keys: Sequence[Any]) -> Callable[[], Any]:
+    """A function that makes a container of size ``n`` filled with ``keys``."""
+
+    def build() -> Any:
+        return _fill(make(n), keys)
+
+    return build
+
+
+def _method(options: BenchOptions, impls: list[Implementation]) -> dict[str, Any]:
+    novacache_core = next((i for i in impls if i.name == "novacache"), None)
+    return {
+        "size": options.size,
+        "rounds": options.rounds,
+        "warmup_rounds": 1,
+        "memory_size": options.memory_size or options.size,
+        "thread_rounds": options.thread_rounds,
+        "thread_ops_per_thread": options.thread_blocks * threads.OPS_PER_BLOCK,
+        "seed": options.seed,
+        "orders": list(ORDERS),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "compiled_core": None if novacache_core is None else novacache_core.available,
+        "statements": dict(STATEMENTS),
+        "versions": {
+            name: version_of(name) for name in ("novacache", "cachetools", "lru-dict", "cachebox")
+        },
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "ttl_seconds": LONG_TTL,
+    }
+
+
+def run(options: BenchOptions, progress: Progress | None = None) -> BenchResults:
+    """Measure the rows in ``options.rows``; ``progress`` is told what runs next."""
+    say: Progress = progress or (lambda message: None)
+    unknown = [r for r in options.rows if r not in ROW_TITLES]
+    if unknown:
+        raise ValueError(f"unknown rows: {', '.join(unknown)}; known: {', '.join(ROW_IDS)}")
+    runner = _Runner(options, say)
+    results = BenchResults(_method(options, runner.impls))
+    for row_id in ROW_IDS:
+        if row_id in options.rows:
+            say(f"measuring {row_id}: {ROW_TITLES[row_id]}")
+            results.rows.append(runner.row(row_id))
+    return results

@@ -1,0 +1,123 @@
+"""The ``novacache`` command (also ``python -m novacache``).
+
+Subcommands:
+
+``bench``
+    The peer table: novacache's in-process cache beside ``dict``, the compiled floor,
+    functools.lru_cache, cachetools, lru-dict and cachebox, measured in one run (see
+    :mod:`novacache.benchmark`). Peers come with ``pip install novacache[bench]``; a
+    missing one is reported as "not installed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+
+def _rows(text: str) -> tuple[str, ...]:
+    from ..benchmark import ROW_IDS
+
+    rows = tuple(r.strip() for r in text.split(",") if r.strip())
+    unknown = [r for r in rows if r not in ROW_IDS]
+    if unknown or not rows:
+        raise argparse.ArgumentTypeError(
+            f"unknown rows {', '.join(unknown) or '(none given)'}; choose from {', '.join(ROW_IDS)}"
+        )
+    return rows
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``novacache`` command."""
+    from ..benchmark import ROW_IDS
+
+    parser = argparse.ArgumentParser(prog="novacache", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bench = sub.add_parser(
+        "bench",
+        help="print the benchmark table of the in-process cache and its peers",
+        description="Benchmark novacache.LocalCache beside dict, the compiled floor and the "
+        "peers, in one run; ns/op (median of interleaved rounds) and ratios to dict and floor.",
+    )
+    bench.add_argument("--size", type=_positive, help="entries in every cache (default 100000)")
+    bench.add_argument("--rounds", type=_positive, help="timed rounds per row (default 7)")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and few rounds: a smoke test in seconds, numbers mean little",
+    )
+    bench.add_argument("--json", metavar="PATH", type=Path, help="also write results as JSON")
+    bench.add_argument(
+        "--only",
+        metavar="ROWS",
+        type=_rows,
+        help=f"comma-separated rows to run, from: {', '.join(ROW_IDS)}",
+    )
+    bench.add_argument("--seed", type=int, help="seed of the random key order (default 1234)")
+    bench.add_argument(
+        "--memory-size", type=_positive, help="entries for the memory row (default: --size)"
+    )
+    bench.add_argument(
+        "--impl",
+        metavar="NAMES",
+        help="comma-separated implementations to keep (dict, floor, novacache, "
+        "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
+    )
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from ..benchmark import BenchOptions, run
+    from ..benchmark.report import render
+
+    overrides: dict[str, object] = {}
+    for option, field in (
+        ("size", "size"),
+        ("rounds", "rounds"),
+        ("only", "rows"),
+        ("seed", "seed"),
+        ("memory_size", "memory_size"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            overrides[field] = value
+    if args.impl:
+        overrides["impls"] = tuple(i.strip() for i in args.impl.split(",") if i.strip())
+    options = BenchOptions.quick(**overrides) if args.quick else BenchOptions(**overrides)  # type: ignore[arg-type]
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    results = run(options, progress)
+    sys.stdout.write(render(results))
+    sys.stdout.flush()
+    if args.json is not None:
+        args.json.write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
+        progress(f"wrote {args.json}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``novacache`` command with ``argv`` (default: ``sys.argv[1:]``)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
+    return 2  # pragma: no cover - argparse refuses unknown commands first
+
+
+if __name__ == "__main__":
+    sys.exit(main())
