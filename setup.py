@@ -45,34 +45,7 @@ SANITIZE = _flag("NOVACACHE_SANITIZE")
 
 
 class NovaBuildExt(build_ext):
-    """Cythonize at build time, with the switches above applied."""
-
-    def finalize_options(self) -> None:
-        super().finalize_options()
-        from Cython.Build import cythonize
-
-        directives = {
-            "language_level": "3",
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "initializedcheck": False,
-            "embedsignature": True,
-            
-        }
-        if LINETRACE:
-            directives["linetrace"] = True
-            directives["profile"] = True
-        if DEBUG:
-            directives["boundscheck"] = True
-            directives["wraparound"] = True
-        self.distribution.ext_modules[:] = cythonize(
-            self.distribution.ext_modules,
-            compiler_directives=directives,
-            annotate=ANNOTATE,
-            force=ANNOTATE or LINETRACE or DEBUG,
-            quiet=not DEBUG,
-        )
+    """Compiler flags for the switches above (Cython runs in ``_extensions``)."""
 
     def build_extensions(self) -> None:
         for ext in self.extensions:
@@ -94,11 +67,31 @@ class NovaBuildExt(build_ext):
         super().build_extensions()
 
 
+def _cython_directives() -> dict[str, object]:
+    directives: dict[str, object] = {
+        "language_level": "3",
+        "boundscheck": False,
+        "wraparound": False,
+        "cdivision": True,
+        "initializedcheck": False,
+        "embedsignature": True,
+    }
+    if LINETRACE:
+        directives["linetrace"] = True
+        directives["profile"] = True
+    if DEBUG:
+        directives["boundscheck"] = True
+        directives["wraparound"] = True
+    return directives
+
+
 def _extensions() -> list[Extension]:
     if NO_EXTENSIONS:
         return []
+    from Cython.Build import cythonize
+
     only = {n.strip() for n in os.environ.get("NOVACACHE_ONLY", "").split(",") if n.strip()}
-    return [
+    extensions = [
         Extension(
             f"novacache.{pyx.stem}",
             [str(pyx.relative_to(HERE))],
@@ -108,6 +101,13 @@ def _extensions() -> list[Extension]:
         for pyx in sorted(EXT_DIR.glob("*.pyx"))
         if not only or pyx.stem in only
     ]
+    return cythonize(  # type: ignore[no-any-return]
+        extensions,
+        compiler_directives=_cython_directives(),
+        annotate=ANNOTATE,
+        force=ANNOTATE or LINETRACE or DEBUG,
+        quiet=not DEBUG,
+    )
 
 
 setup(

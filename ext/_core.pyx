@@ -1,0 +1,1330 @@
+# cython: language_level=3
+"""novacache's compiled in-process cache: ``LocalCache`` and ``memoize``.
+
+The contract is ``docs/local-cache.md``; the pure-Python twin is
+``novacache._local_py``. Both run the same tests.
+
+Layout. Entries live inline in one C array (``Entry``: hash, key, value and the two
+links of the LRU list, 32 bytes), reached through an open-addressing index of ``int32``
+slots probed the way CPython's dict probes (``i = 5*i + 1 + perturb``), so integer keys
+read in order stay in order in memory. There is no node object per entry: a hit reads
+one index slot and one entry, then relinks the entry at the head of the list. Deleted
+index slots become tombstones (``DUMMY``) until the index is rebuilt; free entries are
+chained through ``next``. Expiry times and weights live in side arrays that exist only
+once a TTL or a weigher is in use, so a cache without them pays nothing for them.
+
+Re-entrancy and threads. The GIL makes each stretch of C code here atomic, but any call
+into Python (a key's ``__hash__``/``__eq__``, the weigher, an injected timer, a value's
+``__del__`` when its last reference goes) can run arbitrary code, including other
+threads and calls into this very cache. So every operation follows one rule: call user
+code first (weigher, timer, hash), look up (``__eq__`` may run; ``_lookup`` restarts when
+the table changed under it), then mutate in pure C, and only when the table is
+consistent again release the references it dropped (the ``Graveyard``). Nothing here
+allocates a Python object while the table is inconsistent: an allocation may trigger
+the garbage collector, and that may run finalizers.
+"""
+
+cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject, PyObject_Hash
+from libc.math cimport INFINITY, isnan
+from libc.stdint cimport int32_t, uint64_t
+from libc.string cimport memset
+
+import sys
+from types import GenericAlias
+
+from novacache._stats import CacheInfo, CacheStats
+from novacache.errors import ConfigurationError, EntryTooLarge
+
+
+cdef extern from "_clock.h":
+    void nc_clock_init()
+    double nc_clock_precise() nogil
+    double nc_clock_fast() nogil
+    double nc_clock_slack() nogil
+    const char* nc_clock_name()
+
+
+cdef extern from "_core_support.h":
+    ctypedef int (*nc_visitproc)(PyObject*, void*) noexcept
+    ctypedef int (*nc_traverseproc)(PyObject*, nc_visitproc, void*) noexcept
+    ctypedef int (*nc_inquiry)(PyObject*) noexcept
+    nc_traverseproc nc_get_traverse(object tp)
+    nc_inquiry nc_get_clear(object tp)
+    void nc_set_gc(object tp, nc_traverseproc traverse, nc_inquiry clear)
+    void nc_enable_vectorcall(object tp, Py_ssize_t offset)
+    Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
+    object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)
+
+
+cdef extern from "Python.h":
+    int Py_EQ
+    int nc_richcompare_bool "PyObject_RichCompareBool"(PyObject*, PyObject*, int)
+    void nc_incref "Py_INCREF"(PyObject*)
+    void nc_decref "Py_DECREF"(PyObject*)
+    bint PyLong_CheckExact(object)
+    bint PyUnicode_CheckExact(object)
+    bint PyTuple_CheckExact(object)
+    Py_ssize_t PyTuple_GET_SIZE(object)
+    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
+    object PyTuple_New(Py_ssize_t)
+    void nc_tuple_set "PyTuple_SET_ITEM"(object, Py_ssize_t, PyObject*)
+    object PyMethod_New(object, object)
+    object PyNumber_Index(object)
+    PyObject* PyExc_KeyError
+
+
+cdef enum:
+    EMPTY = -1          # index slot never used since the last rebuild
+    DUMMY = -2          # index slot whose entry was removed (a tombstone)
+    NIL = -1            # end of the LRU list / free list
+    MIN_INDEX = 8       # smallest index (a power of two)
+    MIN_ENTRIES = 8
+    SWEEP_STEPS = 4     # entries examined for expiry per insert of a new key
+    MAX_ENTRIES = 2147483646
+
+
+ctypedef struct Entry:
+    Py_hash_t hash
+    PyObject* key       # NULL: the entry is free
+    PyObject* value
+    int32_t prev        # neighbour towards the most recently used end (head)
+    int32_t next        # neighbour towards the least recently used end (tail); free list
+
+
+nc_clock_init()
+
+cdef object _MISSING = object()
+cdef object _getsizeof = sys.getsizeof
+
+
+def default_weigher(key, value):
+    """The default weigher: ``sys.getsizeof(value)``, the shallow size of the value.
+
+    A container counts its own structure, not the objects it holds; pass a ``weigher``
+    for deep sizes.
+    """
+    return _getsizeof(value)
+
+
+def clock_info():
+    """Name and slack (seconds) of the clock used when no ``timer`` is injected."""
+    return (nc_clock_name().decode("ascii"), nc_clock_slack())
+
+
+# ---------------------------------------------------------------------------------------
+# The graveyard: references dropped during a mutation, released once it is complete.
+#
+# Releasing a reference can run a finalizer, and a finalizer can call back into the
+# cache. Pushing here instead keeps the table consistent whatever that code does.
+# ---------------------------------------------------------------------------------------
+
+ctypedef struct Graveyard:
+    Py_ssize_t n
+    Py_ssize_t heap_cap
+    PyObject** heap
+    PyObject* stack[8]
+
+
+cdef inline void _gy_init(Graveyard* g) noexcept:
+    g.n = 0
+    g.heap_cap = 0
+    g.heap = NULL
+
+
+cdef void _gy_push(Graveyard* g, PyObject* o) noexcept:
+    cdef Py_ssize_t j
+    cdef Py_ssize_t cap
+    cdef PyObject** grown
+    if g.n < 8:
+        g.stack[g.n] = o
+        g.n += 1
+        return
+    j = g.n - 8
+    if j >= g.heap_cap:
+        cap = 64 if g.heap_cap == 0 else g.heap_cap * 2
+        grown = <PyObject**>PyMem_Realloc(g.heap, cap * sizeof(PyObject*))
+        if grown == NULL:
+            # Out of memory: release at once. The finalizer may then see the cache
+            # mid-operation, which is the lesser evil next to a leak.
+            nc_decref(o)
+            return
+        g.heap = grown
+        g.heap_cap = cap
+    g.heap[j] = o
+    g.n += 1
+
+
+cdef void _gy_release(Graveyard* g) noexcept:
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = g.n
+    cdef PyObject** heap = g.heap
+    g.n = 0
+    g.heap = NULL
+    g.heap_cap = 0
+    for i in range(n if n < 8 else 8):
+        nc_decref(g.stack[i])
+    for i in range(n - 8):
+        nc_decref(heap[i])
+    PyMem_Free(heap)
+
+
+# ---------------------------------------------------------------------------------------
+# Argument checks shared by the constructor and the methods.
+# ---------------------------------------------------------------------------------------
+
+cdef Py_ssize_t _bound_arg(object value, str name) except -2:
+    """None -> -1 (no bound); else an int >= 1."""
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+    if value < 1:
+        raise ConfigurationError(f"{name} must be >= 1 or None, got {value!r}")
+    if name == "maxsize" and value > MAX_ENTRIES:
+        raise ConfigurationError(f"maxsize must be <= {MAX_ENTRIES}, got {value!r}")
+    if value > sys.maxsize:
+        raise ConfigurationError(f"{name} is too large: {value!r}")
+    return value
+
+
+cdef double _ttl_arg(object ttl, bint config) except -1.0:
+    """A TTL in seconds: a real > 0; math.inf (or None at the call sites) means none."""
+    cdef double d
+    if isinstance(ttl, bool):
+        raise TypeError("ttl must be a real number or None, not bool")
+    try:
+        d = ttl
+    except TypeError:
+        raise TypeError(f"ttl must be a real number or None, not {type(ttl).__name__}") from None
+    if isnan(d) or d <= 0.0:
+        if config:
+            raise ConfigurationError(f"ttl must be > 0, math.inf or None, got {ttl!r}")
+        raise ValueError(f"ttl must be > 0, math.inf or None, got {ttl!r}")
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# LocalCache
+# ---------------------------------------------------------------------------------------
+
+cdef class LocalCache:
+    """An in-process LRU cache with per-entry TTL and a size budget.
+
+    ``LocalCache(maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None)``
+
+    Holds live objects (no serialization). Bounded by entry count (``maxsize``) and/or
+    by the total weight of its entries (``maxbytes``, weights from ``weigher(key,
+    value)``, by default ``sys.getsizeof(value)``); the least recently used entries are
+    evicted first. ``ttl`` is the default time-to-live in seconds; ``set(k, v, ttl=...)``
+    overrides it per entry. An expired entry is never returned. Safe to share between
+    threads without a lock. See ``docs/local-cache.md`` for the full contract.
+
+    Without ``timer``, time comes from a C monotonic clock (on Linux a coarse reading,
+    checked against the precise one near a deadline, so expiry is exact).
+    """
+
+    cdef Entry* _entries
+    cdef double* _expires           # NULL until the first TTL; INFINITY = no expiry
+    cdef Py_ssize_t* _weights       # NULL unless a weigher is in use
+    cdef int32_t* _index
+    cdef size_t _mask               # index size - 1
+    cdef Py_ssize_t _ecap           # capacity of the entry arrays
+    cdef Py_ssize_t _nfill          # entries ever handed out (live or on the free list)
+    cdef Py_ssize_t _nused          # live entries
+    cdef Py_ssize_t _ndummy         # tombstones in the index
+    cdef int32_t _free
+    cdef int32_t _head              # most recently used
+    cdef int32_t _tail              # least recently used
+    cdef Py_ssize_t _maxsize        # -1: unbounded
+    cdef Py_ssize_t _maxbytes       # -1: unbounded
+    cdef Py_ssize_t _currbytes
+    cdef Py_ssize_t _nttl           # live entries with a finite expiry
+    cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
+    cdef uint64_t _version          # bumped by every change to the index or entry arrays
+    cdef uint64_t _hits
+    cdef uint64_t _misses
+    cdef uint64_t _evictions
+    cdef uint64_t _expirations
+    cdef double _ttl                # default TTL; INFINITY = none
+    cdef object _timer              # None: the C clock
+    cdef object _weigher            # None: weights are not tracked
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._index = <int32_t*>PyMem_Malloc(MIN_INDEX * sizeof(int32_t))
+        if self._index == NULL:
+            raise MemoryError()
+        memset(self._index, 0xFF, MIN_INDEX * sizeof(int32_t))   # all EMPTY (-1)
+        self._mask = MIN_INDEX - 1
+        self._free = NIL
+        self._head = NIL
+        self._tail = NIL
+        self._maxsize = -1
+        self._maxbytes = -1
+        self._ttl = INFINITY
+
+    def __init__(self, maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None):
+        if self._nfill:
+            raise RuntimeError("LocalCache.__init__ called twice")
+        self._maxsize = _bound_arg(maxsize, "maxsize")
+        self._maxbytes = _bound_arg(maxbytes, "maxbytes")
+        if weigher is not None and not callable(weigher):
+            raise TypeError("weigher must be callable")
+        if timer is not None and not callable(timer):
+            raise TypeError("timer must be callable")
+        if weigher is None and self._maxbytes >= 0:
+            weigher = default_weigher
+        self._weigher = weigher
+        self._timer = timer
+        self._ttl = INFINITY if ttl is None else _ttl_arg(ttl, True)
+
+    def __dealloc__(self):
+        _release_table(self)
+        PyMem_Free(self._index)
+        self._index = NULL
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def __getitem__(self, key):
+        cdef PyObject* v = _get(self, key, True, True)
+        if v == NULL:
+            raise KeyError(key)
+        return <object>v
+
+    def get(self, key, default=None):
+        """The value of a live entry (now most recently used), or ``default``."""
+        cdef PyObject* v = _get(self, key, True, True)
+        if v == NULL:
+            return default
+        return <object>v
+
+    def __contains__(self, key):
+        return _get(self, key, False, False) != NULL
+
+    def __setitem__(self, key, value):
+        _set(self, key, value, self._ttl, -1)
+
+    def __delitem__(self, key):
+        if not _discard(self, key, NULL):
+            raise KeyError(key)
+
+    def __len__(self):
+        return self._nused
+
+    def __iter__(self):
+        return iter(_snapshot(self, 0))
+
+    # -- the rest of the mapping API ---------------------------------------------------
+
+    def set(self, key, value, ttl=None):
+        """Insert or overwrite ``key``; it becomes most recently used.
+
+        ``ttl`` (seconds) overrides the default TTL; ``math.inf`` means no expiry. Then
+        evicts least recently used entries until the bounds hold. Raises
+        ``EntryTooLarge`` (and changes nothing) if the entry alone outweighs ``maxbytes``.
+        """
+        _set(self, key, value, self._ttl if ttl is None else _ttl_arg(ttl, False), -1)
+
+    def peek(self, key, default=None):
+        """The value of a live entry without making it recent and without counting it."""
+        cdef PyObject* v = _get(self, key, False, False)
+        if v == NULL:
+            return default
+        return <object>v
+
+    def pop(self, key, default=_MISSING):
+        """Remove ``key`` and return its value; ``default`` (or ``KeyError``) if absent."""
+        cdef PyObject* v = NULL
+        if _discard(self, key, &v):
+            return _steal(v)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self):
+        """Remove and return the least recently used live ``(key, value)``."""
+        cdef Graveyard g
+        cdef PyObject* k
+        cdef PyObject* v
+        cdef int32_t ix
+        cdef double now = 0.0
+        if self._timer is not None and self._nttl > 0:
+            now = _call_timer(self)
+        _gy_init(&g)
+        while True:
+            ix = self._tail
+            if ix == NIL:
+                _gy_release(&g)
+                raise KeyError("popitem(): cache is empty")
+            if _entry_expired(self, ix, now):
+                _remove(self, ix, &g)
+                self._expirations += 1
+                continue
+            k = self._entries[ix].key
+            v = self._entries[ix].value
+            nc_incref(k)
+            nc_incref(v)
+            _remove(self, ix, &g)
+            _gy_release(&g)
+            return (_steal(k), _steal(v))
+
+    def clear(self):
+        """Remove every entry. The counters other than currsize/currbytes are kept."""
+        _release_table(self)
+
+    def get_many(self, keys):
+        """``{key: value}`` for the live keys among ``keys``; each counts a hit or miss."""
+        cdef dict out = {}
+        cdef PyObject* v
+        for key in keys:
+            v = _get(self, key, True, True)
+            if v != NULL:
+                out[key] = <object>v
+        return out
+
+    def set_many(self, mapping, ttl=None):
+        """Set every pair of ``mapping`` (or of an iterable of pairs), in order.
+
+        All weights are computed first; if any entry outweighs ``maxbytes``,
+        ``EntryTooLarge`` is raised and nothing is stored.
+        """
+        cdef double d = self._ttl if ttl is None else _ttl_arg(ttl, False)
+        pairs = list(mapping.items()) if hasattr(mapping, "items") else list(mapping)
+        for pair in pairs:
+            if len(pair) != 2:
+                raise ValueError("set_many expects a mapping or an iterable of pairs")
+        cdef list weights = []
+        if self._weigher is not None:
+            for k, v in pairs:
+                w = _weigh(self, k, v)
+                if self._maxbytes >= 0 and w > self._maxbytes:
+                    raise EntryTooLarge(w, self._maxbytes)
+                weights.append(w)
+        for i, (k, v) in enumerate(pairs):
+            _set(self, k, v, d, weights[i] if weights else -1)
+
+    def delete_many(self, keys):
+        """Remove the given keys; return how many live entries were removed."""
+        cdef Py_ssize_t n = 0
+        for key in keys:
+            if _discard(self, key, NULL):
+                n += 1
+        return n
+
+    def expire(self):
+        """Remove every expired entry now; return how many were removed."""
+        cdef Graveyard g
+        cdef Py_ssize_t ix
+        cdef Py_ssize_t n = 0
+        cdef double now = 0.0
+        if self._nttl == 0:
+            return 0
+        if self._timer is not None:
+            now = _call_timer(self)
+        _gy_init(&g)
+        for ix in range(self._nfill):
+            if self._entries[ix].key != NULL and _entry_expired(self, <int32_t>ix, now):
+                _remove(self, <int32_t>ix, &g)
+                n += 1
+        self._expirations += n
+        _gy_release(&g)
+        return n
+
+    def keys(self):
+        """A list of the live keys, least recently used first (a snapshot)."""
+        return _snapshot(self, 0)
+
+    def values(self):
+        """A list of the live values, least recently used first (a snapshot)."""
+        return _snapshot(self, 1)
+
+    def items(self):
+        """A list of the live ``(key, value)`` pairs, least recently used first."""
+        return _snapshot(self, 2)
+
+    def update(self, other=(), **kwargs):
+        """Set every pair of ``other`` and of ``kwargs``, as ``dict.update``."""
+        if hasattr(other, "keys"):
+            for k in other.keys():
+                _set(self, k, other[k], self._ttl, -1)
+        else:
+            for k, v in other:
+                _set(self, k, v, self._ttl, -1)
+        for k, v in kwargs.items():
+            _set(self, k, v, self._ttl, -1)
+
+    def setdefault(self, key, default=None):
+        """The value of ``key`` if live (counted as a hit); else set it to ``default``."""
+        cdef PyObject* v = _get(self, key, True, True)
+        if v != NULL:
+            return <object>v
+        _set(self, key, default, self._ttl, -1)
+        return default
+
+    def reset_stats(self):
+        """Zero the hit, miss, eviction and expiration counters."""
+        self._hits = self._misses = self._evictions = self._expirations = 0
+
+    # -- properties --------------------------------------------------------------------
+
+    @property
+    def maxsize(self):
+        return None if self._maxsize < 0 else self._maxsize
+
+    @property
+    def maxbytes(self):
+        return None if self._maxbytes < 0 else self._maxbytes
+
+    @property
+    def ttl(self):
+        return None if self._ttl == INFINITY else self._ttl
+
+    @property
+    def timer(self):
+        return self._timer
+
+    @property
+    def weigher(self):
+        return self._weigher
+
+    @property
+    def currsize(self):
+        return self._nused
+
+    @property
+    def currbytes(self):
+        return self._currbytes
+
+    @property
+    def stats(self):
+        """A ``CacheStats`` snapshot of the counters (plain C integers, read now)."""
+        return CacheStats(
+            self._hits, self._misses, self._evictions, self._expirations,
+            self._nused, self._currbytes,
+            None if self._maxsize < 0 else self._maxsize,
+            None if self._maxbytes < 0 else self._maxbytes,
+        )
+
+    def __repr__(self):
+        # Never keys or values: they may be secrets.
+        return (
+            f"{type(self).__name__}(maxsize={self.maxsize!r}, maxbytes={self.maxbytes!r}, "
+            f"currsize={self._nused})"
+        )
+
+    def __class_getitem__(cls, item):
+        return GenericAlias(cls, item)
+
+    def __reduce__(self):
+        cdef double now = 0.0
+        cdef list entries = []
+        cdef double exp
+        if self._nttl > 0:
+            now = _call_timer(self) if self._timer is not None else nc_clock_precise()
+        for key, value, exp in _snapshot_with_expiry(self):
+            entries.append((key, value, None if exp == INFINITY else exp - now))
+        config = {
+            "maxsize": self.maxsize,
+            "maxbytes": self.maxbytes,
+            "weigher": None if self._weigher is default_weigher else self._weigher,
+            "ttl": self.ttl,
+            "timer": self._timer,
+        }
+        return (_restore, (type(self), config, entries))
+
+
+def _restore(cls, config, entries):
+    """Rebuild a pickled LocalCache (entries in LRU order, with their remaining TTL)."""
+    cache = cls.__new__(cls)
+    LocalCache.__init__(
+        cache,
+        config["maxsize"],
+        maxbytes=config["maxbytes"],
+        weigher=config["weigher"],
+        ttl=config["ttl"],
+        timer=config["timer"],
+    )
+    for key, value, remaining in entries:
+        if remaining is None:
+            cache.set(key, value, float("inf"))
+        elif remaining > 0:
+            cache.set(key, value, remaining)
+    return cache
+
+
+# ---------------------------------------------------------------------------------------
+# The table. All helpers take the cache as first argument; none is virtual.
+# ---------------------------------------------------------------------------------------
+
+cdef inline object _steal(PyObject* o):
+    """Turn an owned reference into an object (the cast adds one; drop ours)."""
+    cdef object r = <object>o
+    nc_decref(o)
+    return r
+
+
+cdef double _call_timer(LocalCache self) except? -1.0:
+    return float(self._timer())
+
+
+cdef inline bint _c_expired(double expires) noexcept nogil:
+    """Whether a deadline from nc_clock_precise() has passed, reading the cheap clock
+    first and the precise one only inside the slack before the deadline."""
+    cdef double now = nc_clock_fast()
+    if now >= expires:
+        return True
+    if now + nc_clock_slack() < expires:
+        return False
+    return nc_clock_precise() >= expires
+
+
+cdef inline bint _entry_expired(LocalCache self, int32_t ix, double now) noexcept:
+    """Whether entry ix is expired; ``now`` is used only with an injected timer."""
+    cdef double exp
+    if self._expires == NULL:
+        return False
+    exp = self._expires[ix]
+    if exp == INFINITY:
+        return False
+    if self._timer is not None:
+        return now >= exp
+    return _c_expired(exp)
+
+
+cdef Py_ssize_t _lookup(LocalCache self, object key, Py_hash_t h, size_t* slotp) except -2:
+    """Index of the entry holding ``key``, or -1.
+
+    With ``slotp``, also stores the index slot: the slot of the entry when found, else
+    the slot where ``key`` would be inserted (the first tombstone or empty slot on its
+    probe path). A key's ``__eq__`` may change the table; then the probe restarts, as
+    CPython's dict does.
+    """
+    cdef size_t mask, i, perturb, freeslot
+    cdef int32_t ix
+    cdef Entry* e
+    cdef PyObject* startkey
+    cdef PyObject* k = <PyObject*>key
+    cdef uint64_t version
+    cdef int cmp
+    while True:
+        mask = self._mask
+        perturb = <size_t>h
+        i = <size_t>h & mask
+        freeslot = <size_t>-1
+        while True:
+            ix = self._index[i]
+            if ix >= 0:
+                e = &self._entries[ix]
+                if e.key == k:
+                    if slotp != NULL:
+                        slotp[0] = i
+                    return ix
+                if e.hash == h:
+                    startkey = e.key
+                    nc_incref(startkey)
+                    version = self._version
+                    cmp = nc_richcompare_bool(startkey, k, Py_EQ)
+                    nc_decref(startkey)
+                    if cmp < 0:
+                        return -2
+                    if self._version != version or self._mask != mask:
+                        break               # the table changed: start over
+                    if cmp > 0:
+                        if slotp != NULL:
+                            slotp[0] = i
+                        return ix
+            elif ix == EMPTY:
+                if slotp != NULL:
+                    slotp[0] = i if freeslot == <size_t>-1 else freeslot
+                return -1
+            elif freeslot == <size_t>-1:
+                freeslot = i
+            perturb >>= 5
+            i = (i * 5 + perturb + 1) & mask
+
+
+cdef inline size_t _slot_of(LocalCache self, int32_t ix) noexcept:
+    """The index slot that points at entry ix (found by its stored hash, no __eq__)."""
+    cdef Py_hash_t h = self._entries[ix].hash
+    cdef size_t mask = self._mask
+    cdef size_t perturb = <size_t>h
+    cdef size_t i = <size_t>h & mask
+    while self._index[i] != ix:
+        perturb >>= 5
+        i = (i * 5 + perturb + 1) & mask
+    return i
+
+
+cdef inline size_t _empty_slot(LocalCache self, Py_hash_t h) noexcept:
+    """First slot on h's probe path that holds no entry (after a rebuild: EMPTY)."""
+    cdef size_t mask = self._mask
+    cdef size_t perturb = <size_t>h
+    cdef size_t i = <size_t>h & mask
+    while self._index[i] >= 0:
+        perturb >>= 5
+        i = (i * 5 + perturb + 1) & mask
+    return i
+
+
+cdef inline void _unlink(LocalCache self, int32_t ix) noexcept:
+    cdef Entry* e = &self._entries[ix]
+    if e.prev != NIL:
+        self._entries[e.prev].next = e.next
+    else:
+        self._head = e.next
+    if e.next != NIL:
+        self._entries[e.next].prev = e.prev
+    else:
+        self._tail = e.prev
+
+
+cdef inline void _link_head(LocalCache self, int32_t ix) noexcept:
+    cdef Entry* e = &self._entries[ix]
+    e.prev = NIL
+    e.next = self._head
+    if self._head != NIL:
+        self._entries[self._head].prev = ix
+    else:
+        self._tail = ix
+    self._head = ix
+
+
+cdef inline void _touch(LocalCache self, int32_t ix) noexcept:
+    if self._head != ix:
+        _unlink(self, ix)
+        _link_head(self, ix)
+
+
+cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
+    """Take entry ix out of the index, the list and the counters; its key and value go
+    to the graveyard."""
+    cdef Entry* e = &self._entries[ix]
+    self._index[_slot_of(self, ix)] = DUMMY
+    self._ndummy += 1
+    _unlink(self, ix)
+    _gy_push(g, e.key)
+    _gy_push(g, e.value)
+    e.key = NULL
+    e.value = NULL
+    if self._expires != NULL and self._expires[ix] != INFINITY:
+        self._nttl -= 1
+        self._expires[ix] = INFINITY
+    if self._weights != NULL:
+        self._currbytes -= self._weights[ix]
+        self._weights[ix] = 0
+    e.next = self._free
+    self._free = ix
+    self._nused -= 1
+    self._version += 1
+
+
+cdef PyObject* _get(LocalCache self, object key, bint count, bint touch) except? NULL:
+    """Borrowed value of a live entry, or NULL on a miss (with no error set).
+
+    An expired entry found on the way is removed. ``count`` updates hits/misses,
+    ``touch`` makes the entry most recently used.
+    """
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_ssize_t ix
+    cdef double now = 0.0, exp
+    cdef bint have_now = False
+    cdef uint64_t version
+    cdef Graveyard g
+    while True:
+        ix = _lookup(self, key, h, NULL)
+        if ix < 0:
+            break
+        if self._expires != NULL:
+            exp = self._expires[ix]
+            if exp != INFINITY:
+                if self._timer is None:
+                    if _c_expired(exp):
+                        ix = _expire_one(self, <int32_t>ix)
+                        break
+                else:
+                    if not have_now:
+                        version = self._version
+                        now = _call_timer(self)
+                        have_now = True
+                        if self._version != version:
+                            continue        # the timer changed the table: look again
+                    if now >= exp:
+                        ix = _expire_one(self, <int32_t>ix)
+                        break
+        if touch:
+            _touch(self, <int32_t>ix)
+        if count:
+            self._hits += 1
+        return self._entries[ix].value
+    if count:
+        self._misses += 1
+    return NULL
+
+
+cdef Py_ssize_t _expire_one(LocalCache self, int32_t ix) noexcept:
+    cdef Graveyard g
+    _gy_init(&g)
+    _remove(self, ix, &g)
+    self._expirations += 1
+    _gy_release(&g)
+    return -1
+
+
+cdef Py_ssize_t _weigh(LocalCache self, object key, object value) except -1:
+    w = PyNumber_Index(self._weigher(key, value))
+    if w < 0:
+        raise ValueError(f"weigher returned a negative weight: {w!r}")
+    return w
+
+
+cdef int _set(LocalCache self, object key, object value, double ttl,
+              Py_ssize_t w) except -1:
+    """Insert or overwrite. ``w`` is the entry's weight if already computed, else -1."""
+    cdef double now = 0.0
+    cdef double expires = INFINITY
+    cdef Py_hash_t h
+    cdef Py_ssize_t ix
+    cdef size_t slot
+    cdef Graveyard g
+    cdef Entry* e
+    cdef PyObject* old
+    # 1. User code first: weigher, timer, hash. None of it may see a half-done change.
+    if self._weigher is None:
+        w = 0
+    else:
+        if w < 0:
+            w = _weigh(self, key, value)
+        if self._maxbytes >= 0 and w > self._maxbytes:
+            raise EntryTooLarge(w, self._maxbytes)
+    if self._timer is not None:
+        if ttl != INFINITY or self._nttl > 0:
+            now = _call_timer(self)
+    elif ttl != INFINITY:
+        now = nc_clock_precise()
+    if ttl != INFINITY:
+        expires = now + ttl
+        if self._expires == NULL:
+            _alloc_expires(self)
+    h = PyObject_Hash(key)
+    # 2. Look up (a key's __eq__ may run; _lookup copes).
+    ix = _lookup(self, key, h, &slot)
+    # 3. Pure C from here on, until the graveyard is released.
+    _gy_init(&g)
+    if ix >= 0:
+        e = &self._entries[ix]
+        old = e.value
+        nc_incref(<PyObject*>value)
+        e.value = <PyObject*>value
+        _gy_push(&g, old)
+        _set_expiry(self, <int32_t>ix, expires)
+        if self._weights != NULL:
+            self._currbytes += w - self._weights[ix]
+            self._weights[ix] = w
+        _touch(self, <int32_t>ix)
+        _make_room(self, 0, 0, <int32_t>ix, &g)
+        _gy_release(&g)
+        return 0
+    if self._nttl > 0:
+        _sweep(self, now, &g)
+    _make_room(self, 1, w, NIL, &g)
+    try:
+        _insert(self, key, value, h, slot, expires, w)
+    finally:
+        _gy_release(&g)
+    return 0
+
+
+cdef inline void _set_expiry(LocalCache self, int32_t ix, double expires) noexcept:
+    cdef double old
+    if self._expires == NULL:
+        return                              # no TTL ever: expires is INFINITY
+    old = self._expires[ix]
+    if old != INFINITY:
+        self._nttl -= 1
+    if expires != INFINITY:
+        self._nttl += 1
+    self._expires[ix] = expires
+
+
+cdef void _make_room(LocalCache self, Py_ssize_t extra, Py_ssize_t w, int32_t keep,
+                     Graveyard* g) noexcept:
+    """Evict from the LRU end until ``extra`` more entries weighing ``w`` fit."""
+    cdef int32_t victim
+    while self._tail != NIL and self._tail != keep and (
+        (self._maxsize >= 0 and self._nused + extra > self._maxsize)
+        or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
+    ):
+        victim = self._tail
+        _remove(self, victim, g)
+        self._evictions += 1
+
+
+cdef void _sweep(LocalCache self, double now, Graveyard* g) noexcept:
+    """Examine a few entries, round robin, and remove those that have expired."""
+    cdef Py_ssize_t steps = SWEEP_STEPS
+    cdef Py_ssize_t ix
+    if self._nfill == 0:
+        return
+    while steps > 0 and self._nttl > 0:
+        ix = self._sweep
+        if ix >= self._nfill:
+            ix = 0
+        self._sweep = ix + 1
+        if self._entries[ix].key != NULL and _entry_expired(self, <int32_t>ix, now):
+            _remove(self, <int32_t>ix, g)
+            self._expirations += 1
+        steps -= 1
+
+
+cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t slot,
+                 double expires, Py_ssize_t w) except -1:
+    cdef int32_t ix
+    cdef Entry* e
+    if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
+        _rebuild_index(self, self._nused + 1)
+        slot = _empty_slot(self, h)
+    if self._free != NIL:
+        ix = self._free
+        self._free = self._entries[ix].next
+    else:
+        if self._nfill == self._ecap:
+            _grow_entries(self)
+        ix = <int32_t>self._nfill
+        self._nfill += 1
+    if self._index[slot] == DUMMY:
+        self._ndummy -= 1
+    self._index[slot] = ix
+    e = &self._entries[ix]
+    e.hash = h
+    nc_incref(<PyObject*>key)
+    e.key = <PyObject*>key
+    nc_incref(<PyObject*>value)
+    e.value = <PyObject*>value
+    if self._expires != NULL:
+        self._expires[ix] = expires
+        if expires != INFINITY:
+            self._nttl += 1
+    if self._weights != NULL:
+        self._weights[ix] = w
+        self._currbytes += w
+    _link_head(self, ix)
+    self._nused += 1
+    self._version += 1
+    return 0
+
+
+cdef int _rebuild_index(LocalCache self, Py_ssize_t n) except -1:
+    """A fresh index for n entries, at most half full, without tombstones."""
+    cdef size_t size = MIN_INDEX
+    cdef int32_t* index
+    cdef Py_ssize_t ix
+    cdef size_t i, perturb, mask
+    cdef Py_hash_t h
+    while size < <size_t>n * 2:
+        size <<= 1
+    index = <int32_t*>PyMem_Malloc(size * sizeof(int32_t))
+    if index == NULL:
+        raise MemoryError()
+    memset(index, 0xFF, size * sizeof(int32_t))
+    mask = size - 1
+    for ix in range(self._nfill):
+        if self._entries[ix].key == NULL:
+            continue
+        h = self._entries[ix].hash
+        perturb = <size_t>h
+        i = <size_t>h & mask
+        while index[i] != EMPTY:
+            perturb >>= 5
+            i = (i * 5 + perturb + 1) & mask
+        index[i] = <int32_t>ix
+    PyMem_Free(self._index)
+    self._index = index
+    self._mask = mask
+    self._ndummy = 0
+    self._version += 1
+    return 0
+
+
+cdef int _grow_entries(LocalCache self) except -1:
+    cdef Py_ssize_t cap = MIN_ENTRIES if self._ecap == 0 else self._ecap * 2
+    cdef Py_ssize_t i
+    cdef Entry* entries
+    cdef double* expires
+    cdef Py_ssize_t* weights
+    if self._maxsize >= 0 and cap > self._maxsize:
+        cap = max(self._maxsize, self._ecap + 1)
+    if cap > MAX_ENTRIES:
+        cap = MAX_ENTRIES
+    if cap <= self._ecap:
+        raise OverflowError("LocalCache cannot hold more than 2**31 - 2 entries")
+    entries = <Entry*>PyMem_Realloc(self._entries, cap * sizeof(Entry))
+    if entries == NULL:
+        raise MemoryError()
+    self._entries = entries
+    if self._expires != NULL:
+        expires = <double*>PyMem_Realloc(self._expires, cap * sizeof(double))
+        if expires == NULL:
+            raise MemoryError()
+        self._expires = expires
+        for i in range(self._ecap, cap):
+            expires[i] = INFINITY
+    if self._weigher is not None:
+        weights = <Py_ssize_t*>PyMem_Realloc(self._weights, cap * sizeof(Py_ssize_t))
+        if weights == NULL:
+            raise MemoryError()
+        self._weights = weights
+        memset(&weights[self._ecap], 0, (cap - self._ecap) * sizeof(Py_ssize_t))
+    self._ecap = cap
+    self._version += 1
+    return 0
+
+
+cdef int _alloc_expires(LocalCache self) except -1:
+    cdef Py_ssize_t i
+    cdef Py_ssize_t cap = self._ecap if self._ecap > 0 else 1
+    cdef double* expires = <double*>PyMem_Malloc(cap * sizeof(double))
+    if expires == NULL:
+        raise MemoryError()
+    for i in range(cap):
+        expires[i] = INFINITY
+    self._expires = expires
+    return 0
+
+
+cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
+    """Remove ``key`` if live; with ``out``, hand over an owned reference to its value.
+    An expired entry is removed (and counted) but reported as absent."""
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_ssize_t ix
+    cdef double now = 0.0
+    cdef Graveyard g
+    cdef bint live
+    if self._timer is not None and self._nttl > 0:
+        now = _call_timer(self)
+    ix = _lookup(self, key, h, NULL)
+    if ix < 0:
+        return False
+    live = not _entry_expired(self, <int32_t>ix, now)
+    if live and out != NULL:
+        out[0] = self._entries[ix].value
+        nc_incref(out[0])
+    _gy_init(&g)
+    _remove(self, <int32_t>ix, &g)
+    if not live:
+        self._expirations += 1
+    _gy_release(&g)
+    return live
+
+
+cdef list _snapshot(LocalCache self, int what):
+    """Live keys (0), values (1) or items (2), least recently used first.
+
+    The walk only copies pointers (with a reference each) into a C array; Python
+    objects are built after it, so nothing can change the list while it is walked.
+    """
+    cdef Py_ssize_t n = 0, i
+    cdef int32_t ix
+    cdef double now = 0.0
+    cdef PyObject** buf
+    cdef list out
+    if self._timer is not None and self._nttl > 0:
+        now = _call_timer(self)
+    buf = <PyObject**>PyMem_Malloc((2 * self._nused + 1) * sizeof(PyObject*))
+    if buf == NULL:
+        raise MemoryError()
+    ix = self._tail
+    while ix != NIL:
+        if not _entry_expired(self, ix, now):
+            buf[2 * n] = self._entries[ix].key
+            buf[2 * n + 1] = self._entries[ix].value
+            nc_incref(buf[2 * n])
+            nc_incref(buf[2 * n + 1])
+            n += 1
+        ix = self._entries[ix].prev
+    out = []
+    try:
+        for i in range(n):
+            if what == 0:
+                out.append(<object>buf[2 * i])
+            elif what == 1:
+                out.append(<object>buf[2 * i + 1])
+            else:
+                out.append((<object>buf[2 * i], <object>buf[2 * i + 1]))
+    finally:
+        for i in range(2 * n):
+            nc_decref(buf[i])
+        PyMem_Free(buf)
+    return out
+
+
+cdef list _snapshot_with_expiry(LocalCache self):
+    """(key, value, deadline) of the live entries, least recently used first."""
+    cdef list out = []
+    cdef double exp
+    for key, value in _snapshot(self, 2):
+        exp = INFINITY
+        ix = _lookup(self, key, PyObject_Hash(key), NULL)
+        if ix >= 0 and self._expires != NULL:
+            exp = self._expires[ix]
+        out.append((key, value, exp))
+    return out
+
+
+cdef void _release_table(LocalCache self) noexcept:
+    """Empty the cache: detach the arrays first, then drop the references, so code
+    run by a finalizer sees an empty, consistent cache."""
+    cdef Entry* entries = self._entries
+    cdef Py_ssize_t nfill = self._nfill
+    cdef Py_ssize_t ix
+    cdef double* expires = self._expires
+    cdef Py_ssize_t* weights = self._weights
+    cdef int32_t* small
+    if self._index != NULL:
+        if self._mask + 1 > MIN_INDEX * 4:
+            # Give back a large index; keep a small one (or the large one if out of
+            # memory).
+            small = <int32_t*>PyMem_Malloc(MIN_INDEX * sizeof(int32_t))
+            if small != NULL:
+                PyMem_Free(self._index)
+                self._index = small
+                self._mask = MIN_INDEX - 1
+        memset(self._index, 0xFF, (self._mask + 1) * sizeof(int32_t))
+    self._entries = NULL
+    self._expires = NULL
+    self._weights = NULL
+    self._ecap = self._nfill = self._nused = self._ndummy = 0
+    self._nttl = self._sweep = self._currbytes = 0
+    self._free = self._head = self._tail = NIL
+    self._version += 1
+    for ix in range(nfill):
+        if entries[ix].key != NULL:
+            nc_decref(entries[ix].key)
+            nc_decref(entries[ix].value)
+    PyMem_Free(entries)
+    PyMem_Free(expires)
+    PyMem_Free(weights)
+
+
+# ---------------------------------------------------------------------------------------
+# Garbage collection: Cython's slots see _timer and _weigher; these wrappers add the
+# keys and values held in the C table.
+# ---------------------------------------------------------------------------------------
+
+cdef nc_traverseproc _base_traverse = nc_get_traverse(LocalCache)
+cdef nc_inquiry _base_clear = nc_get_clear(LocalCache)
+
+
+cdef int _lc_traverse(PyObject* o, nc_visitproc visit, void* arg) noexcept:
+    cdef int r
+    cdef Py_ssize_t ix
+    cdef Entry* entries
+    if _base_traverse != NULL:
+        r = _base_traverse(o, visit, arg)
+        if r:
+            return r
+    entries = (<LocalCache>o)._entries
+    for ix in range((<LocalCache>o)._nfill):
+        if entries[ix].key != NULL:
+            r = visit(entries[ix].key, arg)
+            if r:
+                return r
+            r = visit(entries[ix].value, arg)
+            if r:
+                return r
+    return 0
+
+
+cdef int _lc_clear(PyObject* o) noexcept:
+    _release_table(<LocalCache>o)
+    if _base_clear != NULL:
+        return _base_clear(o)
+    return 0
+
+
+nc_set_gc(LocalCache, _lc_traverse, _lc_clear)
+
+
+# ---------------------------------------------------------------------------------------
+# memoize
+# ---------------------------------------------------------------------------------------
+
+cdef object _KWD_MARK = object()
+
+
+cdef inline void _tuple_put(object t, Py_ssize_t i, PyObject* o) noexcept:
+    """PyTuple_SET_ITEM steals a reference: give it one of its own."""
+    nc_incref(o)
+    nc_tuple_set(t, i, o)
+
+
+cdef object _make_key(PyObject** args, Py_ssize_t nargs, PyObject* kwnames, bint typed):
+    """The cache key of a call, as functools builds it: a lone int or str argument is its
+    own key; otherwise the arguments, a marker, the keyword items and (typed) the types,
+    in one tuple."""
+    cdef Py_ssize_t nkw = 0 if kwnames == NULL else PyTuple_GET_SIZE(<object>kwnames)
+    cdef Py_ssize_t size = nargs + (1 + 2 * nkw if nkw else 0)
+    cdef Py_ssize_t i, j
+    cdef object key
+    cdef object a
+    if nargs == 1 and nkw == 0 and not typed:
+        a = <object>args[0]
+        if PyLong_CheckExact(a) or PyUnicode_CheckExact(a):
+            return a
+    if typed:
+        size += nargs + nkw
+    key = PyTuple_New(size)
+    for i in range(nargs):
+        _tuple_put(key, i, args[i])
+    j = nargs
+    if nkw:
+        _tuple_put(key, j, <PyObject*>_KWD_MARK)
+        j += 1
+        for i in range(nkw):
+            _tuple_put(key, j, PyTuple_GET_ITEM(<object>kwnames, i))
+            _tuple_put(key, j + 1, args[nargs + i])
+            j += 2
+    if typed:
+        for i in range(nargs + nkw):
+            a = type(<object>args[i])
+            _tuple_put(key, j, <PyObject*>a)
+            j += 1
+    return key
+
+
+@cython.final
+cdef class Memoized:
+    """A function wrapped by :func:`memoize`: call it as the function itself.
+
+    ``cache_info()``, ``cache_clear()``, ``cache_parameters()`` and ``__wrapped__`` as
+    for ``functools.lru_cache``.
+    """
+
+    cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
+    cdef object _func
+    cdef LocalCache _cache          # None when maxsize == 0: nothing is cached
+    cdef bint _typed
+    cdef object _maxsize
+    cdef object _ttl
+    cdef uint64_t _uncached_misses
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._vectorcall = <void*>_memoized_vectorcall
+
+    def __init__(self, func, maxsize=128, *, ttl=None, typed=False, timer=None):
+        if not callable(func):
+            raise TypeError("memoize expects a callable")
+        if maxsize is not None:
+            if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+                raise TypeError("maxsize must be an int or None")
+            if maxsize < 0:
+                maxsize = 0
+        self._func = func
+        self._typed = bool(typed)
+        self._maxsize = maxsize
+        self._ttl = ttl
+        self._cache = None if maxsize == 0 else LocalCache(maxsize, ttl=ttl, timer=timer)
+        if maxsize == 0 and ttl is not None:
+            _ttl_arg(ttl, True)
+        from functools import update_wrapper
+        update_wrapper(self, func)
+
+    def __call__(self, *args, **kwargs):
+        # Reached only through tp_call (e.g. PyObject_Call); `f(x)` uses vectorcall.
+        cdef Py_ssize_t n = len(args)
+        cdef tuple kwnames = tuple(kwargs)
+        cdef list flat = list(args) + list(kwargs.values())
+        cdef PyObject** argv = <PyObject**>PyMem_Malloc((len(flat) + 1) * sizeof(PyObject*))
+        cdef Py_ssize_t i
+        if argv == NULL:
+            raise MemoryError()
+        try:
+            for i in range(len(flat)):
+                argv[i] = <PyObject*>flat[i]
+            return _memoized_call(self, argv, n, <PyObject*>kwnames if kwnames else NULL)
+        finally:
+            PyMem_Free(argv)
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return PyMethod_New(self, obj)
+
+    def cache_info(self):
+        """``CacheInfo(hits, misses, maxsize, currsize)`` as functools reports it."""
+        if self._cache is None:
+            return CacheInfo(0, self._uncached_misses, 0, 0)
+        return CacheInfo(self._cache._hits, self._cache._misses, self._maxsize,
+                         self._cache._nused)
+
+    def cache_clear(self):
+        """Drop every cached result and zero the counters."""
+        self._uncached_misses = 0
+        if self._cache is not None:
+            self._cache.clear()
+            self._cache.reset_stats()
+
+    def cache_parameters(self):
+        """``{"maxsize", "typed", "ttl"}`` as given to memoize."""
+        return {"maxsize": self._maxsize, "typed": self._typed, "ttl": self._ttl}
+
+    def __reduce__(self):
+        # As functools: pickled by reference to the module-level name.
+        return self.__qualname__
+
+    def __repr__(self):
+        return f"<novacache.memoize wrapper of {self._func!r}>"
+
+    def __class_getitem__(cls, item):
+        return GenericAlias(cls, item)
+
+
+cdef object _memoized_call(Memoized self, PyObject** args, Py_ssize_t nargs,
+                           PyObject* kwnames):
+    cdef LocalCache cache = self._cache
+    cdef object key
+    cdef object result
+    cdef PyObject* v
+    if cache is None:
+        self._uncached_misses += 1
+        return nc_vectorcall(self._func, args, <size_t>nargs, kwnames)
+    key = _make_key(args, nargs, kwnames, self._typed)
+    v = _get(cache, key, True, True)
+    if v != NULL:
+        return <object>v
+    result = nc_vectorcall(self._func, args, <size_t>nargs, kwnames)
+    _set(cache, key, result, cache._ttl, -1)
+    return result
+
+
+cdef object _memoized_vectorcall(object callable, PyObject** args, size_t nargsf,
+                                 PyObject* kwnames):
+    return _memoized_call(<Memoized>callable, args, nc_vectorcall_nargs(nargsf), kwnames)
+
+
+cdef Py_ssize_t _vectorcall_offset():
+    cdef Memoized probe = Memoized.__new__(Memoized)
+    return <Py_ssize_t>(<char*>&probe._vectorcall - <char*><PyObject*>probe)
+
+
+nc_enable_vectorcall(Memoized, _vectorcall_offset())
+
+
+def memoize(maxsize=128, *, ttl=None, typed=False, timer=None):
+    """Memoize a function like ``functools.lru_cache``, on the compiled LocalCache.
+
+    ``@memoize``, ``@memoize()`` or ``@memoize(maxsize, ttl=..., typed=..., timer=...)``.
+    ``maxsize=None`` is unbounded; ``0`` caches nothing. ``ttl`` (seconds) bounds how
+    long a result is reused. Exceptions are not cached; concurrent misses of one key may
+    each call the function.
+    """
+    if callable(maxsize) and not isinstance(maxsize, int):
+        return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer)
+
+    def decorator(func):
+        return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer)
+
+    return decorator

@@ -1,0 +1,40 @@
+/* Small C helpers for ext/_core.pyx: CPython slots that Cython does not expose.
+ *
+ * - GC: LocalCache keeps its keys and values in a C table that Cython's generated
+ *   tp_traverse/tp_clear cannot see; the module wraps those slots so that the garbage
+ *   collector visits (and can clear) every cached key and value. Without this, a value
+ *   that refers back to its cache would form a cycle the collector never frees.
+ * - Vectorcall: Memoized stores a vectorcall function pointer in each instance so that
+ *   `f(x)` reaches it without packing a tuple, as CPython's own functions do.
+ */
+#ifndef NOVACACHE_CORE_SUPPORT_H
+#define NOVACACHE_CORE_SUPPORT_H
+#include <Python.h>
+
+typedef int (*nc_visitproc)(PyObject *, void *);
+typedef int (*nc_traverseproc)(PyObject *, nc_visitproc, void *);
+typedef int (*nc_inquiry)(PyObject *);
+
+static inline nc_traverseproc nc_get_traverse(PyObject *tp) {
+    return (nc_traverseproc)((PyTypeObject *)tp)->tp_traverse;
+}
+static inline nc_inquiry nc_get_clear(PyObject *tp) {
+    return (nc_inquiry)((PyTypeObject *)tp)->tp_clear;
+}
+static inline void nc_set_gc(PyObject *tp, nc_traverseproc traverse, nc_inquiry clear) {
+    ((PyTypeObject *)tp)->tp_traverse = (traverseproc)traverse;
+    ((PyTypeObject *)tp)->tp_clear = (inquiry)clear;
+}
+
+static inline void nc_enable_vectorcall(PyObject *tp, Py_ssize_t offset) {
+    PyTypeObject *t = (PyTypeObject *)tp;
+    t->tp_vectorcall_offset = offset;
+    t->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    PyType_Modified(t);
+}
+
+#define nc_vectorcall_nargs(n) PyVectorcall_NARGS(n)
+#define nc_vectorcall(f, args, nargsf, kwnames) \
+    PyObject_Vectorcall((f), (PyObject *const *)(args), (nargsf), (kwnames))
+
+#endif /* NOVACACHE_CORE_SUPPORT_H */
