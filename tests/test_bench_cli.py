@@ -1,0 +1,122 @@
+"""``novacache bench``: the command runs, and its JSON has every row and implementation.
+
+A smoke test of the harness only: ``--quick`` numbers mean little and no timing is
+asserted, only that every measured number is there and positive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import novacache
+from novacache.benchmark import ROW_IDS
+from novacache.benchmark.peers import discover
+from novacache.ops.cli import main
+
+IMPLS = {impl.name: impl for impl in discover()}
+MAPPINGS = {name for name, impl in IMPLS.items() if "mapping" in impl.roles}
+MEMOIZERS = {name for name, impl in IMPLS.items() if "memoize" in impl.roles}
+
+
+def expected_entries(row_id: str) -> set[str]:
+    """The entries each row must list, installed or not."""
+    if row_id == "memoize":
+        return MEMOIZERS | {"loop", "call"}
+    if row_id in ("memory", "threads"):
+        return set(MAPPINGS)
+    return MAPPINGS | {"loop"}
+
+
+def may_lack_a_number(row_id: str, name: str) -> bool:
+    """Entries that may legitimately carry a status instead of numbers."""
+    impl = IMPLS.get(name)
+    if impl is not None and not impl.available:
+        return True  # not installed / not built
+    if row_id == "hit-ttl" and name == "lru-dict":
+        return True  # no TTL support
+    # cachetools is documented as not thread-safe: it may raise under two threads.
+    return row_id == "threads" and name == "cachetools"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    assert main(["bench", "--quick", "--quiet", "--json", str(path)]) == 0
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def test_method_says_how_it_was_measured(report: dict[str, Any]) -> None:
+    method = report["method"]
+    for key in ("size", "rounds", "python", "cpu", "orders", "compiled_core", "versions"):
+        assert key in method
+    assert method["orders"] == ["insertion", "random"]
+
+
+def test_every_row_in_order(report: dict[str, Any]) -> None:
+    assert [row["id"] for row in report["rows"]] == list(ROW_IDS)
+
+
+@pytest.mark.parametrize("row_id", ROW_IDS)
+def test_row_has_every_implementation_with_positive_numbers(
+    report: dict[str, Any], row_id: str
+) -> None:
+    row = next(r for r in report["rows"] if r["id"] == row_id)
+    entries = {e["name"]: e for e in row["entries"]}
+    assert set(entries) == expected_entries(row_id)
+    for name, entry in entries.items():
+        if not entry["values"] and may_lack_a_number(row_id, name):
+            assert entry["status"], f"{row_id}/{name}: neither a number nor a reason"
+            continue
+        assert set(entry["values"]) == set(row["columns"]), f"{row_id}/{name}"
+        for column, value in entry["values"].items():
+            if row_id == "memory" and column == "tracemalloc":
+                # Note that tracemalloc does not see allocators outside Python's (cachebox).
+                assert value >= 0, f"{row_id}/{name}/{column}"
+            else:
+                assert value > 0, f"{row_id}/{name}/{column}"
+
+
+def test_ratios_to_references_measured_in_the_same_run(report: dict[str, Any]) -> None:
+    row = next(r for r in report["rows"] if r["id"] == "hit-int")
+    assert row["refs"] == ["dict", "floor"]
+    dict_entry = next(e for e in row["entries"] if e["name"] == "dict")
+    for order in row["columns"]:
+        assert dict_entry["ratios"][order]["dict"] == pytest.approx(1.0)
+
+
+def test_only_and_python_dash_m(tmp_path: Path) -> None:
+    """``python -m novacache bench --only ...`` in a fresh interpreter: the table and JSON."""
+    path = tmp_path / "only.json"
+    env = dict(os.environ)
+    src = str(Path(novacache.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    args = ["bench", "--quick", "--only", "hit-int,get-miss", "--size", "500", "--json", str(path)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "novacache", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "empty loop" in proc.stdout
+    assert "Legend" in proc.stdout
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert [row["id"] for row in data["rows"]] == ["hit-int", "get-miss"]
+    assert data["method"]["size"] == 500
+
+
+def test_unknown_row_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--only", "no-such-row"])
+    assert exc.value.code == 2
+    assert "unknown rows" in capsys.readouterr().err
