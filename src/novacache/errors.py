@@ -37,3 +37,73 @@ class EntryTooLarge(NovaCacheError, ValueError):
 
     def __reduce__(self) -> tuple[type[EntryTooLarge], tuple[int, int]]:
         return (type(self), (self.weight, self.maxbytes))
+
+
+# -- the codec ---------------------------------------------------------------------------
+#
+# Note that ``Codec.decode`` promises to raise nothing but a ``CodecError`` for any bytes it
+# is given: callers (the tiers, the manager) treat every ``CodecError`` on a read as a miss
+# and may delete the entry. No message below ever contains key material or payload bytes.
+
+__all__ += [
+    "ChecksumMismatch",
+    "CodecError",
+    "CorruptFrame",
+    "DecryptionFailed",
+    "FrameTooLarge",
+    "SerializerRefused",
+    "SignatureMismatch",
+    "UnknownFormat",
+    "ValueTooLarge",
+]
+
+
+class CodecError(NovaCacheError, ValueError):
+    """A value could not be encoded into a frame, or a frame could not be decoded."""
+
+
+class CorruptFrame(CodecError):
+    """The bytes are not a well-formed frame: bad magic, truncated, inconsistent lengths,
+    or a payload its serializer or decompressor cannot read."""
+
+
+class ChecksumMismatch(CorruptFrame):
+    """The xxh3-64 checksum of an unencrypted frame does not match its header and payload."""
+
+
+class DecryptionFailed(CodecError):
+    """An encrypted frame could not be opened: unknown key id, no key ring, a wrong key, an
+    edited header, a value copied to another cache key, or an unencrypted frame offered
+    to a codec that requires encryption."""
+
+
+class UnknownFormat(CodecError):
+    """The frame was written by a format version, flag or serializer this codec does not know
+    (typically a newer novacache). It is refused, never guessed at."""
+
+
+class ValueTooLarge(CodecError):
+    """The serialized value is larger than the codec's ``max_size``; nothing was encoded."""
+
+    def __init__(self, size: int, max_size: int) -> None:
+        super().__init__(f"serialized value is {size} bytes, more than max_size={max_size}")
+        self.size = size
+        self.max_size = max_size
+
+    def __reduce__(self) -> tuple[type[ValueTooLarge], tuple[int, int]]:
+        return (type(self), (self.size, self.max_size))
+
+
+class FrameTooLarge(CodecError):
+    """A frame declares a payload larger than the codec's ``max_size``; it is refused before
+    anything is allocated for it."""
+
+
+class SerializerRefused(CodecError):
+    """A serializer refused its input: a value of a type it cannot encode, a pickle frame
+    read by a codec that did not opt in to pickle, or an unregistered dataclass."""
+
+
+class SignatureMismatch(SerializerRefused):
+    """A pickle frame carries no valid HMAC for this codec's pickle key: it is never
+    unpickled."""

@@ -1,0 +1,37 @@
+"""Selects the implementation of the framing: compiled (``novacache._codec``) or pure twin.
+
+The compiled module is used when it imports. The pure twin (:mod:`novacache.codec.frame`)
+is used when ``NOVACACHE_NO_EXTENSIONS`` is set to a non-empty value other than ``0``, on
+interpreters other than CPython, or when the extension is missing; ``IMPORT_ERROR`` then
+keeps the reason. Type checkers always see the twin, which carries the annotations.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+__all__ = ["IMPORT_ERROR", "FrameEngine", "compiled", "pack_plain"]
+
+NO_EXTENSIONS = (
+    os.environ.get("NOVACACHE_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no")
+    or sys.implementation.name != "cpython"
+)
+IMPORT_ERROR: ImportError | None = None
+
+if TYPE_CHECKING:
+    from .frame import FrameEngine, pack_plain
+
+    compiled: bool
+else:
+    compiled = False
+    if not NO_EXTENSIONS:
+        try:
+            from .._codec import FrameEngine, pack_plain
+
+            compiled = True
+        except ImportError as exc:  # the wheel was built pure, or the build failed
+            IMPORT_ERROR = exc
+    if not compiled:
+        from .frame import FrameEngine, pack_plain

@@ -1,0 +1,347 @@
+"""The serializers a codec can write with, and the registry of custom ones.
+
+Each serializer has a one-byte id written into every frame, so a frame is always read
+back with the serializer that wrote it, whatever the reading codec writes with.
+
+===========  ====  ==================================================================
+name          id   reads back
+===========  ====  ==================================================================
+(bytes)        0   exact ``bytes`` values, no serializer call
+(str)          1   exact ``str`` values (UTF-8, lone surrogates kept), no call
+``msgpack``    2   see :class:`MsgpackSerializer`; the default
+``json``       3   JSON types only: tuples come back as lists, dict keys as str
+``pickle``     4   anything picklable; only with a ``pickle_key`` (HMAC-SHA256)
+custom      64+    whatever a :func:`register_serializer` serializer promises
+===========  ====  ==================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+import pickle
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+import msgpack  # type: ignore[import-untyped]
+
+from ..errors import ConfigurationError, SerializerRefused, SignatureMismatch
+from .frame import SER_JSON, SER_MSGPACK, SER_PICKLE
+
+__all__ = [
+    "CUSTOM_MIN_ID",
+    "JsonSerializer",
+    "MsgpackSerializer",
+    "PickleSerializer",
+    "Serializer",
+    "register_serializer",
+    "registered_serializers",
+]
+
+CUSTOM_MIN_ID = 64
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """What a serializer provides: a frame id, a name, and two functions.
+
+    ``loads`` may raise any exception on bad input: the codec turns it into
+    :class:`~novacache.errors.CorruptFrame`. ``dumps`` may raise any exception for a
+    value it cannot encode: the codec turns it into
+    :class:`~novacache.errors.SerializerRefused`.
+    """
+
+    id: int
+    name: str
+
+    def dumps(self, value: Any, /) -> bytes: ...
+
+    def loads(self, data: bytes, /) -> Any: ...
+
+
+# -- msgpack ------------------------------------------------------------------------------
+
+# Extension type codes inside msgpack payloads. Never renumber: frames in caches use them.
+EXT_TUPLE = 1
+EXT_SET = 2
+EXT_FROZENSET = 3
+EXT_DATETIME = 4
+EXT_DATE = 5
+EXT_TIME = 6
+EXT_TIMEDELTA = 7
+EXT_UUID = 8
+EXT_DECIMAL = 9
+EXT_DATACLASS = 10
+EXT_BIGINT = 11
+
+_packb = msgpack.packb
+_unpackb = msgpack.unpackb
+_ExtType = msgpack.ExtType
+_INT_MIN = -(2**63)
+_UINT_MAX = 2**64 - 1
+
+
+class MsgpackSerializer:
+    """msgpack with extension types, so more than JSON's types come back as they went in.
+
+    Round-trips, nested at any depth: ``None``, ``bool``, ``int`` (any size), ``float``,
+    ``str``, ``bytes``, ``list``, ``dict`` (any hashable keys that are themselves
+    supported), ``tuple``, ``set``, ``frozenset``, ``datetime.datetime`` / ``date`` /
+    ``time`` / ``timedelta`` (a ``tzinfo`` comes back as a fixed-offset
+    ``datetime.timezone``), ``uuid.UUID``, ``decimal.Decimal``, and instances of the
+    dataclasses given to the constructor (restored field by field, without calling
+    ``__init__`` or ``__post_init__``).
+
+    Subclasses of ``dict``, ``list``, ``str``, ``bytes``, ``int`` and ``float`` (an
+    ``IntEnum`` member, an ``OrderedDict``) come back as the base type; ``bytearray``
+    and ``memoryview`` come back as ``bytes``. Any other type, and a dataclass that was
+    not registered, is refused on encode: nothing is ever imported or constructed by
+    name from a frame.
+    """
+
+    id = SER_MSGPACK
+    name = "msgpack"
+
+    def __init__(self, dataclasses: Iterable[type] = ()) -> None:
+        self._by_type: dict[type, str] = {}
+        self._by_name: dict[str, type] = {}
+        for cls in dataclasses:
+            self.register_dataclass(cls)
+        self._default_fn = self._default
+        self._ext_hook_fn = self._ext_hook
+
+    def register_dataclass(self, cls: type) -> None:
+        """Let instances of the dataclass ``cls`` round-trip (under its qualified name)."""
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ConfigurationError(f"{cls!r} is not a dataclass type")
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        other = self._by_name.get(name)
+        if other is not None and other is not cls:
+            raise ConfigurationError(f"another dataclass is registered as {name}")
+        self._by_type[cls] = name
+        self._by_name[name] = cls
+
+    def dumps(self, value: Any) -> bytes:
+        """Return the msgpack bytes of ``value``; ``TypeError`` for an unsupported type."""
+        out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        return out
+
+    def loads(self, data: bytes) -> Any:
+        """Return the value in ``data``; raises on anything that is not our msgpack."""
+        return _unpackb(data, ext_hook=self._ext_hook_fn, strict_map_key=False)
+
+    def _pack(self, value: Any) -> bytes:
+        out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        return out
+
+    def _default(self, obj: Any) -> Any:
+        # Note that strict_types=True sends tuples and subclasses of the native types
+        # here, instead of msgpack silently writing a tuple as a list.
+        tp = type(obj)
+        if tp is tuple:
+            return _ExtType(EXT_TUPLE, self._pack(list(obj)))
+        if tp is set:
+            return _ExtType(EXT_SET, self._pack(list(obj)))
+        if tp is frozenset:
+            return _ExtType(EXT_FROZENSET, self._pack(list(obj)))
+        if tp is dt.datetime:
+            return _ExtType(EXT_DATETIME, obj.isoformat().encode())
+        if tp is dt.date:
+            return _ExtType(EXT_DATE, obj.isoformat().encode())
+        if tp is dt.time:
+            return _ExtType(EXT_TIME, obj.isoformat().encode())
+        if tp is dt.timedelta:
+            return _ExtType(EXT_TIMEDELTA, self._pack([obj.days, obj.seconds, obj.microseconds]))
+        if tp is uuid.UUID:
+            return _ExtType(EXT_UUID, obj.bytes)
+        if tp is Decimal:
+            return _ExtType(EXT_DECIMAL, str(obj).encode())
+        if tp is int:  # beyond 64 bits: msgpack hands it to us
+            return _ExtType(EXT_BIGINT, str(obj).encode())
+        name = self._by_type.get(tp)
+        if name is not None:
+            fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+            return _ExtType(EXT_DATACLASS, self._pack([name, fields]))
+        if dataclasses.is_dataclass(obj):
+            raise SerializerRefused(
+                f"dataclass {tp.__qualname__} is not registered with this codec "
+                "(pass it in Codec(dataclasses=[...]))"
+            )
+        return self._base_of(obj)
+
+    def _base_of(self, obj: Any) -> Any:
+        # Subclasses of supported types come back as the base type. Note that msgpack
+        # calls ``default`` once per object, so what we return must be packable as is.
+        if isinstance(obj, int):
+            value = int(obj)
+            return value if _INT_MIN <= value <= _UINT_MAX else self._default(value)
+        if isinstance(obj, float):
+            return float(obj)
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, bytes):
+            return bytes(obj)
+        if isinstance(obj, dict):
+            return dict(obj)
+        if isinstance(obj, list):
+            return list(obj)
+        if isinstance(obj, tuple):
+            return self._default(tuple(obj))
+        if isinstance(obj, frozenset):
+            return self._default(frozenset(obj))
+        if isinstance(obj, set):
+            return self._default(set(obj))
+        tp = type(obj)
+        raise TypeError(f"msgpack cannot encode {tp.__module__}.{tp.__qualname__}")
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_TUPLE:
+            return tuple(self.loads(data))
+        if code == EXT_SET:
+            return set(self.loads(data))
+        if code == EXT_FROZENSET:
+            return frozenset(self.loads(data))
+        if code == EXT_DATETIME:
+            return dt.datetime.fromisoformat(data.decode())
+        if code == EXT_DATE:
+            return dt.date.fromisoformat(data.decode())
+        if code == EXT_TIME:
+            return dt.time.fromisoformat(data.decode())
+        if code == EXT_TIMEDELTA:
+            days, seconds, micros = self.loads(data)
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+        if code == EXT_UUID:
+            return uuid.UUID(bytes=data)
+        if code == EXT_DECIMAL:
+            return Decimal(data.decode())
+        if code == EXT_BIGINT:
+            if len(data) > 5000:
+                raise ValueError("big int literal too long")
+            return int(data.decode())
+        if code == EXT_DATACLASS:
+            name, fields = self.loads(data)
+            cls = self._by_name.get(name) if type(name) is str else None
+            if cls is None:
+                raise SerializerRefused(
+                    f"frame holds dataclass {name!r}, which is not registered with this codec"
+                )
+            return _restore_dataclass(cls, fields)
+        raise ValueError(f"unknown msgpack extension type {code}")
+
+
+def _restore_dataclass(cls: type, fields: Any) -> Any:
+    if type(fields) is not dict:
+        raise ValueError("dataclass fields are not a map")
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(fields) != names:
+        raise ValueError(f"fields of {cls.__qualname__} do not match the frame")
+    obj: Any = object.__new__(cls)
+    for name, value in fields.items():
+        # object.__setattr__ also restores frozen and slotted dataclasses.
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+# -- json ---------------------------------------------------------------------------------
+
+
+class JsonSerializer:
+    """Plain JSON (UTF-8). Only JSON's types round-trip: a tuple comes back as a list and
+    non-string dict keys as strings; ``NaN`` and infinities are refused on encode."""
+
+    id = SER_JSON
+    name = "json"
+
+    def dumps(self, value: Any) -> bytes:
+        """Return the compact UTF-8 JSON of ``value``; raises for a non-JSON type."""
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+            "utf-8", "surrogatepass"
+        )
+
+    def loads(self, data: bytes) -> Any:
+        """Return the value of the JSON document ``data``."""
+        return json.loads(data.decode("utf-8", "surrogatepass"))
+
+
+# -- pickle -------------------------------------------------------------------------------
+
+_PICKLE_CONTEXT = b"novacache.pickle.v1\x00"
+_DIGEST_SIZE = 32
+
+
+class PickleSerializer:
+    """pickle, signed: the payload is ``HMAC-SHA256(key, context | pickle) | pickle``.
+
+    :meth:`loads` checks the HMAC with :func:`hmac.compare_digest` before anything is
+    unpickled, and raises :class:`~novacache.errors.SignatureMismatch` when it does not
+    match: a frame written by anyone without the key is never unpickled. The signature
+    does not bind the cache key; encryption (whose associated data includes it) does.
+    """
+
+    id = SER_PICKLE
+    name = "pickle"
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
+            raise ConfigurationError("a pickle_key is at least 16 bytes")
+        self._key = bytes(key)
+
+    def _sign(self, data: bytes) -> bytes:
+        return hmac.new(self._key, _PICKLE_CONTEXT + data, hashlib.sha256).digest()
+
+    def dumps(self, value: Any) -> bytes:
+        """Return the signed pickle of ``value`` (highest protocol)."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._sign(data) + data
+
+    def loads(self, data: bytes) -> Any:
+        """Return the unpickled value, only after its HMAC has been verified."""
+        if len(data) < _DIGEST_SIZE:
+            raise SignatureMismatch("pickle payload carries no signature: refused")
+        body = data[_DIGEST_SIZE:]
+        if not hmac.compare_digest(data[:_DIGEST_SIZE], self._sign(body)):
+            raise SignatureMismatch("pickle payload signature does not match: refused")
+        return pickle.loads(body)
+
+    def __repr__(self) -> str:
+        return "PickleSerializer(key=<hidden>)"
+
+
+# -- registry -----------------------------------------------------------------------------
+
+_CUSTOM: dict[int, Serializer] = {}
+_BUILTIN_NAMES = frozenset({"msgpack", "json", "pickle", "bytes", "str"})
+
+
+def register_serializer(serializer: Serializer) -> None:
+    """Register a custom serializer, so codecs can write with it by name and read its frames.
+
+    Its ``id`` must be in 64..255 and its ``id`` and ``name`` unused. Registration is
+    process-wide; a codec reads the custom frames whose serializer was registered when
+    the codec was built.
+    """
+    if not isinstance(serializer, Serializer):
+        raise ConfigurationError("a serializer has id, name, dumps and loads")
+    sid, name = serializer.id, serializer.name
+    if type(sid) is not int or not CUSTOM_MIN_ID <= sid <= 255:
+        raise ConfigurationError(f"a custom serializer id is in {CUSTOM_MIN_ID}..255")
+    if sid in _CUSTOM or name in _BUILTIN_NAMES or any(s.name == name for s in _CUSTOM.values()):
+        raise ConfigurationError(f"serializer id {sid} or name {name!r} is already taken")
+    _CUSTOM[sid] = serializer
+
+
+def registered_serializers() -> dict[int, Serializer]:
+    """Return the custom serializers registered so far, by id."""
+    return dict(_CUSTOM)
+
+
+def loaders_for(serializers: Iterable[Serializer]) -> dict[int, Callable[[bytes], Any]]:
+    """Return the ``{id: loads}`` table of ``serializers``."""
+    return {s.id: s.loads for s in serializers}
