@@ -5,6 +5,7 @@ Public API (everything else is private and may change):
 - :class:`LocalCache`: the in-process L1 cache (LRU, per-entry TTL, size-aware).
 - :func:`memoize`: a ``functools.lru_cache``-like decorator on the same core.
 - :data:`compiled`: ``True`` when the compiled core is active, ``False`` on the twin.
+- :class:`Codec`, :class:`KeyRing`: the frames stored in L2/L3 (serialize, compress, encrypt).
 - :mod:`novacache.errors`: the exception hierarchy.
 """
 
@@ -13,10 +14,13 @@ from __future__ import annotations
 from . import errors
 from ._local import LocalCache, Memoized, compiled, default_weigher, memoize
 from ._stats import CacheInfo, CacheStats
+from .codec import Codec, KeyRing
 
 __all__ = [
     "CacheInfo",
     "CacheStats",
+    "Codec",
+    "KeyRing",
     "LocalCache",
     "Memoized",
     "compiled",
