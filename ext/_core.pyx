@@ -1226,9 +1226,9 @@ cdef class Memoized:
         self._typed = bool(typed)
         self._maxsize = maxsize
         self._ttl = ttl
-        self._cache = None if maxsize == 0 else LocalCache(maxsize, ttl=ttl, timer=timer)
-        if maxsize == 0 and ttl is not None:
+        if ttl is not None:
             _ttl_arg(ttl, True)
+        self._cache = None if maxsize == 0 else LocalCache(maxsize, ttl=ttl, timer=timer)
         from functools import update_wrapper
         update_wrapper(self, func)
 
@@ -1323,6 +1323,12 @@ def memoize(maxsize=128, *, ttl=None, typed=False, timer=None):
     """
     if callable(maxsize) and not isinstance(maxsize, int):
         return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer)
+    if maxsize is not None and (isinstance(maxsize, bool) or not isinstance(maxsize, int)):
+        raise TypeError(f"maxsize must be an int or None, not {type(maxsize).__name__}")
+    if ttl is not None:
+        _ttl_arg(ttl, True)
+    if timer is not None and not callable(timer):
+        raise TypeError("timer must be callable")
 
     def decorator(func):
         return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer)
