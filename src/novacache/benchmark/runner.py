@@ -166,11 +166,16 @@ class _Runner:
                 entry.status = impl.status or reason
                 entry.note = None
                 continue
+            container = build()
+            wrong = _check(row_id, impl, container, keys["random"], self.n)
+            if wrong is not None:
+                entry.status = f"not measured: {wrong}"
+                continue
             if fresh:
+                del container
                 for order in ORDERS:
                     cases.append(Case((impl.name, order), operation, keys[order], fresh=build))
             else:
-                container = build()
                 for order in ORDERS:
                     cases.append(
                         Case(
@@ -368,6 +373,44 @@ class _Runner:
         if row_id == "threads":
             return self.row_threads()
         raise ValueError(f"unknown row {row_id!r}")
+
+
+def _check(
+    row_id: str, impl: Implementation, container: Any, keys: list[Any], n: int
+) -> str | None:
+    """Whether ``container`` does what the row times (once, untimed); what is wrong, or None.
+
+    A number for a container that returns wrong values, or that does not evict, would
+    be worse than no number. ``keys`` are the keys the row runs over; the container
+    was filled with ``k -> k`` (or, for memoize, ``f(k)`` was called for every key).
+    """
+    sample = keys[:: max(1, len(keys) // 97)]
+    if row_id == "memoize":
+        ok = all(container(k) == k for k in sample)
+        return None if ok else "f(k) returned a wrong value"
+    if row_id in ("hit-int", "hit-str", "hit-ttl"):
+        ok = all(container[k] == k for k in sample)
+        return None if ok else "c[k] returned a wrong value"
+    if row_id == "get-hit":
+        ok = all(container.get(k) == k for k in sample)
+        return None if ok else "c.get(k) returned a wrong value"
+    if row_id == "get-miss":
+        ok = all(container.get(k) is None for k in sample)
+        return None if ok else "c.get(k) found an absent key"
+    if row_id == "set-new":
+        for k in keys:
+            container[k] = k
+        if impl.bounded and len(container) != n:
+            return f"held {len(container)} entries after {len(keys)} sets, not {n}"
+        ok = all(container[k] == k for k in sample)
+        return None if ok else "a new key was not stored"
+    if row_id == "overwrite":
+        marker = object()
+        for k in sample:
+            container[k] = marker
+        ok = all(container[k] is marker for k in sample) and len(container) == n
+        return None if ok else "an overwrite was not stored"
+    return None
 
 
 def _with_ttl(make_ttl: Callable[[int, float], Any], n: int) -> Any:
