@@ -120,3 +120,28 @@ def test_unknown_row_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["bench", "--only", "no-such-row"])
     assert exc.value.code == 2
     assert "unknown rows" in capsys.readouterr().err
+
+
+def test_missing_peers_are_reported_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for module in ("cachetools", "lru", "cachebox", "novacache._core"):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ImportError
+    path = tmp_path / "missing.json"
+    only = "hit-ttl,memoize,memory,threads"
+    assert (
+        main(["bench", "--quick", "-q", "--only", only, "--size", "300", "--json", str(path)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "not installed" in out
+    assert "n/a: not built" in out
+    for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+        entries = {e["name"]: e for e in row["entries"]}
+        for name in ("cachetools", "lru-dict", "cachebox"):
+            if name in entries:
+                assert entries[name]["status"] == "not installed"
+                assert entries[name]["values"] == {}
+        assert entries["novacache"]["status"] == "n/a: not built"
+        if row["id"] == "threads":
+            # The reference is missing: ratios are absent, not an error.
+            assert all(e["ratios"]["both threads"]["cachebox"] is None for e in row["entries"])
