@@ -96,6 +96,8 @@ def render_method(method: dict[str, Any]) -> str:
     core = method.get("compiled_core")
     core_text = {True: "built", False: "NOT built (its rows say n/a)", None: "not measured"}[core]
     statements = method.get("statements", {})
+    averages = method.get("load_average")
+    load = "unknown" if not averages else ", ".join(f"{x:.2f}" for x in averages)
     return "\n".join(
         [
             f"novacache bench  ({method['date']})",
@@ -104,6 +106,7 @@ def render_method(method: dict[str, Any]) -> str:
             " interleaved across implementations, median reported",
             f"  python          {method['python']}  ({method['platform']})",
             f"  cpu             {method['cpu']}  ({method['cpu_count']} logical CPUs)",
+            f"  load average    {load} at the start (1, 5, 15 min; others' work adds noise)",
             "  key orders      insertion (the order the cache was filled) and random"
             f" (the same keys shuffled, seed {method['seed']})",
             "  loop            for k in keys: <statement>, compiled once per implementation"

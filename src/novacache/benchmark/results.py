@@ -24,6 +24,8 @@ class Entry:
     values: dict[str, float] = field(default_factory=dict)
     status: str | None = None
     note: str | None = None
+    #: Every counted round, by column (the value is their median), for the JSON.
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Row:
                     "status": e.status,
                     "note": e.note,
                     "values": dict(e.values),
+                    "samples": {column: list(v) for column, v in e.samples.items()},
                     "ratios": {
                         column: {ref: self.ratio(e, column, ref) for ref in self.refs}
                         for column in self.columns

@@ -187,8 +187,10 @@ class _Runner:
                         )
                     )
         medians = run_interleaved(cases, self.options.rounds)
-        for (name, order), ns in medians.items():
-            entries[name].values[order] = ns
+        for case in cases:
+            name, order = case.key
+            entries[name].values[order] = medians[case.key]
+            entries[name].samples[order] = list(case.samples)
         row.entries = list(entries.values())
         return row
 
@@ -353,6 +355,7 @@ class _Runner:
                 measured.status = case.error or "no result"
             else:
                 measured.values["both threads"] = case.result
+                measured.samples["both threads"] = list(case.samples)
         return row
 
     def row(self, row_id: str) -> Row:
@@ -427,6 +430,14 @@ def _builder(make: Callable[[int], Any], n: int, keys: Sequence[Any]) -> Callabl
     return build
 
 
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages at the start, where the OS has them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def _method(options: BenchOptions, impls: list[Implementation]) -> dict[str, Any]:
     novacache_core = next((i for i in impls if i.name == "novacache"), None)
     return {
@@ -448,6 +459,7 @@ def _method(options: BenchOptions, impls: list[Implementation]) -> dict[str, Any
             name: version_of(name) for name in ("novacache", "cachetools", "lru-dict", "cachebox")
         },
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": _load_average(),
         "ttl_seconds": LONG_TTL,
     }
 
