@@ -7,14 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import novacache
 from novacache import _local
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only enforced when CI is set")
@@ -33,7 +30,9 @@ def test_compiled_flag_matches_selected_implementation() -> None:
 
 def _probe(env_value: str | None) -> dict[str, object]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    # The child must import novacache from where this process did (the installed wheel
+    # in CI, src/ in a development tree), so it gets this process's path.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     env.pop("NOVACACHE_NO_EXTENSIONS", None)
     if env_value is not None:
         env["NOVACACHE_NO_EXTENSIONS"] = env_value
