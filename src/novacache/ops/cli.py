@@ -95,7 +95,19 @@ def _bench(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[field] = value
     if args.impl:
-        overrides["impls"] = tuple(i.strip() for i in args.impl.split(",") if i.strip())
+        from ..benchmark.peers import discover
+
+        names = tuple(i.strip() for i in args.impl.split(",") if i.strip())
+        known = [impl.name for impl in discover()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            print(
+                f"novacache bench: unknown implementations {', '.join(unknown)};"
+                f" choose from {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 2
+        overrides["impls"] = names
     options = BenchOptions.quick(**overrides) if args.quick else BenchOptions(**overrides)  # type: ignore[arg-type]
 
     def progress(message: str) -> None:
