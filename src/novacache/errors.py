@@ -107,3 +107,38 @@ class SerializerRefused(CodecError):
 class SignatureMismatch(SerializerRefused):
     """A pickle frame carries no valid HMAC for this codec's pickle key: it is never
     unpickled."""
+
+
+__all__ += [
+    "StoreCorrupted",
+    "StoreFull",
+    "TierError",
+    "TierTimeout",
+    "TierUnavailable",
+]
+
+
+class TierError(NovaCacheError):
+    """A remote or persistent tier (Redis, SQLite, PostgreSQL) failed an operation.
+
+    The message names the tier and the operation, never a password, key material or a
+    stored value.
+    """
+
+
+class TierUnavailable(TierError, ConnectionError):
+    """The tier cannot be reached: connection refused or lost, or its circuit breaker
+    is open (then raised at once, without touching the network)."""
+
+
+class TierTimeout(TierError, TimeoutError):
+    """A call to the tier did not complete within its timeout."""
+
+
+class StoreCorrupted(TierError):
+    """A store file or table is not a novacache store, or is damaged; names the path."""
+
+
+class StoreFull(TierError):
+    """The store could not write because its disk or quota is full; nothing already
+    stored was lost."""

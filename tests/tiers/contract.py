@@ -1,0 +1,214 @@
+"""The tier contract as tests: every tier (Redis, SQLite, PostgreSQL) runs these.
+
+A test module binds them to one tier by subclassing and providing two fixtures:
+
+    class TestSQLiteContract(TierContract):
+        @pytest.fixture
+        def tier(self, tmp_path): ...           # a fresh, empty tier; closed afterwards
+
+        @pytest.fixture
+        def advance(self):                       # moves the tier's clock forward
+            return clock.advance                 # (a server-side clock: time.sleep)
+
+The async twin, ``AsyncTierContract``, takes ``atier``: an async factory returning a
+fresh tier (each test runs in its own event loop with ``asyncio.run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from novacache.errors import TierError
+from novacache.tiers import AsyncTier, Tier
+
+FRAME = b"\x00\x01frame\xff" * 10
+
+
+class TierContract:
+    """Synchronous contract; subclasses provide ``tier`` and ``advance`` fixtures."""
+
+    def test_is_a_tier(self, tier: Tier) -> None:
+        assert isinstance(tier, Tier)
+        assert isinstance(tier.name, str)
+        assert tier.name
+
+    def test_get_set_roundtrip_bytes_exactly(self, tier: Tier) -> None:
+        assert tier.get("k") is None
+        tier.set("k", FRAME)
+        assert tier.get("k") == FRAME
+        tier.set("empty", b"")
+        assert tier.get("empty") == b""
+        big = bytes(range(256)) * 4096  # 1 MiB, every byte value
+        tier.set("big", big)
+        assert tier.get("big") == big
+
+    def test_overwrite_replaces_frame(self, tier: Tier) -> None:
+        tier.set("k", b"one")
+        tier.set("k", b"two")
+        assert tier.get("k") == b"two"
+
+    def test_unicode_keys(self, tier: Tier) -> None:
+        keys = ["ключ", "键/子键", "emoji:\U0001f600", "space key", "a:b:c"]
+        for i, k in enumerate(keys):
+            tier.set(k, bytes([i]))
+        for i, k in enumerate(keys):
+            assert tier.get(k) == bytes([i])
+
+    def test_delete(self, tier: Tier) -> None:
+        tier.set("k", FRAME)
+        assert tier.delete("k") is True
+        assert tier.get("k") is None
+        assert tier.delete("k") is False
+
+    def test_many(self, tier: Tier) -> None:
+        items = {f"m:{i}": f"v{i}".encode() for i in range(250)}
+        tier.set_many(items)
+        got = tier.get_many([*items, "absent:1", "absent:2"])
+        assert got == items
+        assert tier.get_many([]) == {}
+        assert tier.delete_many(["m:0", "m:1", "absent"]) == 2
+        assert tier.get_many(["m:0", "m:1", "m:2"]) == {"m:2": b"v2"}
+        assert tier.delete_many([]) == 0
+
+    def test_ttl_expiry(self, tier: Tier, advance: Callable[[float], None]) -> None:
+        tier.set("short", FRAME, ttl=0.3)
+        tier.set("long", FRAME, ttl=3600)
+        tier.set("forever", FRAME)
+        remaining = tier.ttl("short")
+        assert remaining is not None
+        assert 0 < remaining <= 0.3
+        long_left = tier.ttl("long")
+        assert long_left is not None
+        assert 3500 < long_left <= 3600
+        assert tier.ttl("forever") == math.inf
+        assert tier.ttl("absent") is None
+        advance(0.6)
+        assert tier.get("short") is None
+        assert tier.get_many(["short", "long"]) == {"long": FRAME}
+        assert tier.ttl("short") is None
+        assert "short" not in set(tier.scan("*"))
+        assert tier.get("forever") == FRAME
+
+    def test_set_many_ttl_and_overwrite_resets_ttl(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        tier.set_many({"a": b"1", "b": b"2"}, ttl=0.3)
+        tier.set("a", b"again")  # no TTL any more
+        advance(0.6)
+        assert tier.get("a") == b"again"
+        assert tier.get("b") is None
+
+    def test_bad_ttl_is_refused(self, tier: Tier) -> None:
+        for bad in (0, -1, math.nan):
+            with pytest.raises(ValueError):
+                tier.set("k", FRAME, ttl=bad)
+        assert tier.get("k") is None
+
+    def test_scan_glob(self, tier: Tier) -> None:
+        for k in ("user:1", "user:2", "user:10", "team:1", "user*star", "u[x]"):
+            tier.set(k, b"x")
+        assert sorted(tier.scan("user:?")) == ["user:1", "user:2"]
+        assert sorted(tier.scan("user:*")) == ["user:1", "user:10", "user:2"]
+        assert sorted(tier.scan("user\\*star")) == ["user*star"]
+        assert sorted(tier.scan("u\\[x\\]")) == ["u[x]"]
+        assert sorted(tier.scan("team:[0-9]")) == ["team:1"]
+        assert len(list(tier.scan())) == 6
+
+    def test_scan_many_keys_each_once(self, tier: Tier) -> None:
+        tier.set_many({f"s:{i}": b"." for i in range(2500)})
+        keys = list(tier.scan("s:*"))
+        assert len(keys) == len(set(keys)) == 2500
+
+    def test_clear(self, tier: Tier) -> None:
+        tier.set_many({f"c:{i}": b"." for i in range(50)})
+        tier.clear()
+        assert list(tier.scan()) == []
+        assert tier.get("c:1") is None
+        tier.set("after", b"ok")
+        assert tier.get("after") == b"ok"
+
+    def test_ping(self, tier: Tier) -> None:
+        rtt = tier.ping()
+        assert isinstance(rtt, float)
+        assert 0 <= rtt < 5
+
+    def test_rejects_non_bytes_frames(self, tier: Tier) -> None:
+        with pytest.raises(TypeError):
+            tier.set("k", "not bytes")  # type: ignore[arg-type]
+        assert tier.get("k") is None
+
+    def test_close_twice_is_harmless(self, tier: Tier) -> None:
+        tier.close()
+        tier.close()
+
+    def test_errors_are_tier_errors(self) -> None:
+        assert issubclass(TierError, Exception)
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    async def main() -> Any:
+        return await coro
+
+    return asyncio.run(main())
+
+
+AsyncFactory = Callable[[], Awaitable[AsyncTier]]
+
+
+class AsyncTierContract:
+    """The asyncio contract; subclasses provide ``atier`` (an async factory) and
+    ``advance`` (a plain function that moves the tier's clock)."""
+
+    def test_async_roundtrip(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t = await atier()
+            try:
+                assert isinstance(t, AsyncTier)
+                assert await t.get("k") is None
+                await t.set("k", FRAME)
+                assert await t.get("k") == FRAME
+                await t.set_many({"a": b"1", "b": b"2"})
+                assert await t.get_many(["a", "b", "c"]) == {"a": b"1", "b": b"2"}
+                assert await t.delete("a") is True
+                assert await t.delete("a") is False
+                assert await t.delete_many(["b", "k", "zz"]) == 2
+                assert await t.ttl("zz") is None
+                await t.set("f", b"x")
+                assert await t.ttl("f") == math.inf
+                assert [k async for k in t.scan("f*")] == ["f"]
+                assert isinstance(await t.ping(), float)
+                await t.clear()
+                assert [k async for k in t.scan()] == []
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_ttl_expiry(self, atier: AsyncFactory, advance: Callable[[float], None]) -> None:
+        async def go() -> None:
+            t = await atier()
+            try:
+                await t.set("short", FRAME, ttl=0.3)
+                advance(0.6)
+                assert await t.get("short") is None
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_concurrent_gets(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t = await atier()
+            try:
+                await t.set_many({f"c:{i}": str(i).encode() for i in range(100)})
+                got = await asyncio.gather(*(t.get(f"c:{i}") for i in range(100)))
+                assert got == [str(i).encode() for i in range(100)]
+            finally:
+                await t.close()
+
+        _run(go())
