@@ -223,6 +223,28 @@ cdef class FrameEngine:
         memcpy(p + _HEADER + _NONCE, PyBytes_AS_STRING(sealed), m)
         return frame
 
+    cdef bytes _inflate(self, bytes payload):
+        # A compressed payload is u32 size | lz4 block: check the size before lz4
+        # allocates it, and check lz4 produced exactly that much.
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        if n < 5:
+            raise CorruptFrame("compressed payload is truncated")
+        cdef Py_ssize_t declared = <Py_ssize_t>_read_u32(
+            <const unsigned char*>PyBytes_AS_STRING(payload))
+        if declared > self._max_size:
+            raise FrameTooLarge(f"payload declares {declared} bytes uncompressed, above max_size")
+        if self._decompress is None:
+            raise UnknownFormat("compressed frame and no decompressor")
+        try:
+            out = self._decompress(payload)
+        except Exception as exc:
+            raise CorruptFrame(f"cannot decompress the payload: {exc}") from exc
+        if type(out) is not bytes:
+            out = bytes(out)
+        if PyBytes_GET_SIZE(out) != declared:
+            raise CorruptFrame("the payload does not decompress to its declared size")
+        return <bytes>out
+
     def decode(self, key, frame):
         """Return the value in ``frame``, stored under ``key``.
 
@@ -297,16 +319,7 @@ cdef class FrameEngine:
             if _checksum(<bytes>payload, p) != _read_u64(p + _HEADER + length):
                 raise ChecksumMismatch("frame checksum does not match")
         if flags & _COMPRESSED:
-            if self._decompress is None:
-                raise UnknownFormat("compressed frame and no decompressor")
-            try:
-                payload = self._decompress(payload, self._max_size)
-            except CodecError:
-                raise
-            except Exception as exc:
-                raise CorruptFrame(f"cannot decompress the payload: {exc}") from exc
-            if type(payload) is not bytes:
-                payload = bytes(payload)
+            payload = self._inflate(<bytes>payload)
         if ser == _SER_BYTES:
             return payload
         if ser == _SER_STR:

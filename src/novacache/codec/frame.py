@@ -17,9 +17,11 @@ Encrypted frame (``flags & ENCRYPTED``)::
 
 - ``ser``: the serializer id (``SER_BYTES``, ``SER_STR``, ``SER_MSGPACK``, ``SER_JSON``,
   ``SER_PICKLE``, or a registered custom id in 64..255).
-- ``flags``: ``COMPRESSED`` (the payload is an lz4 block, see
-  :mod:`novacache.codec.compression`) and ``ENCRYPTED``. Any other bit set means a newer
-  format: the frame is refused with :class:`~novacache.errors.UnknownFormat`.
+- ``flags``: ``COMPRESSED`` (the payload is ``uncompressed size (u32) | lz4 block``,
+  see :mod:`novacache.codec.compression`; the size is checked against ``max_size``
+  before anything is decompressed) and ``ENCRYPTED`` (compression comes first). Any
+  other bit set means a newer format: the frame is refused with
+  :class:`~novacache.errors.UnknownFormat`.
 - ``key_id``: the :class:`~novacache.codec.crypto.KeyRing` id of the AES-256-GCM key, 0
   when the frame is not encrypted.
 - The checksum is xxh3-64 of the payload seeded with the 8 header bytes after the magic,
@@ -136,7 +138,7 @@ class FrameEngine:
         dumps: Callable[[Any], bytes],
         loaders: dict[int, Callable[[bytes], Any]],
         compress: Callable[[bytes], bytes] | None,
-        decompress: Callable[[bytes, int], bytes] | None,
+        decompress: Callable[[bytes], bytes] | None,
         compress_min: int,
         max_size: int,
         keyring: KeyRing | None,
@@ -211,6 +213,26 @@ class FrameEngine:
             (header, payload, xxh3_64_intdigest(payload, _seed(header)).to_bytes(8, "little"))
         )
 
+    def _inflate(self, payload: bytes) -> bytes:
+        # A compressed payload is u32 size | lz4 block: check the size before lz4
+        # allocates it, and check lz4 produced exactly that much.
+        if len(payload) < 5:
+            raise CorruptFrame("compressed payload is truncated")
+        declared = int.from_bytes(payload[:4], "little")
+        if declared > self._max_size:
+            raise FrameTooLarge(f"payload declares {declared} bytes uncompressed, above max_size")
+        if self._decompress is None:
+            raise UnknownFormat("compressed frame and no decompressor")
+        try:
+            out = self._decompress(payload)
+        except Exception as exc:
+            raise CorruptFrame(f"cannot decompress the payload: {exc}") from exc
+        if type(out) is not bytes:
+            out = bytes(out)
+        if len(out) != declared:
+            raise CorruptFrame("the payload does not decompress to its declared size")
+        return out
+
     def decode(self, key: str, frame: Any) -> Any:
         """Return the value in ``frame``, stored under ``key``.
 
@@ -279,16 +301,7 @@ class FrameEngine:
             if xxh3_64_intdigest(payload, _seed(frame)) != expected:
                 raise ChecksumMismatch("frame checksum does not match")
         if flags & COMPRESSED:
-            if self._decompress is None:
-                raise UnknownFormat("compressed frame and no decompressor")
-            try:
-                payload = self._decompress(payload, self._max_size)
-            except CodecError:
-                raise
-            except Exception as exc:
-                raise CorruptFrame(f"cannot decompress the payload: {exc}") from exc
-            if type(payload) is not bytes:
-                payload = bytes(payload)
+            payload = self._inflate(payload)
         if ser == SER_BYTES:
             return payload
         if ser == SER_STR:
