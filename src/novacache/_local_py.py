@@ -6,14 +6,18 @@ that type checkers see for both. It is used on interpreters other than CPython, 
 
 Implementation notes:
 
-- An ``OrderedDict`` maps each key to a small ``_Entry`` (value, expiry time, weight);
-  the least-recently-used entry is first, a hit moves its entry to the end.
+- A plain ``dict`` maps each key to an ``_Entry`` (key, value, expiry time, weight);
+  the entries also form a doubly-linked ring around a sentinel, least-recently-used
+  first. Moving, evicting and iterating walk the ring and never compare keys, so a
+  key's ``__eq__`` runs only inside a dictionary lookup.
 - One ``threading.RLock`` guards the structure. It is re-entrant, so code the cache runs
-  (a key's ``__hash__``/``__eq__``, a ``timer``) may use the same cache from the same
-  thread. Every dictionary operation is accounted from what it actually returned, and
-  an operation that was re-entered recomputes ``currbytes`` before it returns.
-- Entries leaving the cache are kept in local variables until the lock is released, so
-  a value's ``__del__`` runs outside the lock, on a consistent structure.
+  (a key's ``__hash__``/``__eq__``, the timer) may use the same cache from the same
+  thread. Every mutation bumps a generation counter; an operation that finds it was
+  re-entered meanwhile repairs the structure by identity (the dict is the truth; ring
+  and ``currbytes`` are rebuilt from it) before it returns.
+- Entries leaving the cache are unlinked (so they hold no reference to their
+  neighbours) and kept in local variables until the lock is released: a value's
+  ``__del__`` runs outside the lock, on a consistent structure.
 - The weigher runs before the lock is taken; the timer is read only when an entry with
   an expiry time is involved.
 """
@@ -26,10 +30,8 @@ import operator
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import update_wrapper
-from itertools import islice
 from types import MethodType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -59,14 +61,18 @@ def default_weigher(key: Hashable, value: Any) -> int:
 
 
 class _Entry:
-    """One cached value, its absolute expiry time (``None``: never) and its weight."""
+    """One cached value with its key, absolute expiry time (``None``: never), weight and
+    neighbours in the LRU ring (``prev is None``: not linked, i.e. removed)."""
 
-    __slots__ = ("expires", "value", "weight")
+    __slots__ = ("expires", "key", "next", "prev", "value", "weight")
 
-    def __init__(self, value: Any, expires: float | None, weight: int) -> None:
+    def __init__(self, key: Any, value: Any, expires: float | None, weight: int) -> None:
+        self.key = key
         self.value = value
         self.expires = expires
         self.weight = weight
+        self.prev: _Entry | None = None
+        self.next: _Entry | None = None
 
 
 def _check_size(name: str, value: object) -> int | None:
@@ -130,6 +136,7 @@ class LocalCache:
         "_maxbytes",
         "_maxsize",
         "_misses",
+        "_root",
         "_timer",
         "_timer_arg",
         "_weigher",
@@ -166,7 +173,8 @@ class LocalCache:
             self._default_ttl = math.inf
         self._timer_arg = timer
         self._timer: Callable[[], float] = time.monotonic if timer is None else timer
-        self._data: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._data: dict[Hashable, _Entry] = {}
+        self._root = self._new_root()
         self._lock = threading.RLock()
         self._currbytes = 0
         self._hits = 0
@@ -175,6 +183,12 @@ class LocalCache:
         self._expirations = 0
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
         self._inserts = 0  # inserts of new keys since the last full sweep
+
+    @staticmethod
+    def _new_root() -> _Entry:
+        root = _Entry(None, None, None, 0)
+        root.prev = root.next = root
+        return root
 
     # -- configuration and counters ---------------------------------------------------
 
@@ -240,7 +254,69 @@ class LocalCache:
             f"currsize={len(self._data)})"
         )
 
-    # -- internals (the lock is held) -------------------------------------------------
+    # -- internals: the ring (the lock is held; no user code runs here) ---------------
+
+    def _link(self, entry: _Entry) -> None:
+        """Link ``entry`` as most-recently-used and account its weight."""
+        root = self._root
+        last = root.prev
+        assert last is not None
+        entry.prev = last
+        entry.next = root
+        last.next = entry
+        root.prev = entry
+        self._currbytes += entry.weight
+
+    def _unlink(self, entry: _Entry) -> bool:
+        """Take ``entry`` out of the ring (False if it was not in it)."""
+        prev, nxt = entry.prev, entry.next
+        if prev is None or nxt is None:
+            return False
+        prev.next = nxt
+        nxt.prev = prev
+        entry.prev = entry.next = None
+        self._currbytes -= entry.weight
+        return True
+
+    def _to_mru(self, entry: _Entry) -> None:
+        if self._unlink(entry):
+            self._link(entry)
+
+    def _entries(self) -> list[_Entry]:
+        """The linked entries, least-recently-used first (a snapshot)."""
+        root = self._root
+        out: list[_Entry] = []
+        node = root.next
+        while node is not root and node is not None:
+            out.append(node)
+            node = node.next
+        return out
+
+    def _repair(self) -> None:
+        """Make ring and ``currbytes`` agree with the dict again, by identity only.
+
+        Runs after an operation was re-entered: entries linked but no longer in the dict
+        (replaced meanwhile) are unlinked; entries in the dict but unlinked (removed
+        meanwhile) leave the dict.
+        """
+        for _ in range(3):
+            gen = self._gen
+            data = self._data
+            if any(e.prev is None for e in data.values()):
+                self._data = data = {k: e for k, e in data.items() if e.prev is not None}
+            held = {id(e) for e in data.values()}
+            for entry in self._entries():
+                if id(entry) not in held:
+                    self._unlink(entry)
+            self._currbytes = sum(e.weight for e in self._entries())
+            if self._gen == gen:
+                return
+
+    def _finish(self, gen: int) -> None:
+        if self._gen != gen:
+            self._repair()
+
+    # -- internals: lookups and removals (user code may run) --------------------------
 
     def _weigh(self, key: Hashable, value: Any) -> int:
         weigher = self._weigher
@@ -259,121 +335,103 @@ class LocalCache:
             return None
         return self._timer() + ttl
 
-    def _resync(self, gen: int) -> None:
-        """After a re-entrant mutation, recompute ``currbytes`` from the entries."""
-        if self._gen != gen:
-            self._currbytes = sum(e.weight for e in self._data.values())
+    def _expired(self, entry: _Entry) -> bool:
+        return entry.expires is not None and self._timer() >= entry.expires
 
-    def _unlink(self, key: Hashable, entry: _Entry) -> _Entry | None:
-        """Remove ``key`` if it still maps to ``entry``; return what was removed."""
+    def _remove(self, entry: _Entry) -> bool:
+        """Remove ``entry`` from ring and dict; False if it was already removed."""
+        if not self._unlink(entry):
+            return False
         data = self._data
-        cur = data.pop(key, None)
-        if cur is None:
-            return None
-        if cur is not entry:  # replaced meanwhile by re-entrant code: keep the newer one
-            data[key] = cur
-            return None
-        self._currbytes -= cur.weight
-        return cur
+        cur = data.pop(entry.key, None)
+        if cur is not None and cur is not entry:  # replaced meanwhile: keep the newer one
+            data[entry.key] = cur
+        return True
 
     def _lookup(self, key: Hashable, garbage: list[Any]) -> _Entry | None:
         """The live entry under ``key`` or None; reclaims it when expired."""
         entry = self._data.get(key)
-        if entry is None:
+        if entry is None or entry.prev is None:
             return None
-        if entry.expires is not None and self._timer() >= entry.expires:
-            removed = self._unlink(key, entry)
-            if removed is not None:
+        if self._expired(entry):
+            if self._remove(entry):
                 self._expirations += 1
-                garbage.append(removed)
+                garbage.append(entry)
             return None
         return entry
 
-    def _touch(self, key: Hashable) -> None:
-        try:
-            self._data.move_to_end(key)
-        except KeyError:  # removed by re-entrant code meanwhile
-            pass
+    def _reclaim(self, candidates: list[_Entry], garbage: list[Any]) -> int:
+        now: float | None = None
+        dead = []
+        for entry in candidates:
+            if entry.expires is not None:
+                if now is None:
+                    now = self._timer()
+                if now >= entry.expires:
+                    dead.append(entry)
+        count = 0
+        for entry in dead:
+            if self._remove(entry):
+                count += 1
+                garbage.append(entry)
+        self._expirations += count
+        return count
 
     def _sweep(self, garbage: list[Any]) -> None:
         """Examine a few LRU entries for expiry; now and then, all of them (amortised)."""
-        data = self._data
         self._inserts += 1
-        if self._inserts > len(data) + 16:
+        if self._inserts > len(self._data) + 16:
             self._inserts = 0
-            self._expire_all(garbage)
+            self._reclaim(self._entries(), garbage)
             return
-        now: float | None = None
-        dead: list[tuple[Hashable, _Entry]] = []
-        for key, entry in islice(data.items(), _SWEEP_STEP):
-            if entry.expires is not None:
-                if now is None:
-                    now = self._timer()
-                if now >= entry.expires:
-                    dead.append((key, entry))
-        for key, entry in dead:
-            removed = self._unlink(key, entry)
-            if removed is not None:
-                self._expirations += 1
-                garbage.append((key, removed))
-
-    def _expire_all(self, garbage: list[Any]) -> int:
-        now: float | None = None
-        dead: list[tuple[Hashable, _Entry]] = []
-        for key, entry in list(self._data.items()):
-            if entry.expires is not None:
-                if now is None:
-                    now = self._timer()
-                if now >= entry.expires:
-                    dead.append((key, entry))
-        count = 0
-        for key, entry in dead:
-            removed = self._unlink(key, entry)
-            if removed is not None:
-                count += 1
-                garbage.append((key, removed))
-        self._expirations += count
-        return count
+        root = self._root
+        first: list[_Entry] = []
+        node = root.next
+        while node is not root and node is not None and len(first) < _SWEEP_STEP:
+            first.append(node)
+            node = node.next
+        self._reclaim(first, garbage)
 
     def _make_room(self, keep: _Entry, garbage: list[Any]) -> None:
         """Evict LRU entries (never ``keep``) until both bounds hold."""
         data = self._data
         maxsize = self._maxsize
         maxbytes = self._maxbytes
-        while data and (
-            (maxsize is not None and len(data) > maxsize)
-            or (maxbytes is not None and self._currbytes > maxbytes)
+        root = self._root
+        while (maxsize is not None and len(self._data) > maxsize) or (
+            maxbytes is not None and self._currbytes > maxbytes
         ):
-            key, entry = data.popitem(last=False)
-            if entry is keep:  # only the new entry is left: put it back
-                data[key] = entry
-                data.move_to_end(key, last=False)
+            victim = root.next
+            if victim is None or victim is root or victim is keep:
                 break
-            self._currbytes -= entry.weight
-            garbage.append((key, entry))
-            if entry.expires is not None and self._timer() >= entry.expires:
-                self._expirations += 1
-            else:
-                self._evictions += 1
+            expired = self._expired(victim)
+            if self._remove(victim):
+                garbage.append(victim)
+                if expired:
+                    self._expirations += 1
+                else:
+                    self._evictions += 1
+            if data is not self._data:  # repaired by re-entrant code: re-read
+                data = self._data
 
     def _store(self, key: Hashable, value: Any, weight: int, expires: float | None) -> list[Any]:
         """Insert or overwrite ``key`` as MRU, then make room. Returns the garbage."""
         garbage: list[Any] = []
-        data = self._data
         self._gen += 1
         gen = self._gen
-        entry = _Entry(value, expires, weight)
-        old = data.pop(key, None)
-        if old is None:
+        entry = _Entry(key, value, expires, weight)
+        data = self._data
+        old = data.get(key)
+        if old is None or old.prev is None:
             self._sweep(garbage)
-        else:
-            self._currbytes -= old.weight
-            garbage.append(old)
+        data = self._data
         data[key] = entry
-        self._currbytes += weight
-        self._resync(gen)
+        if old is not None and self._unlink(old):
+            garbage.append(old)
+        self._link(entry)
+        self._finish(gen)
         self._make_room(entry, garbage)
-        self._resync(gen)
+        self._finish(gen)
         return garbage
 
     # -- mapping protocol -------------------------------------------------------------
@@ -386,41 +444,48 @@ class LocalCache:
         """``True`` for a live entry; no recency change, nothing counted."""
         with self._lock:
             entry = self._data.get(key)
-            if entry is None:
+            if entry is None or entry.prev is None:
                 return False
-            return entry.expires is None or self._timer() < entry.expires
+            return not self._expired(entry)
 
     def __getitem__(self, key: Hashable) -> Any:
         """The value of a live entry, made MRU (a hit); ``KeyError(key)`` on a miss."""
         garbage: list[Any] = []
         with self._lock:
+            self._gen += 1
+            gen = self._gen
             entry = self._lookup(key, garbage)
             if entry is None:
                 self._misses += 1
             else:
                 self._hits += 1
-                self._touch(key)
-                return entry.value
-        del garbage
-        raise KeyError(key)
+                self._to_mru(entry)
+            self._finish(gen)
+        if entry is None:
+            del garbage
+            raise KeyError(key)
+        return entry.value
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         """As ``self[key]``, but return ``default`` on a miss (the miss is counted)."""
         garbage: list[Any] = []
         with self._lock:
+            self._gen += 1
+            gen = self._gen
             entry = self._lookup(key, garbage)
             if entry is None:
                 self._misses += 1
-                return default
-            self._hits += 1
-            self._touch(key)
-            return entry.value
+            else:
+                self._hits += 1
+                self._to_mru(entry)
+            self._finish(gen)
+        return default if entry is None else entry.value
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """The value of a live entry without changing recency or counting; else default."""
         with self._lock:
             entry = self._data.get(key)
-            if entry is None or (entry.expires is not None and self._timer() >= entry.expires):
+            if entry is None or entry.prev is None or self._expired(entry):
                 return default
             return entry.value
 
@@ -441,34 +506,32 @@ class LocalCache:
             garbage = self._store(key, value, weight, self._expiry(ttl))
         del garbage
 
-    def __delitem__(self, key: Hashable) -> None:
-        """Remove ``key``; ``KeyError(key)`` when it is absent or expired."""
+    def _pop_entry(self, key: Hashable) -> tuple[_Entry | None, list[Any]]:
         garbage: list[Any] = []
         with self._lock:
             self._gen += 1
+            gen = self._gen
             entry = self._lookup(key, garbage)
-            if entry is not None:
-                removed = self._unlink(key, entry)
-                if removed is not None:
-                    garbage.append(removed)
-                    return
-        del garbage
-        raise KeyError(key)
+            if entry is not None and not self._remove(entry):
+                entry = None
+            self._finish(gen)
+        return entry, garbage
+
+    def __delitem__(self, key: Hashable) -> None:
+        """Remove ``key``; ``KeyError(key)`` when it is absent or expired."""
+        entry, garbage = self._pop_entry(key)
+        if entry is None:
+            del garbage
+            raise KeyError(key)
 
     def pop(self, key: Hashable, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value; absent or expired: ``default``, or
         ``KeyError(key)`` when no default is given. Nothing is counted as a hit or miss.
         """
-        garbage: list[Any] = []
-        with self._lock:
-            self._gen += 1
-            entry = self._lookup(key, garbage)
-            if entry is not None:
-                removed = self._unlink(key, entry)
-                if removed is not None:
-                    garbage.append(removed)
-                    return removed.value
+        entry, garbage = self._pop_entry(key)
         del garbage
+        if entry is not None:
+            return entry.value
         if default is _MISSING:
             raise KeyError(key)
         return default
@@ -479,59 +542,72 @@ class LocalCache:
         Expired entries met on the way are reclaimed. Empty: ``KeyError``.
         """
         garbage: list[Any] = []
+        found: _Entry | None = None
         with self._lock:
             self._gen += 1
-            data = self._data
-            while data:
-                key, entry = data.popitem(last=False)
-                self._currbytes -= entry.weight
-                garbage.append(entry)
-                if entry.expires is not None and self._timer() >= entry.expires:
-                    self._expirations += 1
+            gen = self._gen
+            root = self._root
+            while found is None:
+                entry = root.next
+                if entry is None or entry is root:
+                    break
+                expired = self._expired(entry)
+                if not self._remove(entry):
                     continue
-                return key, entry.value
+                garbage.append(entry)
+                if expired:
+                    self._expirations += 1
+                else:
+                    found = entry
+            self._finish(gen)
         del garbage
-        raise KeyError("popitem(): cache is empty")
+        if found is None:
+            raise KeyError("popitem(): cache is empty")
+        return found.key, found.value
 
     def clear(self) -> None:
         """Remove every entry; counters other than currsize/currbytes are kept."""
         with self._lock:
             self._gen += 1
-            old = self._data
-            self._data = OrderedDict()
+            old_data = self._data
+            old = self._entries()
+            for entry in old:  # break the ring: entries are freed by refcount alone
+                entry.prev = entry.next = None
+            self._data = {}
+            self._root = self._new_root()
             self._currbytes = 0
             self._inserts = 0
-        del old  # values' __del__ run here, outside the lock
+        del old, old_data  # values' __del__ run here, outside the lock
 
     def __iter__(self) -> Iterator[Any]:
         """An iterator over a snapshot of the live keys, least-recently-used first."""
         return iter(self.keys())
 
-    def _snapshot(self) -> list[tuple[Hashable, _Entry]]:
+    def _snapshot(self) -> list[_Entry]:
         with self._lock:
-            items = list(self._data.items())
+            entries = self._entries()
             now: float | None = None
-            live: list[tuple[Hashable, _Entry]] = []
-            for key, entry in items:
+            live: list[_Entry] = []
+            for entry in entries:
                 if entry.expires is not None:
                     if now is None:
                         now = self._timer()
                     if now >= entry.expires:
                         continue
-                live.append((key, entry))
+                live.append(entry)
             return live
 
     def keys(self) -> list[Any]:
         """A list of the live keys, least-recently-used first (a snapshot)."""
-        return [k for k, _ in self._snapshot()]
+        return [e.key for e in self._snapshot()]
 
     def values(self) -> list[Any]:
         """A list of the live values, least-recently-used first (a snapshot)."""
-        return [e.value for _, e in self._snapshot()]
+        return [e.value for e in self._snapshot()]
 
     def items(self) -> list[tuple[Any, Any]]:
         """A list of the live ``(key, value)`` pairs, least-recently-used first."""
-        return [(k, e.value) for k, e in self._snapshot()]
+        return [(e.key, e.value) for e in self._snapshot()]
 
     # -- batch operations -------------------------------------------------------------
 
@@ -544,14 +620,17 @@ class LocalCache:
         result: dict[Any, Any] = {}
         garbage: list[Any] = []
         with self._lock:
+            self._gen += 1
+            gen = self._gen
             for key in keys:
                 entry = self._lookup(key, garbage)
                 if entry is None:
                     self._misses += 1
                 else:
                     self._hits += 1
-                    self._touch(key)
+                    self._to_mru(entry)
                     result[key] = entry.value
+            self._finish(gen)
         return result
 
     def set_many(
@@ -582,13 +661,13 @@ class LocalCache:
         count = 0
         with self._lock:
             self._gen += 1
+            gen = self._gen
             for key in keys:
                 entry = self._lookup(key, garbage)
-                if entry is not None:
-                    removed = self._unlink(key, entry)
-                    if removed is not None:
-                        garbage.append(removed)
-                        count += 1
+                if entry is not None and self._remove(entry):
+                    garbage.append(entry)
+                    count += 1
+            self._finish(gen)
         del garbage
         return count
 
@@ -597,8 +676,10 @@ class LocalCache:
         garbage: list[Any] = []
         with self._lock:
             self._gen += 1
+            gen = self._gen
             self._inserts = 0
-            count = self._expire_all(garbage)
+            count = self._reclaim(self._entries(), garbage)
+            self._finish(gen)
         del garbage
         return count
 
@@ -626,18 +707,17 @@ class LocalCache:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle the configuration and the live entries, LRU first, with remaining TTL."""
         with self._lock:
-            items = list(self._data.items())
             now: float | None = None
             entries: list[tuple[Hashable, Any, float]] = []
-            for key, entry in items:
+            for entry in self._entries():
                 if entry.expires is None:
-                    entries.append((key, entry.value, math.inf))
+                    entries.append((entry.key, entry.value, math.inf))
                     continue
                 if now is None:
                     now = self._timer()
                 remaining = entry.expires - now
                 if remaining > 0:
-                    entries.append((key, entry.value, remaining))
+                    entries.append((entry.key, entry.value, remaining))
         weigher = self._weigher
         config = {
             "maxsize": self._maxsize,
