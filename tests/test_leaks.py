@@ -1,0 +1,57 @@
+"""Leak tests, multidict's way: each case runs tests/isolated/leaks.py in a subprocess
+for one implementation, repeating an operation many times; the script fails when the
+traced memory grows after warm-up, when the refcount of a key or value used in every
+round grows, or when marker objects survive the dropped cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "isolated" / "leaks.py"
+SRC = HERE.parent / "src"
+
+CASES = [
+    "set-get",
+    "evict-by-weight",
+    "default-weigher",
+    "expire",
+    "sweep-and-lookup-expiry",
+    "pop-popitem-del",
+    "misses-raise",
+    "entry-too-large",
+    "batch",
+    "clear",
+    "memoize",
+    "memoize-typed-kwargs",
+    "memoize-ttl",
+    "memoize-unbounded-and-zero",
+]
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="refcounts: CPython only")
+@pytest.mark.parametrize("case", CASES)
+def test_no_leak(impl: ModuleType, case: str) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-u", str(SCRIPT), impl.__name__, case],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-3000:]}"
+    assert proc.stdout.strip() == "OK"
+
+
+def test_leak_script_cases_are_all_tested() -> None:
+    text = SCRIPT.read_text()
+    declared = [line.split('"')[1] for line in text.splitlines() if '@case("' in line]
+    assert sorted(declared) == sorted(CASES)
