@@ -259,7 +259,7 @@ cdef class FrameEngine:
         if type(key) is not str:
             raise TypeError(f"a cache key is a str, got {type(key).__name__}")
         if type(frame) is not bytes:
-            if isinstance(frame, (bytearray, memoryview)):
+            if isinstance(frame, (bytes, bytearray, memoryview)):
                 frame = bytes(frame)
             else:
                 raise CorruptFrame(f"a frame is bytes, got {type(frame).__name__}")

@@ -55,6 +55,11 @@ def test_bytearray_and_memoryview_frames_are_read(codec_cls: Any) -> None:
     assert codec_cls().decode("k", bytearray(data)) == {"a": 1}
     assert codec_cls().decode("k", memoryview(data)) == {"a": 1}
 
+    class Frame(bytes):
+        pass
+
+    assert codec_cls().decode("k", Frame(data)) == {"a": 1}
+
 
 def test_keys_must_be_str(codec_cls: Any) -> None:
     with pytest.raises(TypeError):
