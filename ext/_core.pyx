@@ -13,6 +13,14 @@ index slots become tombstones (``DUMMY``) until the index is rebuilt; free entri
 chained through ``next``. Expiry times and weights live in side arrays that exist only
 once a TTL or a weigher is in use, so a cache without them pays nothing for them.
 
+Batched recency. Moving a hit entry to the head of the list writes to its two
+neighbours, which in a large cache sit anywhere in memory: two cache misses that a dict
+lookup does not pay. So a hit only appends the entry to a small pending buffer; when it
+fills, ``_flush`` prefetches all the neighbour lines at once (the misses overlap) and
+then applies the moves in the order of the hits. Every operation that reads the order
+(eviction, removal, insertion, ``popitem``, iteration, pickling) flushes first, so the
+order it sees is exactly LRU.
+
 Re-entrancy and threads. The GIL makes each stretch of C code here atomic, but any call
 into Python (a key's ``__hash__``/``__eq__``, the weigher, an injected timer, a value's
 ``__del__`` when its last reference goes) can run arbitrary code, including other
@@ -54,6 +62,7 @@ cdef extern from "_core_support.h":
     nc_inquiry nc_get_clear(object tp)
     void nc_set_gc(object tp, nc_traverseproc traverse, nc_inquiry clear)
     void nc_enable_vectorcall(object tp, Py_ssize_t offset)
+    void nc_prefetch_w(void* p) noexcept nogil
     Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
     object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)
 
@@ -83,6 +92,7 @@ cdef enum:
     MIN_ENTRIES = 8
     SWEEP_STEPS = 4     # entries examined for expiry per insert of a new key
     MAX_ENTRIES = 2147483646
+    PENDING = 32        # hits whose move to the head of the LRU list is batched
 
 
 ctypedef struct Entry:
@@ -237,6 +247,9 @@ cdef class LocalCache:
     cdef int32_t _free
     cdef int32_t _head              # most recently used
     cdef int32_t _tail              # least recently used
+    cdef int32_t _mru               # most recently used, counting pending moves
+    cdef int32_t _npending
+    cdef int32_t _pending[PENDING]  # entries hit since the last flush, in order
     cdef Py_ssize_t _maxsize        # -1: unbounded
     cdef Py_ssize_t _maxbytes       # -1: unbounded
     cdef Py_ssize_t _currbytes
@@ -261,6 +274,7 @@ cdef class LocalCache:
         self._free = NIL
         self._head = NIL
         self._tail = NIL
+        self._mru = NIL
         self._maxsize = -1
         self._maxbytes = -1
         self._ttl = INFINITY
@@ -353,6 +367,7 @@ cdef class LocalCache:
         if self._timer is not None and self._nttl > 0:
             now = _call_timer(self)
         _gy_init(&g)
+        _flush(self)
         while True:
             ix = self._tail
             if ix == NIL:
@@ -689,21 +704,52 @@ cdef inline void _link_head(LocalCache self, int32_t ix) noexcept:
     else:
         self._tail = ix
     self._head = ix
+    self._mru = ix
 
 
 cdef inline void _touch(LocalCache self, int32_t ix) noexcept:
-    if self._head != ix:
-        _unlink(self, ix)
-        _link_head(self, ix)
+    """Make entry ix the most recently used, by a later flush."""
+    if self._mru == ix:
+        return
+    self._pending[self._npending] = ix
+    self._npending += 1
+    self._mru = ix
+    if self._npending == PENDING:
+        _flush(self)
+
+
+cdef void _flush(LocalCache self) noexcept:
+    """Apply the pending moves to the head, in the order of the hits."""
+    cdef int32_t n = self._npending
+    cdef int32_t i, ix
+    cdef Entry* entries = self._entries
+    cdef Entry* e
+    if n == 0:
+        return
+    self._npending = 0
+    for i in range(n):
+        e = &entries[self._pending[i]]
+        if e.prev != NIL:
+            nc_prefetch_w(&entries[e.prev])
+        if e.next != NIL:
+            nc_prefetch_w(&entries[e.next])
+    for i in range(n):
+        ix = self._pending[i]
+        if self._head != ix:
+            _unlink(self, ix)
+            _link_head(self, ix)
 
 
 cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     """Take entry ix out of the index, the list and the counters; its key and value go
     to the graveyard."""
     cdef Entry* e = &self._entries[ix]
+    if self._npending:
+        _flush(self)
     self._index[_slot_of(self, ix)] = DUMMY
     self._ndummy += 1
     _unlink(self, ix)
+    self._mru = self._head
     _gy_push(g, e.key)
     _gy_push(g, e.value)
     e.key = NULL
@@ -852,6 +898,12 @@ cdef void _make_room(LocalCache self, Py_ssize_t extra, Py_ssize_t w, int32_t ke
                      Graveyard* g) noexcept:
     """Evict from the LRU end until ``extra`` more entries weighing ``w`` fit."""
     cdef int32_t victim
+    if not (
+        (self._maxsize >= 0 and self._nused + extra > self._maxsize)
+        or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
+    ):
+        return
+    _flush(self)
     while self._tail != NIL and self._tail != keep and (
         (self._maxsize >= 0 and self._nused + extra > self._maxsize)
         or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
@@ -882,6 +934,7 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
                  double expires, Py_ssize_t w) except -1:
     cdef int32_t ix
     cdef Entry* e
+    _flush(self)
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
         _rebuild_index(self, self._nused + 1)
         slot = _empty_slot(self, h)
@@ -1034,6 +1087,7 @@ cdef list _snapshot(LocalCache self, int what):
     buf = <PyObject**>PyMem_Malloc((2 * self._nused + 1) * sizeof(PyObject*))
     if buf == NULL:
         raise MemoryError()
+    _flush(self)
     ix = self._tail
     while ix != NIL:
         if not _entry_expired(self, ix, now):
@@ -1096,7 +1150,8 @@ cdef void _release_table(LocalCache self) noexcept:
     self._weights = NULL
     self._ecap = self._nfill = self._nused = self._ndummy = 0
     self._nttl = self._sweep = self._currbytes = 0
-    self._free = self._head = self._tail = NIL
+    self._free = self._head = self._tail = self._mru = NIL
+    self._npending = 0
     self._version += 1
     for ix in range(nfill):
         if entries[ix].key != NULL:

@@ -33,6 +33,13 @@ static inline void nc_enable_vectorcall(PyObject *tp, Py_ssize_t offset) {
     PyType_Modified(t);
 }
 
+/* A hint that the line at p is about to be written (no effect where unsupported). */
+#if defined(__GNUC__) || defined(__clang__)
+#define nc_prefetch_w(p) __builtin_prefetch((p), 1, 3)
+#else
+#define nc_prefetch_w(p) ((void)(p))
+#endif
+
 #define nc_vectorcall_nargs(n) PyVectorcall_NARGS(n)
 #define nc_vectorcall(f, args, nargsf, kwnames) \
     PyObject_Vectorcall((f), (PyObject *const *)(args), (nargsf), (kwnames))
