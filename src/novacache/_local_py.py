@@ -847,8 +847,15 @@ class Memoized(Generic[P, R]):
         """``{"maxsize": ..., "typed": ..., "ttl": ...}``: a new dict on every call."""
         return {"maxsize": self._maxsize, "typed": self._typed, "ttl": self._ttl}
 
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Memoized[P, R]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]: ...
+
     def __get__(self, instance: object, owner: type | None = None) -> Any:
-        """On an instance, a bound method whose calls pass the instance as first argument."""
+        """On an instance, a bound method whose calls pass the instance as first argument
+        (so the instance is part of the key, as with ``functools.lru_cache``)."""
         if instance is None:
             return self
         return MethodType(self, instance)
