@@ -766,7 +766,8 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._version += 1
 
 
-cdef PyObject* _get(LocalCache self, object key, bint count, bint touch) except? NULL:
+cdef inline PyObject* _get(LocalCache self, object key, bint count,
+                           bint touch) except? NULL:
     """Borrowed value of a live entry, or NULL on a miss (with no error set).
 
     An expired entry found on the way is removed. ``count`` updates hits/misses,
@@ -777,9 +778,11 @@ cdef PyObject* _get(LocalCache self, object key, bint count, bint touch) except?
     cdef double now = 0.0, exp
     cdef bint have_now = False
     cdef uint64_t version
-    cdef Graveyard g
-    while True:
+    # The common hit: the key object itself sits in its home slot. No probe loop.
+    ix = self._index[<size_t>h & self._mask]
+    if ix < 0 or self._entries[ix].key != <PyObject*>key:
         ix = _lookup(self, key, h, NULL)
+    while True:
         if ix < 0:
             break
         if self._expires != NULL:
@@ -795,6 +798,7 @@ cdef PyObject* _get(LocalCache self, object key, bint count, bint touch) except?
                         now = _call_timer(self)
                         have_now = True
                         if self._version != version:
+                            ix = _lookup(self, key, h, NULL)
                             continue        # the timer changed the table: look again
                     if now >= exp:
                         ix = _expire_one(self, <int32_t>ix)
