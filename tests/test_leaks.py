@@ -1,5 +1,5 @@
-"""Leak tests, multidict's way: each case runs tests/isolated/leaks.py in a subprocess
-for one implementation, repeating an operation many times; the script fails when the
+"""Leak tests, multidict's way: tests/isolated/leaks.py runs in a subprocess for each
+implementation, repeating an operation many times; the script fails when the
 traced memory grows after warm-up, when the refcount of a key or value used in every
 round grows, or when marker objects survive the dropped cache."""
 
@@ -36,19 +36,20 @@ CASES = [
 
 
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="refcounts: CPython only")
-@pytest.mark.parametrize("case", CASES)
-def test_no_leak(impl: ModuleType, case: str) -> None:
+def test_no_leak(impl: ModuleType) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-u", str(SCRIPT), impl.__name__, case],
+        [sys.executable, "-u", str(SCRIPT), impl.__name__, *CASES],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
+    leaks = [line for line in proc.stdout.splitlines() if not line.startswith("OK ")]
+    assert not leaks, "\n".join(leaks)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-3000:]}"
-    assert proc.stdout.strip() == "OK"
+    assert proc.stdout.split() == [w for case in CASES for w in ("OK", case)]
 
 
 def test_leak_script_cases_are_all_tested() -> None:

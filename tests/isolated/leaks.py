@@ -1,6 +1,6 @@
 """Leak checks, run in a subprocess by tests/test_leaks.py.
 
-Usage: python leaks.py <module> <case>
+Usage: python leaks.py <module> [<case>...]   (no case: all of them)
 
 Each case repeats one operation many times in rounds. After warm-up rounds:
 
@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 impl = importlib.import_module(sys.argv[1])
-CASE = sys.argv[2]
 
 ROUNDS = 7
 WARMUP = 3
@@ -245,8 +244,10 @@ def count_markers() -> int:
     return sum(1 for o in gc.get_objects() if type(o) in (Key, Value))
 
 
-def main() -> None:
-    obj, one_round = make_cases()[CASE]
+def check(case: str) -> list[str]:
+    """Run one case; return what leaked (empty: nothing)."""
+    obj, one_round = make_cases()[case]
+    baseline = count_markers()
     sizes: list[int] = []
     refs: list[tuple[int, int]] = []
     tracemalloc.start()
@@ -265,15 +266,26 @@ def main() -> None:
         problems.append(f"refcounts of the key/value used every round grew: {refs}")
     del obj, one_round
     gc.collect()
-    alive = count_markers()
-    if alive != 2:  # PK and PV
-        problems.append(f"{alive - 2} Key/Value instances survive the dropped cache")
+    alive = count_markers() - baseline
+    if alive:
+        problems.append(f"{alive} Key/Value instances survive the dropped cache")
     if os.environ.get("LEAKS_VERBOSE"):
-        print(f"{CASE}: traced {sizes}, refcounts {refs}", file=sys.stderr)
-    if problems:
-        print(f"{CASE}: " + "; ".join(problems))
-        sys.exit(1)
-    print("OK")
+        print(f"{case}: traced {sizes}, refcounts {refs}", file=sys.stderr)
+    return problems
+
+
+def main() -> None:
+    """Print ``OK <case>`` or ``LEAK <case>: ...`` per case; exit 1 if anything leaked."""
+    cases = sys.argv[2:] or list(make_cases())
+    leaked = False
+    for case in cases:
+        problems = check(case)
+        if problems:
+            leaked = True
+            print(f"LEAK {case}: " + "; ".join(problems), flush=True)
+        else:
+            print(f"OK {case}", flush=True)
+    sys.exit(1 if leaked else 0)
 
 
 if __name__ == "__main__":

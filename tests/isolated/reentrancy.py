@@ -1,11 +1,12 @@
 """Re-entrancy scenarios, run in a subprocess by tests/test_reentrancy.py.
 
-Usage: python reentrancy.py <module> <scenario>
+Usage: python reentrancy.py <module> <scenario>...
 
 Code the cache runs (a value's ``__del__``, a key's ``__hash__``/``__eq__``, the
 weigher, the timer) uses the same cache while an operation is in progress. The process
 must not crash or hang, nothing may raise (``__del__`` exceptions are collected through
-``sys.unraisablehook``), and the invariants must hold afterwards. Prints ``OK``.
+``sys.unraisablehook``), and the invariants must hold afterwards. Prints
+``OK <scenario>`` after each scenario.
 """
 
 from __future__ import annotations
@@ -290,15 +291,25 @@ def run_memoize(_: str) -> None:
     assert info.currsize <= 4
 
 
+RUNNERS: dict[str, Callable[[str], None]] = {
+    "del": run_del,
+    "key": run_key,
+    "weigher": run_weigher,
+    "timer": run_timer,
+    "memoize": run_memoize,
+}
+
+
 def main() -> None:
-    scenario = sys.argv[2]
-    kind, _, arg = scenario.partition(":")
-    {"del": run_del, "key": run_key, "weigher": run_weigher, "timer": run_timer,
-     "memoize": run_memoize}[kind](arg)  # fmt: skip
-    gc.collect()
-    if UNRAISABLE:
-        raise SystemExit(f"exceptions in __del__: {UNRAISABLE[:5]}")
-    print("OK")
+    """Run each scenario given on the command line; print ``OK <scenario>`` after each."""
+    for scenario in sys.argv[2:]:
+        print(f"running {scenario}", flush=True)
+        kind, _, arg = scenario.partition(":")
+        RUNNERS[kind](arg)
+        gc.collect()
+        if UNRAISABLE:
+            raise SystemExit(f"{scenario}: exceptions in __del__: {UNRAISABLE[:5]}")
+        print(f"OK {scenario}", flush=True)
 
 
 if __name__ == "__main__":
