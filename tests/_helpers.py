@@ -27,6 +27,17 @@ def load_impl(name: str) -> ModuleType:
         pytest.skip(f"{module} is not built: {exc}")
 
 
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child interpreter that must import novacache from where
+    this process did (the installed wheel in CI, ``src/`` in a development tree)."""
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(overrides)
+    return env
+
+
 class FakeTimer:
     """A timer the test advances by hand (``tick``): expiry tests never sleep()."""
 

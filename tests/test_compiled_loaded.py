@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import novacache
+from _helpers import child_env
 from novacache import _local
 
 
@@ -29,10 +30,7 @@ def test_compiled_flag_matches_selected_implementation() -> None:
 
 
 def _probe(env_value: str | None) -> dict[str, object]:
-    env = dict(os.environ)
-    # The child must import novacache from where this process did (the installed wheel
-    # in CI, src/ in a development tree), so it gets this process's path.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env = child_env()
     env.pop("NOVACACHE_NO_EXTENSIONS", None)
     if env_value is not None:
         env["NOVACACHE_NO_EXTENSIONS"] = env_value

@@ -5,7 +5,6 @@ round grows, or when marker objects survive the dropped cache."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,10 @@ from types import ModuleType
 
 import pytest
 
+from _helpers import child_env
+
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "isolated" / "leaks.py"
-SRC = HERE.parent / "src"
 
 CASES = [
     "set-get",
@@ -37,8 +37,7 @@ CASES = [
 
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="refcounts: CPython only")
 def test_no_leak(impl: ModuleType) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     proc = subprocess.run(
         [sys.executable, "-u", str(SCRIPT), impl.__name__, *CASES],
         env=env,

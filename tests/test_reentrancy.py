@@ -9,7 +9,6 @@ and a deadlock as a timeout; inside, nothing may raise and the invariants must h
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from _helpers import child_env
+
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "isolated" / "reentrancy.py"
-SRC = HERE.parent / "src"
 
 SCENARIOS = [
     *(
@@ -50,8 +50,7 @@ SCENARIOS = [
 
 
 def run_isolated(module: str, *args: str, timeout: float = 60) -> Any:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     return subprocess.run(
         [sys.executable, str(SCRIPT), module, *args],
         env=env,
