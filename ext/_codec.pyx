@@ -138,6 +138,13 @@ cdef class FrameEngine:
     cdef object _keyring
     cdef object _nonce_source
 
+    def __cinit__(self):
+        # Safe defaults for an engine whose __init__ was never run (a subclass that
+        # forgot super().__init__): it refuses everything instead of touching None.
+        self._loaders = {}
+        self._compress_min = -1
+        self._max_size = 0
+
     def __init__(self, *, int default_id, dumps, dict loaders not None, compress,
                  decompress, Py_ssize_t compress_min, Py_ssize_t max_size, keyring,
                  nonce_source=None):
