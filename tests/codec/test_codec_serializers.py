@@ -65,6 +65,7 @@ EXTENSION_VALUES: list[Any] = [
     2**64,
     -(2**63) - 1,
     10**300,
+    -(10**5000),
     {"nested": [(1, {2}), {"d": dt.date(2020, 1, 1)}]},
     {(1, 2): "tuple key", 3: "int key", None: "none key"},
     Point(1, 2.5, ("a",)),

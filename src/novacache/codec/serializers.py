@@ -161,8 +161,10 @@ class MsgpackSerializer:
             return _ExtType(EXT_UUID, obj.bytes)
         if tp is Decimal:
             return _ExtType(EXT_DECIMAL, str(obj).encode())
-        if tp is int:  # beyond 64 bits: msgpack hands it to us
-            return _ExtType(EXT_BIGINT, str(obj).encode())
+        if tp is int:  # beyond 64 bits: msgpack hands it to us (two's complement, LE)
+            return _ExtType(
+                EXT_BIGINT, obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True)
+            )
         name = self._by_type.get(tp)
         if name is not None:
             fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
@@ -220,9 +222,7 @@ class MsgpackSerializer:
         if code == EXT_DECIMAL:
             return Decimal(data.decode())
         if code == EXT_BIGINT:
-            if len(data) > 5000:
-                raise ValueError("big int literal too long")
-            return int(data.decode())
+            return int.from_bytes(data, "little", signed=True)
         if code == EXT_DATACLASS:
             name, fields = self.loads(data)
             cls = self._by_name.get(name) if type(name) is str else None
