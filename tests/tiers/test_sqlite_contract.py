@@ -60,9 +60,7 @@ class TestSQLiteBudgetContract(TierContract):
 
 class TestAsyncSQLiteContract(AsyncTierContract):
     @pytest.fixture
-    def atier(
-        self, tmp_path: Path, clock: ManualClock
-    ) -> Callable[[], Awaitable[AsyncTier]]:
+    def atier(self, tmp_path: Path, clock: ManualClock) -> Callable[[], Awaitable[AsyncTier]]:
         async def make() -> AsyncTier:
             return await AsyncSQLiteTier.open(tmp_path / "store.db", clock=clock)
 

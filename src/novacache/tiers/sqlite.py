@@ -215,32 +215,32 @@ class SQLiteTier:
 
     def _open(self, *, rebuild: bool, verify: bool) -> None:
         try:
-            conn = self._connect()
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from exc
-        try:
-            self._initialise(conn, verify=verify)
-        except (_NotAStore, sqlite3.DatabaseError) as exc:
-            conn.close()
-            if isinstance(exc, sqlite3.Error):
-                error = self._error("open", exc)
-                if not isinstance(error, StoreCorrupted):
-                    raise error from exc
-            else:
-                error = StoreCorrupted(f"{self.name} {self.path}: {exc}")
+            self._idle.append(self._connect_and_check(verify=verify))
+        except StoreCorrupted:
             if not rebuild:
-                raise error from exc
+                raise
             self._move_aside()
-            try:
-                conn = self._connect()
-                self._initialise(conn, verify=False)
-            except (_NotAStore, sqlite3.Error) as exc2:
+            self._idle.append(self._connect_and_check(verify=False))
+
+    def _connect_and_check(self, *, verify: bool) -> sqlite3.Connection:
+        """A first connection to a file known to be our store (created when empty)."""
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            self._initialise(conn, verify=verify)
+            return conn
+        except _NotAStore as exc:
+            if conn is not None:
                 conn.close()
-                raise StoreCorrupted(f"{self.name} {self.path}: rebuild failed: {exc2}") from exc2
+            raise StoreCorrupted(f"{self.name} {self.path}: {exc}") from None
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise self._error("open", exc) from exc
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
-        self._idle.append(conn)
 
     def _initialise(self, conn: sqlite3.Connection, *, verify: bool) -> None:
         # Note that nothing is written before the file is known to be ours or empty: a
