@@ -81,7 +81,7 @@ def exact(a: Any, b: Any) -> bool:
         return False
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(exact(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, (set, frozenset)):
+    if isinstance(a, (set, frozenset, int)):
         return bool(a == b)
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(exact(a[k], b[k]) for k in a)
