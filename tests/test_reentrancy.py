@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from _helpers import child_env
+from _helpers import ABSENT, FakeTimer, child_env
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "isolated" / "reentrancy.py"
@@ -75,3 +75,37 @@ def test_reentrancy(impl: ModuleType, kind: str) -> None:
         f"{proc.stderr[-3000:]}"
     )
     assert passed == scenarios
+
+
+@pytest.mark.parametrize("where", ["hash", "eq"])
+def test_ttl_kept_when_key_code_clears_the_cache_during_set(impl: ModuleType, where: str) -> None:
+    # set(k, v, ttl=1): the key's __hash__ / __eq__ clears the cache while the set is in
+    # progress; the entry that is stored must still expire.
+    timer = FakeTimer()
+    c = impl.LocalCache(timer=timer)
+    armed = [False]
+
+    class Key:
+        def __hash__(self) -> int:
+            if where == "hash" and armed[0]:
+                armed[0] = False
+                c.clear()
+            return 1
+
+        def __eq__(self, other: object) -> bool:
+            if where == "eq" and armed[0]:
+                armed[0] = False
+                c.clear()
+            return self is other
+
+    k = Key()
+    c[Key()] = "colliding"  # so that the lookup calls __eq__
+    armed[0] = True
+    c.set(k, "v", ttl=1)
+    assert not armed[0]  # the clear did run
+    timer.tick(0.5)
+    assert c.peek(k) in ("v", None)
+    timer.tick(1)
+    assert c.get(k, ABSENT) is ABSENT
+    assert k not in c
+    assert c.keys() == []

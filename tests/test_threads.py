@@ -113,7 +113,10 @@ def worker(
             elif op == 12:
                 if timer is not None and rnd.random() < 0.3:
                     timer.tick(0.25)
-                c.expire()
+                if rnd.random() < 0.05:
+                    c.clear()
+                else:
+                    c.expire()
             else:
                 for key, v in c.items():
                     check_value(key, v)
@@ -168,6 +171,12 @@ def test_thread_stress(impl: ModuleType, config: str) -> None:
     assert stats.hits + stats.misses > 0
     if c.maxsize is not None:
         assert len(c) <= c.maxsize
+    if timer is not None:
+        # every entry was set with a finite TTL: all of them must expire
+        timer.tick(1000)
+        assert c.keys() == []
+        c.expire()
+        assert len(c) == 0
 
 
 def test_memoize_under_thread_stress(impl: ModuleType) -> None:
