@@ -1,0 +1,1023 @@
+"""L2: the Redis tier, over redis-py (hiredis parser) for standalone, Sentinel and Cluster.
+
+:class:`RedisTier` (threads) and :class:`AsyncRedisTier` (``redis.asyncio``) keep the
+tier contract of :mod:`novacache.tiers.base`: frames in, frames out, under a key prefix
+(the namespace). Every call goes through a :class:`~novacache.breaker.CircuitBreaker`:
+while it is open, calls raise :class:`~novacache.errors.TierUnavailable` at once without
+touching the network. No redis-py exception escapes; they become ``TierUnavailable``
+(connection refused or lost, failover in progress), ``TierTimeout`` (socket timeout) or
+plain ``TierError`` (the server answered with an error: a key of another type written
+by someone else, an ACL refusal). Only the first two count as failures for the breaker.
+
+Beyond the contract: a lease lock (``SET NX PX`` and a release script that checks the
+token), ``publish``/``subscribe`` hooks for the invalidation bus, tag index sets
+(``tag_add``/``tag_members``/``tag_invalidate``), and :func:`hash_tag` so related keys
+share a Cluster slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import math
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.exceptions as rexc
+import redis.sentinel
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
+
+from ..breaker import CircuitBreaker
+from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from .redis_config import RedisConfig
+
+__all__ = ["MAX_BULK_BYTES", "AsyncRedisTier", "RedisConfig", "RedisTier", "hash_tag"]
+
+#: Redis' default ``proto-max-bulk-len``: the largest key or value it accepts (512 MiB).
+MAX_BULK_BYTES = 512 * 1024 * 1024
+
+# Tag index sets live under this sub-namespace; ``scan`` and the data operations never
+# see it (keys beginning with it are refused). \x1f is the ASCII unit separator.
+_TAG_INFIX = "\x1ftag:"
+_SCAN_COUNT = 1000
+_DELETE_BATCH = 500
+
+# Deletes the key only if it still holds our token: a lease that expired and was taken by
+# someone else is never released by the old holder.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Failures of the server or the path to it: these count for the breaker.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    rexc.ConnectionError,
+    rexc.ClusterError,  # ClusterDownError, MasterDownError
+    rexc.TryAgainError,
+    rexc.ReadOnlyError,  # a demoted master after a failover
+    rexc.RedisClusterException,  # cannot reach any startup node, slot not covered
+    rexc.MovedError,
+    OSError,
+)
+_TIMEOUTS: tuple[type[BaseException], ...] = (rexc.TimeoutError, TimeoutError, asyncio.TimeoutError)
+# Our own pool is out of connections (redis-py >= 6 raises this): not the server's fault.
+_POOL_EXHAUSTED: tuple[type[BaseException], ...] = tuple(
+    e for e in (getattr(rexc, "MaxConnectionsError", None),) if e is not None
+)
+# Everything we translate; anything else is a bug of ours and propagates.
+_CAUGHT: tuple[type[BaseException], ...] = (rexc.RedisError, *_UNAVAILABLE, *_TIMEOUTS)
+
+
+def hash_tag(tag: str, key: str = "") -> str:
+    """``"{tag}key"``: keys built with the same ``tag`` land in the same Cluster slot.
+
+    Note that Redis hashes only the text between the first ``{`` and the next ``}``, so
+    the tag itself must not contain braces and must not be empty.
+    """
+    if not tag or "{" in tag or "}" in tag:
+        raise ValueError("a hash tag must be non-empty and free of braces")
+    return "{" + tag + "}" + key
+
+
+def _escape_glob(text: str) -> str:
+    """Escape Redis glob metacharacters so ``text`` matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _ttl_ms(ttl: float | None) -> int | None:
+    """Seconds to the millisecond count for ``PX``; ``None``/``inf`` mean no expiry."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
+    if not ttl > 0:  # also NaN
+        raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+    if ttl == math.inf:
+        return None
+    ms = round(ttl * 1000)
+    if ms > 2**62:
+        raise ValueError("ttl is too large for Redis")
+    return ms if ms > 0 else 1
+
+
+def _check_frame(frame: object) -> None:
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
+    if len(frame) > MAX_BULK_BYTES:
+        raise ValueError(f"frame of {len(frame)} bytes exceeds Redis' 512 MiB limit")
+
+
+class _RedisTierBase:
+    """What both twins share: config, namespace, key encoding, error translation."""
+
+    config: RedisConfig
+    breaker: CircuitBreaker
+    name: str
+    prefix: str
+
+    def _setup(
+        self,
+        config: RedisConfig | str | None,
+        prefix: str,
+        name: str | None,
+        breaker: CircuitBreaker | None,
+        options: dict[str, Any],
+    ) -> None:
+        if isinstance(config, str):
+            config = RedisConfig.from_url(config, **options)
+        elif config is None:
+            config = RedisConfig(**options)
+        elif options:
+            config = config.replace(**options)
+        if "{" in prefix or "}" in prefix:
+            raise ConfigurationError("the key prefix must not contain braces (hash tags)")
+        if _TAG_INFIX[0] in prefix:
+            raise ConfigurationError("the key prefix must not contain \\x1f")
+        self.config = config
+        self.prefix = prefix
+        self._prefix_b = prefix.encode()
+        self._plen = len(self._prefix_b)
+        self._tag_prefix_b = (prefix + _TAG_INFIX).encode()
+        self.name = name or f"redis:{config.topology}"
+        self.breaker = breaker or CircuitBreaker(name=self.name)
+        secret_values = (config.password, config.sentinel_password)
+        self._secrets = tuple(s for s in secret_values if s)
+        self._closed = False
+        self.stats = {"errors": 0, "timeouts": 0, "unavailable": 0, "rejected": 0}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} prefix={self.prefix!r} {self.config!r}>"
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _key(self, key: str) -> bytes:
+        if type(key) is not str and not isinstance(key, str):
+            raise TypeError(f"a key must be str, not {type(key).__name__}")
+        if key.startswith("\x1f"):
+            raise ValueError("keys beginning with \\x1f are reserved for the tag index")
+        raw = self._prefix_b + key.encode()
+        if len(raw) > MAX_BULK_BYTES:
+            raise ValueError("key exceeds Redis' 512 MiB limit")
+        return raw
+
+    def _tag_key(self, tag: str) -> bytes:
+        if not isinstance(tag, str) or not tag:
+            raise ValueError("a tag must be a non-empty str")
+        return self._tag_prefix_b + tag.encode()
+
+    def _match(self, pattern: str) -> bytes:
+        if not isinstance(pattern, str):
+            raise TypeError("a scan pattern must be str")
+        return (_escape_glob(self.prefix) + pattern).encode()
+
+    def _unprefix(self, raw: bytes) -> str | None:
+        """The tier key of a raw Redis key, or ``None`` for tag sets and foreign bytes."""
+        if raw.startswith(self._tag_prefix_b):
+            return None
+        try:
+            return raw[self._plen :].decode()
+        except UnicodeDecodeError:
+            return None
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _rejected(self, op: str) -> TierUnavailable:
+        self.stats["rejected"] += 1
+        if self._closed:
+            return TierUnavailable(f"redis tier {self.name!r}: {op} on a closed tier")
+        return TierUnavailable(
+            f"redis tier {self.name!r}: circuit breaker open, {op} not attempted"
+        )
+
+    def _translate(self, op: str, exc: BaseException) -> TierError:
+        """Map a redis-py/OS exception to our error and feed the breaker."""
+        detail = self._scrub(f"{type(exc).__name__}: {exc}")
+        message = f"redis tier {self.name!r}: {op} failed ({detail})"
+        if isinstance(exc, _POOL_EXHAUSTED):
+            # Our own pool is exhausted: the server is not at fault.
+            self.stats["unavailable"] += 1
+            return TierUnavailable(message)
+        if isinstance(exc, _TIMEOUTS):
+            self.stats["timeouts"] += 1
+            self.breaker.record_failure()
+            return TierTimeout(message)
+        if isinstance(exc, _UNAVAILABLE):
+            self.stats["unavailable"] += 1
+            self.breaker.record_failure()
+            return TierUnavailable(message)
+        # The server answered: it is healthy even if the request was refused.
+        self.stats["errors"] += 1
+        self.breaker.record_success()
+        if isinstance(exc, rexc.NoPermissionError):
+            return TierError(f"redis tier {self.name!r}: {op} refused by ACL ({detail})")
+        if "WRONGTYPE" in str(exc):
+            return TierError(
+                f"redis tier {self.name!r}: {op} hit a key holding a non-string value "
+                "written by someone else (WRONGTYPE)"
+            )
+        return TierError(message)
+
+    # -- client construction ------------------------------------------------------------
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        kw: dict[str, Any] = {
+            "username": c.username,
+            "password": c.password,
+            "socket_timeout": c.timeout,
+            "socket_connect_timeout": c.connect_timeout,
+            "health_check_interval": c.health_check_interval,
+            "client_name": c.client_name,
+            "decode_responses": False,
+        }
+        if c.ssl:
+            kw.update(
+                ssl=True,
+                ssl_ca_certs=c.ssl_ca_certs,
+                ssl_certfile=c.ssl_certfile,
+                ssl_keyfile=c.ssl_keyfile,
+                ssl_check_hostname=c.ssl_check_hostname,
+            )
+        return kw
+
+    def _sentinel_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "username": c.sentinel_username,
+            "password": c.sentinel_password,
+            "socket_timeout": c.timeout,
+            "socket_connect_timeout": c.connect_timeout,
+        }
+
+
+class RedisTier(_RedisTierBase):
+    """A synchronous Redis tier; thread-safe (redis-py's connection pool).
+
+    Build it from a :class:`RedisConfig`, a URL (``RedisTier("redis://127.0.0.1:6379/0")``)
+    or keyword options (``RedisTier(host=..., port=...)``); options given together with a
+    config or URL override it. The client connects lazily, so constructing a tier never
+    fails because Redis is down; the first call reports that.
+    """
+
+    def __init__(
+        self,
+        config: RedisConfig | str | None = None,
+        *,
+        prefix: str = "",
+        name: str | None = None,
+        breaker: CircuitBreaker | None = None,
+        **options: Any,
+    ) -> None:
+        self._setup(config, prefix, name, breaker, options)
+        self._client: Any = None
+        self._reader: Any = None  # replicas (Sentinel read_from_replicas)
+        self._sentinel: redis.sentinel.Sentinel | None = None
+        self._release: Any = None
+        self._connect_lock = threading.Lock()
+        self._subscriptions: list[Subscription] = []
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _retry(self) -> Retry:
+        c = self.config
+        return Retry(EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base), c.retries)
+
+    def _connect(self) -> Any:
+        with self._connect_lock:
+            if self._closed:
+                raise TierUnavailable(f"redis tier {self.name!r}: the tier is closed")
+            if self._client is not None:
+                return self._client
+            c = self.config
+            kw = self._connection_kwargs()
+            client: Any
+            if c.topology == "standalone":
+                # Note that a blocking pool makes a thread wait (up to ``timeout``) for a
+                # free connection instead of failing when all are in use.
+                if c.unix_socket_path:
+                    kw.update(connection_class=redis.UnixDomainSocketConnection)
+                    kw.update(path=c.unix_socket_path)
+                else:
+                    kw.update(host=c.host, port=c.port)
+                    if kw.pop("ssl", False):
+                        kw.update(connection_class=redis.SSLConnection)
+                pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+                    db=c.db,
+                    max_connections=c.max_connections,
+                    timeout=c.timeout,
+                    retry=self._retry(),
+                    **kw,
+                )
+                client = redis.Redis(connection_pool=pool, retry=self._retry())
+            elif c.topology == "sentinel":
+                assert c.service_name is not None
+                self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                    list(c.sentinels),
+                    sentinel_kwargs=self._sentinel_kwargs(),
+                    db=c.db,
+                    retry=self._retry(),
+                    max_connections=c.max_connections,
+                    **kw,
+                )
+                client = self._sentinel.master_for(c.service_name)  # type: ignore[no-untyped-call]
+                if c.read_from_replicas:
+                    self._reader = self._sentinel.slave_for(c.service_name)  # type: ignore[no-untyped-call]
+            else:
+                strategy = None
+                if c.read_from_replicas:
+                    strategy = redis.cluster.LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
+                client = redis.cluster.RedisCluster(
+                    startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in c.startup_nodes],  # type: ignore[no-untyped-call]
+                    retry=self._retry(),
+                    max_connections=c.max_connections,
+                    load_balancing_strategy=strategy,
+                    **kw,
+                )
+            self._release = client.register_script(_RELEASE_LUA)
+            self._client = client
+            return client
+
+    def _reads(self) -> Any:
+        client = self._client or self._connect()
+        return self._reader or client
+
+    # -- the contract -------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The frame stored under ``key``, or ``None``."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("get")
+        try:
+            client = self._reader or self._client or self._reads()
+            value: bytes | None = client.get(raw)
+        except _CAUGHT as exc:
+            raise self._translate("get", exc) from exc
+        self.breaker.record_success()
+        return value
+
+    def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
+        """Store ``frame`` under ``key``, replacing its frame and TTL."""
+        raw = self._key(key)
+        _check_frame(frame)
+        ms = _ttl_ms(ttl)
+        if not self.breaker.allow():
+            raise self._rejected("set")
+        try:
+            (self._client or self._connect()).set(raw, frame, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("set", exc) from exc
+        self.breaker.record_success()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
+        slots of a node in one pipeline, the nodes' pipelines sent before any is read)."""
+        names = list(keys)
+        if not names:
+            return {}
+        raws = [self._key(k) for k in names]
+        if not self.breaker.allow():
+            raise self._rejected("get_many")
+        try:
+            client = self._reads()
+            if self.config.topology == "cluster":
+                values = client.mget_nonatomic(raws)
+            else:
+                values = client.mget(raws)
+        except _CAUGHT as exc:
+            raise self._translate("get_many", exc) from exc
+        self.breaker.record_success()
+        return {k: v for k, v in zip(names, values, strict=True) if v is not None}
+
+    def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        """Store every item with the same TTL in one pipeline (one round trip per node)."""
+        pairs = [(self._key(k), f) for k, f in items.items()]
+        for _, frame in pairs:
+            _check_frame(frame)
+        ms = _ttl_ms(ttl)
+        if not pairs:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("set_many")
+        try:
+            client = self._client or self._connect()
+            pipe = client.pipeline(transaction=False)
+            for raw, frame in pairs:
+                pipe.set(raw, frame, px=ms)
+            pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("set_many", exc) from exc
+        self.breaker.record_success()
+
+    def delete(self, key: str) -> bool:
+        """UNLINK ``key``; whether it existed."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("delete")
+        try:
+            n = (self._client or self._connect()).unlink(raw)
+        except _CAUGHT as exc:
+            raise self._translate("delete", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """UNLINK every key (Cluster: one UNLINK per slot, pipelined); how many existed."""
+        raws = list(dict.fromkeys(self._key(k) for k in keys))
+        if not raws:
+            return 0
+        if not self.breaker.allow():
+            raise self._rejected("delete_many")
+        try:
+            n = (self._client or self._connect()).unlink(*raws)
+        except _CAUGHT as exc:
+            raise self._translate("delete_many", exc) from exc
+        self.breaker.record_success()
+        return int(n)
+
+    def ttl(self, key: str) -> float | None:
+        """Remaining lifetime in seconds, ``math.inf`` without expiry, ``None`` if absent."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("ttl")
+        try:
+            ms = self._reads().pttl(raw)
+        except _CAUGHT as exc:
+            raise self._translate("ttl", exc) from exc
+        self.breaker.record_success()
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return float(ms) / 1000.0
+
+    def scan(self, pattern: str = "*") -> Iterator[str]:
+        """Each live key of the namespace matching ``pattern`` once (SCAN; in a Cluster on
+        every master). Keys are de-duplicated in memory, since SCAN may repeat a key."""
+        match = self._match(pattern)
+        if not self.breaker.allow():
+            raise self._rejected("scan")
+        return self._scan(match, "scan")
+
+    def _scan(self, match: bytes, op: str) -> Iterator[str]:
+        seen: set[bytes] = set()
+        try:
+            for raw in self._reads().scan_iter(match=match, count=_SCAN_COUNT):
+                if raw in seen:
+                    continue
+                seen.add(raw)
+                key = self._unprefix(raw)
+                if key is not None:
+                    yield key
+        except _CAUGHT as exc:
+            raise self._translate(op, exc) from exc
+        self.breaker.record_success()
+
+    def clear(self) -> None:
+        """Remove every key of the namespace (tag index included), nothing outside it."""
+        if not self.breaker.allow():
+            raise self._rejected("clear")
+        match = _escape_glob(self.prefix).encode() + b"*"
+        try:
+            client = self._client or self._connect()
+            batch: list[bytes] = []
+            for raw in client.scan_iter(match=match, count=_SCAN_COUNT):
+                batch.append(raw)
+                if len(batch) >= _DELETE_BATCH:
+                    client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                client.unlink(*batch)
+        except _CAUGHT as exc:
+            raise self._translate("clear", exc) from exc
+        self.breaker.record_success()
+
+    def ping(self) -> float:
+        """Round-trip time of a PING in seconds (Cluster: every node answers)."""
+        if not self.breaker.allow():
+            raise self._rejected("ping")
+        try:
+            client = self._client or self._connect()
+            start = time.perf_counter()
+            client.ping()
+            rtt = time.perf_counter() - start
+        except _CAUGHT as exc:
+            raise self._translate("ping", exc) from exc
+        self.breaker.record_success()
+        return rtt
+
+    def close(self) -> None:
+        """Stop subscriptions and close every connection; harmless to repeat."""
+        with self._connect_lock:
+            self._closed = True
+            client, reader, sentinel = self._client, self._reader, self._sentinel
+            self._client = self._reader = self._sentinel = None
+            subscriptions, self._subscriptions = self._subscriptions, []
+        for sub in subscriptions:
+            sub.close()
+        for c in (reader, client):
+            if c is not None:
+                try:
+                    c.close()
+                    pool = getattr(c, "connection_pool", None)
+                    if pool is not None:
+                        pool.disconnect()
+                except _CAUGHT:
+                    pass
+        if sentinel is not None:
+            for s in sentinel.sentinels:
+                try:
+                    s.close()
+                except _CAUGHT:
+                    pass
+
+    def __enter__(self) -> RedisTier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- lease lock ---------------------------------------------------------------------
+
+    def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """Take the lease ``key`` for ``ttl`` seconds (SET NX PX): a token to release it
+        with, or ``None`` when someone else holds it."""
+        raw = self._key(key)
+        ms = _ttl_ms(ttl)
+        if ms is None:
+            raise ValueError("a lease needs a finite ttl")
+        token = secrets.token_hex(16)
+        if not self.breaker.allow():
+            raise self._rejected("acquire_lease")
+        try:
+            ok = (self._client or self._connect()).set(raw, token, nx=True, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("acquire_lease", exc) from exc
+        self.breaker.record_success()
+        return token if ok else None
+
+    def release_lease(self, key: str, token: str) -> bool:
+        """Release the lease if ``token`` still holds it (checked by a server-side script);
+        whether it was released. An expired lease taken by another holder is left alone."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("release_lease")
+        try:
+            self._client or self._connect()
+            n = self._release(keys=[raw], args=[token])
+        except _CAUGHT as exc:
+            raise self._translate("release_lease", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    # -- tag index ----------------------------------------------------------------------
+
+    def tag_add(self, tag: str, keys: Iterable[str], ttl: float | None = None) -> None:
+        """Record that ``keys`` carry ``tag`` (a set in the tier's tag sub-namespace). With
+        ``ttl``, the index set expires then (give it the longest TTL of its keys)."""
+        tkey = self._tag_key(tag)
+        members = [k.encode() for k in keys if self._key(k)]
+        ms = _ttl_ms(ttl)
+        if not members:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("tag_add")
+        try:
+            pipe = (self._client or self._connect()).pipeline(transaction=False)
+            pipe.sadd(tkey, *members)
+            if ms is not None:
+                pipe.pexpire(tkey, ms)
+            pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("tag_add", exc) from exc
+        self.breaker.record_success()
+
+    def tag_members(self, tag: str) -> builtins.set[str]:
+        """The keys recorded under ``tag`` (some may have expired since)."""
+        tkey = self._tag_key(tag)
+        if not self.breaker.allow():
+            raise self._rejected("tag_members")
+        try:
+            members = (self._client or self._connect()).smembers(tkey)
+        except _CAUGHT as exc:
+            raise self._translate("tag_members", exc) from exc
+        self.breaker.record_success()
+        return {m.decode() for m in members}
+
+    def tag_invalidate(self, tag: str) -> int:
+        """Delete every key recorded under ``tag`` and the index set; how many keys existed."""
+        keys = self.tag_members(tag)
+        n = self.delete_many(keys)
+        if not self.breaker.allow():
+            raise self._rejected("tag_invalidate")
+        try:
+            (self._client or self._connect()).unlink(self._tag_key(tag))
+        except _CAUGHT as exc:
+            raise self._translate("tag_invalidate", exc) from exc
+        self.breaker.record_success()
+        return n
+
+    # -- publish / subscribe ------------------------------------------------------------
+
+    def publish(self, channel: str, message: bytes) -> int:
+        """Publish ``message`` on ``prefix + channel``; how many subscribers received it
+        (in a Cluster: those connected to the node that took the message)."""
+        _check_frame(message)
+        if not self.breaker.allow():
+            raise self._rejected("publish")
+        try:
+            n = (self._client or self._connect()).publish(
+                self._prefix_b + channel.encode(), message
+            )
+        except _CAUGHT as exc:
+            raise self._translate("publish", exc) from exc
+        self.breaker.record_success()
+        return int(n)
+
+    def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> Subscription:
+        """Call ``handler(message)`` in a background thread for every message published on
+        ``prefix + channel``, until the returned subscription (or the tier) is closed."""
+        if not self.breaker.allow():
+            raise self._rejected("subscribe")
+        try:
+            pubsub = (self._client or self._connect()).pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self._prefix_b + channel.encode())
+        except _CAUGHT as exc:
+            raise self._translate("subscribe", exc) from exc
+        self.breaker.record_success()
+        sub = Subscription(pubsub, handler)
+        with self._connect_lock:
+            self._subscriptions.append(sub)
+        return sub
+
+
+class Subscription:
+    """A channel subscription served by a daemon thread; ``close()`` stops it."""
+
+    def __init__(self, pubsub: Any, handler: Callable[[bytes], None]) -> None:
+        self._pubsub = pubsub
+        self._handler = handler
+        self._stop = threading.Event()
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="novacache-redis-sub", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self._pubsub.get_message(timeout=0.1)
+            except _CAUGHT:
+                self.errors += 1
+                self._stop.wait(0.1)
+                continue
+            if msg and msg.get("type") == "message":
+                try:
+                    self._handler(msg["data"])
+                except Exception:
+                    self.errors += 1
+
+    def close(self) -> None:
+        """Stop the thread (waits at most about a second) and drop the connection."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+        try:
+            self._pubsub.close()
+        except _CAUGHT:
+            pass
+
+
+class AsyncRedisTier(_RedisTierBase):
+    """The asyncio twin of :class:`RedisTier` over ``redis.asyncio``: the same options,
+    the same errors, the same breaker semantics. Use it from one event loop."""
+
+    def __init__(
+        self,
+        config: RedisConfig | str | None = None,
+        *,
+        prefix: str = "",
+        name: str | None = None,
+        breaker: CircuitBreaker | None = None,
+        **options: Any,
+    ) -> None:
+        self._setup(config, prefix, name, breaker, options)
+        self._client: Any = None
+        self._reader: Any = None
+        self._sentinel: redis.asyncio.sentinel.Sentinel | None = None
+        self._release: Any = None
+        # Note that redis.asyncio's pools raise instead of waiting when every connection
+        # is busy; this gate makes excess coroutines wait for a free connection instead.
+        self._gate = asyncio.Semaphore(self.config.max_connections)
+
+    def _retry(self) -> redis.asyncio.retry.Retry:
+        c = self.config
+        return redis.asyncio.retry.Retry(
+            EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base), c.retries
+        )
+
+    def _connect(self) -> Any:
+        # Note that building the asyncio clients does no I/O, so no lock is needed.
+        if self._closed:
+            raise TierUnavailable(f"redis tier {self.name!r}: the tier is closed")
+        if self._client is not None:
+            return self._client
+        c = self.config
+        kw = self._connection_kwargs()
+        client: Any
+        if c.topology == "standalone":
+            client = redis.asyncio.Redis(
+                host=c.host,
+                port=c.port,
+                db=c.db,
+                unix_socket_path=c.unix_socket_path,
+                max_connections=c.max_connections,
+                retry=self._retry(),
+                **kw,
+            )
+        elif c.topology == "sentinel":
+            assert c.service_name is not None
+            self._sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                list(c.sentinels),
+                sentinel_kwargs=self._sentinel_kwargs(),
+                db=c.db,
+                retry=self._retry(),
+                max_connections=c.max_connections,
+                **kw,
+            )
+            client = self._sentinel.master_for(c.service_name)
+            if c.read_from_replicas:
+                self._reader = self._sentinel.slave_for(c.service_name)
+        else:
+            strategy = None
+            if c.read_from_replicas:
+                strategy = redis.cluster.LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
+            client = redis.asyncio.cluster.RedisCluster(
+                startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in c.startup_nodes],
+                retry=self._retry(),
+                max_connections=c.max_connections,
+                load_balancing_strategy=strategy,
+                **kw,
+            )
+        self._release = client.register_script(_RELEASE_LUA)
+        self._client = client
+        return client
+
+    def _reads(self) -> Any:
+        client = self._client or self._connect()
+        return self._reader or client
+
+    async def get(self, key: str) -> bytes | None:
+        """The frame stored under ``key``, or ``None``."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("get")
+        try:
+            async with self._gate:
+                value: bytes | None = await (self._reader or self._client or self._reads()).get(raw)
+        except _CAUGHT as exc:
+            raise self._translate("get", exc) from exc
+        self.breaker.record_success()
+        return value
+
+    async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
+        """Store ``frame`` under ``key``, replacing its frame and TTL."""
+        raw = self._key(key)
+        _check_frame(frame)
+        ms = _ttl_ms(ttl)
+        if not self.breaker.allow():
+            raise self._rejected("set")
+        try:
+            async with self._gate:
+                await (self._client or self._connect()).set(raw, frame, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("set", exc) from exc
+        self.breaker.record_success()
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The present keys among ``keys`` (MGET; Cluster: grouped by slot, pipelined)."""
+        names = list(keys)
+        if not names:
+            return {}
+        raws = [self._key(k) for k in names]
+        if not self.breaker.allow():
+            raise self._rejected("get_many")
+        try:
+            async with self._gate:
+                client = self._reads()
+                if self.config.topology == "cluster":
+                    values = await client.mget_nonatomic(raws)
+                else:
+                    values = await client.mget(raws)
+        except _CAUGHT as exc:
+            raise self._translate("get_many", exc) from exc
+        self.breaker.record_success()
+        return {k: v for k, v in zip(names, values, strict=True) if v is not None}
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        """Store every item with the same TTL in one pipeline."""
+        pairs = [(self._key(k), f) for k, f in items.items()]
+        for _, frame in pairs:
+            _check_frame(frame)
+        ms = _ttl_ms(ttl)
+        if not pairs:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("set_many")
+        try:
+            async with self._gate:
+                client = self._client or self._connect()
+                pipe = client.pipeline(transaction=False)
+                for raw, frame in pairs:
+                    pipe.set(raw, frame, px=ms)
+                await pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("set_many", exc) from exc
+        self.breaker.record_success()
+
+    async def delete(self, key: str) -> bool:
+        """UNLINK ``key``; whether it existed."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("delete")
+        try:
+            async with self._gate:
+                n = await (self._client or self._connect()).unlink(raw)
+        except _CAUGHT as exc:
+            raise self._translate("delete", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """UNLINK every key; how many existed."""
+        raws = list(dict.fromkeys(self._key(k) for k in keys))
+        if not raws:
+            return 0
+        if not self.breaker.allow():
+            raise self._rejected("delete_many")
+        try:
+            async with self._gate:
+                n = await (self._client or self._connect()).unlink(*raws)
+        except _CAUGHT as exc:
+            raise self._translate("delete_many", exc) from exc
+        self.breaker.record_success()
+        return int(n)
+
+    async def ttl(self, key: str) -> float | None:
+        """Remaining lifetime in seconds, ``math.inf`` without expiry, ``None`` if absent."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("ttl")
+        try:
+            async with self._gate:
+                ms = await self._reads().pttl(raw)
+        except _CAUGHT as exc:
+            raise self._translate("ttl", exc) from exc
+        self.breaker.record_success()
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return float(ms) / 1000.0
+
+    def scan(self, pattern: str = "*") -> AsyncIterator[str]:
+        """Each live key of the namespace matching ``pattern`` once (SCAN on every master)."""
+        match = self._match(pattern)
+        if not self.breaker.allow():
+            raise self._rejected("scan")
+        return self._scan(match)
+
+    async def _scan(self, match: bytes) -> AsyncIterator[str]:
+        seen: set[bytes] = set()
+        try:
+            async with self._gate:
+                async for raw in self._reads().scan_iter(match=match, count=_SCAN_COUNT):
+                    if raw in seen:
+                        continue
+                    seen.add(raw)
+                    key = self._unprefix(raw)
+                    if key is not None:
+                        yield key
+        except _CAUGHT as exc:
+            raise self._translate("scan", exc) from exc
+        self.breaker.record_success()
+
+    async def clear(self) -> None:
+        """Remove every key of the namespace (tag index included), nothing outside it."""
+        if not self.breaker.allow():
+            raise self._rejected("clear")
+        match = _escape_glob(self.prefix).encode() + b"*"
+        try:
+            async with self._gate:
+                client = self._client or self._connect()
+                batch: list[bytes] = []
+                async for raw in client.scan_iter(match=match, count=_SCAN_COUNT):
+                    batch.append(raw)
+                    if len(batch) >= _DELETE_BATCH:
+                        await client.unlink(*batch)
+                        batch.clear()
+                if batch:
+                    await client.unlink(*batch)
+        except _CAUGHT as exc:
+            raise self._translate("clear", exc) from exc
+        self.breaker.record_success()
+
+    async def ping(self) -> float:
+        """Round-trip time of a PING in seconds."""
+        if not self.breaker.allow():
+            raise self._rejected("ping")
+        try:
+            async with self._gate:
+                client = self._client or self._connect()
+                start = time.perf_counter()
+                await client.ping()
+                rtt = time.perf_counter() - start
+        except _CAUGHT as exc:
+            raise self._translate("ping", exc) from exc
+        self.breaker.record_success()
+        return rtt
+
+    async def close(self) -> None:
+        """Close every connection; harmless to repeat."""
+        self._closed = True
+        client, reader, sentinel = self._client, self._reader, self._sentinel
+        self._client = self._reader = self._sentinel = None
+        for c in (reader, client):
+            if c is not None:
+                try:
+                    await c.aclose()
+                except _CAUGHT:
+                    pass
+        if sentinel is not None:
+            for s in sentinel.sentinels:
+                try:
+                    await s.aclose()
+                except _CAUGHT:
+                    pass
+
+    async def __aenter__(self) -> AsyncRedisTier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """Async twin of :meth:`RedisTier.acquire_lease`."""
+        raw = self._key(key)
+        ms = _ttl_ms(ttl)
+        if ms is None:
+            raise ValueError("a lease needs a finite ttl")
+        token = secrets.token_hex(16)
+        if not self.breaker.allow():
+            raise self._rejected("acquire_lease")
+        try:
+            async with self._gate:
+                ok = await (self._client or self._connect()).set(raw, token, nx=True, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("acquire_lease", exc) from exc
+        self.breaker.record_success()
+        return token if ok else None
+
+    async def release_lease(self, key: str, token: str) -> bool:
+        """Async twin of :meth:`RedisTier.release_lease`."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("release_lease")
+        try:
+            async with self._gate:
+                self._client or self._connect()
+                n = await self._release(keys=[raw], args=[token])
+        except _CAUGHT as exc:
+            raise self._translate("release_lease", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        """Async twin of :meth:`RedisTier.publish`."""
+        _check_frame(message)
+        if not self.breaker.allow():
+            raise self._rejected("publish")
+        try:
+            async with self._gate:
+                client = self._client or self._connect()
+                n = await client.publish(self._prefix_b + channel.encode(), message)
+        except _CAUGHT as exc:
+            raise self._translate("publish", exc) from exc
+        self.breaker.record_success()
+        return int(n)
