@@ -599,3 +599,22 @@ def test_absent_sentinel_not_returned(impl: ModuleType) -> None:
     assert c.peek("nope", ABSENT) is ABSENT
     assert c.get("nope", ABSENT) is ABSENT
     assert c.pop("nope", ABSENT) is ABSENT
+
+
+def test_infinite_default_ttl_reads_as_none(impl: ModuleType) -> None:
+    assert impl.LocalCache(ttl=math.inf).ttl is None
+    ttl = impl.LocalCache(ttl=5).ttl
+    assert ttl == 5.0
+    assert isinstance(ttl, float)
+
+
+def test_class_is_subscriptable_at_run_time(impl: ModuleType) -> None:
+    alias = impl.LocalCache[str, int]
+    assert alias.__origin__ is impl.LocalCache
+    assert alias.__args__ == (str, int)
+
+
+def test_huge_maxbytes_is_refused(impl: ModuleType) -> None:
+    with pytest.raises(ConfigurationError):
+        impl.LocalCache(maxbytes=sys.maxsize + 1)
+    assert impl.LocalCache(maxbytes=sys.maxsize).maxbytes == sys.maxsize

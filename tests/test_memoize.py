@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pickle
 import threading
 from collections.abc import Callable
 from types import ModuleType
@@ -268,3 +269,26 @@ def test_concurrent_calls(impl: ModuleType) -> None:
     info = f.cache_info()
     assert info.hits + info.misses == 8000
     assert info.currsize <= 16
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+_PICKLE_TARGET: Any = None
+
+
+def test_pickled_by_reference_like_functools(impl: ModuleType) -> None:
+    global _PICKLE_TARGET
+    f = impl.memoize(_square)
+    f.__qualname__ = "_PICKLE_TARGET"
+    f.__module__ = __name__
+    _PICKLE_TARGET = f
+    try:
+        assert pickle.loads(pickle.dumps(f)) is f
+    finally:
+        _PICKLE_TARGET = None
+
+
+def test_memoized_is_subscriptable_at_run_time(impl: ModuleType) -> None:
+    assert impl.Memoized[[int], str].__origin__ is impl.Memoized

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import update_wrapper
-from types import MethodType
+from types import GenericAlias, MethodType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._stats import CacheInfo, CacheStats
@@ -161,6 +161,8 @@ class LocalCache:
         if self._maxsize is not None and self._maxsize > MAXSIZE_LIMIT:
             raise ConfigurationError(f"maxsize must be <= {MAXSIZE_LIMIT}, got {maxsize}")
         self._maxbytes = _check_size("maxbytes", maxbytes)
+        if self._maxbytes is not None and self._maxbytes > sys.maxsize:
+            raise ConfigurationError(f"maxbytes is too large: {maxbytes}")
         if weigher is not None and not callable(weigher):
             raise TypeError(f"weigher must be callable or None, not {type(weigher).__name__}")
         if timer is not None and not callable(timer):
@@ -168,9 +170,7 @@ class LocalCache:
         if weigher is None and self._maxbytes is not None:
             weigher = default_weigher
         self._weigher = weigher
-        self._default_ttl: float | None = _check_ttl(ttl, ConfigurationError)
-        if ttl is not None and self._default_ttl is None:
-            self._default_ttl = math.inf
+        self._default_ttl: float | None = _check_ttl(ttl, ConfigurationError)  # inf: None
         self._timer_arg = timer
         self._timer: Callable[[], float] = time.monotonic if timer is None else timer
         self._data: dict[Hashable, _Entry] = {}
@@ -204,7 +204,8 @@ class LocalCache:
 
     @property
     def ttl(self) -> float | None:
-        """The default time-to-live in seconds, or ``None`` (no expiry)."""
+        """The default time-to-live in seconds (a float), or ``None`` for no expiry
+        (also when the cache was built with ``ttl=math.inf``)."""
         return self._default_ttl
 
     @property
@@ -246,6 +247,10 @@ class LocalCache:
         """Zero ``hits``, ``misses``, ``evictions`` and ``expirations``."""
         with self._lock:
             self._hits = self._misses = self._evictions = self._expirations = 0
+
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        """``LocalCache[K, V]`` is allowed at run time (as for the compiled core)."""
+        return GenericAlias(cls, item)
 
     def __repr__(self) -> str:
         """``LocalCache(maxsize=..., maxbytes=..., currsize=...)``: never keys or values."""
@@ -859,6 +864,10 @@ class Memoized(Generic[P, R]):
         if instance is None:
             return self
         return MethodType(self, instance)
+
+    def __reduce__(self) -> str:
+        """Pickled by reference to its module-level name, as ``functools.lru_cache``."""
+        return str(self.__dict__["__qualname__"])
 
     def __repr__(self) -> str:
         return f"<memoized {self._func!r}>"
