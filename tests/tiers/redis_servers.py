@@ -221,6 +221,10 @@ class Standalone:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.server.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.server.workdir / 'redis.sock'}"
+
 
 @dataclass
 class SentinelSet:
@@ -293,7 +297,9 @@ def start_standalone(base: Path, **conf: Any) -> Standalone:
     password = conf.pop("_password", None)
     for _ in range(3):
         port = free_port()
-        proc = RedisProcess(_tmp(base, "standalone"), port, conf, password=password)
+        workdir = _tmp(base, "standalone")
+        conf = {"unixsocket": f'"{workdir / "redis.sock"}"', "unixsocketperm": 700, **conf}
+        proc = RedisProcess(workdir, port, conf, password=password)
         try:
             return Standalone(proc.start())
         except pytest.fail.Exception:

@@ -146,6 +146,8 @@ class RedisConfig:
         elif variant == "cluster":
             kw["topology"] = "cluster"
             kw["startup_nodes"] = _addresses(netloc, _DEFAULT_PORTS["cluster"])
+            if path.strip("/"):
+                kw["db"] = _number(int, "db", path.strip("/"))
         elif variant:
             raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r}")
         else:

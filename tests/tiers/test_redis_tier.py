@@ -1,0 +1,398 @@
+"""RedisTier beyond the shared contract: configuration, namespaces, bad input, lease lock,
+tag index, publish/subscribe, hash tags, Cluster MGET grouping and replica reads."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from novacache.errors import ConfigurationError, TierError, TierUnavailable
+from novacache.tiers import RedisConfig, Tier
+from novacache.tiers import redis as redis_tier
+from novacache.tiers.redis import AsyncRedisTier, RedisTier, hash_tag
+
+from .redis_servers import Cluster, SentinelSet, Standalone, wait_until
+
+
+def _prefix() -> str:
+    return f"x-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def tier(redis_standalone: Standalone) -> Iterator[RedisTier]:
+    t = RedisTier(redis_standalone.url, prefix=_prefix())
+    yield t
+    t.clear()
+    t.close()
+
+
+@pytest.fixture
+def raw(redis_standalone: Standalone) -> Iterator[Any]:
+    """A bare redis-py client on the same server (to see what the tier really stored)."""
+    client = redis_standalone.server.client()
+    yield client
+    client.close()
+
+
+# -- configuration --------------------------------------------------------------------
+
+
+def test_config_from_urls() -> None:
+    c = RedisConfig.from_url("redis://app:p%40ss@127.0.0.1:1234/2?timeout=0.1&retries=0")
+    assert (c.topology, c.host, c.port, c.db, c.username, c.password) == (
+        "standalone",
+        "127.0.0.1",
+        1234,
+        2,
+        "app",
+        "p@ss",
+    )
+    assert (c.timeout, c.retries) == (0.1, 0)
+    assert "p@ss" not in repr(c)
+    tls = RedisConfig.from_url("rediss://h:7000?ssl_ca_certs=/ca.pem&ssl_check_hostname=no")
+    assert tls.ssl
+    assert tls.ssl_ca_certs == "/ca.pem"
+    assert not tls.ssl_check_hostname
+    unix = RedisConfig.from_url("unix:///run/redis.sock?db=3")
+    assert (unix.unix_socket_path, unix.db) == ("/run/redis.sock", 3)
+    s = RedisConfig.from_url("redis+sentinel://:pw@10.0.0.1:5000,10.0.0.2/mymaster/1")
+    assert s.topology == "sentinel"
+    assert s.sentinels == (("10.0.0.1", 5000), ("10.0.0.2", 26379))
+    assert (s.service_name, s.db, s.password) == ("mymaster", 1, "pw")
+    cl = RedisConfig.from_url("redis+cluster://a:7000,b:7001?read_from_replicas=1", timeout=2)
+    assert cl.startup_nodes == (("a", 7000), ("b", 7001))
+    assert cl.read_from_replicas
+    assert cl.timeout == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1",
+        "redis://127.0.0.1?bogus=1",
+        "redis://127.0.0.1:notaport",
+        "redis+sentinel://127.0.0.1:5000",  # no master name
+        "redis://127.0.0.1?timeout=0",
+        "redis+cluster://127.0.0.1:7000/3",
+    ],
+)
+def test_bad_config_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisConfig.from_url(url)
+
+
+def test_bad_config_message_hides_password() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        RedisConfig.from_url("redis://u:hunter2@127.0.0.1:99999")
+    assert "hunter2" not in str(info.value)
+
+
+def test_prefix_with_braces_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisTier(prefix="{app}:")
+
+
+def test_options_override_url(redis_standalone: Standalone) -> None:
+    t = RedisTier(redis_standalone.url, prefix=_prefix(), timeout=0.2, client_name="nc-test")
+    try:
+        assert t.config.timeout == 0.2
+        t.set("k", b"v")
+        client = redis_standalone.server.client()
+        try:
+            names = {c["name"] for c in client.client_list()}
+        finally:
+            client.close()
+        assert "nc-test" in names
+        assert isinstance(t, Tier)
+    finally:
+        t.clear()
+        t.close()
+
+
+def test_unix_socket(redis_standalone: Standalone, raw: Any) -> None:
+    prefix = _prefix()
+    with RedisTier(redis_standalone.unix_url, prefix=prefix) as t:
+        t.set("k", b"over a socket")
+        assert raw.get(prefix + "k") == b"over a socket"
+        t.clear()
+
+
+# -- namespace -------------------------------------------------------------------------
+
+
+def test_keys_are_stored_under_the_prefix(tier: RedisTier, raw: Any) -> None:
+    tier.set("k", b"v", ttl=60)
+    assert raw.get(tier.prefix + "k") == b"v"
+    assert 59_000 < raw.pttl(tier.prefix + "k") <= 60_000
+
+
+def test_clear_and_scan_stay_inside_the_namespace(redis_standalone: Standalone, raw: Any) -> None:
+    a = RedisTier(redis_standalone.url, prefix=_prefix())
+    b = RedisTier(redis_standalone.url, prefix=a.prefix[:-1] + "b:")
+    outside = a.prefix[:-1]  # shares the text but not the separator
+    try:
+        raw.set(outside, b"keep")
+        a.set_many({"1": b"a", "2": b"a"})
+        b.set("1", b"b")
+        assert sorted(a.scan()) == ["1", "2"]
+        a.clear()
+        assert list(a.scan()) == []
+        assert b.get("1") == b"b"
+        assert raw.get(outside) == b"keep"
+    finally:
+        raw.delete(outside)
+        b.clear()
+        a.close()
+        b.close()
+
+
+def test_glob_characters_in_the_prefix_are_literal(redis_standalone: Standalone) -> None:
+    tag = uuid.uuid4().hex[:8]
+    star = RedisTier(redis_standalone.url, prefix=f"p*[{tag}]?:")
+    plain = RedisTier(redis_standalone.url, prefix=f"pX{tag}Y:")
+    try:
+        star.set("k", b"1")
+        plain.set("k", b"2")
+        assert list(star.scan()) == ["k"]
+        star.clear()
+        assert plain.get("k") == b"2"
+    finally:
+        plain.clear()
+        star.close()
+        plain.close()
+
+
+# -- bad input and foreign data ---------------------------------------------------------
+
+
+def test_key_holding_another_type_is_a_clear_error(tier: RedisTier, raw: Any) -> None:
+    raw.rpush(tier.prefix + "list", b"x")
+    with pytest.raises(TierError, match="WRONGTYPE") as info:
+        tier.get("list")
+    assert not isinstance(info.value, TierUnavailable)
+    assert tier.breaker.state == "closed"
+    # get_many reads a foreign type as absent (MGET answers nil for it).
+    assert tier.get_many(["list"]) == {}
+
+
+def test_bad_keys_and_ttls(tier: RedisTier) -> None:
+    with pytest.raises(TypeError):
+        tier.get(b"bytes key")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        tier.set("k", b"v", ttl="10")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        tier.set("\x1ftag:x", b"v")
+    with pytest.raises(ValueError):
+        tier.set_many({"a": b"1"}, ttl=-1)
+    with pytest.raises(TypeError):
+        tier.set_many({"a": b"1", "b": "2"})  # type: ignore[dict-item]
+    assert tier.get_many(["a", "b"]) == {}
+
+
+def test_oversized_frame_is_refused_before_sending(
+    tier: RedisTier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_tier, "MAX_BULK_BYTES", 1024)
+    with pytest.raises(ValueError, match="512 MiB"):
+        tier.set("k", b"x" * 1025)
+    with pytest.raises(ValueError):
+        tier.get("k" * 1025)
+    assert tier.get("k") is None
+
+
+def test_infinite_and_tiny_ttls(tier: RedisTier) -> None:
+    tier.set("inf", b"v", ttl=math.inf)
+    assert tier.ttl("inf") == math.inf
+    tier.set("tiny", b"v", ttl=1e-6)  # rounds up to Redis' 1 ms, never to "no expiry"
+    assert tier.ttl("tiny") in (None, 0.001)
+
+
+def test_frames_may_be_bytearray_or_memoryview(tier: RedisTier) -> None:
+    tier.set("ba", bytearray(b"abc"))
+    tier.set("mv", memoryview(b"xyz"))
+    assert tier.get_many(["ba", "mv"]) == {"ba": b"abc", "mv": b"xyz"}
+
+
+def test_calls_on_a_closed_tier_fail_cleanly(redis_standalone: Standalone) -> None:
+    t = RedisTier(redis_standalone.url, prefix=_prefix())
+    t.close()
+    with pytest.raises(TierUnavailable, match="closed"):
+        t.get("k")
+
+
+# -- lease lock --------------------------------------------------------------------------
+
+
+def test_lease_lock(tier: RedisTier) -> None:
+    token = tier.acquire_lease("lock", ttl=10)
+    assert token is not None
+    assert tier.acquire_lease("lock", ttl=10) is None
+    assert tier.release_lease("lock", "not-the-token") is False
+    assert tier.get("lock") is not None
+    assert tier.release_lease("lock", token) is True
+    assert tier.release_lease("lock", token) is False
+    assert tier.acquire_lease("lock", ttl=10) is not None
+
+
+def test_expired_lease_is_not_released_by_its_old_holder(tier: RedisTier) -> None:
+    old = tier.acquire_lease("lock", ttl=0.1)
+    assert old is not None
+    wait_until(lambda: tier.get("lock") is None, 5, "the lease to expire")
+    new = tier.acquire_lease("lock", ttl=10)
+    assert new is not None
+    assert tier.release_lease("lock", old) is False
+    assert tier.acquire_lease("lock", ttl=10) is None
+    with pytest.raises(ValueError):
+        tier.acquire_lease("other", ttl=math.inf)
+
+
+# -- tag index ---------------------------------------------------------------------------
+
+
+def test_tag_index(tier: RedisTier) -> None:
+    tier.set_many({"vm:1": b"a", "vm:2": b"b", "host:1": b"c"})
+    tier.tag_add("host-1", ["vm:1", "vm:2"], ttl=60)
+    tier.tag_add("host-1", ["vm:3"])  # recorded even if never written
+    assert tier.tag_members("host-1") == {"vm:1", "vm:2", "vm:3"}
+    assert sorted(tier.scan()) == ["host:1", "vm:1", "vm:2"]  # the index is not a key
+    assert tier.tag_invalidate("host-1") == 2
+    assert tier.get_many(["vm:1", "vm:2", "host:1"]) == {"host:1": b"c"}
+    assert tier.tag_members("host-1") == set()
+    tier.tag_add("t", ["host:1"])
+    tier.clear()  # the index goes with the namespace
+    assert tier.tag_members("t") == set()
+
+
+# -- publish / subscribe ------------------------------------------------------------------
+
+
+def test_publish_subscribe(tier: RedisTier, redis_standalone: Standalone) -> None:
+    got: list[bytes] = []
+    event = threading.Event()
+
+    def handler(message: bytes) -> None:
+        got.append(message)
+        event.set()
+
+    sub = tier.subscribe("invalidate", handler)
+    other = RedisTier(redis_standalone.url, prefix="another-namespace:")
+    try:
+        wait_until(lambda: tier.publish("invalidate", b"probe") >= 1, 5, "the subscription")
+        assert event.wait(5)
+        event.clear()
+        other.publish("invalidate", b"not for us")
+        tier.publish("invalidate", b"key:1")
+        assert event.wait(5)
+        wait_until(lambda: got[-1] == b"key:1", 5, "the second message")
+        assert b"not for us" not in got
+    finally:
+        sub.close()
+        other.close()
+    assert sub.errors == 0
+
+
+def test_async_lease_and_publish(redis_standalone: Standalone) -> None:
+    async def go() -> None:
+        async with AsyncRedisTier(redis_standalone.url, prefix=_prefix()) as t:
+            token = await t.acquire_lease("lock", ttl=5)
+            assert token is not None
+            assert await t.acquire_lease("lock", ttl=5) is None
+            assert await t.release_lease("lock", token) is True
+            assert await t.publish("nobody", b"x") == 0
+            await t.clear()
+
+    asyncio.run(go())
+
+
+# -- hash tags and Cluster ----------------------------------------------------------------
+
+
+def test_hash_tag() -> None:
+    keys = [hash_tag("user:42", f":{part}") for part in ("profile", "settings", "vms")]
+    assert keys[0] == "{user:42}:profile"
+    assert len({key_slot(("ns:" + k).encode()) for k in keys}) == 1
+    with pytest.raises(ValueError):
+        hash_tag("")
+    with pytest.raises(ValueError):
+        hash_tag("a}b")
+
+
+def _commandstats(cluster: Cluster) -> dict[int, dict[str, int]]:
+    out = {}
+    for node in cluster.masters():
+        stats = node.info("commandstats")
+        out[node.port] = {
+            name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("mget", "get")
+        }
+    return out
+
+
+def test_cluster_get_many_is_one_mget_per_slot(redis_cluster: Cluster) -> None:
+    t = RedisTier(redis_cluster.url, prefix=_prefix())
+    try:
+        items = {f"k{i}": str(i).encode() for i in range(60)}
+        t.set_many(items)
+        slots = {key_slot((t.prefix + k).encode()) for k in items}
+        before = _commandstats(redis_cluster)
+        assert t.get_many([*items, "absent"]) == items
+        after = _commandstats(redis_cluster)
+        mgets = sum(after[p]["mget"] - before[p]["mget"] for p in after)
+        gets = sum(after[p]["get"] - before[p]["get"] for p in after)
+        assert mgets == len(slots | {key_slot((t.prefix + "absent").encode())})
+        assert gets == 0
+        # Related keys under one hash tag: a single MGET.
+        tagged = {hash_tag("vm:7", f":{i}"): b"x" for i in range(20)}
+        t.set_many(tagged)
+        before = _commandstats(redis_cluster)
+        assert t.get_many(tagged) == tagged
+        after = _commandstats(redis_cluster)
+        assert sum(after[p]["mget"] - before[p]["mget"] for p in after) == 1
+    finally:
+        t.clear()
+        t.close()
+
+
+def test_cluster_scan_covers_every_master(redis_cluster: Cluster) -> None:
+    t = RedisTier(redis_cluster.url, prefix=_prefix())
+    try:
+        t.set_many({f"k{i}": b"." for i in range(300)})
+        owners = set()
+        for node in redis_cluster.masters():
+            client = node.client()
+            try:
+                if any(True for _ in client.scan_iter(match=t.prefix + "*", count=1000)):
+                    owners.add(node.port)
+            finally:
+                client.close()
+        assert len(owners) == 3
+        assert sorted(t.scan()) == sorted(f"k{i}" for i in range(300))
+        assert t.delete_many([f"k{i}" for i in range(300)]) == 300
+    finally:
+        t.close()
+
+
+def test_sentinel_reads_from_replica(redis_sentinel: SentinelSet) -> None:
+    writer = RedisTier(redis_sentinel.url, prefix=_prefix())
+    reader = RedisTier(redis_sentinel.url, prefix=writer.prefix, read_from_replicas=True)
+    try:
+        writer.set("k", b"replicated")
+        wait_until(lambda: reader.get("k") == b"replicated", 5, "the replica to catch up")
+
+        def gets_on_replica() -> int:
+            stats = redis_sentinel.replica.info("commandstats")
+            return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+        before = gets_on_replica()
+        assert reader.get("k") == b"replicated"
+        assert gets_on_replica() == before + 1
+    finally:
+        writer.clear()
+        writer.close()
+        reader.close()
