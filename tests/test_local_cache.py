@@ -618,3 +618,16 @@ def test_huge_maxbytes_is_refused(impl: ModuleType) -> None:
     with pytest.raises(ConfigurationError):
         impl.LocalCache(maxbytes=sys.maxsize + 1)
     assert impl.LocalCache(maxbytes=sys.maxsize).maxbytes == sys.maxsize
+
+
+def test_overwrite_with_equal_key_keeps_the_original_key_object(impl: ModuleType) -> None:
+    c = impl.LocalCache(4)
+    c[1] = "a"
+    c[1.0] = "b"
+    c.set(True, "c")
+    c.set_many([(1.0, "d")])
+    assert c.items() == [(1, "d")]
+    assert type(c.keys()[0]) is int
+    key, value = c.popitem()
+    assert type(key) is int
+    assert value == "d"

@@ -429,6 +429,8 @@ class LocalCache:
         old = data.get(key)
         if old is None or old.prev is None:
             self._sweep(garbage)
+        else:
+            entry.key = old.key  # as dict does: an equal key keeps the original key object
         data = self._data
         data[key] = entry
         if old is not None and self._unlink(old):
