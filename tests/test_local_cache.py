@@ -631,3 +631,32 @@ def test_overwrite_with_equal_key_keeps_the_original_key_object(impl: ModuleType
     key, value = c.popitem()
     assert type(key) is int
     assert value == "d"
+
+
+def test_key_eq_exception_propagates_and_cache_stays_consistent(impl: ModuleType) -> None:
+    class Key:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __hash__(self) -> int:
+            return 1  # every Key collides: lookups call __eq__
+
+        def __eq__(self, other: object) -> bool:
+            if self.n == 99 or getattr(other, "n", None) == 99:
+                raise ValueError("eq failed")
+            return isinstance(other, Key) and other.n == self.n
+
+    c = impl.LocalCache(3)
+    a, b = Key(1), Key(2)
+    c[a] = 1
+    c[b] = 2
+    for op in (
+        lambda: c.get(Key(99)),
+        lambda: c.set(Key(99), 1),
+        lambda: c.pop(Key(99), None),
+        lambda: Key(99) in c,
+    ):
+        with pytest.raises(ValueError, match="eq failed"):
+            op()
+    assert c.items() == [(a, 1), (b, 2)]
+    check_invariants(c)

@@ -295,3 +295,33 @@ def test_timer_property_and_default_clock(impl: ModuleType) -> None:
     assert c.timer is None
     c["a"] = 1
     assert c["a"] == 1  # the default monotonic clock: not expired immediately
+
+
+def test_timer_exception_propagates_and_cache_stays_consistent(impl: ModuleType) -> None:
+    timer = FakeTimer()
+    boom = [False]
+
+    def flaky() -> float:
+        if boom[0]:
+            raise RuntimeError("timer failed")
+        return timer()
+
+    c = impl.LocalCache(3, ttl=5, timer=flaky)
+    for i in range(3):
+        c[i] = i
+    boom[0] = True
+    for op in (
+        lambda: c.get(0),
+        lambda: c[1],
+        lambda: c.set(9, 9),
+        lambda: c.keys(),
+        lambda: c.expire(),
+        lambda: c.popitem(),
+        lambda: c.pop(2),
+        lambda: 1 in c,
+    ):
+        with pytest.raises(RuntimeError, match="timer failed"):
+            op()
+    boom[0] = False
+    assert c.items() == [(0, 0), (1, 1), (2, 2)]
+    check_invariants(c)
