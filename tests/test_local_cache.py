@@ -8,6 +8,8 @@ import math
 import pickle
 import sys
 import weakref
+from decimal import Decimal
+from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
@@ -114,10 +116,18 @@ def test_bad_ttl_value(impl: ModuleType, ttl: float) -> None:
         impl.LocalCache(ttl=ttl)
 
 
-@pytest.mark.parametrize("ttl", ["5", [1], object()])
+@pytest.mark.parametrize("ttl", ["5", b"5", [1], object(), 1j, True])
 def test_bad_ttl_type(impl: ModuleType, ttl: object) -> None:
     with pytest.raises(TypeError):
         impl.LocalCache(ttl=ttl)
+
+
+@pytest.mark.parametrize("ttl", [2, 2.0, Fraction(2), Decimal("2")])
+def test_ttl_accepts_any_real(impl: ModuleType, ttl: object) -> None:
+    c = impl.LocalCache(ttl=ttl)
+    assert c.ttl == 2.0
+    c.set("k", 1, ttl=ttl)
+    assert c["k"] == 1
 
 
 def test_infinite_ttl_means_no_expiry(impl: ModuleType, timer: FakeTimer) -> None:

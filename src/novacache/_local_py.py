@@ -25,7 +25,6 @@ Implementation notes:
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import sys
 import threading
@@ -89,9 +88,14 @@ def _check_ttl(value: object, error: type[ValueError]) -> float | None:
     """Validate a ttl: ``None``, a real > 0 or ``math.inf``; ``inf`` is returned as None."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"ttl must be None or a real number, not {type(value).__name__}")
-    ttl = float(value)
+    kind = type(value)
+    if (
+        isinstance(value, (bool, str, bytes, bytearray))
+        or not (hasattr(kind, "__float__") or hasattr(kind, "__index__"))
+        or isinstance(value, complex)
+    ):
+        raise TypeError(f"ttl must be None or a real number, not {kind.__name__}")
+    ttl = float(value)  # type: ignore[arg-type]
     if math.isnan(ttl) or ttl <= 0:
         raise error(f"ttl must be > 0 (or math.inf for no expiry), got {value!r}")
     if math.isinf(ttl):
