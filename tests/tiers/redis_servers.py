@@ -460,3 +460,151 @@ def redis_cluster(redis_base: Path) -> Iterator[Cluster]:
     """A shared 6-node cluster (never killed by tests)."""
     with topology(start_cluster, redis_base) as topo:
         yield topo
+
+
+# -- password, ACL user and TLS -------------------------------------------------------
+
+ADMIN_PASSWORD = "adm1n-Pa55-never-logged"
+APP_USER = "cacheapp"
+APP_PASSWORD = "app-Pa55-never-logged"
+APP_NAMESPACE = "app:"
+
+
+def make_tls_files(directory: Path) -> dict[str, str]:
+    """A test CA, a server certificate for 127.0.0.1/localhost and a client certificate,
+    as PEM files in ``directory``; returns their paths by role."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    paths: dict[str, str] = {}
+
+    def write_key(name: str, key: ec.EllipticCurvePrivateKey) -> None:
+        path = directory / f"{name}.key"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        paths[f"{name}_key"] = str(path)
+
+    def write_cert(name: str, cert: x509.Certificate) -> None:
+        path = directory / f"{name}.crt"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[f"{name}_cert"] = str(path)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "novacache test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    write_cert("ca", ca)
+    for role, usage in (
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {role}")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+        )
+        if role == "server":
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+        write_key(role, key)
+        write_cert(role, builder.sign(ca_key, hashes.SHA256()))
+    return paths
+
+
+@dataclass
+class Secured:
+    """A server with a default-user password, a limited ACL user and a TLS port that
+    requires client certificates."""
+
+    server: RedisProcess
+    tls_port: int
+    tls: dict[str, str]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+def start_secured(base: Path) -> Secured:
+    workdir = _tmp(base, "secured")
+    tls = make_tls_files(workdir)
+    tls_port = free_port()
+    conf: dict[str, Any] = {
+        "requirepass": ADMIN_PASSWORD,
+        # The app user: only its namespace and channels, no dangerous commands, but it may
+        # name its connection (redis-py does on connect).
+        "user": (
+            f"{APP_USER} on >{APP_PASSWORD} ~{APP_NAMESPACE}* resetchannels &{APP_NAMESPACE}* "
+            "+@all -@dangerous +client|setname"
+        ),
+        "tls-port": tls_port,
+        "tls-cert-file": tls["server_cert"],
+        "tls-key-file": tls["server_key"],
+        "tls-ca-cert-file": tls["ca_cert"],
+        "tls-auth-clients": "yes",
+    }
+    server = RedisProcess(workdir, free_port(), conf, password=ADMIN_PASSWORD).start()
+    return Secured(server, tls_port, tls)
+
+
+@pytest.fixture(scope="session")
+def redis_secured(redis_base: Path) -> Iterator[Secured]:
+    """A shared password/ACL/TLS server for the session."""
+    topo = start_secured(redis_base)
+    try:
+        yield topo
+    finally:
+        topo.server.kill()
