@@ -301,29 +301,32 @@ class LocalCache:
             node = node.next
         return out
 
-    def _repair(self) -> None:
+    def _repair(self, garbage: list[Any]) -> None:
         """Make ring and ``currbytes`` agree with the dict again, by identity only.
 
         Runs after an operation was re-entered: entries linked but no longer in the dict
         (replaced meanwhile) are unlinked; entries in the dict but unlinked (removed
-        meanwhile) leave the dict.
+        meanwhile) leave the dict. What is dropped goes to ``garbage``.
         """
         for _ in range(3):
             gen = self._gen
             data = self._data
             if any(e.prev is None for e in data.values()):
+                garbage.append(data)
                 self._data = data = {k: e for k, e in data.items() if e.prev is not None}
             held = {id(e) for e in data.values()}
             for entry in self._entries():
                 if id(entry) not in held:
                     self._unlink(entry)
+                    garbage.append(entry)
             self._currbytes = sum(e.weight for e in self._entries())
             if self._gen == gen:
                 return
 
-    def _finish(self, gen: int) -> None:
+    def _finish(self, gen: int, garbage: list[Any]) -> None:
+        """End of an operation: repair if re-entrant code changed the cache meanwhile."""
         if self._gen != gen:
-            self._repair()
+            self._repair(garbage)
 
     # -- internals: lookups and removals (user code may run) --------------------------
 
@@ -440,9 +443,9 @@ class LocalCache:
         if old is not None and self._unlink(old):
             garbage.append(old)
         self._link(entry)
-        self._finish(gen)
+        self._finish(gen, garbage)
         self._make_room(entry, garbage)
-        self._finish(gen)
+        self._finish(gen, garbage)
         return garbage
 
     # -- mapping protocol -------------------------------------------------------------
@@ -471,7 +474,7 @@ class LocalCache:
             else:
                 self._hits += 1
                 self._to_mru(entry)
-            self._finish(gen)
+            self._finish(gen, garbage)
         if entry is None:
             del garbage
             raise KeyError(key)
@@ -489,7 +492,7 @@ class LocalCache:
             else:
                 self._hits += 1
                 self._to_mru(entry)
-            self._finish(gen)
+            self._finish(gen, garbage)
         return default if entry is None else entry.value
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
@@ -525,7 +528,7 @@ class LocalCache:
             entry = self._lookup(key, garbage)
             if entry is not None and not self._remove(entry):
                 entry = None
-            self._finish(gen)
+            self._finish(gen, garbage)
         return entry, garbage
 
     def __delitem__(self, key: Hashable) -> None:
@@ -570,7 +573,7 @@ class LocalCache:
                     self._expirations += 1
                 else:
                     found = entry
-            self._finish(gen)
+            self._finish(gen, garbage)
         del garbage
         if found is None:
             raise KeyError("popitem(): cache is empty")
@@ -641,7 +644,7 @@ class LocalCache:
                     self._hits += 1
                     self._to_mru(entry)
                     result[key] = entry.value
-            self._finish(gen)
+            self._finish(gen, garbage)
         return result
 
     def set_many(
@@ -678,7 +681,7 @@ class LocalCache:
                 if entry is not None and self._remove(entry):
                     garbage.append(entry)
                     count += 1
-            self._finish(gen)
+            self._finish(gen, garbage)
         del garbage
         return count
 
@@ -690,7 +693,7 @@ class LocalCache:
             gen = self._gen
             self._inserts = 0
             count = self._reclaim(self._entries(), garbage)
-            self._finish(gen)
+            self._finish(gen, garbage)
         del garbage
         return count
 
