@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -109,3 +110,52 @@ def test_ttl_kept_when_key_code_clears_the_cache_during_set(impl: ModuleType, wh
     assert c.get(k, ABSENT) is ABSENT
     assert k not in c
     assert c.keys() == []
+
+
+TRIGGERS = ["evict", "replace", "pop", "del", "popitem", "clear", "expire", "lookup-expired"]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_value_del_may_wait_for_another_thread_using_the_cache(
+    impl: ModuleType, trigger: str
+) -> None:
+    # A finalizer that waits for another thread which uses the same cache: if the
+    # finalizer ran while the cache held a lock, that thread could not finish.
+    timer = FakeTimer()
+    c = impl.LocalCache(2, ttl=10, timer=timer)
+    finished: list[bool] = []
+
+    class Value:
+        def __del__(self) -> None:
+            def use() -> None:
+                c.get("other")
+                c.set("from-thread", 1)
+                finished.append(True)
+
+            t = threading.Thread(target=use)
+            t.start()
+            t.join(timeout=10)
+            finished.append(not t.is_alive())
+
+    c["v"] = Value()
+    if trigger == "evict":
+        c["x"] = 1
+        c["y"] = 2
+    elif trigger == "replace":
+        c["v"] = 0
+    elif trigger == "pop":
+        c.pop("v")
+    elif trigger == "del":
+        del c["v"]
+    elif trigger == "popitem":
+        c.popitem()
+    elif trigger == "clear":
+        c.clear()
+    elif trigger == "expire":
+        timer.tick(20)
+        c.expire()
+    else:
+        timer.tick(20)
+        c.get("v")
+    assert finished == [True, True], "the finalizer's thread could not use the cache"
+    assert c.get("from-thread") == 1
