@@ -8,6 +8,8 @@ import math
 import threading
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -212,6 +214,15 @@ def test_infinite_and_tiny_ttls(tier: RedisTier) -> None:
     assert tier.ttl("inf") == math.inf
     tier.set("tiny", b"v", ttl=1e-6)  # rounds up to Redis' 1 ms, never to "no expiry"
     assert tier.ttl("tiny") in (None, 0.001)
+
+
+def test_ttl_may_be_any_real_number(tier: RedisTier) -> None:
+    tier.set("dec", b"v", ttl=Decimal("60.5"))
+    tier.set("frac", b"v", ttl=Fraction(121, 2))
+    for key in ("dec", "frac"):
+        left = tier.ttl(key)
+        assert left is not None
+        assert 59 < left <= 60.5
 
 
 def test_frames_may_be_bytearray_or_memoryview(tier: RedisTier) -> None:
