@@ -106,18 +106,20 @@ class _Statements:
         live = "(expires_at IS NULL OR expires_at > now())"
         self.get = q(f"SELECT frame FROM {{t}} WHERE key = %s AND {live}")
         self.get_many = q(f"SELECT key, frame FROM {{t}} WHERE key = ANY(%s::text[]) AND {live}")
+        # Note that frames are sent with %b (binary): a bytea[] sent as text is escaped
+        # and parsed, which made set_many of 100 KiB seven times slower.
         upsert = (
             " ON CONFLICT (key) DO UPDATE SET frame = EXCLUDED.frame, size = EXCLUDED.size,"
             " expires_at = EXCLUDED.expires_at, atime = EXCLUDED.atime"
         )
         self.set = q(
             "INSERT INTO {t} (key, frame, size, expires_at, atime)"
-            " VALUES (%s, %s, %s, now() + %s::float8 * interval '1 second', now())" + upsert
+            " VALUES (%s, %b, %s, now() + %s::float8 * interval '1 second', now())" + upsert
         )
         self.set_many = q(
             "INSERT INTO {t} (key, frame, size, expires_at, atime)"
             " SELECT u.k, u.f, octet_length(u.f), now() + %s::float8 * interval '1 second', now()"
-            " FROM unnest(%s::text[], %s::bytea[]) AS u(k, f)" + upsert
+            " FROM unnest(%s::text[], %b::bytea[]) AS u(k, f)" + upsert
         )
         self.delete = q(
             "WITH d AS (DELETE FROM {t} WHERE key = ANY(%s::text[]) RETURNING expires_at)"
