@@ -27,6 +27,7 @@ from .redis_servers import (
     start_sentinel_set,
     start_standalone,
     topology,
+    wait_until,
 )
 
 
@@ -227,5 +228,38 @@ def test_cluster_master_killed(redis_base: Path) -> None:
             serve_again(tier, timeout=10)
             tier.set_many({"k1": b"new"})
             assert tier.get("k1") == b"new"
+        finally:
+            tier.close()
+
+
+def test_sentinel_manual_failover_moves_writes_at_once(redis_base: Path) -> None:
+    """After ``SENTINEL FAILOVER`` the old master keeps accepting writes for seconds and
+    loses them; the tier follows ``+switch-master`` so its next write lands on the new
+    master."""
+    with topology(start_sentinel_set, redis_base) as sset:
+        tier = RedisTier(sset.url, prefix=_prefix(), timeout=0.3, connect_timeout=0.3)
+        try:
+            tier.set("k", b"before")
+            watch = tier._watch
+            assert watch is not None
+            wait_until(watch.subscribed.is_set, 5, "the failover watch to subscribe")
+            old_master = sset.current_master_port()
+            admin = sset.sentinels[0].client()
+            try:
+                admin.execute_command("SENTINEL", "FAILOVER", sset.service_name)
+            finally:
+                admin.close()
+            wait_until(lambda: tier.stats["failovers"] >= 1, 20, "+switch-master", step=0.05)
+            new_master = sset.current_master_port()
+            assert new_master != old_master
+            serve_again(tier, timeout=10)
+            tier.set("k", b"after")
+            target = sset.replica if sset.replica.port == new_master else sset.master
+            client = target.client()
+            try:
+                assert client.get(tier.prefix + "k") == b"after"
+            finally:
+                client.close()
+            assert tier.get("k") == b"after"
         finally:
             tier.close()

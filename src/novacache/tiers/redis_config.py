@@ -34,7 +34,7 @@ Address = tuple[str, int]
 _DEFAULT_PORTS = {"standalone": 6379, "sentinel": 26379, "cluster": 6379}
 _FLOATS = ("timeout", "connect_timeout", "backoff_base", "backoff_cap", "health_check_interval")
 _INTS = ("max_connections", "retries", "db")
-_BOOLS = ("read_from_replicas", "ssl_check_hostname")
+_BOOLS = ("read_from_replicas", "ssl_check_hostname", "watch_failover")
 _STRS = ("client_name", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "service_name")
 
 
@@ -67,6 +67,8 @@ class RedisConfig:
     service_name: str | None = None
     sentinel_username: str | None = None
     sentinel_password: str | None = field(default=None, repr=False)
+    # Sentinel: follow ``+switch-master`` at once (sync tier; see FailoverWatch).
+    watch_failover: bool = True
     # Sentinel and Cluster: serve reads (get, get_many, ttl, scan) from replicas.
     read_from_replicas: bool = False
     # Cluster: the nodes the client discovers the cluster from.
