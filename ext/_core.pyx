@@ -538,7 +538,7 @@ cdef class LocalCache:
         cdef double exp
         if self._nttl > 0:
             now = _call_timer(self) if self._timer is not None else nc_clock_precise()
-        for key, value, exp in _snapshot_with_expiry(self):
+        for key, value, exp in _snapshot(self, 3):
             entries.append((key, value, None if exp == INFINITY else exp - now))
         config = {
             "maxsize": self.maxsize,
@@ -547,11 +547,16 @@ cdef class LocalCache:
             "ttl": self.ttl,
             "timer": self._timer,
         }
-        return (_restore, (type(self), config, entries))
+        state = getattr(self, "__dict__", None)
+        return (_restore, (type(self), config, entries), state or None)
 
 
 def _restore(cls, config, entries):
-    """Rebuild a pickled LocalCache (entries in LRU order, with their remaining TTL)."""
+    """Rebuild a pickled LocalCache (entries in LRU order, with their remaining TTL).
+
+    A subclass's instance attributes come back through the pickle state (its
+    ``__dict__``), which pickle applies after this returns.
+    """
     cache = cls.__new__(cls)
     LocalCache.__init__(
         cache,
@@ -855,12 +860,13 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         now = nc_clock_precise()
     if ttl != INFINITY:
         expires = now + ttl
-        if self._expires == NULL:
-            _alloc_expires(self)
     h = PyObject_Hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes).
     ix = _lookup(self, key, h, &slot)
-    # 3. Pure C from here on, until the graveyard is released.
+    # 3. Pure C from here on, until the graveyard is released. (The expiry array is
+    # allocated only now: user code above may have cleared the cache, which frees it.)
+    if expires != INFINITY and self._expires == NULL:
+        _alloc_expires(self)
     _gy_init(&g)
     if ix >= 0:
         e = &self._entries[ix]
@@ -1076,20 +1082,25 @@ cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
 
 
 cdef list _snapshot(LocalCache self, int what):
-    """Live keys (0), values (1) or items (2), least recently used first.
+    """Live keys (0), values (1), items (2) or (key, value, deadline) triples (3), least
+    recently used first; the deadline is ``INFINITY`` for an entry without TTL.
 
-    The walk only copies pointers (with a reference each) into a C array; Python
-    objects are built after it, so nothing can change the list while it is walked.
+    The walk only copies pointers (with a reference each) and deadlines into C arrays;
+    Python objects are built after it, so nothing can change the list while it is walked.
     """
     cdef Py_ssize_t n = 0, i
     cdef int32_t ix
     cdef double now = 0.0
     cdef PyObject** buf
+    cdef double* deadlines
     cdef list out
     if self._timer is not None and self._nttl > 0:
         now = _call_timer(self)
     buf = <PyObject**>PyMem_Malloc((2 * self._nused + 1) * sizeof(PyObject*))
-    if buf == NULL:
+    deadlines = <double*>PyMem_Malloc((self._nused + 1) * sizeof(double))
+    if buf == NULL or deadlines == NULL:
+        PyMem_Free(buf)
+        PyMem_Free(deadlines)
         raise MemoryError()
     _flush(self)
     ix = self._tail
@@ -1097,6 +1108,7 @@ cdef list _snapshot(LocalCache self, int what):
         if not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
             buf[2 * n + 1] = self._entries[ix].value
+            deadlines[n] = INFINITY if self._expires == NULL else self._expires[ix]
             nc_incref(buf[2 * n])
             nc_incref(buf[2 * n + 1])
             n += 1
@@ -1108,25 +1120,15 @@ cdef list _snapshot(LocalCache self, int what):
                 out.append(<object>buf[2 * i])
             elif what == 1:
                 out.append(<object>buf[2 * i + 1])
-            else:
+            elif what == 2:
                 out.append((<object>buf[2 * i], <object>buf[2 * i + 1]))
+            else:
+                out.append((<object>buf[2 * i], <object>buf[2 * i + 1], deadlines[i]))
     finally:
         for i in range(2 * n):
             nc_decref(buf[i])
         PyMem_Free(buf)
-    return out
-
-
-cdef list _snapshot_with_expiry(LocalCache self):
-    """(key, value, deadline) of the live entries, least recently used first."""
-    cdef list out = []
-    cdef double exp
-    for key, value in _snapshot(self, 2):
-        exp = INFINITY
-        ix = _lookup(self, key, PyObject_Hash(key), NULL)
-        if ix >= 0 and self._expires != NULL:
-            exp = self._expires[ix]
-        out.append((key, value, exp))
+        PyMem_Free(deadlines)
     return out
 
 

@@ -670,3 +670,23 @@ def test_key_eq_exception_propagates_and_cache_stays_consistent(impl: ModuleType
             op()
     assert c.items() == [(a, 1), (b, 2)]
     check_invariants(c)
+
+
+class _Tagged:
+    """Mixin giving a LocalCache subclass an instance attribute, for the pickle test."""
+
+    label = "class"
+
+
+def test_pickle_keeps_subclass_attributes(impl: ModuleType) -> None:
+    cls = type("TaggedCache", (_Tagged, impl.LocalCache), {"__module__": __name__})
+    globals()["TaggedCache"] = cls  # pickle finds classes by module-level name
+    cache = cls(4, ttl=100)
+    cache.label = "instance"
+    cache["a"] = 1
+    cache.set("b", 2, ttl=math.inf)
+    copy = pickle.loads(pickle.dumps(cache))
+    assert type(copy) is cls
+    assert copy.label == "instance"
+    assert copy.items() == [("a", 1), ("b", 2)]
+    assert copy.ttl == 100
