@@ -103,6 +103,17 @@ class TierContract:
         assert tier.get("a") == b"again"
         assert tier.get("b") is None
 
+    def test_expired_keys_are_not_deleted_or_counted(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        tier.set_many({"gone:1": FRAME, "gone:2": FRAME}, ttl=0.3)
+        tier.set("kept", FRAME)
+        advance(0.6)
+        assert tier.delete("gone:1") is False
+        assert tier.delete_many(["gone:2", "kept", "absent"]) == 1
+        assert tier.get("kept") is None
+        assert list(tier.scan("gone:*")) == []
+
     def test_bad_ttl_is_refused(self, tier: Tier) -> None:
         for bad in (0, -1, math.nan):
             with pytest.raises(ValueError):
