@@ -24,6 +24,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import redis
+import redis.cluster
+
+from novacache.tiers.redis import RedisTier
 from tiers.redis_servers import (
     Cluster,
     Standalone,
@@ -32,10 +36,6 @@ from tiers.redis_servers import (
     start_standalone,
     topology,
 )
-
-redis = pytest.importorskip("redis")
-
-from novacache.tiers.redis import RedisTier  # noqa: E402
 
 VALUE = bytes(range(100))
 N_MANY = 100

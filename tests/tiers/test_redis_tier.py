@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -407,3 +411,50 @@ def test_sentinel_reads_from_replica(redis_sentinel: SentinelSet) -> None:
         writer.clear()
         writer.close()
         reader.close()
+
+
+def test_cluster_lease_tags_and_publish(redis_cluster: Cluster) -> None:
+    with RedisTier(redis_cluster.url, prefix=_prefix()) as t:
+        token = t.acquire_lease("lock", ttl=5)
+        assert token is not None
+        assert t.acquire_lease("lock", ttl=5) is None
+        assert t.release_lease("lock", token) is True
+        t.set_many({"a": b"1", "b": b"2", "c": b"3"})
+        t.tag_add("grp", ["a", "b"])
+        assert t.tag_invalidate("grp") == 2
+        assert t.get_many(["a", "b", "c"]) == {"c": b"3"}
+        assert t.publish("chan", b"x") == 0
+        t.clear()
+        assert list(t.scan()) == []
+
+
+def test_hiredis_parses_the_replies(tier: RedisTier) -> None:
+    tier.set("k", b"v")
+    pool = tier._client.connection_pool
+    conn = pool.get_connection()
+    try:
+        assert "hiredis" in type(conn._parser).__name__.lower()
+    finally:
+        pool.release(conn)
+
+
+def test_import_without_redis_py() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import novacache, novacache.tiers\n"
+        "try:\n"
+        "    novacache.tiers.RedisTier\n"
+        "except ImportError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    src = str(Path(redis_tier.__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert "refused:" in out.stdout
+    assert "novacache[redis]" in out.stdout

@@ -38,8 +38,12 @@ _POSTGRES_NAMES = ("AsyncPostgresTier", "PostgresTier")
 
 def __getattr__(name: str) -> Any:
     if name in _REDIS_NAMES:
-        from . import redis
-
+        try:
+            from . import redis
+        except ImportError as exc:
+            raise ImportError(
+                f"novacache.tiers.{name} needs redis-py: pip install 'novacache[redis]'"
+            ) from exc
         return getattr(redis, name)
     if name in _SQLITE_NAMES:
         from . import sqlite
