@@ -26,6 +26,7 @@ from novacache.tiers.postgres import AsyncPostgresTier, PostgresTier
 
 from .pg_server import PostgresServer
 from .test_postgres_contract import table  # the per-test table fixture
+from .test_sqlite_glob import SCAN_KEYS, expected_scan, random_patterns
 
 __all__ = ["table"]
 
@@ -246,6 +247,13 @@ def test_two_clients_share_a_table_and_race_to_create_it(postgres_dsn: str, tabl
     assert tiers[1].get("shared") is None
     for t in tiers:
         t.close()
+
+
+def test_scan_agrees_with_redis(tier: PostgresTier) -> None:
+    """PostgreSQL's regex (~) reads the rendered patterns as Redis would match them."""
+    tier.set_many(dict.fromkeys(SCAN_KEYS, b"."))
+    for pattern in [*random_patterns(300), "[]", "[^]", "*", "\\*", "a\\"]:
+        assert sorted(tier.scan(pattern)) == expected_scan(pattern), pattern
 
 
 def test_keys_with_nul_are_refused(tier: PostgresTier) -> None:

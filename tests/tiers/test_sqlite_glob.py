@@ -6,11 +6,15 @@ that the rendered regex agrees with it on random patterns and strings.
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from novacache.tiers._glob import compile_glob, literal_prefix, prefix_upper_bound
+from novacache.tiers.sqlite import SQLiteTier
 
 
 def redis_match(pattern: str, key: str) -> bool:
@@ -130,3 +134,27 @@ def test_upper_bound_edges() -> None:
     assert prefix_upper_bound("a\U0010ffff") == "b"
     assert prefix_upper_bound("\ud7ff") == "\ue000"
     assert prefix_upper_bound("\U0010ffff") is None
+
+
+SCAN_KEYS = [
+    "", "a", "ab", "a*b", "a?b", "a[b]", "a\\b", "a]b", "a^b", "a-b", "b", "ba", "é", "éa",
+    "a\nb", "x:1", "x:10", "x:2", "\U0001f600", "a\U0001f600", "ab*",
+]  # fmt: skip
+
+
+def random_patterns(n: int, seed: int = 6) -> list[str]:
+    """Seeded random patterns over the glob metacharacters (the same on every run)."""
+    rng = random.Random(seed)
+    alphabet = "ab*?[]^-\\:xé\U0001f600"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(n)]
+
+
+def expected_scan(pattern: str) -> list[str]:
+    return sorted(k for k in SCAN_KEYS if redis_match(pattern, k))
+
+
+def test_sqlite_scan_agrees_with_redis(tmp_path: Path) -> None:
+    with SQLiteTier(tmp_path / "store.db") as tier:
+        tier.set_many(dict.fromkeys(SCAN_KEYS, b"."))
+        for pattern in random_patterns(300):
+            assert sorted(tier.scan(pattern)) == expected_scan(pattern), pattern

@@ -169,6 +169,27 @@ def test_threads_burst_keeps_the_store_consistent(path: Path) -> None:
     assert_consistent(path)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_opens_its_own_connections(path: Path) -> None:
+    tier = SQLiteTier(path)
+    tier.set("parent", b"p")  # the parent now holds an open connection
+    pid = os.fork()
+    if pid == 0:  # the child: never use (or close) the parent's connection
+        code = 1
+        try:
+            tier.set("child", b"c")
+            code = 0 if tier.get_many(["parent", "child"]) == {"parent": b"p", "child": b"c"} else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert tier.get("child") == b"c"
+    tier.set("parent:after", b"p2")
+    assert tier.get("parent:after") == b"p2"
+    tier.close()
+    assert_consistent(path)
+
+
 WRITER = textwrap.dedent(
     """
     import hashlib, sys
