@@ -325,3 +325,16 @@ def test_timer_exception_propagates_and_cache_stays_consistent(impl: ModuleType)
     boom[0] = False
     assert c.items() == [(0, 0), (1, 1), (2, 2)]
     check_invariants(c)
+
+
+def test_in_and_peek_reclaim_expired_entries(impl: ModuleType, timer: FakeTimer) -> None:
+    """Every lookup that finds an expired entry removes it and counts an expiration;
+    ``in`` and ``peek`` count no hit or miss."""
+    cache = impl.LocalCache(10, ttl=5, timer=timer)
+    cache["a"] = 1
+    cache["b"] = 2
+    timer.tick(5)
+    assert "a" not in cache
+    assert cache.peek("b", "gone") == "gone"
+    stats = cache.stats
+    assert (stats.hits, stats.misses, stats.expirations, len(cache)) == (0, 0, 2, 0)

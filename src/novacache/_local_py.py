@@ -455,12 +455,15 @@ class LocalCache:
         return len(self._data)
 
     def __contains__(self, key: object) -> bool:
-        """``True`` for a live entry; no recency change, nothing counted."""
+        """``True`` for a live entry; no recency change, no hit or miss counted (an
+        expired entry found is reclaimed, as by every lookup)."""
+        garbage: list[Any] = []
         with self._lock:
-            entry = self._data.get(key)
-            if entry is None or entry.prev is None:
-                return False
-            return not self._expired(entry)
+            self._gen += 1
+            gen = self._gen
+            entry = self._lookup(key, garbage)
+            self._finish(gen, garbage)
+        return entry is not None
 
     def __getitem__(self, key: Hashable) -> Any:
         """The value of a live entry, made MRU (a hit); ``KeyError(key)`` on a miss."""
@@ -496,12 +499,15 @@ class LocalCache:
         return default if entry is None else entry.value
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
-        """The value of a live entry without changing recency or counting; else default."""
+        """The value of a live entry without changing recency or counting a hit or miss;
+        else ``default`` (an expired entry found is reclaimed, as by every lookup)."""
+        garbage: list[Any] = []
         with self._lock:
-            entry = self._data.get(key)
-            if entry is None or entry.prev is None or self._expired(entry):
-                return default
-            return entry.value
+            self._gen += 1
+            gen = self._gen
+            entry = self._lookup(key, garbage)
+            self._finish(gen, garbage)
+        return default if entry is None else entry.value
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
         """``self.set(key, value)``."""
