@@ -256,6 +256,17 @@ def test_scan_agrees_with_redis(tier: PostgresTier) -> None:
         assert sorted(tier.scan(pattern)) == expected_scan(pattern), pattern
 
 
+def test_dropped_table_is_created_again(tier: PostgresTier, postgres_dsn: str) -> None:
+    tier.set("k", b"v")
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(tier.table)))
+    with pytest.raises(TierError, match="does not exist"):
+        tier.get("k")
+    assert tier.get("k") is None  # the call after the error created the table again
+    tier.set("k", b"again")
+    assert tier.get("k") == b"again"
+
+
 def test_keys_with_nul_are_refused(tier: PostgresTier) -> None:
     with pytest.raises(ValueError, match="NUL"):
         tier.set("a\x00b", b"v")

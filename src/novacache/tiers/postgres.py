@@ -351,6 +351,8 @@ class PostgresTier(_Base):
             error = self._error(op, exc)
             if isinstance(error, TierUnavailable):
                 self._lost()
+            elif isinstance(exc, psycopg.errors.UndefinedTable):
+                self._ready = False  # dropped behind our back: the next call creates it
             raise error from exc
 
     def migrate(self) -> None:
@@ -620,6 +622,8 @@ class AsyncPostgresTier(_Base):
             error = self._error(op, exc)
             if isinstance(error, TierUnavailable):
                 await self._lost()
+            elif isinstance(exc, psycopg.errors.UndefinedTable):
+                self._ready = False  # dropped behind our back: the next call creates it
             raise error from exc
 
     async def migrate(self) -> None:
