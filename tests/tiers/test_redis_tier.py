@@ -326,6 +326,31 @@ def test_async_lease_and_publish(redis_standalone: Standalone) -> None:
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_async_subscribe(topology: str, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue(f"redis_{topology}")
+
+    async def go() -> None:
+        async with AsyncRedisTier(server.url, prefix=_prefix()) as t:
+            got: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def handler(message: bytes) -> None:
+                await got.put(message)
+
+            sub = await t.subscribe("inv", handler)
+            for _ in range(100):  # bounded: until the subscription is live
+                if await t.publish("inv", b"probe") >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert await asyncio.wait_for(got.get(), timeout=5) == b"probe"
+            await t.publish("inv", b"key:9")
+            assert await asyncio.wait_for(got.get(), timeout=5) == b"key:9"
+            await sub.close()
+            assert sub.errors == 0
+
+    asyncio.run(go())
+
+
 # -- hash tags and Cluster ----------------------------------------------------------------
 
 

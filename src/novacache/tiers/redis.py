@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import inspect
 import math
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -841,6 +843,7 @@ class AsyncRedisTier(_RedisTierBase):
         # Note that redis.asyncio's pools raise instead of waiting when every connection
         # is busy; this gate makes excess coroutines wait for a free connection instead.
         self._gate = asyncio.Semaphore(self.config.max_connections)
+        self._subscriptions: list[AsyncSubscription] = []
 
     def _retry(self) -> redis.asyncio.retry.Retry:
         c = self.config
@@ -1070,8 +1073,11 @@ class AsyncRedisTier(_RedisTierBase):
         return rtt
 
     async def close(self) -> None:
-        """Close every connection; harmless to repeat."""
+        """Stop subscriptions and close every connection; harmless to repeat."""
         self._closed = True
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for sub in subscriptions:
+            await sub.close()
         client, reader, sentinel = self._client, self._reader, self._sentinel
         self._client = self._reader = self._sentinel = None
         for c in (reader, client):
@@ -1137,3 +1143,62 @@ class AsyncRedisTier(_RedisTierBase):
             raise self._translate("publish", exc) from exc
         self.breaker.record_success()
         return int(n)
+
+    async def subscribe(
+        self, channel: str, handler: Callable[[bytes], Awaitable[None] | None]
+    ) -> AsyncSubscription:
+        """Call ``handler(message)`` (a function or a coroutine function) from a task of
+        the running loop for every message on ``prefix + channel``, until the returned
+        subscription (or the tier) is closed."""
+        if not self.breaker.allow():
+            raise self._rejected("subscribe")
+        try:
+            client = self._client or self._connect()
+            if self.config.topology == "cluster":
+                # Note that the asyncio cluster client learns its slots lazily; its
+                # pubsub needs them before the first command.
+                await client.initialize()
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(self._prefix_b + channel.encode())
+        except _CAUGHT as exc:
+            raise self._translate("subscribe", exc) from exc
+        self.breaker.record_success()
+        sub = AsyncSubscription(pubsub, handler)
+        self._subscriptions.append(sub)
+        return sub
+
+
+class AsyncSubscription:
+    """A channel subscription served by an asyncio task; ``await close()`` stops it."""
+
+    def __init__(self, pubsub: Any, handler: Callable[[bytes], Awaitable[None] | None]) -> None:
+        self._pubsub = pubsub
+        self._handler = handler
+        self.errors = 0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            except _CAUGHT:
+                self.errors += 1
+                await asyncio.sleep(0.1)
+                continue
+            if msg and msg.get("type") == "message":
+                try:
+                    result = self._handler(msg["data"])
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    self.errors += 1
+
+    async def close(self) -> None:
+        """Stop the task and drop the connection; harmless to repeat."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        try:
+            await self._pubsub.aclose()
+        except _CAUGHT:
+            pass
