@@ -251,6 +251,8 @@ class _RedisTierBase:
 
     def _translate(self, op: str, exc: BaseException) -> TierError:
         """Map a redis-py/OS exception to our error and feed the breaker."""
+        if isinstance(exc, TierError):  # ours already (a closed tier): not a failure
+            return type(exc)(str(exc))
         detail = self._scrub(f"{type(exc).__name__}: {exc}")
         message = f"redis tier {self.name!r}: {op} failed ({detail})"
         if isinstance(exc, _POOL_EXHAUSTED):
