@@ -304,6 +304,11 @@ cdef class LocalCache:
     def __getitem__(self, key):
         cdef PyObject* v = _get(self, key, True, True)
         if v == NULL:
+            if type(self) is not LocalCache:
+                missing = getattr(type(self), "__missing__", None)
+                if missing is not None:
+                    # As dict does: a subclass's __missing__ answers a miss.
+                    return missing(self, key)
             raise KeyError(key)
         return <object>v
 

@@ -690,3 +690,19 @@ def test_pickle_keeps_subclass_attributes(impl: ModuleType) -> None:
     assert copy.label == "instance"
     assert copy.items() == [("a", 1), ("b", 2)]
     assert copy.ttl == 100
+
+
+def test_subclass_missing_answers_a_miss(impl: ModuleType) -> None:
+    class Defaulting(impl.LocalCache):  # type: ignore[name-defined,misc]
+        def __missing__(self, key: Any) -> Any:
+            value = f"made:{key}"
+            self[key] = value
+            return value
+
+    cache = Defaulting(2)
+    assert cache["a"] == "made:a"
+    assert cache["a"] == "made:a"
+    assert cache.get("b") is None  # get() has its default; __missing__ is for c[k] only
+    assert (cache.stats.hits, cache.stats.misses) == (1, 2)
+    with pytest.raises(KeyError):
+        impl.LocalCache(2)["absent"]

@@ -480,6 +480,10 @@ class LocalCache:
             self._finish(gen, garbage)
         if entry is None:
             del garbage
+            missing = getattr(type(self), "__missing__", None)
+            if missing is not None:
+                # As dict does: a subclass's __missing__ answers a miss.
+                return missing(self, key)
             raise KeyError(key)
         return entry.value
 
