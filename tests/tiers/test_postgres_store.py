@@ -43,6 +43,15 @@ def eventually(call: Callable[[], T], attempts: int = 100, pause: float = 0.1) -
     return call()
 
 
+def wait_until(condition: Callable[[], bool], limit: float = 30) -> None:
+    """Wait for ``condition()`` (a bound on a hang, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting after {limit}s")
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def tier(postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
     tier = PostgresTier(postgres_dsn, table=table, timeout=2)
@@ -85,11 +94,9 @@ def test_server_stopped_mid_use_then_pool_recovers(
     for t in threads:
         t.start()
     try:
-        while reads[0] < 20:
-            time.sleep(0.01)
+        wait_until(lambda: reads[0] >= 20)
         postgres_server.stop("immediate")
-        while len(seen) < 3:
-            time.sleep(0.01)
+        wait_until(lambda: len(seen) >= 3)
         with pytest.raises((TierUnavailable, TierTimeout), match=table):
             tier.set("down", b"x")
         with pytest.raises(TierUnavailable):

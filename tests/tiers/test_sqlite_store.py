@@ -247,8 +247,11 @@ def test_writer_killed_mid_write_leaves_no_torn_row(path: Path) -> None:
     SQLiteTier(path).close()
     proc = spawn_writer(path, "victim", -1, size=64 * 1024)
     observer = SQLiteTier(path)
-    while observer.usage().entries < 30:  # let it commit a few transactions
+    deadline = time.monotonic() + 30  # a bound on a hang, not a timing assertion
+    while observer.usage().entries < 30 and proc.poll() is None:
+        assert time.monotonic() < deadline, "the writer committed nothing"
         time.sleep(0.01)
+    assert proc.poll() is None, "the writer died by itself"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     observer.close()
