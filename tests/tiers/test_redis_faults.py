@@ -263,3 +263,43 @@ def test_sentinel_manual_failover_moves_writes_at_once(redis_base: Path) -> None
             assert tier.get("k") == b"after"
         finally:
             tier.close()
+
+
+def test_sentinel_manual_failover_async(redis_base: Path) -> None:
+    with topology(start_sentinel_set, redis_base) as sset:
+
+        async def go() -> None:
+            async with AsyncRedisTier(
+                sset.url, prefix=_prefix(), timeout=0.3, connect_timeout=0.3
+            ) as t:
+                await t.set("k", b"before")
+                watch = t._watch
+                assert watch is not None
+                await asyncio.wait_for(watch.subscribed.wait(), timeout=5)
+                old_master = sset.current_master_port()
+                admin = sset.sentinels[0].client()
+                try:
+                    admin.execute_command("SENTINEL", "FAILOVER", sset.service_name)
+                finally:
+                    admin.close()
+                for _ in range(400):  # bounded: 20 s
+                    if t.stats["failovers"] >= 1:
+                        break
+                    await asyncio.sleep(0.05)
+                assert t.stats["failovers"] >= 1
+                new_master = sset.current_master_port()
+                assert new_master != old_master
+                for _ in range(200):  # bounded: until the new master takes writes
+                    try:
+                        await t.set("k", b"after")
+                        break
+                    except TierError:
+                        await asyncio.sleep(0.05)
+                target = sset.replica if sset.replica.port == new_master else sset.master
+                client = target.client()
+                try:
+                    assert client.get(t.prefix + "k") == b"after"
+                finally:
+                    client.close()
+
+        asyncio.run(go())

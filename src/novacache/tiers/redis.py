@@ -846,6 +846,7 @@ class AsyncRedisTier(_RedisTierBase):
         # is busy; this gate makes excess coroutines wait for a free connection instead.
         self._gate = asyncio.Semaphore(self.config.max_connections)
         self._subscriptions: list[AsyncSubscription] = []
+        self._watch: AsyncFailoverWatch | None = None
 
     def _retry(self) -> redis.asyncio.retry.Retry:
         c = self.config
@@ -883,6 +884,8 @@ class AsyncRedisTier(_RedisTierBase):
                 **kw,
             )
             client = self._sentinel.master_for(c.service_name)
+            if c.watch_failover:
+                self._watch = AsyncFailoverWatch(self, client)
             if c.read_from_replicas:
                 self._reader = self._sentinel.slave_for(c.service_name)
         else:
@@ -1080,6 +1083,9 @@ class AsyncRedisTier(_RedisTierBase):
         subscriptions, self._subscriptions = self._subscriptions, []
         for sub in subscriptions:
             await sub.close()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            await watch.close()
         client, reader, sentinel = self._client, self._reader, self._sentinel
         self._client = self._reader = self._sentinel = None
         for c in (reader, client):
@@ -1204,3 +1210,56 @@ class AsyncSubscription:
             await self._pubsub.aclose()
         except _CAUGHT:
             pass
+
+
+class AsyncFailoverWatch:
+    """The asyncio twin of :class:`FailoverWatch`: a task of the loop that first used
+    the tier listens for ``+switch-master`` and drops the master pool's connections."""
+
+    def __init__(self, tier: AsyncRedisTier, master: Any) -> None:
+        self._tier = tier
+        self._master = master
+        self.switches = 0
+        self.errors = 0
+        self.subscribed = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        sentinels = self._tier.config.sentinels
+        kwargs = self._tier._sentinel_kwargs()
+        turn = 0
+        while True:
+            host, port = sentinels[turn % len(sentinels)]
+            turn += 1
+            client = redis.asyncio.Redis(host=host, port=port, **kwargs)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe("+switch-master")
+                self.subscribed.set()
+                while True:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                    if msg and msg.get("type") == "message":
+                        await self._switched(msg["data"])
+            except _CAUGHT:
+                self.errors += 1
+                self.subscribed.clear()
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(*_CAUGHT):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await client.aclose()
+
+    async def _switched(self, data: bytes) -> None:
+        name = data.split(b" ", 1)[0].decode(errors="replace")
+        if name != self._tier.config.service_name:
+            return
+        self.switches += 1
+        self._tier.stats["failovers"] = self.switches
+        with contextlib.suppress(*_CAUGHT):
+            await self._master.connection_pool.disconnect(inuse_connections=True)
+
+    async def close(self) -> None:
+        """Stop the task; harmless to repeat."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
