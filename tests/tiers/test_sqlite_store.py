@@ -39,18 +39,20 @@ def frame_for(key: str, size: int = 64) -> bytes:
 
 
 def rows_of(path: Path) -> dict[str, tuple[bytes, int, float | None, float]]:
-    """The raw rows of a store file, read with plain sqlite3."""
+    """The raw rows of a store file (frame, size, expiry, access time), read with sqlite3."""
     with sqlite3.connect(path) as conn:
         return {
             k: (f, n, e, a)
             for k, f, n, e, a in conn.execute(
-                "SELECT key, frame, size, expires, atime FROM novacache_entries"
+                "SELECT e.key, e.frame, e.size, e.expires, a.atime FROM novacache_entries AS e"
+                " LEFT JOIN novacache_access AS a ON a.id = e.id"
             )
         }
 
 
 def assert_consistent(path: Path) -> None:
-    """The file passes integrity_check and the trigger-kept usage equals the rows."""
+    """The file passes integrity_check, the trigger-kept usage equals the rows, and every
+    entry has exactly one access-time row."""
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         count, total = conn.execute(
@@ -62,6 +64,11 @@ def assert_consistent(path: Path) -> None:
         )
         bad = conn.execute("SELECT count(*) FROM novacache_entries WHERE size != length(frame)")
         assert bad.fetchone() == (0,)
+        joined = conn.execute(
+            "SELECT count(*) FROM novacache_access AS a JOIN novacache_entries AS e ON e.id = a.id"
+        ).fetchone()
+        assert joined == (count,)
+        assert conn.execute("SELECT count(*) FROM novacache_access").fetchone() == (count,)
 
 
 @pytest.fixture
@@ -96,6 +103,25 @@ def test_reopened_store_keeps_frames_and_expiry(path: Path, clock: ManualClock) 
         assert tier.purge_expired() == 1
         assert tier.usage().entries == 101
     assert_consistent(path)
+
+
+def test_vacuum_keeps_access_times_attached(path: Path, clock: ManualClock) -> None:
+    with SQLiteTier(path, clock=clock, maxbytes=4000) as tier:
+        for i in range(4):
+            tier.set(f"k{i}", frame_for(f"k{i}", 1000))
+            clock.advance(1)
+        tier.delete("k1")
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("VACUUM")
+    conn.close()
+    assert_consistent(path)
+    with SQLiteTier(path, clock=clock, maxbytes=4000) as tier:
+        tier.set("new1", frame_for("new1", 1000))
+        tier.set("new2", frame_for("new2", 1000))  # over budget: the oldest (k0) goes
+        assert tier.get_many(["k0", "k2", "k3"]) == {
+            "k2": frame_for("k2", 1000),
+            "k3": frame_for("k3", 1000),
+        }
 
 
 def test_closed_tier_refuses_calls(path: Path) -> None:

@@ -6,14 +6,17 @@ tier's clock, wall time by default so that processes agree) and its last access 
 
 Layout (schema version 1, marked in the header with ``PRAGMA application_id``)::
 
-    novacache_entries(key TEXT UNIQUE, frame BLOB, size INTEGER, expires REAL, atime REAL)
+    novacache_entries(id INTEGER PRIMARY KEY, key TEXT UNIQUE, frame BLOB, size, expires)
+    novacache_access(id = entries.id, atime)     one narrow row per entry
     novacache_stats(id = 0, entries, bytes)      kept exact by triggers
 
 Note that the byte budget (``maxbytes``, counted in frame bytes) is enforced in the same
 transaction as the write that exceeds it: expired rows go first, then the least recently
 used. Access times are batched in memory and written in one transaction every
 ``touch_batch`` hits or ``touch_interval`` seconds (and before any eviction), so a read
-never pays for a write; a tier opened without ``maxbytes`` records no access times.
+never pays for a write; a tier opened without ``maxbytes`` records no access times (its
+writes still set them). They live in their own narrow table: a batch of touches rewrites
+a few small pages instead of every page that holds one of the frames.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -53,14 +57,20 @@ _SCAN_PAGE = 1000
 _PURGE_EVERY = 1024  # writes between two purges of expired rows
 
 _SCHEMA = (
+    # Note that the id must be an INTEGER PRIMARY KEY, not the implicit rowid: VACUUM may
+    # renumber implicit rowids, which would detach the access times from their entries.
     """CREATE TABLE novacache_entries (
+        id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,
         frame BLOB NOT NULL,
         size INTEGER NOT NULL,
-        expires REAL,
+        expires REAL
+    )""",
+    """CREATE TABLE novacache_access (
+        id INTEGER PRIMARY KEY,
         atime REAL NOT NULL
     )""",
-    "CREATE INDEX novacache_entries_atime ON novacache_entries (atime)",
+    "CREATE INDEX novacache_access_atime ON novacache_access (atime)",
     """CREATE INDEX novacache_entries_expires ON novacache_entries (expires)
         WHERE expires IS NOT NULL""",
     """CREATE TABLE novacache_stats (
@@ -76,6 +86,7 @@ _SCHEMA = (
     """CREATE TRIGGER novacache_entries_delete AFTER DELETE ON novacache_entries BEGIN
         UPDATE novacache_stats SET entries = entries - 1, bytes = bytes - old.size
         WHERE id = 0;
+        DELETE FROM novacache_access WHERE id = old.id;
     END""",
     """CREATE TRIGGER novacache_entries_resize AFTER UPDATE OF size ON novacache_entries
     BEGIN
@@ -87,17 +98,21 @@ _SCHEMA = (
 
 _GET = "SELECT frame, expires FROM novacache_entries WHERE key = ?"
 _TTL = "SELECT expires FROM novacache_entries WHERE key = ?"
-_UPSERT = """INSERT INTO novacache_entries (key, frame, size, expires, atime)
-    VALUES (?, ?, ?, ?, ?)
+_UPSERT = """INSERT INTO novacache_entries (key, frame, size, expires) VALUES (?, ?, ?, ?)
     ON CONFLICT (key) DO UPDATE SET frame = excluded.frame, size = excluded.size,
-        expires = excluded.expires, atime = excluded.atime"""
+        expires = excluded.expires"""
+_ACCESSED = """INSERT INTO novacache_access (id, atime)
+    SELECT id, ? FROM novacache_entries WHERE key = ?
+    ON CONFLICT (id) DO UPDATE SET atime = excluded.atime"""
 _DELETE_LIVE = """DELETE FROM novacache_entries
     WHERE key = ? AND (expires IS NULL OR expires > ?)"""
-_TOUCH = "UPDATE novacache_entries SET atime = ? WHERE key = ? AND atime < ?"
+_TOUCH = """UPDATE novacache_access SET atime = ?
+    WHERE id = (SELECT id FROM novacache_entries WHERE key = ?) AND atime < ?"""
 _PURGE = "DELETE FROM novacache_entries WHERE expires <= ?"
 _USAGE = "SELECT entries, bytes FROM novacache_stats WHERE id = 0"
-_LRU = "SELECT rowid, key, size FROM novacache_entries ORDER BY atime, rowid"
-_EVICT = "DELETE FROM novacache_entries WHERE rowid = ?"
+_LRU = """SELECT e.id, e.key, e.size FROM novacache_access AS a
+    JOIN novacache_entries AS e ON e.id = a.id ORDER BY a.atime, a.id"""
+_EVICT = "DELETE FROM novacache_entries WHERE id = ?"
 _SCAN_FIRST = (
     "SELECT key, expires FROM novacache_entries WHERE key >= ?{upper} ORDER BY key LIMIT ?"
 )
@@ -193,6 +208,7 @@ class SQLiteTier:
         self._pid = os.getpid()
         self._closed = False
         self._open(rebuild=rebuild, verify=verify)
+        _LIVE_TIERS.add(self)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -304,11 +320,6 @@ class SQLiteTier:
     def _borrow(self, op: str) -> sqlite3.Connection:
         if self._closed:
             raise TierUnavailable(f"{self.name} {self.path}: {op} on a closed tier")
-        if self._pid != os.getpid():
-            # Forked: the parent's connections must be neither used nor closed here.
-            self._orphans.extend(self._idle)
-            self._idle = deque()
-            self._pid = os.getpid()
         try:
             return self._idle.pop()
         except IndexError:
@@ -317,6 +328,12 @@ class SQLiteTier:
             return self._connect()
         except sqlite3.Error as exc:
             raise self._error(op, exc) from exc
+
+    def _forget_connections(self) -> None:
+        """In a forked child: the parent's connections must be neither used nor closed
+        here (closing one could checkpoint and delete the WAL under the parent)."""
+        self._orphans.extend(self._idle)
+        self._idle = deque()
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
         if self._closed or conn.in_transaction:
@@ -398,19 +415,19 @@ class SQLiteTier:
             rows = cursor.fetchmany(256)
             if not rows:
                 break
-            for rowid, key, size in rows:
+            for entry_id, key, size in rows:
                 if key in keep:
-                    spared.append((rowid, size))
+                    spared.append((entry_id, size))
                     continue
-                victims.append((rowid,))
+                victims.append((entry_id,))
                 excess -= size
                 if excess <= 0:
                     break
         cursor.close()
-        for rowid, size in spared:
+        for entry_id, size in spared:
             if excess <= 0:
                 break
-            victims.append((rowid,))
+            victims.append((entry_id,))
             excess -= size
         conn.executemany(_EVICT, victims)
 
@@ -469,22 +486,24 @@ class SQLiteTier:
     def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every frame of ``items`` with one TTL, in one transaction."""
         ttl = check_ttl(ttl)
-        rows: list[tuple[str, bytes, int, float | None, float]] = []
+        checked: list[tuple[str, bytes]] = []
         for key, frame in items.items():
             check_key(key)
             check_frame(frame)
             if self._maxbytes is not None and len(frame) > self._maxbytes:
                 raise EntryTooLarge(len(frame), self._maxbytes)
-            rows.append((key, frame, len(frame), None, 0.0))
-        if not rows:
+            checked.append((key, frame))
+        if not checked:
             return
         now = self._clock()
         expires = None if ttl is None else now + ttl
-        rows = [(k, f, n, expires, now) for k, f, n, _, _ in rows]
+        rows = [(k, f, len(f), expires) for k, f in checked]
+        accessed = [(now, k) for k, _ in checked]
 
         def work(conn: sqlite3.Connection) -> None:
             conn.executemany(_UPSERT, rows)
-            self._after_write(conn, now, (row[0] for row in rows))
+            conn.executemany(_ACCESSED, accessed)
+            self._after_write(conn, now, (k for k, _ in checked))
 
         self._write("set", work)
 
@@ -608,6 +627,19 @@ class SQLiteTier:
 
     def __repr__(self) -> str:
         return f"SQLiteTier({str(self.path)!r}, maxbytes={self._maxbytes!r})"
+
+
+_LIVE_TIERS: weakref.WeakSet[SQLiteTier] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tier in list(_LIVE_TIERS):
+        tier._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    # Note that this replaces a getpid() check on every call: forks are rare, calls not.
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class AsyncSQLiteTier:
