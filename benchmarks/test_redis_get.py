@@ -114,3 +114,56 @@ def test_get_many_bare(benchmark: Any, pair: dict[str, Any], keys: str) -> None:
     mget = bare.mget_nonatomic if pair["topology"] == "cluster" else bare.mget
     got = benchmark(mget, pair[keys])
     assert got == [VALUE] * N_MANY
+
+
+def interleaved(rounds: int = 60) -> None:
+    """Tier and bare client alternated round by round on each topology (load on the
+    machine then hits both alike); prints per-call medians and the median of the
+    per-round ratios. Run: ``python benchmarks/test_redis_get.py``."""
+    import statistics
+    import tempfile
+    import time
+    from functools import partial
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        with (
+            topology(start_standalone, base) as standalone,
+            topology(start_cluster, base) as cluster,
+        ):
+            for name, server in (("standalone", standalone), ("cluster", cluster)):
+                tier = RedisTier(server.url, prefix="bench:")
+                bare = _bare(name, server)
+                many = [f"m{i}" for i in range(N_MANY)]
+                full = [tier.prefix + k for k in many]
+                tier.set("hit", VALUE)
+                tier.set_many(dict.fromkeys(many, VALUE))
+                mget = bare.mget_nonatomic if name == "cluster" else bare.mget
+                cases = {
+                    "get": (partial(tier.get, "hit"), partial(bare.get, "bench:hit"), 200),
+                    "get_many(100)": (partial(tier.get_many, many), partial(mget, full), 20),
+                }
+                for case, (ours, theirs, n) in cases.items():
+                    times: dict[str, list[float]] = {"tier": [], "bare": []}
+                    for _ in range(rounds):
+                        for label, fn in (("tier", ours), ("bare", theirs)):
+                            start = time.perf_counter()
+                            for _ in range(n):
+                                fn()
+                            times[label].append((time.perf_counter() - start) / n)
+                    ratio = statistics.median(
+                        t / b for t, b in zip(times["tier"], times["bare"], strict=True)
+                    )
+                    print(
+                        f"{name:10s} {case:14s} tier {statistics.median(times['tier']) * 1e6:8.1f}"
+                        f" us  bare {statistics.median(times['bare']) * 1e6:8.1f} us"
+                        f"  ratio {ratio:.3f}  ({1 / statistics.median(times['tier']):,.0f}"
+                        " tier calls/s)"
+                    )
+                tier.clear()
+                tier.close()
+                bare.close()
+
+
+if __name__ == "__main__":
+    interleaved()
