@@ -504,6 +504,28 @@ def test_access_times_written_at_close(path: Path, clock: ManualClock) -> None:
     assert rows_of(path)["a"][3] == clock.now
 
 
+def test_reads_never_wait_for_a_writer_to_record_access_times(
+    path: Path, clock: ManualClock
+) -> None:
+    tier = SQLiteTier(path, clock=clock, maxbytes=1 << 20, touch_batch=1, timeout=3600)
+    tier.set("a", b"1")
+    clock.advance(7)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    got: list[bytes | None] = []
+    reader = threading.Thread(target=lambda: got.append(tier.get("a")))
+    reader.start()
+    reader.join(timeout=30)  # a bound on a hang (the tier would wait up to an hour)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    reader.join()
+    assert got == [b"1"]
+    assert rows_of(path)["a"][3] == clock.now - 7  # not written while the lock was held
+    tier.flush_access_times()  # ...but kept, and written now
+    assert rows_of(path)["a"][3] == clock.now
+    tier.close()
+
+
 def test_frame_over_budget_is_refused_and_old_value_kept(budget: SQLiteTier) -> None:
     budget.set("k", b"old")
     with pytest.raises(EntryTooLarge):

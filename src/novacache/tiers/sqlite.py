@@ -152,7 +152,7 @@ class SQLiteTier:
     file agree; tests inject a fake one).
 
     A file that is not a novacache store, or is damaged, raises ``StoreCorrupted`` naming
-    the path; with ``rebuild=True`` it is renamed to ``<path>.corrupt-<unix time>``
+    the path; with ``rebuild=True`` it is renamed to ``<path>.corrupt-<unix time in µs>``
     (nothing is deleted) and an empty store is created in its place. ``verify=True`` runs
     ``PRAGMA quick_check`` at open (reads the whole file) to find damaged pages early.
     ``pragmas`` are extra ``PRAGMA name = value`` settings for every connection (integers
@@ -291,7 +291,7 @@ class SQLiteTier:
             raise
 
     def _move_aside(self) -> None:
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns() // 1000}")
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
@@ -350,11 +350,20 @@ class SQLiteTier:
         finally:
             self._give_back(conn)
 
-    def _write(self, op: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: all of it or nothing."""
+    def _write(self, op: str, work: Callable[[sqlite3.Connection], _T], *, wait: bool = True) -> _T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: all of it or nothing.
+
+        ``wait=False``: do not wait for another writer (fail with ``TierTimeout``)."""
         conn = self._borrow(op)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if not wait:
+                conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
                 conn.execute("COMMIT")
@@ -380,16 +389,37 @@ class SQLiteTier:
             or now - self._last_flush >= self._touch_interval
         ):
             try:
-                self._write("touch", self._flush_touches)
+                self._flush_touches_now(wait=False)
             except TierError:
-                pass  # access times are advisory: a busy or full store keeps the read
+                pass  # kept for the next flush: a read never waits for another writer
 
-    def _flush_touches(self, conn: sqlite3.Connection) -> None:
+    def _take_touches(self) -> dict[str, float]:
         with self._touch_lock:
             pending, self._touched = self._touched, {}
             self._last_flush = self._clock()
+        return pending
+
+    def _flush_touches(self, conn: sqlite3.Connection) -> None:
+        """Write the pending access times inside the caller's transaction."""
+        pending = self._take_touches()
         if pending:
-            conn.executemany(_TOUCH, [(t, k, t) for k, t in list(pending.items())])
+            conn.executemany(_TOUCH, [(t, k, t) for k, t in pending.items()])
+
+    def _flush_touches_now(self, *, wait: bool) -> None:
+        """Write the pending access times in a transaction of their own. With
+        ``wait=False`` it fails at once (``TierTimeout``) when another connection holds
+        the write lock; the access times are then kept for the next flush."""
+        pending = self._take_touches()
+        if not pending:
+            return
+        rows = [(t, k, t) for k, t in pending.items()]
+        try:
+            self._write("touch", lambda conn: conn.executemany(_TOUCH, rows), wait=wait)
+        except TierError:
+            with self._touch_lock:
+                pending.update(self._touched)  # newer touches win
+                self._touched = pending
+            raise
 
     def _after_write(self, conn: sqlite3.Connection, now: float, written: Iterable[str]) -> None:
         self._writes += 1
@@ -596,7 +626,7 @@ class SQLiteTier:
             return
         if self._touched and self._pid == os.getpid():
             try:
-                self._write("close", self._flush_touches)
+                self._flush_touches_now(wait=True)
             except TierError:
                 pass
         self._closed = True
@@ -617,7 +647,7 @@ class SQLiteTier:
 
     def flush_access_times(self) -> None:
         """Write the access times batched in memory now."""
-        self._write("touch", self._flush_touches)
+        self._flush_touches_now(wait=True)
 
     def __enter__(self) -> SQLiteTier:
         return self
