@@ -145,3 +145,16 @@ def test_missing_peers_are_reported_not_fatal(
         if row["id"] == "threads":
             # The reference is missing: ratios are absent, not an error.
             assert all(e["ratios"]["both threads"]["cachebox"] is None for e in row["entries"])
+
+
+def test_codec_section_has_its_target_rows(report: dict[str, Any]) -> None:
+    rows = report["codec"]
+    by_id = {(r["row"], r["impl"]): r for r in rows}
+    assert by_id[("raw-100", "codec")]["encode_decode_ns"] > 0
+    overhead = by_id[("overhead-1k", "codec")]
+    assert overhead["codec_ns"] > 0
+    assert overhead["bare_ns"] > 0
+    assert overhead["ratio"] > 0  # median of per-round ratios, not a ratio of medians
+    sized = [r for r in rows if "encode_ns" in r and r["impl"] == "codec"]
+    assert {r["size"] for r in sized} >= {100, 1024, 10240, 102400}
+    assert all(r["wire_bytes"] > 0 for r in sized)

@@ -6,7 +6,9 @@ Subcommands:
     The peer table: novacache's in-process cache beside ``dict``, the compiled floor,
     functools.lru_cache, cachetools, lru-dict and cachebox, measured in one run (see
     :mod:`novacache.benchmark`). Peers come with ``pip install novacache[bench]``; a
-    missing one is reported as "not installed".
+    missing one is reported as "not installed". The ``codec`` row adds the codec's
+    table (:mod:`novacache.benchmark.codec_bench`): encode/decode time and bytes on the
+    wire, and its two targets.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
+CODEC_ROW = "codec"
 
-def _rows(text: str) -> tuple[str, ...]:
+
+def _all_rows() -> tuple[str, ...]:
     from ..benchmark import ROW_IDS
 
+    return (*ROW_IDS, CODEC_ROW)
+
+
+def _rows(text: str) -> tuple[str, ...]:
     rows = tuple(r.strip() for r in text.split(",") if r.strip())
-    unknown = [r for r in rows if r not in ROW_IDS]
+    unknown = [r for r in rows if r not in _all_rows()]
     if unknown or not rows:
         raise argparse.ArgumentTypeError(
-            f"unknown rows {', '.join(unknown) or '(none given)'}; choose from {', '.join(ROW_IDS)}"
+            f"unknown rows {', '.join(unknown) or '(none given)'};"
+            f" choose from {', '.join(_all_rows())}"
         )
     return rows
 
@@ -41,8 +50,6 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``novacache`` command."""
-    from ..benchmark import ROW_IDS
-
     parser = argparse.ArgumentParser(prog="novacache", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = sub.add_parser(
@@ -63,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="ROWS",
         type=_rows,
-        help=f"comma-separated rows to run, from: {', '.join(ROW_IDS)}",
+        help=f"comma-separated rows to run, from: {', '.join(_all_rows())}",
     )
     bench.add_argument("--seed", type=int, help="seed of the random key order (default 1234)")
     bench.add_argument(
@@ -87,13 +94,15 @@ def _bench(args: argparse.Namespace) -> int:
     for option, field in (
         ("size", "size"),
         ("rounds", "rounds"),
-        ("only", "rows"),
         ("seed", "seed"),
         ("memory_size", "memory_size"),
     ):
         value = getattr(args, option)
         if value is not None:
             overrides[field] = value
+    rows = args.only or _all_rows()
+    with_codec = CODEC_ROW in rows
+    overrides["rows"] = tuple(r for r in rows if r != CODEC_ROW)
     if args.impl:
         from ..benchmark.peers import discover
 
@@ -114,11 +123,25 @@ def _bench(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    results = run(options, progress)
-    sys.stdout.write(render(results))
-    sys.stdout.flush()
+    document: dict[str, object] = {}
+    if options.rows:
+        results = run(options, progress)
+        sys.stdout.write(render(results))
+        sys.stdout.flush()
+        document.update(results.to_json())
+    if with_codec:
+        from ..benchmark import codec_bench
+
+        progress("measuring codec: encode/decode and bytes on the wire")
+        codec_rows = codec_bench.run(quick=args.quick)
+        sys.stdout.write(
+            "\ncodec: novacache.Codec (compiled and pure framing) beside pickle and a naive"
+            " json+zlib pipeline\n" + codec_bench.format_rows(codec_rows) + "\n"
+        )
+        sys.stdout.flush()
+        document["codec"] = codec_rows
     if args.json is not None:
-        args.json.write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         progress(f"wrote {args.json}")
     return 0
 
