@@ -170,7 +170,7 @@ def test_sentinel_failover_after_master_killed(redis_base: Path) -> None:
                 written[f"k{i}"] = {b"before"}
             client = sset.master.client()
             try:
-                assert client.execute_command("WAIT", 1, 2000) == 1
+                assert client.execute_command("WAIT", 1, 1000) == 1
             finally:
                 client.close()
             sset.master.kill()
@@ -204,7 +204,7 @@ def test_cluster_master_killed(redis_base: Path) -> None:
             for master in cluster.masters():
                 client = master.client()
                 try:
-                    assert client.execute_command("WAIT", 1, 2000) == 1
+                    assert client.execute_command("WAIT", 1, 1000) == 1
                 finally:
                     client.close()
             victim = cluster.masters()[0]

@@ -420,6 +420,33 @@ def test_cluster_scan_covers_every_master(redis_cluster: Cluster) -> None:
         t.close()
 
 
+def test_cluster_reads_from_replicas(redis_cluster: Cluster) -> None:
+    writer = RedisTier(redis_cluster.url, prefix=_prefix())
+    reader = RedisTier(redis_cluster.url, prefix=writer.prefix, read_from_replicas=True)
+    try:
+        items = {f"k{i}": b"replicated" for i in range(30)}
+        writer.set_many(items)
+        wait_until(lambda: reader.get_many(items) == items, 5, "the replicas to catch up")
+        masters = {m.port for m in redis_cluster.masters()}
+        replicas = [n for n in redis_cluster.nodes if n.port not in masters]
+
+        def replica_reads() -> int:
+            total = 0
+            for node in replicas:
+                stats = node.info("commandstats")
+                total += int(stats.get("cmdstat_get", {}).get("calls", 0))
+            return total
+
+        before = replica_reads()
+        for key in items:
+            assert reader.get(key) == b"replicated"
+        assert replica_reads() > before  # round robin: some reads went to replicas
+    finally:
+        writer.clear()
+        writer.close()
+        reader.close()
+
+
 def test_sentinel_reads_from_replica(redis_sentinel: SentinelSet) -> None:
     writer = RedisTier(redis_sentinel.url, prefix=_prefix())
     reader = RedisTier(redis_sentinel.url, prefix=writer.prefix, read_from_replicas=True)
