@@ -5,6 +5,7 @@ sharing a table, unlogged and logged tables."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -272,6 +273,36 @@ def test_dropped_table_is_created_again(tier: PostgresTier, postgres_dsn: str) -
     assert tier.get("k") is None  # the call after the error created the table again
     tier.set("k", b"again")
     assert tier.get("k") == b"again"
+
+
+def test_overlapping_bulk_writes_do_not_deadlock(postgres_dsn: str, table: str) -> None:
+    """Clients writing the same keys in different orders (rows are locked in key order)."""
+    tier = PostgresTier(postgres_dsn, table=table, max_size=4, maxbytes=1 << 20, touch_batch=50)
+    keys = [f"k{i}" for i in range(200)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            barrier.wait()
+            for _ in range(15):
+                order = keys[:]
+                rng.shuffle(order)
+                tier.set_many({k: b"%d" % n for k in order})
+                tier.get_many(order[:60])  # touches, flushed every 50 hits
+                tier.delete_many(order[:10])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert all(v in {b"0", b"1", b"2", b"3"} for v in tier.get_many(keys).values())
+    tier.close()
 
 
 def test_keys_with_nul_are_refused(tier: PostgresTier) -> None:

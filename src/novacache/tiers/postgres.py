@@ -122,7 +122,8 @@ class _Statements:
             " FROM unnest(%s::text[], %b::bytea[]) AS u(k, f)" + upsert
         )
         self.delete = q(
-            "WITH d AS (DELETE FROM {t} WHERE key = ANY(%s::text[]) RETURNING expires_at)"
+            "WITH d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM {t}"
+            " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE) RETURNING expires_at)"
             f" SELECT count(*) FILTER (WHERE {live}) FROM d"
         )
         self.ttl = q(
@@ -145,17 +146,28 @@ class _Statements:
             f"SELECT key FROM {{t}} WHERE key > %s AND key ~ %s AND {live} ORDER BY key LIMIT %s"
         )
         self.clear = q("DELETE FROM {t}")
+        # Note that rows another client has locked are skipped, not waited for: it is
+        # writing them, so their access time is fresh anyway, and no wait means no
+        # deadlock between clients flushing overlapping batches.
         self.touch = q(
-            "UPDATE {t} SET atime = greatest(atime, now() - u.age * interval '1 second')"
-            " FROM unnest(%s::text[], %s::float8[]) AS u(k, age) WHERE {t}.key = u.k"
+            "UPDATE {t} SET atime = greatest({t}.atime, now() - u.age * interval '1 second')"
+            " FROM unnest(%s::text[], %s::float8[]) AS u(k, age)"
+            " WHERE {t}.key = u.k AND {t}.key IN (SELECT key FROM {t}"
+            " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE SKIP LOCKED)"
         )
         self.try_lock = q("SELECT pg_try_advisory_xact_lock(hashtext({l}))", l=self.lock_key)
-        self.purge = q("DELETE FROM {t} WHERE expires_at <= now()")
+        # Eviction skips rows other clients are writing (they are the freshest anyway),
+        # so it never waits for them and never deadlocks with them.
+        self.purge = q(
+            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now()"
+            " ORDER BY key FOR UPDATE SKIP LOCKED)"
+        )
         # Keep the most recently used rows whose running total of bytes fits the budget.
         self.evict = q(
-            "DELETE FROM {t} USING ("
-            " SELECT key, sum(size) OVER (ORDER BY atime DESC, key DESC) AS newer FROM {t}"
-            ") AS r WHERE {t}.key = r.key AND r.newer > %s"
+            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE key IN ("
+            "  SELECT key FROM (SELECT key, sum(size) OVER (ORDER BY atime DESC, key DESC)"
+            "  AS newer FROM {t}) AS r WHERE r.newer > %s)"
+            " ORDER BY key FOR UPDATE SKIP LOCKED)"
         )
         self.usage = q("SELECT count(*), coalesce(sum(size), 0)::bigint FROM {t}")
 
@@ -231,6 +243,15 @@ class _Base:
             return StoreFull(f"{where}: {text}")
         if isinstance(exc, psycopg.errors.DataCorrupted):
             return StoreCorrupted(f"{where}: {text}")
+        if isinstance(
+            exc,
+            (
+                psycopg.errors.TransactionRollback,
+                psycopg.errors.DeadlockDetected,
+                psycopg.errors.SerializationFailure,
+            ),
+        ):
+            return TierError(f"{where} (may be retried): {text}")  # deadlock, serialization
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
             return TierUnavailable(f"{where}: {text}")
         return TierError(f"{where}: {text}")
@@ -241,7 +262,8 @@ class _Base:
     def _check_frames(self, items: Mapping[str, bytes]) -> tuple[list[str], list[bytes]]:
         keys: list[str] = []
         frames: list[bytes] = []
-        for key, frame in items.items():
+        # Sorted: bulk writes lock rows in key order, as deletes do, so they cannot deadlock.
+        for key, frame in sorted(items.items()):
             keys.append(_check_pg_key(key))
             frames.append(check_frame(frame))
             if self._maxbytes is not None and len(frame) > self._maxbytes:
@@ -264,7 +286,7 @@ class _Base:
             self._last_flush = now = time.monotonic()
         if not pending:
             return None
-        items = list(pending.items())
+        items = sorted(pending.items())
         return [k for k, _ in items], [max(0.0, now - t) for _, t in items]
 
     def _eviction_due(self) -> bool:
@@ -397,7 +419,10 @@ class PostgresTier(_Base):
 
     def _after_write(self) -> None:
         if self._eviction_due():
-            self.enforce_budget()
+            try:
+                self.enforce_budget()
+            except TierError:
+                pass  # the write itself succeeded; the next due write evicts again
 
     def _maybe_flush(self, keys: Iterable[str]) -> None:
         if self._maxbytes is not None and self._note_touches(keys):
@@ -517,7 +542,7 @@ class PostgresTier(_Base):
         """Write the access times batched in memory now (one statement)."""
         taken = self._take_touches()
         if taken is not None:
-            self._run("touch", self._st.touch, taken, fetch=False)
+            self._run("touch", self._st.touch, (*taken, taken[0]), fetch=False)
 
     def enforce_budget(self) -> int:
         """Delete expired rows, then least recently used ones until ``maxbytes`` fits;
@@ -664,7 +689,10 @@ class AsyncPostgresTier(_Base):
 
     async def _after_write(self) -> None:
         if self._eviction_due():
-            await self.enforce_budget()
+            try:
+                await self.enforce_budget()
+            except TierError:
+                pass  # the write itself succeeded; the next due write evicts again
 
     async def _maybe_flush(self, keys: Iterable[str]) -> None:
         if self._maxbytes is not None and self._note_touches(keys):
@@ -778,7 +806,7 @@ class AsyncPostgresTier(_Base):
         """See :meth:`PostgresTier.flush_access_times`."""
         taken = self._take_touches()
         if taken is not None:
-            await self._run("touch", self._st.touch, taken, fetch=False)
+            await self._run("touch", self._st.touch, (*taken, taken[0]), fetch=False)
 
     async def enforce_budget(self) -> int:
         """See :meth:`PostgresTier.enforce_budget`."""
