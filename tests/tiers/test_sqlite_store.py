@@ -226,21 +226,26 @@ WRITER = textwrap.dedent(
         return (seed * (size // len(seed) + 1))[:size]
 
     path, name, count, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    tier = SQLiteTier(path, timeout=30)
+    maxbytes = int(sys.argv[5]) or None
+    tier = SQLiteTier(path, timeout=30, maxbytes=maxbytes, touch_batch=16)
     print("ready", flush=True)
     i = 0
     while count < 0 or i < count:
         keys = [f"shared:{(i + j) % 50}" for j in range(5)] + [f"{name}:{i}"]
         tier.set_many({k: frame_for(k, size) for k in keys})
+        for k, v in tier.get_many(keys[:3]).items():
+            assert v == frame_for(k, size), k
         i += 1
     tier.close()
     """
 )
 
 
-def spawn_writer(path: Path, name: str, count: int, size: int = 64) -> subprocess.Popen[str]:
+def spawn_writer(
+    path: Path, name: str, count: int, size: int = 64, maxbytes: int = 0
+) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), name, str(count), str(size)],
+        [sys.executable, "-c", WRITER, str(path), name, str(count), str(size), str(maxbytes)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -264,6 +269,23 @@ def test_processes_share_one_file(path: Path) -> None:
     assert {f"p1:{i}" for i in range(200)} <= keys
     assert {f"parent:{i}" for i in range(200)} <= keys
     assert len(keys) == 650
+    assert all(v == frame_for(k) for k, v in tier.get_many(keys).items())
+    tier.close()
+    assert_consistent(path)
+
+
+def test_processes_evicting_under_one_budget(path: Path) -> None:
+    budget = 120 * 64
+    tier = SQLiteTier(path, timeout=30, maxbytes=budget)
+    writers = [spawn_writer(path, f"p{n}", 150, maxbytes=budget) for n in range(2)]
+    for i in range(150):
+        tier.set(f"parent:{i}", frame_for(f"parent:{i}"))
+        tier.get(f"shared:{i % 50}")
+    for proc in writers:
+        assert proc.wait(timeout=60) == 0
+    assert tier.usage().bytes <= budget
+    keys = list(tier.scan())
+    assert 0 < len(keys) <= 120
     assert all(v == frame_for(k) for k, v in tier.get_many(keys).items())
     tier.close()
     assert_consistent(path)
