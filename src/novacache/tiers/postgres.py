@@ -25,6 +25,7 @@ tier's and written with one ``UPDATE ... FROM unnest(...)``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -621,6 +622,7 @@ class AsyncPostgresTier(_Base):
             )
         )
         self._opened = False
+        self._migrating: asyncio.Lock | None = None  # made in the running loop
 
     async def _lost(self) -> None:
         try:
@@ -658,6 +660,13 @@ class AsyncPostgresTier(_Base):
         await self._open_pool()
         if self._ready:
             return
+        if self._migrating is None:
+            self._migrating = asyncio.Lock()
+        async with self._migrating:
+            if not self._ready:
+                await self._create_table()
+
+    async def _create_table(self) -> None:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(
