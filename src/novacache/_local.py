@@ -9,16 +9,12 @@ then keeps the reason. Type checkers always see the twin, which carries the anno
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import TYPE_CHECKING
+
+from ._select import NO_EXTENSIONS
 
 __all__ = ["IMPORT_ERROR", "LocalCache", "Memoized", "compiled", "default_weigher", "memoize"]
 
-NO_EXTENSIONS = (
-    os.environ.get("NOVACACHE_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no")
-    or sys.implementation.name != "cpython"
-)
 IMPORT_ERROR: ImportError | None = None
 
 if TYPE_CHECKING:
