@@ -1,0 +1,49 @@
+"""A drop-in for cachetools 8.x: ``import novacache.cachetools as cachetools``.
+
+The same classes, decorators and behaviour as cachetools 8.0.2, and thread-safe
+without ``lock=``. ``NOVACACHE_CACHETOOLS_IMPL`` selects the implementation at
+import: ``pure`` (the Python classes here) or ``auto`` (the compiled core where it
+applies, once there is one; today also the Python classes).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import keys as keys
+from ._base import Cache
+from ._decorators import cached, cachedmethod
+from ._lfu import LFUCache
+from ._memo import CacheInfo
+from ._ordered import FIFOCache, LRUCache
+from ._rr import RRCache
+from ._tlru import TLRUCache
+from ._ttl import TTLCache
+
+__all__ = (
+    "Cache",
+    "CacheInfo",
+    "FIFOCache",
+    "LFUCache",
+    "LRUCache",
+    "RRCache",
+    "TLRUCache",
+    "TTLCache",
+    "cached",
+    "cachedmethod",
+)
+
+#: The cachetools release whose API and behaviour this package reproduces.
+__version__ = "8.0.2"
+
+_IMPLEMENTATIONS = ("pure", "auto")
+
+_requested = os.environ.get("NOVACACHE_CACHETOOLS_IMPL", "auto") or "auto"
+if _requested not in _IMPLEMENTATIONS:
+    raise ImportError(
+        f"NOVACACHE_CACHETOOLS_IMPL={_requested!r}: expected one of {', '.join(_IMPLEMENTATIONS)}"
+    )
+#: The implementation in use: "pure" (no compiled fast path exists yet).
+_implementation = "pure"
+
+del os

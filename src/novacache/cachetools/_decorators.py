@@ -1,0 +1,123 @@
+"""``cached`` and ``cachedmethod``: memoizing decorators over any mutable mapping."""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Callable, Hashable
+from typing import Any, cast
+
+from . import keys
+from ._memo import Statistics, discipline
+from ._methods import method_descriptor
+
+__all__ = ("cached", "cachedmethod")
+
+
+class _CachedFunction:
+    """A function wrapped with a cache: the public attributes of the wrapper.
+
+    Like ``functools.lru_cache`` (the C version), it binds as a method when found on
+    a class, and copies and pickles by reference (by qualified name).
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        cache: Any,
+        key: Callable[..., Hashable],
+        lock: Any,
+        condition: Any,
+        info: bool,
+    ) -> None:
+        # First, so that the function's __dict__ (another wrapper's state, when
+        # decorators are stacked) cannot override the state set below.
+        functools.update_wrapper(cast(Any, self), func)
+        self.cache = cache
+        self.cache_key = key
+        self.cache_lock = lock
+        self.cache_condition = condition
+        self._memo_target = func
+        self._memo_counting = info
+        self._memo_hits = self._memo_misses = 0
+        self._memo_pending: set[Hashable] = set()
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        return self if obj is None else types.MethodType(cast(Any, self), obj)
+
+    def __copy__(self) -> _CachedFunction:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _CachedFunction:
+        return self
+
+    def __reduce__(self) -> str:
+        return self.__qualname__  # type: ignore[no-any-return, attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<cached {self.__wrapped__!r}>"  # type: ignore[attr-defined]
+
+
+_WRAPPER_TYPES: dict[tuple[type, bool], type[Any]] = {}
+
+
+def _function_wrapper(discipline_type: type, info: bool) -> type[Any]:
+    """The wrapper class combining ``_CachedFunction``, a discipline and, with ``info``,
+    the statistics."""
+    known = _WRAPPER_TYPES.get((discipline_type, info))
+    if known is not None:
+        return known
+    bases = (_CachedFunction, discipline_type) + ((Statistics,) if info else ())
+    name = f"_Cached{discipline_type.__name__}{'WithInfo' if info else ''}"
+    made = type(name, bases, {"__module__": __name__})
+    return _WRAPPER_TYPES.setdefault((discipline_type, info), made)
+
+
+def cached(
+    cache: Any,
+    key: Callable[..., Hashable] = keys.hashkey,
+    lock: Any = None,
+    condition: Any = None,
+    info: bool = False,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator to wrap a function with a memoizing callable that saves
+    results in a cache.
+
+    ``cache`` is any mutable mapping; ``key`` makes the key from the arguments;
+    ``lock`` (a context manager) guards the cache; ``condition`` (a
+    ``threading.Condition``, also used as the lock when ``lock`` is not given)
+    makes concurrent callers of one key wait for a single computation; ``info=True``
+    adds ``cache_info()``.
+    """
+    if cache is None:  # unsupported since cachetools 8.0.0
+        raise TypeError("cache must not be None")
+    if condition is not None and lock is None:
+        lock = condition
+    wrapper_type = _function_wrapper(discipline(lock, condition), info)
+
+    def decorator(func: Callable[..., Any]) -> Any:
+        return wrapper_type(func, cache, key, lock, condition, info)
+
+    return decorator
+
+
+def cachedmethod(
+    cache: Callable[[Any], Any],
+    key: Callable[..., Hashable] = keys.methodkey,
+    lock: Callable[[Any], Any] | None = None,
+    condition: Callable[[Any], Any] | None = None,
+    info: bool = False,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator to wrap a method with a memoizing callable that saves
+    results in a cache.
+
+    ``cache``, ``lock`` and ``condition`` are functions of the instance that return
+    its cache, lock and condition; ``key`` gets the instance as first argument.
+    """
+    if not callable(cache):
+        raise TypeError("cache must be callable")
+
+    def decorator(method: Callable[..., Any]) -> Any:
+        return method_descriptor(method, cache, key, lock, condition, info)
+
+    return decorator
