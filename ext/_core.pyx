@@ -255,6 +255,12 @@ cdef class LocalCache:
     cdef Py_ssize_t _currbytes
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
+    cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
+    cdef int32_t* _iorder           # with it: per entry (older, newer) in insertion order
+    cdef int32_t _ifirst            # oldest insertion
+    cdef int32_t _ilast             # newest insertion
+    cdef bint _read_refreshes       # a hit makes the entry most recently used (LRU);
+                                    # False: only writes do (FIFO by last write)
     cdef uint64_t _version          # bumped by every change to the index or entry arrays
     cdef uint64_t _hits
     cdef uint64_t _misses
@@ -275,6 +281,9 @@ cdef class LocalCache:
         self._head = NIL
         self._tail = NIL
         self._mru = NIL
+        self._ifirst = NIL
+        self._ilast = NIL
+        self._read_refreshes = True
         self._maxsize = -1
         self._maxbytes = -1
         self._ttl = INFINITY
@@ -556,6 +565,24 @@ cdef class LocalCache:
         return (_restore, (type(self), config, entries), state or None)
 
 
+def _cachetools_mode(LocalCache cache, bint read_refreshes):
+    """Private, for ``novacache.cachetools``: make an empty cache keep its insertion
+    order as well (cachetools iterates in it) and choose whether a hit refreshes an
+    entry (LRU) or only a write does (FIFO by last write)."""
+    if cache._nused:
+        raise ValueError("only an empty cache can change mode")
+    _release_table(cache)
+    cache._track_insertion = True
+    cache._read_refreshes = read_refreshes
+
+
+def _insertion_snapshot(LocalCache cache, int what):
+    """Private: keys (0), values (1) or items (2), oldest insertion first."""
+    if what < 0 or what > 2:
+        raise ValueError("what must be 0, 1 or 2")
+    return _snapshot(cache, what, True)
+
+
 def _restore(cls, config, entries):
     """Rebuild a pickled LocalCache (entries in LRU order, with their remaining TTL).
 
@@ -760,6 +787,8 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._ndummy += 1
     _unlink(self, ix)
     self._mru = self._head
+    if self._iorder != NULL:
+        _iorder_unlink(self, ix)
     _gy_push(g, e.key)
     _gy_push(g, e.value)
     e.key = NULL
@@ -774,6 +803,19 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._free = ix
     self._nused -= 1
     self._version += 1
+
+
+cdef void _iorder_unlink(LocalCache self, int32_t ix) noexcept:
+    cdef int32_t older = self._iorder[2 * ix]
+    cdef int32_t newer = self._iorder[2 * ix + 1]
+    if older != NIL:
+        self._iorder[2 * older + 1] = newer
+    else:
+        self._ifirst = newer
+    if newer != NIL:
+        self._iorder[2 * newer] = older
+    else:
+        self._ilast = older
 
 
 cdef inline PyObject* _get(LocalCache self, object key, bint count,
@@ -813,7 +855,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
                     if now >= exp:
                         ix = _expire_one(self, <int32_t>ix)
                         break
-        if touch:
+        if touch and self._read_refreshes:
             _touch(self, <int32_t>ix)
         if count:
             self._hits += 1
@@ -978,6 +1020,14 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         self._weights[ix] = w
         self._currbytes += w
     _link_head(self, ix)
+    if self._iorder != NULL:
+        self._iorder[2 * ix] = self._ilast
+        self._iorder[2 * ix + 1] = NIL
+        if self._ilast != NIL:
+            self._iorder[2 * self._ilast + 1] = ix
+        else:
+            self._ifirst = ix
+        self._ilast = ix
     self._nused += 1
     self._version += 1
     return 0
@@ -1021,6 +1071,7 @@ cdef int _grow_entries(LocalCache self) except -1:
     cdef Entry* entries
     cdef double* expires
     cdef Py_ssize_t* weights
+    cdef int32_t* iorder
     if self._maxsize >= 0 and cap > self._maxsize:
         cap = max(self._maxsize, self._ecap + 1)
     if cap > MAX_ENTRIES:
@@ -1038,6 +1089,11 @@ cdef int _grow_entries(LocalCache self) except -1:
         self._expires = expires
         for i in range(self._ecap, cap):
             expires[i] = INFINITY
+    if self._track_insertion:
+        iorder = <int32_t*>PyMem_Realloc(self._iorder, 2 * cap * sizeof(int32_t))
+        if iorder == NULL:
+            raise MemoryError()
+        self._iorder = iorder
     if self._weigher is not None:
         weights = <Py_ssize_t*>PyMem_Realloc(self._weights, cap * sizeof(Py_ssize_t))
         if weights == NULL:
@@ -1086,9 +1142,10 @@ cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
     return live
 
 
-cdef list _snapshot(LocalCache self, int what):
+cdef list _snapshot(LocalCache self, int what, bint by_insertion=False):
     """Live keys (0), values (1), items (2) or (key, value, deadline) triples (3), least
-    recently used first; the deadline is ``INFINITY`` for an entry without TTL.
+    recently used first (or, ``by_insertion``, oldest insertion first: only for a cache
+    that tracks it); the deadline is ``INFINITY`` for an entry without TTL.
 
     The walk only copies pointers (with a reference each) and deadlines into C arrays;
     Python objects are built after it, so nothing can change the list while it is walked.
@@ -1108,7 +1165,10 @@ cdef list _snapshot(LocalCache self, int what):
         PyMem_Free(deadlines)
         raise MemoryError()
     _flush(self)
-    ix = self._tail
+    if by_insertion and self._iorder == NULL:
+        ix = NIL                            # empty, or not tracking insertion order
+    else:
+        ix = self._ifirst if by_insertion else self._tail
     while ix != NIL:
         if not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
@@ -1117,7 +1177,7 @@ cdef list _snapshot(LocalCache self, int what):
             nc_incref(buf[2 * n])
             nc_incref(buf[2 * n + 1])
             n += 1
-        ix = self._entries[ix].prev
+        ix = self._iorder[2 * ix + 1] if by_insertion else self._entries[ix].prev
     out = []
     try:
         for i in range(n):
@@ -1162,6 +1222,9 @@ cdef void _release_table(LocalCache self) noexcept:
     self._ecap = self._nfill = self._nused = self._ndummy = 0
     self._nttl = self._sweep = self._currbytes = 0
     self._free = self._head = self._tail = self._mru = NIL
+    self._ifirst = self._ilast = NIL
+    PyMem_Free(self._iorder)
+    self._iorder = NULL
     self._npending = 0
     self._version += 1
     for ix in range(nfill):
