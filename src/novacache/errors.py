@@ -142,3 +142,37 @@ class StoreCorrupted(TierError):
 class StoreFull(TierError):
     """The store could not write because its disk or quota is full; nothing already
     stored was lost."""
+
+
+# -- the manager -------------------------------------------------------------------------
+
+__all__ += ["PartialWrite", "ReentrantLoad"]
+
+
+class PartialWrite(TierError):
+    """A write (``set``, ``set_many``, ``delete``, ...) of the cache manager failed on one
+    or more tiers; the other tiers it was meant for were written.
+
+    ``failed`` maps the name of each tier that failed to the :class:`TierError` it raised;
+    ``written`` names the tiers that took the write. A tier that failed may still hold the
+    previous value of the keys. Raised only under the manager's ``on_write_error="raise"``
+    policy (the default); under ``"report"`` the same information is returned instead.
+    """
+
+    def __init__(self, op: str, failed: dict[str, TierError], written: tuple[str, ...]) -> None:
+        names = ", ".join(sorted(failed))
+        super().__init__(f"{op}: failed on {names}; written to {', '.join(written) or 'none'}")
+        self.op = op
+        self.failed = dict(failed)
+        self.written = tuple(written)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[PartialWrite], tuple[str, dict[str, TierError], tuple[str, ...]]]:
+        return (type(self), (self.op, self.failed, self.written))
+
+
+class ReentrantLoad(NovaCacheError, RuntimeError):
+    """``get_or_load(key, ...)`` was called from inside the loader already running for the
+    same ``key`` in the same thread or task: waiting for itself would deadlock, so it is
+    refused at once."""

@@ -1,0 +1,500 @@
+"""CacheManager: one synchronous API over L1 (LocalCache), L2 (Redis) and L3 (a store).
+
+Read path: L1, then L2, then L3; a hit below is promoted to the tiers above it that the
+router allows, with the remaining lifetime (see :mod:`.envelope`). The frame read below
+is written up as it is (no second encode); L1 gets the live object decoded once.
+
+Write path: the value is sealed in an envelope and encoded once, then written to the
+tiers the router picks, lowest first (store, remote, local), synchronously. A tier that
+fails does not stop the others; every failure is counted, passed to ``on_error`` and,
+under the default ``on_write_error="raise"`` policy, raised as
+:class:`~novacache.errors.PartialWrite` once every tier was tried.
+
+Reads never raise because a tier below is down or returned garbage: a
+:class:`~novacache.errors.TierError` counts as a miss of that tier (``read_errors``), a
+frame the codec refuses as a miss too (``corrupt``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .._local import LocalCache
+from ..codec import Codec
+from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite, TierError
+from ..tiers.base import Tier
+from .envelope import open_envelope, seal
+from .router import LOCAL, REMOTE, STORE, Router
+from .singleflight import SingleFlight
+from .stats import ManagerStats, WriteReport
+
+__all__ = ["CacheManager", "ErrorHook", "WritePolicy"]
+
+T = TypeVar("T")
+WritePolicy = Literal["raise", "report"]
+ErrorHook = Callable[[str, str, BaseException], None]
+
+_MISS: Any = object()
+_BELOW = frozenset((REMOTE, STORE))
+
+
+def check_ttl(ttl: float | None) -> float | None:
+    """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0."""
+    if ttl is None or ttl == math.inf:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ValueError(f"ttl must be a real > 0, math.inf or None, not {ttl!r}")
+    return float(ttl)
+
+
+class CacheManager:
+    """Chains an in-process L1, a remote L2 and a persistent L3 behind one cache API.
+
+    :param local: the L1, a :class:`~novacache.LocalCache` holding live objects, or ``None``.
+    :param remote: the L2, a :class:`~novacache.tiers.Tier` (typically ``RedisTier``), or ``None``.
+    :param store: the L3, a ``Tier`` (``SQLiteTier``, ``PostgresTier``), or ``None``.
+    :param codec: encodes values for L2/L3 (default: ``Codec()``, msgpack + lz4).
+    :param router: picks the tiers each write goes to (default: all of them).
+    :param default_ttl: lifetime of entries set without a ``ttl`` (``None``: no expiry).
+    :param on_write_error: ``"raise"`` (default): a write that failed on some tier raises
+        :class:`~novacache.errors.PartialWrite` after writing every tier it could;
+        ``"report"``: the same writes, and the failures are returned (``set`` returns a
+        :class:`WriteReport`), counted and passed to ``on_error``, never raised.
+    :param on_error: called as ``on_error(op, tier_slot, exc)`` for every tier failure,
+        reads included (an exception it raises is ignored).
+    :param clock: wall-clock time for the envelopes' deadlines (``time.time``).
+
+    Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
+    closes them. It is safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        local: LocalCache | None = None,
+        remote: Tier | None = None,
+        store: Tier | None = None,
+        codec: Codec | None = None,
+        router: Router | None = None,
+        *,
+        default_ttl: float | None = None,
+        on_write_error: WritePolicy = "raise",
+        on_error: ErrorHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if on_write_error not in ("raise", "report"):
+            raise ConfigurationError("on_write_error is 'raise' or 'report'")
+        if router is not None and not isinstance(router, Router):
+            raise ConfigurationError("router must be a novacache.manager.Router")
+        self.local = local
+        self.remote = remote
+        self.store = store
+        self.codec: Codec = codec if codec is not None else Codec()
+        self.router = router if router is not None else Router()
+        self.default_ttl = check_ttl(default_ttl)
+        self.on_write_error: WritePolicy = on_write_error
+        self.on_error = on_error
+        self.clock = clock
+        self.stats = ManagerStats()
+        self._below: tuple[tuple[str, Tier], ...] = tuple(
+            (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
+        )
+        self._l1_get: Callable[[str, Any], Any] = (
+            local.get if local is not None else (lambda key, default: default)
+        )
+        self._flights = SingleFlight()
+        self._closed = False
+
+    @classmethod
+    def embedded(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        maxsize: int | None = 10_000,
+        maxbytes: int | None = None,
+        store_maxbytes: int | None = None,
+        **options: Any,
+    ) -> CacheManager:
+        """The embedded default, with no server: an L1 of ``maxsize`` entries over an
+        SQLite store in the file ``path`` (created if missing)."""
+        from ..tiers.sqlite import SQLiteTier
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return cls(
+            local=LocalCache(maxsize, maxbytes=maxbytes),
+            store=SQLiteTier(path, maxbytes=store_maxbytes),
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        names = [f"local={self.local!r}"]
+        names += [
+            f"{slot}={getattr(tier, 'name', type(tier).__name__)!r}" for slot, tier in self._below
+        ]
+        return f"CacheManager({', '.join(names)})"
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _report(self, op: str, slot: str, exc: BaseException) -> None:
+        hook = self.on_error
+        if hook is not None:
+            try:
+                hook(op, slot, exc)
+            except Exception:  # a reporting hook must never break a cache call
+                self.stats.hook_errors += 1
+
+    def _finish(
+        self, op: str, report: WriteReport, policy: WritePolicy | None = None
+    ) -> WriteReport:
+        if report.failed:
+            self.stats.write_errors += len(report.failed)
+            if (policy or self.on_write_error) == "raise":
+                raise PartialWrite(op, report.failed, report.written)
+        return report
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _open(self, slot: str, key: str, frame: bytes) -> tuple[Any, float | None] | None:
+        """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
+        when it is corrupt or expired."""
+        try:
+            envelope = open_envelope(self.codec.decode(key, frame), self.clock)
+        except (CodecError, ValueError):
+            self.stats.count(slot, "corrupt")
+            return None
+        if envelope is None:
+            self.stats.count(slot, "expired")
+            return None
+        return envelope
+
+    def _l1_ttl(self, remaining: float | None) -> float | None:
+        """The L1 lifetime of a value promoted with ``remaining`` seconds left: never more
+        than the L1's own default TTL (a bound on how long L1 may lag behind)."""
+        assert self.local is not None
+        cap = self.local.ttl
+        if remaining is None:
+            return cap
+        return remaining if cap is None else min(remaining, cap)
+
+    def _to_l1(self, key: str, value: Any, ttl: float | None) -> bool:
+        local = self.local
+        if local is None:
+            return False
+        try:
+            local.set(key, value, ttl=ttl)
+        except EntryTooLarge:
+            local.pop(key, None)
+            self.stats.l1_refused += 1
+            return False
+        return True
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value cached under ``key``, or ``default``.
+
+        Never raises because a tier below is unreachable or holds a corrupt frame: those
+        read as misses of that tier (counted in :attr:`stats`).
+        """
+        value = self._l1_get(key, _MISS)
+        if value is not _MISS:
+            return value
+        return self._get_below(key, default)
+
+    def _get_below(self, key: str, default: Any) -> Any:
+        below = self._below
+        for i, (slot, tier) in enumerate(below):
+            try:
+                frame = tier.get(key)
+            except TierError as exc:
+                self.stats.count(slot, "read_errors")
+                self._report("get", slot, exc)
+                continue
+            if frame is None:
+                self.stats.count(slot, "misses")
+                continue
+            opened = self._open(slot, key, frame)
+            if opened is None:
+                continue
+            self.stats.count(slot, "hits")
+            value, remaining = opened
+            self._promote(key, frame, value, remaining, below[:i])
+            return value
+        return default
+
+    def _promote(
+        self,
+        key: str,
+        frame: bytes,
+        value: Any,
+        remaining: float | None,
+        above: tuple[tuple[str, Tier], ...],
+    ) -> None:
+        slots = self.router.tiers(key, len(frame))
+        for slot, tier in above:
+            if slot in slots:
+                try:
+                    tier.set(key, frame, remaining)
+                except (TierError, ValueError) as exc:
+                    self.stats.count(slot, "promote_errors")
+                    self._report("promote", slot, exc)
+        if LOCAL in slots and self.local is not None:
+            self._to_l1(key, value, self._l1_ttl(remaining))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """``{key: value}`` for the keys cached (absent keys are left out).
+
+        One call per tier: L1 first, then one ``get_many`` on L2 for what L1 lacked, then
+        one on L3 for what is still missing. Never raises for a tier failure.
+        """
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
+        missing = [k for k in wanted if k not in found]
+        above: list[tuple[str, Tier]] = []
+        for slot, tier in self._below:
+            if not missing:
+                break
+            try:
+                frames = tier.get_many(missing)
+            except TierError as exc:
+                self.stats.count(slot, "read_errors")
+                self._report("get_many", slot, exc)
+                above.append((slot, tier))
+                continue
+            hits: dict[str, tuple[bytes, Any, float | None]] = {}
+            for key, frame in frames.items():
+                opened = self._open(slot, key, frame)
+                if opened is not None:
+                    hits[key] = (frame, *opened)
+            self.stats.count(slot, "hits", len(hits))
+            self.stats.count(slot, "misses", len(missing) - len(hits))
+            if hits:
+                self._promote_many(hits, tuple(above))
+                for key, (_, value, _) in hits.items():
+                    found[key] = value
+                missing = [k for k in missing if k not in hits]
+            above.append((slot, tier))
+        return {k: found[k] for k in wanted if k in found}
+
+    def _promote_many(
+        self,
+        hits: Mapping[str, tuple[bytes, Any, float | None]],
+        above: tuple[tuple[str, Tier], ...],
+    ) -> None:
+        """Write hits from below to the tiers above: one ``set_many`` per tier for the
+        entries without expiry and one for the others, with the longest remaining life
+        among them (the envelope's own deadline still ends each entry on time)."""
+        route = self.router.tiers
+        for slot, tier in above:
+            forever: dict[str, bytes] = {}
+            finite: dict[str, bytes] = {}
+            longest = 0.0
+            for key, (frame, _, remaining) in hits.items():
+                if slot not in route(key, len(frame)):
+                    continue
+                if remaining is None:
+                    forever[key] = frame
+                else:
+                    finite[key] = frame
+                    longest = max(longest, remaining)
+            for batch, ttl in ((forever, None), (finite, longest)):
+                if batch:
+                    try:
+                        tier.set_many(batch, ttl)
+                    except (TierError, ValueError) as exc:
+                        self.stats.count(slot, "promote_errors")
+                        self._report("promote", slot, exc)
+        if self.local is not None:
+            for key, (frame, value, remaining) in hits.items():
+                if LOCAL in route(key, len(frame)):
+                    self._to_l1(key, value, self._l1_ttl(remaining))
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _encode_and_route(
+        self, key: str, value: Any, ttl: float | None, now: float
+    ) -> tuple[frozenset[str], bytes | None]:
+        router = self.router
+        slots = None if router.sizes_matter else router.tiers(key, None)
+        if not self._below or (slots is not None and not slots & _BELOW):
+            return (slots if slots is not None else router.tiers(key, None)), None
+        frame = self.codec.encode(key, seal(value, ttl, now))
+        if slots is None:
+            slots = router.tiers(key, len(frame))
+        return slots, frame
+
+    def set(
+        self, key: str, value: Any, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> WriteReport:
+        """Cache ``value`` under ``key`` for ``ttl`` seconds (``None``: the default TTL;
+        ``math.inf``: no expiry) in every tier the router picks for it.
+
+        The value is encoded once (a :class:`~novacache.errors.CodecError` is raised
+        before anything is written). Tiers are written lowest first; a tier the router
+        does not pick loses any older value of the key (L1 always; L2/L3 when the router
+        has size rules, since the key may have been routed there before). Returns what
+        was written; under the ``"raise"`` policy a failure raises
+        :class:`~novacache.errors.PartialWrite` instead.
+        """
+        return self._set(key, value, ttl, tags, None)
+
+    def _set(
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None,
+        tags: Iterable[str],
+        policy: WritePolicy | None,
+    ) -> WriteReport:
+        if tags:
+            raise NotImplementedError("tags are not supported yet")
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock())
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                if slot in slots:
+                    assert frame is not None
+                    tier.set(key, frame, ttl)
+                    written.append(slot)
+                elif self.router.sizes_matter:
+                    tier.delete(key)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("set", slot, exc)
+        if self.local is not None:
+            if LOCAL in slots:
+                if self._to_l1(key, value, ttl if ttl is not None else math.inf):
+                    written.append(LOCAL)
+                elif not written:
+                    failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
+            else:
+                self.local.pop(key, None)
+        return self._finish("set", WriteReport(tuple(written), failed), policy)
+
+    def set_many(
+        self, items: Mapping[str, Any], ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> WriteReport:
+        """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
+        first (nothing is written if one cannot be), then one ``set_many`` per tier."""
+        if tags:
+            raise NotImplementedError("tags are not supported yet")
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        now = self.clock()
+        routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
+            elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
+            try:
+                if batch:
+                    tier.set_many(batch, ttl)
+                    written.append(slot)
+                if elsewhere and self.router.sizes_matter:
+                    tier.delete_many(elsewhere)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("set_many", slot, exc)
+        if self.local is not None:
+            l1_ttl = ttl if ttl is not None else math.inf
+            for key, (slots, _) in routed.items():
+                if LOCAL in slots:
+                    self._to_l1(key, items[key], l1_ttl)
+                else:
+                    self.local.pop(key, None)
+            if any(LOCAL in slots for slots, _ in routed.values()):
+                written.append(LOCAL)
+        return self._finish("set_many", WriteReport(tuple(written), failed))
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` from every tier (lowest first); whether some tier held it.
+
+        A tier that fails is reported as for writes (``PartialWrite`` under "raise")."""
+        return self.delete_many([key]) > 0
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove the keys from every tier, one call per tier; how many keys were found
+        (as counted by the tier that held the most of them)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return 0
+        found = 0
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                found = max(found, tier.delete_many(wanted))
+                written.append(slot)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("delete", slot, exc)
+        if self.local is not None:
+            found = max(found, self.local.delete_many(wanted))
+            written.append(LOCAL)
+        self._finish("delete", WriteReport(tuple(written), failed))
+        return found
+
+    def clear(self) -> WriteReport:
+        """Remove every entry of every tier (each tier's own namespace only)."""
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                tier.clear()
+                written.append(slot)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("clear", slot, exc)
+        if self.local is not None:
+            self.local.clear()
+            written.append(LOCAL)
+        return self._finish("clear", WriteReport(tuple(written), failed))
+
+    # -- loading ----------------------------------------------------------------------
+
+    def get_or_load(self, key: str, loader: Callable[[], T], ttl: float | None = None) -> T:
+        """The cached value of ``key``; on a miss, ``loader()``'s value, cached for ``ttl``.
+
+        The loader runs at most once at a time per key in this process: concurrent
+        callers wait for its result, or its exception (raised in every one of them; an
+        exception is not cached). Tier failures while storing the loaded value are
+        counted and reported, never raised: the caller gets its value. A call for the
+        same key from inside its own loader raises :class:`~novacache.errors.ReentrantLoad`.
+        """
+        value = self.get(key, _MISS)
+        if value is not _MISS:
+            return value  # type: ignore[no-any-return]
+
+        def lead() -> T:
+            cached = self.get(key, _MISS)  # a flight that just ended may have stored it
+            if cached is not _MISS:
+                return cached  # type: ignore[no-any-return]
+            self.stats.loads += 1
+            loaded = loader()
+            self._set(key, loaded, ttl, (), "report")
+            return loaded
+
+        return self._flights.do(key, lead)
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the tiers below (L1 is left as it is); calling it twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        for slot, tier in self._below:
+            try:
+                tier.close()
+            except TierError as exc:
+                self._report("close", slot, exc)
+
+    def __enter__(self) -> CacheManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
