@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 from ._hooks import overridden_hooks
 
@@ -181,12 +181,20 @@ class Cache(MutableMapping[_KT, _VT]):
     # implementing __missing__ does not. Each runs under the lock, so that another
     # thread cannot remove the key between the membership test and the access.
 
+    @overload
+    def get(self, key: _KT, default: None = None) -> _VT | None: ...
+    @overload
+    def get(self, key: _KT, default: _VT | _T) -> _VT | _T: ...
     def get(self, key: _KT, default: Any = None) -> Any:
         with self._novacache_lock:
             if key in self:
                 return self[key]
             return default
 
+    @overload
+    def pop(self, key: _KT) -> _VT: ...
+    @overload
+    def pop(self, key: _KT, default: _VT | _T) -> _VT | _T: ...
     def pop(self, key: _KT, default: Any = _MISSING) -> Any:
         with self._novacache_lock:
             if key in self:
@@ -197,6 +205,10 @@ class Cache(MutableMapping[_KT, _VT]):
             raise KeyError(key)
         return default
 
+    @overload
+    def setdefault(self: Cache[_KT, _T | None], key: _KT, default: None = None) -> _T | None: ...
+    @overload
+    def setdefault(self, key: _KT, default: _VT) -> _VT: ...
     def setdefault(self, key: _KT, default: Any = None) -> Any:
         with self._novacache_lock:
             if key in self:

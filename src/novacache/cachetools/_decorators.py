@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable, Hashable
-from typing import Any, cast
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
 from . import keys
 from ._memo import Statistics, discipline
 from ._methods import method_descriptor
+
+if TYPE_CHECKING:
+    from ._typing import CachedFunction, CachedFunctionWithInfo, CachedMethod, CachedMethodWithInfo
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 __all__ = ("cached", "cachedmethod")
 
@@ -73,6 +79,31 @@ def _function_wrapper(discipline_type: type, info: bool) -> type[Any]:
     return _WRAPPER_TYPES.setdefault((discipline_type, info), made)
 
 
+@overload
+def cached(
+    cache: MutableMapping[Any, Any],
+    key: Callable[..., Hashable] = ...,
+    lock: Any = None,
+    condition: Any = None,
+    *,
+    info: Literal[True],
+) -> Callable[[Callable[_P, _R]], CachedFunctionWithInfo[_P, _R]]: ...
+@overload
+def cached(
+    cache: MutableMapping[Any, Any],
+    key: Callable[..., Hashable] = ...,
+    lock: Any = None,
+    condition: Any = None,
+    info: Literal[False] = ...,
+) -> Callable[[Callable[_P, _R]], CachedFunction[_P, _R]]: ...
+@overload
+def cached(
+    cache: MutableMapping[Any, Any],
+    key: Callable[..., Hashable],
+    lock: Any,
+    condition: Any,
+    info: Literal[True],
+) -> Callable[[Callable[_P, _R]], CachedFunctionWithInfo[_P, _R]]: ...
 def cached(
     cache: Any,
     key: Callable[..., Hashable] = keys.hashkey,
@@ -101,6 +132,31 @@ def cached(
     return decorator
 
 
+@overload
+def cachedmethod(
+    cache: Callable[[Any], MutableMapping[Any, Any]],
+    key: Callable[..., Hashable] = ...,
+    lock: Callable[[Any], Any] | None = None,
+    condition: Callable[[Any], Any] | None = None,
+    *,
+    info: Literal[True],
+) -> Callable[[Callable[Concatenate[Any, _P], _R]], CachedMethodWithInfo[_P, _R]]: ...
+@overload
+def cachedmethod(
+    cache: Callable[[Any], MutableMapping[Any, Any]],
+    key: Callable[..., Hashable] = ...,
+    lock: Callable[[Any], Any] | None = None,
+    condition: Callable[[Any], Any] | None = None,
+    info: Literal[False] = ...,
+) -> Callable[[Callable[Concatenate[Any, _P], _R]], CachedMethod[_P, _R]]: ...
+@overload
+def cachedmethod(
+    cache: Callable[[Any], MutableMapping[Any, Any]],
+    key: Callable[..., Hashable],
+    lock: Callable[[Any], Any] | None,
+    condition: Callable[[Any], Any] | None,
+    info: Literal[True],
+) -> Callable[[Callable[Concatenate[Any, _P], _R]], CachedMethodWithInfo[_P, _R]]: ...
 def cachedmethod(
     cache: Callable[[Any], Any],
     key: Callable[..., Hashable] = keys.methodkey,

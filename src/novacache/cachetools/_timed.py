@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
-from ._base import Cache
+from ._base import _MISSING, Cache
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar as DefaultTypeVar
@@ -118,17 +118,31 @@ class _TimedCache(Cache[_KT, _VT], Generic[_KT, _VT, _TT]):
             self.expire(now)
             return super().currsize
 
-    def get(self, *args: Any, **kwargs: Any) -> Any:
+    @overload
+    def get(self, key: _KT, default: None = None) -> _VT | None: ...
+    @overload
+    def get(self, key: _KT, default: _VT | _T) -> _VT | _T: ...
+    def get(self, key: _KT, default: Any = None) -> Any:
         with self._novacache_lock, self.__timer:
-            return Cache.get(self, *args, **kwargs)
+            return Cache.get(self, key, default)
 
-    def pop(self, *args: Any, **kwargs: Any) -> Any:
+    @overload
+    def pop(self, key: _KT) -> _VT: ...
+    @overload
+    def pop(self, key: _KT, default: _VT | _T) -> _VT | _T: ...
+    def pop(self, key: _KT, default: Any = _MISSING) -> Any:
         with self._novacache_lock, self.__timer:
-            return Cache.pop(self, *args, **kwargs)
+            return Cache.pop(self, key, default)
 
-    def setdefault(self, *args: Any, **kwargs: Any) -> Any:
+    @overload
+    def setdefault(
+        self: _TimedCache[_KT, _T | None, _TT], key: _KT, default: None = None
+    ) -> _T | None: ...
+    @overload
+    def setdefault(self, key: _KT, default: _VT) -> _VT: ...
+    def setdefault(self, key: _KT, default: Any = None) -> Any:
         with self._novacache_lock, self.__timer:
-            return Cache.setdefault(self, *args, **kwargs)
+            return Cache.setdefault(self, key, default)
 
     # Note that clear() does not expire first: it stays O(1) in the number of
     # expired items. Subclasses reset their own time-keeping structures too.

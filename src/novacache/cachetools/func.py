@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from . import keys
 from ._decorators import cached
@@ -15,6 +15,12 @@ from ._lfu import LFUCache
 from ._ordered import FIFOCache, LRUCache
 from ._rr import RRCache
 from ._ttl import TTLCache
+
+if TYPE_CHECKING:
+    from ._typing import LruCacheFunction
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 __all__ = ("fifo_cache", "lfu_cache", "lru_cache", "rr_cache", "ttl_cache")
 
@@ -37,7 +43,7 @@ def _decorate(cache: Any, maxsize: float | None, typed: bool) -> Callable[[Any],
         # callers of one key wait for a single computation.
         key = keys.typedkey if typed else keys.hashkey
         wrapper = cached(cache, key=key, condition=threading.Condition(), info=True)(func)
-        wrapper.cache_parameters = lambda: {"maxsize": maxsize, "typed": typed}
+        wrapper.cache_parameters = lambda: {"maxsize": maxsize, "typed": typed}  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
@@ -53,6 +59,12 @@ def _policy_decorator(
     return _decorate(make_cache(maxsize), maxsize, typed)
 
 
+@overload
+def fifo_cache(
+    maxsize: int | None = 128, typed: bool = False
+) -> Callable[[Callable[_P, _R]], LruCacheFunction[_P, _R]]: ...
+@overload
+def fifo_cache(maxsize: Callable[_P, _R], typed: bool = False) -> LruCacheFunction[_P, _R]: ...
 def fifo_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     """Decorator to wrap a function with a memoizing callable that saves
     up to `maxsize` results based on a First In First Out (FIFO)
@@ -62,6 +74,12 @@ def fifo_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     return _policy_decorator(maxsize, typed, FIFOCache)
 
 
+@overload
+def lfu_cache(
+    maxsize: int | None = 128, typed: bool = False
+) -> Callable[[Callable[_P, _R]], LruCacheFunction[_P, _R]]: ...
+@overload
+def lfu_cache(maxsize: Callable[_P, _R], typed: bool = False) -> LruCacheFunction[_P, _R]: ...
 def lfu_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     """Decorator to wrap a function with a memoizing callable that saves
     up to `maxsize` results based on a Least Frequently Used (LFU)
@@ -71,6 +89,12 @@ def lfu_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     return _policy_decorator(maxsize, typed, LFUCache)
 
 
+@overload
+def lru_cache(
+    maxsize: int | None = 128, typed: bool = False
+) -> Callable[[Callable[_P, _R]], LruCacheFunction[_P, _R]]: ...
+@overload
+def lru_cache(maxsize: Callable[_P, _R], typed: bool = False) -> LruCacheFunction[_P, _R]: ...
 def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     """Decorator to wrap a function with a memoizing callable that saves
     up to `maxsize` results based on a Least Recently Used (LRU)
@@ -80,6 +104,18 @@ def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     return _policy_decorator(maxsize, typed, LRUCache)
 
 
+@overload
+def rr_cache(
+    maxsize: int | None = 128,
+    choice: Callable[[Sequence[Any]], Any] = ...,
+    typed: bool = False,
+) -> Callable[[Callable[_P, _R]], LruCacheFunction[_P, _R]]: ...
+@overload
+def rr_cache(
+    maxsize: Callable[_P, _R],
+    choice: Callable[[Sequence[Any]], Any] = ...,
+    typed: bool = False,
+) -> LruCacheFunction[_P, _R]: ...
 def rr_cache(
     maxsize: Any = 128,
     choice: Callable[[Sequence[Any]], Any] = random.choice,
@@ -93,6 +129,20 @@ def rr_cache(
     return _policy_decorator(maxsize, typed, lambda size: RRCache(size, choice))
 
 
+@overload
+def ttl_cache(
+    maxsize: int | None = 128,
+    ttl: Any = 600,
+    timer: Callable[[], Any] = ...,
+    typed: bool = False,
+) -> Callable[[Callable[_P, _R]], LruCacheFunction[_P, _R]]: ...
+@overload
+def ttl_cache(
+    maxsize: Callable[_P, _R],
+    ttl: Any = 600,
+    timer: Callable[[], Any] = ...,
+    typed: bool = False,
+) -> LruCacheFunction[_P, _R]: ...
 def ttl_cache(
     maxsize: Any = 128,
     ttl: Any = 600,
