@@ -12,8 +12,10 @@ set: CI must never pass without having run the suite.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,6 +28,8 @@ import novacache
 
 VERSION = "8.0.2"
 SDIST = f"cachetools-{VERSION}.tar.gz"
+# The sdist on PyPI: a cached file that differs (truncated, tampered) is fetched again.
+SHA256 = "30ac523adfc118b51d2b2e7bad8a0ddb31370dfe2700c7f10ca224f36ccf81e0"
 IMPLEMENTATIONS = ("pure", "auto")
 
 # `import cachetools` / `import cachetools.func`: bind the name `cachetools` to our
@@ -60,22 +64,36 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"cachetools sdist unavailable: {reason}")
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _download() -> Path:
     target = _cache_dir()
     sdist = target / SDIST
-    if sdist.is_file():
+    if sdist.is_file() and _digest(sdist) == SHA256:
         return sdist
     target.mkdir(parents=True, exist_ok=True)
+    # Into a private directory first, so that a concurrent run never reads a
+    # partly written file; then moved into place atomically.
+    staging = Path(tempfile.mkdtemp(dir=target))
     command = [
         sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-        "--disable-pip-version-check", f"cachetools=={VERSION}", "-d", str(target),
+        "--disable-pip-version-check", f"cachetools=={VERSION}", "-d", str(staging),
     ]  # fmt: skip
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(repr(exc))
-    if result.returncode != 0 or not sdist.is_file():
-        _unavailable(result.stderr.strip().splitlines()[-1] if result.stderr else "no sdist")
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _unavailable(repr(exc))
+        fetched = staging / SDIST
+        if result.returncode != 0 or not fetched.is_file():
+            _unavailable(result.stderr.strip().splitlines()[-1] if result.stderr else "no sdist")
+        if _digest(fetched) != SHA256:
+            pytest.fail(f"{SDIST} does not have the pinned sha256", pytrace=False)
+        os.replace(fetched, sdist)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return sdist
 
 

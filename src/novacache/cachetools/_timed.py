@@ -103,19 +103,19 @@ class _TimedCache(Cache[_KT, _VT], Generic[_KT, _VT, _TT]):
 
     def __repr__(self) -> str:
         with self._novacache_lock, self.__timer as now:
-            self.expire(now)
+            expired = self.expire(now)  # noqa: F841 (released after the lock)
             return Cache.__repr__(self)
 
     def __len__(self) -> int:
         with self._novacache_lock, self.__timer as now:
-            self.expire(now)
+            expired = self.expire(now)  # noqa: F841 (released after the lock)
             return Cache.__len__(self)
 
     @property
     def currsize(self) -> float:
         """The current size of the cache, once expired items are removed."""
         with self._novacache_lock, self.__timer as now:
-            self.expire(now)
+            expired = self.expire(now)  # noqa: F841 (released after the lock)
             return super().currsize
 
     @overload
