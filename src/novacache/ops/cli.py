@@ -9,6 +9,11 @@ Subcommands:
     missing one is reported as "not installed". The ``codec`` row adds the codec's
     table (:mod:`novacache.benchmark.codec_bench`): encode/decode time and bytes on the
     wire, and its two targets.
+
+``demo``
+    The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
+    short NovaCron-style workload (:mod:`novacache.ops.demo`) printing hit ratios per
+    tier, loader calls and latency percentiles.
 """
 
 from __future__ import annotations
@@ -83,7 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
         "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
     )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    demo = sub.add_parser(
+        "demo",
+        help="run a short workload through the multi-tier manager (no server needed)",
+        description="CacheManager on L1 + SQLite: VM lookups through get_or_load with a slow "
+        "loader, a stampede on a cold key, a restart served from the SQLite file.",
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="a few hundred lookups: a smoke test in seconds"
+    )
+    demo.add_argument(
+        "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
+    )
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(quick=args.quick, out=sys.stdout, workdir=args.dir)
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -151,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "demo":
+        return _demo(args)
     return 2  # pragma: no cover - argparse refuses unknown commands first
 
 
