@@ -6,3 +6,8 @@ from ._local_py import default_weigher as default_weigher
 from ._local_py import memoize as memoize
 
 __all__ = ["LocalCache", "Memoized", "default_weigher", "memoize"]
+
+# Private, compiled only (novacache.cachetools' fast path).
+def _cachetools_mode(cache: LocalCache, read_refreshes: bool) -> None: ...
+def _insertion_snapshot(cache: LocalCache, what: int) -> list: ...  # type: ignore[type-arg]
+def clock_info() -> tuple[str, float]: ...
