@@ -22,37 +22,24 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite, TierError
+from ..errors import TierError
 from ..tiers.base import Tier
-from .envelope import open_envelope, seal
-from .router import LOCAL, REMOTE, STORE, Router
+from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from .router import LOCAL, Router
 from .singleflight import SingleFlight
-from .stats import ManagerStats, WriteReport
+from .stats import WriteReport
 
-__all__ = ["CacheManager", "ErrorHook", "WritePolicy"]
+__all__ = ["CacheManager"]
 
 T = TypeVar("T")
-WritePolicy = Literal["raise", "report"]
-ErrorHook = Callable[[str, str, BaseException], None]
-
-_MISS: Any = object()
-_BELOW = frozenset((REMOTE, STORE))
+_MISS = MISS
 
 
-def check_ttl(ttl: float | None) -> float | None:
-    """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0."""
-    if ttl is None or ttl == math.inf:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise ValueError(f"ttl must be a real > 0, math.inf or None, not {ttl!r}")
-    return float(ttl)
-
-
-class CacheManager:
+class CacheManager(ManagerBase[Tier]):
     """Chains an in-process L1, a remote L2 and a persistent L3 behind one cache API.
 
     :param local: the L1, a :class:`~novacache.LocalCache` holding live objects, or ``None``.
@@ -86,28 +73,10 @@ class CacheManager:
         on_error: ErrorHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if on_write_error not in ("raise", "report"):
-            raise ConfigurationError("on_write_error is 'raise' or 'report'")
-        if router is not None and not isinstance(router, Router):
-            raise ConfigurationError("router must be a novacache.manager.Router")
-        self.local = local
-        self.remote = remote
-        self.store = store
-        self.codec: Codec = codec if codec is not None else Codec()
-        self.router = router if router is not None else Router()
-        self.default_ttl = check_ttl(default_ttl)
-        self.on_write_error: WritePolicy = on_write_error
-        self.on_error = on_error
-        self.clock = clock
-        self.stats = ManagerStats()
-        self._below: tuple[tuple[str, Tier], ...] = tuple(
-            (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
-        )
-        self._l1_get: Callable[[str, Any], Any] = (
-            local.get if local is not None else (lambda key, default: default)
+        super().__init__(
+            local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = SingleFlight()
-        self._closed = False
 
     @classmethod
     def embedded(
@@ -130,67 +99,7 @@ class CacheManager:
             **options,
         )
 
-    def __repr__(self) -> str:
-        names = [f"local={self.local!r}"]
-        names += [
-            f"{slot}={getattr(tier, 'name', type(tier).__name__)!r}" for slot, tier in self._below
-        ]
-        return f"CacheManager({', '.join(names)})"
-
-    # -- failures ---------------------------------------------------------------------
-
-    def _report(self, op: str, slot: str, exc: BaseException) -> None:
-        hook = self.on_error
-        if hook is not None:
-            try:
-                hook(op, slot, exc)
-            except Exception:  # a reporting hook must never break a cache call
-                self.stats.hook_errors += 1
-
-    def _finish(
-        self, op: str, report: WriteReport, policy: WritePolicy | None = None
-    ) -> WriteReport:
-        if report.failed:
-            self.stats.write_errors += len(report.failed)
-            if (policy or self.on_write_error) == "raise":
-                raise PartialWrite(op, report.failed, report.written)
-        return report
-
     # -- reading ----------------------------------------------------------------------
-
-    def _open(self, slot: str, key: str, frame: bytes) -> tuple[Any, float | None] | None:
-        """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
-        when it is corrupt or expired."""
-        try:
-            envelope = open_envelope(self.codec.decode(key, frame), self.clock)
-        except (CodecError, ValueError):
-            self.stats.count(slot, "corrupt")
-            return None
-        if envelope is None:
-            self.stats.count(slot, "expired")
-            return None
-        return envelope
-
-    def _l1_ttl(self, remaining: float | None) -> float | None:
-        """The L1 lifetime of a value promoted with ``remaining`` seconds left: never more
-        than the L1's own default TTL (a bound on how long L1 may lag behind)."""
-        assert self.local is not None
-        cap = self.local.ttl
-        if remaining is None:
-            return cap
-        return remaining if cap is None else min(remaining, cap)
-
-    def _to_l1(self, key: str, value: Any, ttl: float | None) -> bool:
-        local = self.local
-        if local is None:
-            return False
-        try:
-            local.set(key, value, ttl=ttl)
-        except EntryTooLarge:
-            local.pop(key, None)
-            self.stats.l1_refused += 1
-            return False
-        return True
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value cached under ``key``, or ``default``.
@@ -280,50 +189,26 @@ class CacheManager:
 
     def _promote_many(
         self,
-        hits: Mapping[str, tuple[bytes, Any, float | None]],
+        hits: Hits,
         above: tuple[tuple[str, Tier], ...],
     ) -> None:
         """Write hits from below to the tiers above: one ``set_many`` per tier for the
         entries without expiry and one for the others, with the longest remaining life
         among them (the envelope's own deadline still ends each entry on time)."""
-        route = self.router.tiers
         for slot, tier in above:
-            forever: dict[str, bytes] = {}
-            finite: dict[str, bytes] = {}
-            longest = 0.0
-            for key, (frame, _, remaining) in hits.items():
-                if slot not in route(key, len(frame)):
-                    continue
-                if remaining is None:
-                    forever[key] = frame
-                else:
-                    finite[key] = frame
-                    longest = max(longest, remaining)
-            for batch, ttl in ((forever, None), (finite, longest)):
-                if batch:
-                    try:
-                        tier.set_many(batch, ttl)
-                    except (TierError, ValueError) as exc:
-                        self.stats.count(slot, "promote_errors")
-                        self._report("promote", slot, exc)
+            for batch, ttl in self._promotion_batches(slot, hits):
+                try:
+                    tier.set_many(batch, ttl)
+                except (TierError, ValueError) as exc:
+                    self.stats.count(slot, "promote_errors")
+                    self._report("promote", slot, exc)
+        route = self.router.tiers
         if self.local is not None:
             for key, (frame, value, remaining) in hits.items():
                 if LOCAL in route(key, len(frame)):
                     self._to_l1(key, value, self._l1_ttl(remaining))
 
     # -- writing ----------------------------------------------------------------------
-
-    def _encode_and_route(
-        self, key: str, value: Any, ttl: float | None, now: float
-    ) -> tuple[frozenset[str], bytes | None]:
-        router = self.router
-        slots = None if router.sizes_matter else router.tiers(key, None)
-        if not self._below or (slots is not None and not slots & _BELOW):
-            return (slots if slots is not None else router.tiers(key, None)), None
-        frame = self.codec.encode(key, seal(value, ttl, now))
-        if slots is None:
-            slots = router.tiers(key, len(frame))
-        return slots, frame
 
     def set(
         self, key: str, value: Any, ttl: float | None = None, tags: Iterable[str] = ()
@@ -350,7 +235,7 @@ class CacheManager:
     ) -> WriteReport:
         if tags:
             raise NotImplementedError("tags are not supported yet")
-        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        ttl = self._ttl(ttl)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock())
         written: list[str] = []
         failed: dict[str, TierError] = {}
@@ -382,7 +267,7 @@ class CacheManager:
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
         if tags:
             raise NotImplementedError("tags are not supported yet")
-        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        ttl = self._ttl(ttl)
         now = self.clock()
         routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
         written: list[str] = []

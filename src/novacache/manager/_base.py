@@ -1,0 +1,174 @@
+"""What the synchronous and the asyncio managers share: configuration, the envelope on
+read, routing and encoding on write, L1 updates and failure reporting (no I/O here)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Literal, TypeVar
+
+from .._local import LocalCache
+from ..codec import Codec
+from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite
+from .envelope import open_envelope, seal
+from .router import REMOTE, STORE, Router
+from .stats import ManagerStats, WriteReport
+
+__all__ = ["MISS", "ErrorHook", "ManagerBase", "WritePolicy", "check_ttl"]
+
+TierT = TypeVar("TierT")
+WritePolicy = Literal["raise", "report"]
+ErrorHook = Callable[[str, str, BaseException], None]
+
+MISS: Any = object()
+BELOW = frozenset((REMOTE, STORE))
+Hits = Mapping[str, tuple[bytes, Any, "float | None"]]
+
+
+def check_ttl(ttl: float | None) -> float | None:
+    """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0."""
+    if ttl is None or ttl == math.inf:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ValueError(f"ttl must be a real > 0, math.inf or None, not {ttl!r}")
+    return float(ttl)
+
+
+class ManagerBase(Generic[TierT]):
+    """Configuration and the I/O-free steps of both managers (see ``CacheManager``)."""
+
+    def __init__(
+        self,
+        local: LocalCache | None,
+        remote: TierT | None,
+        store: TierT | None,
+        codec: Codec | None,
+        router: Router | None,
+        default_ttl: float | None,
+        on_write_error: WritePolicy,
+        on_error: ErrorHook | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if on_write_error not in ("raise", "report"):
+            raise ConfigurationError("on_write_error is 'raise' or 'report'")
+        if router is not None and not isinstance(router, Router):
+            raise ConfigurationError("router must be a novacache.manager.Router")
+        self.local = local
+        self.remote = remote
+        self.store = store
+        self.codec: Codec = codec if codec is not None else Codec()
+        self.router = router if router is not None else Router()
+        self.default_ttl = check_ttl(default_ttl)
+        self.on_write_error: WritePolicy = on_write_error
+        self.on_error = on_error
+        self.clock = clock if clock is not None else time.time
+        self.stats = ManagerStats()
+        self._below: tuple[tuple[str, TierT], ...] = tuple(
+            (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
+        )
+        self._l1_get: Callable[[str, Any], Any] = (
+            local.get if local is not None else (lambda key, default: default)
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        names = [f"local={self.local!r}"]
+        names += [
+            f"{slot}={getattr(tier, 'name', type(tier).__name__)!r}" for slot, tier in self._below
+        ]
+        return f"{type(self).__name__}({', '.join(names)})"
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _report(self, op: str, slot: str, exc: BaseException) -> None:
+        hook = self.on_error
+        if hook is not None:
+            try:
+                hook(op, slot, exc)
+            except Exception:  # a reporting hook must never break a cache call
+                self.stats.hook_errors += 1
+
+    def _finish(
+        self, op: str, report: WriteReport, policy: WritePolicy | None = None
+    ) -> WriteReport:
+        if report.failed:
+            self.stats.write_errors += len(report.failed)
+            if (policy or self.on_write_error) == "raise":
+                raise PartialWrite(op, report.failed, report.written)
+        return report
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _open(self, slot: str, key: str, frame: bytes) -> tuple[Any, float | None] | None:
+        """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
+        when it is corrupt or expired."""
+        try:
+            envelope = open_envelope(self.codec.decode(key, frame), self.clock)
+        except (CodecError, ValueError):
+            self.stats.count(slot, "corrupt")
+            return None
+        if envelope is None:
+            self.stats.count(slot, "expired")
+            return None
+        return envelope
+
+    def _l1_ttl(self, remaining: float | None) -> float | None:
+        """The L1 lifetime of a value promoted with ``remaining`` seconds left: never more
+        than the L1's own default TTL (a bound on how long L1 may lag behind)."""
+        assert self.local is not None
+        cap = self.local.ttl
+        if remaining is None:
+            return cap
+        return remaining if cap is None else min(remaining, cap)
+
+    def _to_l1(self, key: str, value: Any, ttl: float | None) -> bool:
+        local = self.local
+        if local is None:
+            return False
+        try:
+            local.set(key, value, ttl=ttl)
+        except EntryTooLarge:
+            local.pop(key, None)
+            self.stats.l1_refused += 1
+            return False
+        return True
+
+    def _promotion_batches(
+        self, slot: str, hits: Hits
+    ) -> list[tuple[dict[str, bytes], float | None]]:
+        """The ``set_many`` calls that promote ``hits`` to tier ``slot``: one for the
+        entries without expiry and one for the others, with the longest remaining life
+        among them (the envelope's own deadline still ends each entry on time)."""
+        route = self.router.tiers
+        forever: dict[str, bytes] = {}
+        finite: dict[str, bytes] = {}
+        longest = 0.0
+        for key, (frame, _, remaining) in hits.items():
+            if slot not in route(key, len(frame)):
+                continue
+            if remaining is None:
+                forever[key] = frame
+            else:
+                finite[key] = frame
+                longest = max(longest, remaining)
+        return [(batch, ttl) for batch, ttl in ((forever, None), (finite, longest)) if batch]
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _encode_and_route(
+        self, key: str, value: Any, ttl: float | None, now: float
+    ) -> tuple[frozenset[str], bytes | None]:
+        """The tier slots a write of ``key`` goes to, and its frame (``None`` when no tier
+        below takes it: then nothing is encoded)."""
+        router = self.router
+        slots = None if router.sizes_matter else router.tiers(key, None)
+        if not self._below or (slots is not None and not slots & BELOW):
+            return (slots if slots is not None else router.tiers(key, None)), None
+        frame = self.codec.encode(key, seal(value, ttl, now))
+        if slots is None:
+            slots = router.tiers(key, len(frame))
+        return slots, frame
+
+    def _ttl(self, ttl: float | None) -> float | None:
+        return self.default_ttl if ttl is None else check_ttl(ttl)
