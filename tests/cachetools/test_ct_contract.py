@@ -430,3 +430,36 @@ def test_keys_are_plain_tuples(ct: ModuleType) -> None:
     assert ct.keys.typedmethodkey("self", 1) == (1, int)
     for key in (ct.keys.hashkey(1, b=2), ct.keys.typedkey(1, b=2.0)):
         assert pickle.loads(pickle.dumps(key)) == key
+
+
+@pytest.mark.parametrize("name", ["Cache", *POLICIES])
+def test_missing_raises_in_the_lookups_handler(ct: ModuleType, name: str) -> None:
+    def __missing__(self: Any, key: Any) -> Any:
+        raise KeyError(f"no {key}")
+
+    cls = subclass(ct, name, __missing__=__missing__)
+    cache = cls(2) if name == "Cache" else _instance(ct, name, cls, 2)
+    with pytest.raises(KeyError) as info:
+        cache["absent"]
+    assert info.value.args == ("no absent",)
+    # Raised while handling the failed lookup, as a dict subclass's __missing__ is.
+    assert isinstance(info.value.__context__, KeyError)
+    assert cache.get("absent", 0) == 0
+
+
+@pytest.mark.parametrize("name", ["TTLCache", "TLRUCache"])
+def test_expired_item_goes_to_missing_without_context(ct: ModuleType, name: str) -> None:
+    def __missing__(self: Any, key: Any) -> Any:
+        raise KeyError(f"expired {key}")
+
+    cls = subclass(ct, name, __missing__=__missing__)
+    if name == "TTLCache":
+        cache = cls(2, 1, timer=FakeTimer())
+    else:
+        cache = cls(2, lambda _k, _v, now: now + 1, timer=FakeTimer())
+    cache["k"] = "v"
+    cache.timer.tick()
+    with pytest.raises(KeyError) as info:
+        cache["k"]
+    assert info.value.args == ("expired k",)
+    assert info.value.__context__ is None

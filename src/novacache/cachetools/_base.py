@@ -152,8 +152,9 @@ class Cache(MutableMapping[_KT, _VT]):
         try:
             return self.__data[key]
         except KeyError:
-            pass
-        return self.__missing__(key)
+            # In the handler: a KeyError that __missing__ raises has the failed
+            # lookup as its context, as with cachetools.
+            return self.__missing__(key)
 
     def __setitem__(self, key: _KT, value: _VT) -> None:
         dropped: list[object] = []

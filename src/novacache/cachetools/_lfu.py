@@ -84,15 +84,13 @@ class LFUCache(Cache[_KT, _VT]):
     # -- mapping protocol ---------------------------------------------------------
 
     def __getitem__(self, key: _KT) -> _VT:
-        with self._novacache_lock:
-            try:
+        try:
+            with self._novacache_lock:
                 value = self._fetch(key)
-            except KeyError:
-                pass
-            else:
                 self._touch(key)
                 return value
-        value = self.__missing__(key)  # outside the lock: user code
+        except KeyError:
+            value = self.__missing__(key)  # outside the lock: user code
         with self._novacache_lock:
             self._touch(key)  # __missing__ may have stored the item
         return value

@@ -103,16 +103,15 @@ class LRUCache(_KeyOrderCache[_KT, _VT]):
     """Least Recently Used (LRU) cache implementation."""
 
     def __getitem__(self, key: _KT) -> _VT:
-        with self._novacache_lock:
-            try:
+        try:
+            with self._novacache_lock:
                 value = self._fetch(key)
-            except KeyError:
-                pass
-            else:
                 self._touch(key)
                 return value
-        # Outside the lock: __missing__ is user code and may wait for other threads.
-        value = self.__missing__(key)
+        except KeyError:
+            # Outside the lock: __missing__ is user code and may wait for other
+            # threads. In the handler, so that its KeyError chains to the lookup's.
+            value = self.__missing__(key)
         with self._novacache_lock:
             self._touch(key)
         return value

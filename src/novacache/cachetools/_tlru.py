@@ -75,12 +75,9 @@ class TLRUCache(_TimedCache[_KT, _VT, _TT]):
                 now: Any = self.timer()
                 if now < entry.expires:
                     return self._fetch(key)
-            else:
-                try:
-                    return self._fetch(key)
-                except KeyError:
-                    pass
-        return self.__missing__(key)  # outside the lock: user code
+        if entry is None:
+            return Cache.__getitem__(self, key)  # a miss: __missing__ (or a racing store)
+        return self.__missing__(key)  # expired; outside the lock: user code
 
     def __setitem__(self, key: _KT, value: _VT) -> None:
         dropped: list[object] = []

@@ -72,18 +72,15 @@ class TTLCache(_TimedCache[_KT, _VT, _TT]):
 
     def __getitem__(self, key: _KT) -> _VT:
         with self._novacache_lock:
-            deadlines = self.__deadlines
-            if key in deadlines:
+            deadline = self.__deadlines.get(key, _GONE)
+            if deadline is not _GONE:
                 self.__recency.move_to_end(key)  # even when expired, as cachetools
                 now: Any = self.timer()
-                if now < deadlines[key]:
+                if now < deadline:
                     return self._fetch(key)
-            else:
-                try:
-                    return self._fetch(key)
-                except KeyError:
-                    pass
-        return self.__missing__(key)  # outside the lock: user code
+        if deadline is _GONE:
+            return Cache.__getitem__(self, key)  # a miss: __missing__ (or a racing store)
+        return self.__missing__(key)  # expired; outside the lock: user code
 
     def __setitem__(self, key: _KT, value: _VT) -> None:
         dropped: list[object] = []
