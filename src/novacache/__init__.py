@@ -6,8 +6,8 @@ Public API (everything else is private and may change):
 - :func:`memoize`: a ``functools.lru_cache``-like decorator on the same core.
 - :data:`compiled`: ``True`` when the compiled core is active, ``False`` on the twin.
 - :class:`Codec`, :class:`KeyRing`: the frames stored in L2/L3 (serialize, compress, encrypt).
-- :class:`CacheManager`, :class:`Router`, :class:`Route`: the multi-tier manager
-  (:mod:`novacache.manager`) over L1, L2 and L3.
+- :class:`CacheManager`, :class:`AsyncCacheManager`, :class:`Router`, :class:`Route`: the
+  multi-tier manager (:mod:`novacache.manager`) over L1, L2 and L3.
 - :mod:`novacache.errors`: the exception hierarchy.
 """
 
@@ -17,9 +17,10 @@ from . import errors
 from ._local import LocalCache, Memoized, compiled, default_weigher, memoize
 from ._stats import CacheInfo, CacheStats
 from .codec import Codec, KeyRing
-from .manager import CacheManager, Route, Router
+from .manager import AsyncCacheManager, CacheManager, Route, Router
 
 __all__ = [
+    "AsyncCacheManager",
     "CacheInfo",
     "CacheManager",
     "CacheStats",

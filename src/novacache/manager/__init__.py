@@ -1,14 +1,16 @@
 """The multi-tier cache manager: one API over L1 (LocalCache), L2 (Redis) and L3 (a store).
 
 - :class:`CacheManager`: the synchronous manager (threads).
+- :class:`AsyncCacheManager`: its asyncio twin (async tiers, asyncio single-flight).
 - :class:`Router`, :class:`Route`: which tiers a write goes to.
 - :class:`WriteReport`, :class:`ManagerStats`: what writes report and what is counted.
 """
 
 from __future__ import annotations
 
+from ._async import AsyncCacheManager
 from ._sync import CacheManager
 from .router import Route, Router
 from .stats import ManagerStats, WriteReport
 
-__all__ = ["CacheManager", "ManagerStats", "Route", "Router", "WriteReport"]
+__all__ = ["AsyncCacheManager", "CacheManager", "ManagerStats", "Route", "Router", "WriteReport"]

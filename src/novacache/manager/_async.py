@@ -1,0 +1,362 @@
+"""AsyncCacheManager: the asyncio twin of :class:`~novacache.manager.CacheManager`.
+
+The same read path, write path, routing, promotion, failure policy and counters, with
+every tier call awaited (``AsyncRedisTier``, ``AsyncSQLiteTier``, ``AsyncPostgresTier``)
+and an asyncio single-flight for :meth:`AsyncCacheManager.get_or_load`. L1 stays the
+synchronous :class:`~novacache.LocalCache`: its calls never block, so they are made
+directly from the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._local import LocalCache
+from ..codec import Codec
+from ..errors import TierError
+from ..tiers.base import AsyncTier
+from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from .router import LOCAL, Router
+from .singleflight import AsyncSingleFlight
+from .stats import WriteReport
+
+__all__ = ["AsyncCacheManager"]
+
+T = TypeVar("T")
+_MISS = MISS
+
+
+class AsyncCacheManager(ManagerBase[AsyncTier]):
+    """The asyncio twin of :class:`~novacache.manager.CacheManager`: the same parameters
+    (``remote`` and ``store`` are :class:`~novacache.tiers.AsyncTier` objects) and the
+    same methods, awaited. Use it from one event loop.
+    """
+
+    def __init__(
+        self,
+        local: LocalCache | None = None,
+        remote: AsyncTier | None = None,
+        store: AsyncTier | None = None,
+        codec: Codec | None = None,
+        router: Router | None = None,
+        *,
+        default_ttl: float | None = None,
+        on_write_error: WritePolicy = "raise",
+        on_error: ErrorHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
+        )
+        self._flights = AsyncSingleFlight()
+
+    @classmethod
+    async def embedded(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        maxsize: int | None = 10_000,
+        maxbytes: int | None = None,
+        store_maxbytes: int | None = None,
+        **options: Any,
+    ) -> AsyncCacheManager:
+        """The embedded default, with no server: an L1 of ``maxsize`` entries over an
+        SQLite store in the file ``path`` (opened off the event loop)."""
+        from ..tiers.sqlite import AsyncSQLiteTier
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store = await AsyncSQLiteTier.open(path, maxbytes=store_maxbytes)
+        return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value cached under ``key``, or ``default``.
+
+        Never raises because a tier below is unreachable or holds a corrupt frame: those
+        read as misses of that tier (counted in :attr:`stats`).
+        """
+        value = self._l1_get(key, _MISS)
+        if value is not _MISS:
+            return value
+        return await self._get_below(key, default)
+
+    async def _get_below(self, key: str, default: Any) -> Any:
+        below = self._below
+        for i, (slot, tier) in enumerate(below):
+            try:
+                frame = await tier.get(key)
+            except TierError as exc:
+                self.stats.count(slot, "read_errors")
+                self._report("get", slot, exc)
+                continue
+            if frame is None:
+                self.stats.count(slot, "misses")
+                continue
+            opened = self._open(slot, key, frame)
+            if opened is None:
+                continue
+            self.stats.count(slot, "hits")
+            value, remaining = opened
+            await self._promote(key, frame, value, remaining, below[:i])
+            return value
+        return default
+
+    async def _promote(
+        self,
+        key: str,
+        frame: bytes,
+        value: Any,
+        remaining: float | None,
+        above: tuple[tuple[str, AsyncTier], ...],
+    ) -> None:
+        slots = self.router.tiers(key, len(frame))
+        for slot, tier in above:
+            if slot in slots:
+                try:
+                    await tier.set(key, frame, remaining)
+                except (TierError, ValueError) as exc:
+                    self.stats.count(slot, "promote_errors")
+                    self._report("promote", slot, exc)
+        if LOCAL in slots and self.local is not None:
+            self._to_l1(key, value, self._l1_ttl(remaining))
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """``{key: value}`` for the keys cached (absent keys are left out).
+
+        One call per tier: L1 first, then one ``get_many`` on L2 for what L1 lacked, then
+        one on L3 for what is still missing. Never raises for a tier failure.
+        """
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
+        missing = [k for k in wanted if k not in found]
+        above: list[tuple[str, AsyncTier]] = []
+        for slot, tier in self._below:
+            if not missing:
+                break
+            try:
+                frames = await tier.get_many(missing)
+            except TierError as exc:
+                self.stats.count(slot, "read_errors")
+                self._report("get_many", slot, exc)
+                above.append((slot, tier))
+                continue
+            hits: dict[str, tuple[bytes, Any, float | None]] = {}
+            for key, frame in frames.items():
+                opened = self._open(slot, key, frame)
+                if opened is not None:
+                    hits[key] = (frame, *opened)
+            self.stats.count(slot, "hits", len(hits))
+            self.stats.count(slot, "misses", len(missing) - len(hits))
+            if hits:
+                await self._promote_many(hits, tuple(above))
+                for key, (_, value, _) in hits.items():
+                    found[key] = value
+                missing = [k for k in missing if k not in hits]
+            above.append((slot, tier))
+        return {k: found[k] for k in wanted if k in found}
+
+    async def _promote_many(
+        self,
+        hits: Hits,
+        above: tuple[tuple[str, AsyncTier], ...],
+    ) -> None:
+        """Write hits from below to the tiers above: one ``set_many`` per tier for the
+        entries without expiry and one for the others, with the longest remaining life
+        among them (the envelope's own deadline still ends each entry on time)."""
+        for slot, tier in above:
+            for batch, ttl in self._promotion_batches(slot, hits):
+                try:
+                    await tier.set_many(batch, ttl)
+                except (TierError, ValueError) as exc:
+                    self.stats.count(slot, "promote_errors")
+                    self._report("promote", slot, exc)
+        route = self.router.tiers
+        if self.local is not None:
+            for key, (frame, value, remaining) in hits.items():
+                if LOCAL in route(key, len(frame)):
+                    self._to_l1(key, value, self._l1_ttl(remaining))
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def set(
+        self, key: str, value: Any, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> WriteReport:
+        """Cache ``value`` under ``key`` for ``ttl`` seconds (``None``: the default TTL;
+        ``math.inf``: no expiry) in every tier the router picks for it.
+
+        The value is encoded once (a :class:`~novacache.errors.CodecError` is raised
+        before anything is written). Tiers are written lowest first; a tier the router
+        does not pick loses any older value of the key (L1 always; L2/L3 when the router
+        has size rules, since the key may have been routed there before). Returns what
+        was written; under the ``"raise"`` policy a failure raises
+        :class:`~novacache.errors.PartialWrite` instead.
+        """
+        return await self._set(key, value, ttl, tags, None)
+
+    async def _set(
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None,
+        tags: Iterable[str],
+        policy: WritePolicy | None,
+    ) -> WriteReport:
+        if tags:
+            raise NotImplementedError("tags are not supported yet")
+        ttl = self._ttl(ttl)
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock())
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                if slot in slots:
+                    assert frame is not None
+                    await tier.set(key, frame, ttl)
+                    written.append(slot)
+                elif self.router.sizes_matter:
+                    await tier.delete(key)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("set", slot, exc)
+        if self.local is not None:
+            if LOCAL in slots:
+                if self._to_l1(key, value, ttl if ttl is not None else math.inf):
+                    written.append(LOCAL)
+                elif not written:
+                    failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
+            else:
+                self.local.pop(key, None)
+        return self._finish("set", WriteReport(tuple(written), failed), policy)
+
+    async def set_many(
+        self, items: Mapping[str, Any], ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> WriteReport:
+        """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
+        first (nothing is written if one cannot be), then one ``set_many`` per tier."""
+        if tags:
+            raise NotImplementedError("tags are not supported yet")
+        ttl = self._ttl(ttl)
+        now = self.clock()
+        routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
+            elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
+            try:
+                if batch:
+                    await tier.set_many(batch, ttl)
+                    written.append(slot)
+                if elsewhere and self.router.sizes_matter:
+                    await tier.delete_many(elsewhere)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("set_many", slot, exc)
+        if self.local is not None:
+            l1_ttl = ttl if ttl is not None else math.inf
+            for key, (slots, _) in routed.items():
+                if LOCAL in slots:
+                    self._to_l1(key, items[key], l1_ttl)
+                else:
+                    self.local.pop(key, None)
+            if any(LOCAL in slots for slots, _ in routed.values()):
+                written.append(LOCAL)
+        return self._finish("set_many", WriteReport(tuple(written), failed))
+
+    async def delete(self, key: str) -> bool:
+        """Remove ``key`` from every tier (lowest first); whether some tier held it.
+
+        A tier that fails is reported as for writes (``PartialWrite`` under "raise")."""
+        return await self.delete_many([key]) > 0
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove the keys from every tier, one call per tier; how many keys were found
+        (as counted by the tier that held the most of them)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return 0
+        found = 0
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                found = max(found, await tier.delete_many(wanted))
+                written.append(slot)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("delete", slot, exc)
+        if self.local is not None:
+            found = max(found, self.local.delete_many(wanted))
+            written.append(LOCAL)
+        self._finish("delete", WriteReport(tuple(written), failed))
+        return found
+
+    async def clear(self) -> WriteReport:
+        """Remove every entry of every tier (each tier's own namespace only)."""
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        for slot, tier in reversed(self._below):
+            try:
+                await tier.clear()
+                written.append(slot)
+            except TierError as exc:
+                failed[slot] = exc
+                self._report("clear", slot, exc)
+        if self.local is not None:
+            self.local.clear()
+            written.append(LOCAL)
+        return self._finish("clear", WriteReport(tuple(written), failed))
+
+    # -- loading ----------------------------------------------------------------------
+
+    async def get_or_load(
+        self, key: str, loader: Callable[[], Awaitable[T]], ttl: float | None = None
+    ) -> T:
+        """The cached value of ``key``; on a miss, ``await loader()``'s value, cached for
+        ``ttl``.
+
+        The loader runs at most once at a time per key in this event loop: concurrent
+        tasks wait for its result, or its exception (raised in each of them; not cached).
+        Tier failures while storing the loaded value are counted and reported, never
+        raised. A call for the same key from inside its own loader (same task) raises
+        :class:`~novacache.errors.ReentrantLoad`.
+        """
+        value = await self.get(key, _MISS)
+        if value is not _MISS:
+            return value  # type: ignore[no-any-return]
+
+        async def lead() -> T:
+            cached = await self.get(key, _MISS)  # a flight that just ended may have stored it
+            if cached is not _MISS:
+                return cached  # type: ignore[no-any-return]
+            self.stats.loads += 1
+            loaded = await loader()
+            await self._set(key, loaded, ttl, (), "report")
+            return loaded
+
+        return await self._flights.do(key, lead)
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the tiers below (L1 is left as it is); calling it twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        for slot, tier in self._below:
+            try:
+                await tier.close()
+            except TierError as exc:
+                self._report("close", slot, exc)
+
+    async def __aenter__(self) -> AsyncCacheManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
