@@ -27,8 +27,38 @@ def _import_with(value: str) -> subprocess.CompletedProcess[str]:
 def test_known_values_import(value: str) -> None:
     result = _import_with(value)
     assert result.returncode == 0, result.stderr
-    # No compiled fast path is selected yet: both give the pure classes.
-    assert result.stdout.strip() == "pure"
+    # "auto" (the default) takes the compiled fast path whenever the core is active.
+    expected = "compiled" if value != "pure" and novacache.compiled else "pure"
+    assert result.stdout.strip() == expected
+
+
+def test_auto_serves_lru_and_fifo_from_the_core() -> None:
+    import novacache.cachetools as ct
+
+    if not novacache.compiled:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but the compiled core is not active")
+        pytest.skip("the compiled core is not built")
+    if ct._implementation != "compiled":
+        pytest.skip("NOVACACHE_CACHETOOLS_IMPL=pure in this run")
+    from novacache import LocalCache
+
+    for cls in (ct.LRUCache, ct.FIFOCache):
+        cache = cls(3)
+        assert isinstance(cache, LocalCache)
+        assert isinstance(cache, ct.Cache)
+    # What the fast path does not serve gets the pure classes, which still pass
+    # isinstance against the public names.
+    sized = ct.LRUCache(3, getsizeof=len)
+    assert not isinstance(sized, LocalCache)
+    assert isinstance(sized, ct.LRUCache)
+
+    class Hooked(ct.LRUCache[int, int]):
+        def popitem(self) -> tuple[int, int]:
+            return super().popitem()
+
+    assert not isinstance(Hooked(2), LocalCache)
+    assert issubclass(Hooked, ct.LRUCache)
 
 
 def test_unknown_value_is_refused() -> None:

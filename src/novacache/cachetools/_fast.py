@@ -18,7 +18,7 @@ hook a user overrides is called exactly where cachetools calls it.
 from __future__ import annotations
 
 from abc import ABCMeta
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, ClassVar, TypeVar
 
 from .._core import LocalCache, _cachetools_mode, _insertion_snapshot
@@ -47,6 +47,19 @@ class _FastMeta(ABCMeta):
             return super().__new__(mcls, name, bases, ns, **kw)
         pure_bases = tuple(b._pure if isinstance(b, _FastMeta) else b for b in bases)
         return ABCMeta(name, pure_bases, ns, **kw)
+
+
+class _Absent:
+    """An attribute of LocalCache that cachetools' class does not have: reading it
+    raises AttributeError, so ``hasattr`` and duck typing answer as with cachetools."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        raise AttributeError(
+            f"{(owner or type(obj)).__name__!r} object has no attribute {self._name!r}"
+        )
 
 
 def _restore_fast(cls: Any, maxsize: int, items: list[tuple[Any, Any]], recency: list[Any]) -> Any:
@@ -80,8 +93,32 @@ class _FastKeyOrderCache(LocalCache):
 
     # -- what cachetools does differently from LocalCache ---------------------------
 
-    def __iter__(self) -> Any:
-        return iter(_insertion_snapshot(self, 0))
+    def __iter__(self) -> Iterator[Any]:
+        # As a dict's iterator (cachetools iterates its dict): keys in insertion
+        # order, and RuntimeError once the cache changed size meanwhile.
+        size = len(self)
+        for key in _insertion_snapshot(self, 0):
+            if len(self) != size:
+                break
+            yield key
+        if len(self) != size:
+            raise RuntimeError(f"{type(self).__name__} changed size during iteration")
+
+    # LocalCache's own API beyond cachetools' is hidden: code that probes for a TTL
+    # cache with hasattr(cache, "expire") or "ttl" must not mistake these for one.
+    expire = _Absent()
+    ttl = _Absent()
+    timer = _Absent()
+    peek = _Absent()
+    set = _Absent()
+    get_many = _Absent()
+    set_many = _Absent()
+    delete_many = _Absent()
+    stats = _Absent()
+    reset_stats = _Absent()
+    weigher = _Absent()
+    maxbytes = _Absent()
+    currbytes = _Absent()
 
     # Live views, as cachetools has them (LocalCache's are snapshot lists).
     keys = MutableMapping.keys  # type: ignore[assignment]
