@@ -9,6 +9,7 @@ directly from the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import time
@@ -24,11 +25,19 @@ from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
 from .router import LOCAL, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
+from .tags import SQLiteTagIndex, check_tags
 
 __all__ = ["AsyncCacheManager"]
 
 T = TypeVar("T")
 _MISS = MISS
+
+
+async def _call(method: Callable[..., T], *args: Any) -> T:
+    """Call a tag index method; the SQLite index's in a worker thread (it blocks)."""
+    if isinstance(getattr(method, "__self__", None), SQLiteTagIndex):
+        return await asyncio.to_thread(method, *args)
+    return method(*args)
 
 
 class AsyncCacheManager(ManagerBase[AsyncTier]):
@@ -207,12 +216,13 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         tags: Iterable[str],
         policy: WritePolicy | None,
     ) -> WriteReport:
-        if tags:
-            raise NotImplementedError("tags are not supported yet")
         ttl = self._ttl(ttl)
+        tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock())
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if tags:
+            await self._index(tags, [key], ttl, failed)
         for slot, tier in reversed(self._below):
             try:
                 if slot in slots:
@@ -239,13 +249,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     ) -> WriteReport:
         """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
-        if tags:
-            raise NotImplementedError("tags are not supported yet")
         ttl = self._ttl(ttl)
+        tags = check_tags(tags)
         now = self.clock()
         routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if tags and routed:
+            await self._index(tags, list(routed), ttl, failed)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
@@ -278,12 +289,16 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove the keys from every tier, one call per tier; how many keys were found
         (as counted by the tier that held the most of them)."""
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return 0
+        found, report = await self._delete_many(list(dict.fromkeys(keys)))
+        self._finish("delete", report)
+        return found
+
+    async def _delete_many(self, wanted: list[str]) -> tuple[int, WriteReport]:
         found = 0
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if not wanted:
+            return 0, WriteReport((), failed)
         for slot, tier in reversed(self._below):
             try:
                 found = max(found, await tier.delete_many(wanted))
@@ -294,7 +309,58 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
-        self._finish("delete", WriteReport(tuple(written), failed))
+        return found, WriteReport(tuple(written), failed)
+
+    # -- tags -------------------------------------------------------------------------
+
+    async def _index(
+        self,
+        tags: tuple[str, ...],
+        keys: list[str],
+        ttl: float | None,
+        failed: dict[str, TierError],
+    ) -> None:
+        """Record the keys under the tags in every tag index, before the values are
+        written (a crash in between leaves an index entry without a value: harmless)."""
+        for index in self._indexes():
+            try:
+                await _call(index.add, tags, keys, ttl)
+            except TierError as exc:
+                failed[index.slot] = exc
+                self._report("tag_add", index.slot, exc)
+
+    async def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Remove every key set with one of ``tags`` from every tier; how many were found.
+
+        The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
+        no SCAN). An index or a tier that fails is reported as for writes; what could
+        be found is removed anyway. Other processes' L1 keep their copies until their
+        L1 TTL ends (no invalidation bus yet).
+
+        Note that a write of a tagged key that runs concurrently with the invalidation
+        of its tag may survive it, exactly as a concurrent write may survive a delete.
+        """
+        wanted = check_tags(tags)
+        failed: dict[str, TierError] = {}
+        keys: set[str] = set()
+        if not wanted:
+            return 0
+        indexes = self._indexes()
+        for index in indexes:
+            try:
+                keys |= await _call(index.members, wanted)
+            except TierError as exc:
+                failed[index.slot] = exc
+                self._report("tag_members", index.slot, exc)
+        found, report = await self._delete_many(sorted(keys))
+        failed.update(report.failed)
+        for index in indexes:
+            try:
+                await _call(index.drop, wanted)
+            except TierError as exc:
+                failed.setdefault(index.slot, exc)
+                self._report("tag_drop", index.slot, exc)
+        self._finish("invalidate_tags", WriteReport(report.written, failed))
         return found
 
     async def clear(self) -> WriteReport:
@@ -311,6 +377,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
+        for index in self._tag_indexes or ():
+            try:
+                await _call(index.clear)
+            except TierError as exc:
+                failed.setdefault(index.slot, exc)
         return self._finish("clear", WriteReport(tuple(written), failed))
 
     # -- loading ----------------------------------------------------------------------
@@ -349,6 +420,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self._closed:
             return
         self._closed = True
+        self._close_indexes()
         for slot, tier in self._below:
             try:
                 await tier.close()

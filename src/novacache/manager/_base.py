@@ -14,6 +14,7 @@ from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite
 from .envelope import open_envelope, seal
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
+from .tags import TagIndex, indexes_for
 
 __all__ = ["MISS", "ErrorHook", "ManagerBase", "WritePolicy", "check_ttl"]
 
@@ -71,6 +72,7 @@ class ManagerBase(Generic[TierT]):
             local.get if local is not None else (lambda key, default: default)
         )
         self._closed = False
+        self._tag_indexes: tuple[TagIndex, ...] | None = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
@@ -169,6 +171,18 @@ class ManagerBase(Generic[TierT]):
         if slots is None:
             slots = router.tiers(key, len(frame))
         return slots, frame
+
+    def _indexes(self) -> tuple[TagIndex, ...]:
+        """The tag indexes, built on first use (see :mod:`.tags`)."""
+        if self._tag_indexes is None:
+            self._tag_indexes = indexes_for(self.remote, self.store, self.clock)
+        return self._tag_indexes
+
+    def _close_indexes(self) -> None:
+        for index in self._tag_indexes or ():
+            close = getattr(index, "close", None)
+            if close is not None:
+                close()
 
     def _ttl(self, ttl: float | None) -> float | None:
         return self.default_ttl if ttl is None else check_ttl(ttl)

@@ -32,6 +32,7 @@ from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
 from .router import LOCAL, Router
 from .singleflight import SingleFlight
 from .stats import WriteReport
+from .tags import check_tags
 
 __all__ = ["CacheManager"]
 
@@ -233,12 +234,13 @@ class CacheManager(ManagerBase[Tier]):
         tags: Iterable[str],
         policy: WritePolicy | None,
     ) -> WriteReport:
-        if tags:
-            raise NotImplementedError("tags are not supported yet")
         ttl = self._ttl(ttl)
+        tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock())
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if tags:
+            self._index(tags, [key], ttl, failed)
         for slot, tier in reversed(self._below):
             try:
                 if slot in slots:
@@ -265,13 +267,14 @@ class CacheManager(ManagerBase[Tier]):
     ) -> WriteReport:
         """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
-        if tags:
-            raise NotImplementedError("tags are not supported yet")
         ttl = self._ttl(ttl)
+        tags = check_tags(tags)
         now = self.clock()
         routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if tags and routed:
+            self._index(tags, list(routed), ttl, failed)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
@@ -304,12 +307,16 @@ class CacheManager(ManagerBase[Tier]):
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove the keys from every tier, one call per tier; how many keys were found
         (as counted by the tier that held the most of them)."""
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return 0
+        found, report = self._delete_many(list(dict.fromkeys(keys)))
+        self._finish("delete", report)
+        return found
+
+    def _delete_many(self, wanted: list[str]) -> tuple[int, WriteReport]:
         found = 0
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        if not wanted:
+            return 0, WriteReport((), failed)
         for slot, tier in reversed(self._below):
             try:
                 found = max(found, tier.delete_many(wanted))
@@ -320,7 +327,58 @@ class CacheManager(ManagerBase[Tier]):
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
-        self._finish("delete", WriteReport(tuple(written), failed))
+        return found, WriteReport(tuple(written), failed)
+
+    # -- tags -------------------------------------------------------------------------
+
+    def _index(
+        self,
+        tags: tuple[str, ...],
+        keys: list[str],
+        ttl: float | None,
+        failed: dict[str, TierError],
+    ) -> None:
+        """Record the keys under the tags in every tag index, before the values are
+        written (a crash in between leaves an index entry without a value: harmless)."""
+        for index in self._indexes():
+            try:
+                index.add(tags, keys, ttl)
+            except TierError as exc:
+                failed[index.slot] = exc
+                self._report("tag_add", index.slot, exc)
+
+    def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Remove every key set with one of ``tags`` from every tier; how many were found.
+
+        The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
+        no SCAN). An index or a tier that fails is reported as for writes; what could
+        be found is removed anyway. Other processes' L1 keep their copies until their
+        L1 TTL ends (no invalidation bus yet).
+
+        Note that a write of a tagged key that runs concurrently with the invalidation
+        of its tag may survive it, exactly as a concurrent write may survive a delete.
+        """
+        wanted = check_tags(tags)
+        failed: dict[str, TierError] = {}
+        keys: set[str] = set()
+        if not wanted:
+            return 0
+        indexes = self._indexes()
+        for index in indexes:
+            try:
+                keys |= index.members(wanted)
+            except TierError as exc:
+                failed[index.slot] = exc
+                self._report("tag_members", index.slot, exc)
+        found, report = self._delete_many(sorted(keys))
+        failed.update(report.failed)
+        for index in indexes:
+            try:
+                index.drop(wanted)
+            except TierError as exc:
+                failed.setdefault(index.slot, exc)
+                self._report("tag_drop", index.slot, exc)
+        self._finish("invalidate_tags", WriteReport(report.written, failed))
         return found
 
     def clear(self) -> WriteReport:
@@ -337,6 +395,11 @@ class CacheManager(ManagerBase[Tier]):
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
+        for index in self._tag_indexes or ():
+            try:
+                index.clear()
+            except TierError as exc:
+                failed.setdefault(index.slot, exc)
         return self._finish("clear", WriteReport(tuple(written), failed))
 
     # -- loading ----------------------------------------------------------------------
@@ -372,6 +435,7 @@ class CacheManager(ManagerBase[Tier]):
         if self._closed:
             return
         self._closed = True
+        self._close_indexes()
         for slot, tier in self._below:
             try:
                 tier.close()

@@ -1,0 +1,238 @@
+"""Tag indexes: which keys carry a tag, so ``invalidate_tags`` can find them without KEYS.
+
+The index maps a tag to cache keys. Keys are the same in every tier, so one index shared
+by every process that shares the tiers is enough; the manager keeps one in each shared
+tier that can hold one, writes to all of them and reads their union:
+
+- :class:`RedisTagIndex`: the Redis tier's own index sets (``tag_add``/``tag_members``;
+  one set per tag, members in any slot: cluster-safe, no KEYS, no SCAN).
+- :class:`SQLiteTagIndex`: a table ``novacache_tag_index(tag, key, expires)`` beside the
+  store's tables in the SQLite file (the store tier's own tables are not touched).
+- :class:`LocalTagIndex`: an in-process dict, for a manager with no tier below L1.
+
+Note that the Redis index sets are written without expiry: ``tag_add`` with a TTL sets
+the set's expiry to that TTL even when it is shorter than an earlier member's, which
+would lose members. Sets are removed by ``invalidate_tags``; members whose keys expired
+are harmless (deleting an absent key). The SQLite index expires rows with their entries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+
+__all__ = ["LocalTagIndex", "RedisTagIndex", "SQLiteTagIndex", "TagIndex", "check_tags"]
+
+
+def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """The tags as a tuple without duplicates; each a non-empty ``str``."""
+    if isinstance(tags, str):
+        raise TypeError("tags is an iterable of str, not one str")
+    out = tuple(dict.fromkeys(tags))
+    for tag in out:
+        if not isinstance(tag, str) or not tag:
+            raise ValueError(f"a tag is a non-empty str, not {tag!r}")
+    return out
+
+
+class TagIndex(Protocol):
+    """What the manager asks of a tag index (failures raise ``TierError``)."""
+
+    slot: str
+
+    def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None: ...
+    def members(self, tags: tuple[str, ...]) -> set[str]: ...
+    def drop(self, tags: tuple[str, ...]) -> None: ...
+    def clear(self) -> None: ...
+
+
+class RedisTagIndex:
+    """The tag index sets of a :class:`~novacache.tiers.RedisTier`."""
+
+    slot = "remote"
+
+    def __init__(self, tier: Any) -> None:
+        self.tier = tier
+
+    def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
+        for tag in tags:
+            self.tier.tag_add(tag, keys)
+
+    def members(self, tags: tuple[str, ...]) -> set[str]:
+        found: set[str] = set()
+        for tag in tags:
+            found |= self.tier.tag_members(tag)
+        return found
+
+    def drop(self, tags: tuple[str, ...]) -> None:
+        for tag in tags:
+            self.tier.tag_invalidate(tag)  # deletes members added meanwhile too
+
+    def clear(self) -> None:
+        """Nothing to do: ``RedisTier.clear`` removes the tier's whole namespace."""
+
+
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS novacache_tag_index ("
+    " tag TEXT NOT NULL, key TEXT NOT NULL, expires REAL,"
+    " PRIMARY KEY (tag, key)) WITHOUT ROWID"
+)
+_ADD = (
+    "INSERT INTO novacache_tag_index (tag, key, expires) VALUES (?, ?, ?)"
+    " ON CONFLICT (tag, key) DO UPDATE SET expires = CASE"
+    " WHEN excluded.expires IS NULL OR expires IS NULL THEN NULL"
+    " ELSE max(expires, excluded.expires) END"
+)
+_PURGE_EVERY = 256
+
+
+class SQLiteTagIndex:
+    """A tag table in the SQLite store's file, shared by the processes using that file.
+
+    ``clock`` is wall time, as the SQLite tier's (rows expire with their entries).
+    """
+
+    slot = "store"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._writes = 0
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute(_TABLE)
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+
+    def _error(self, op: str, exc: sqlite3.Error) -> TierError:
+        text = f"sqlite tag index {self.path}: {op} failed: {type(exc).__name__}"
+        if "locked" in str(exc) or "busy" in str(exc):
+            return TierTimeout(text)
+        return TierUnavailable(text)
+
+    def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
+        now = self._clock()
+        expires = None if ttl is None else now + ttl
+        rows = [(tag, key, expires) for tag in tags for key in keys]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(_ADD, rows)
+                self._writes += 1
+                if self._writes % _PURGE_EVERY == 0:
+                    self._conn.execute("DELETE FROM novacache_tag_index WHERE expires <= ?", (now,))
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise self._error("add", exc) from exc
+
+    def members(self, tags: tuple[str, ...]) -> set[str]:
+        now = self._clock()
+        found: set[str] = set()
+        with self._lock:
+            try:
+                for tag in tags:
+                    rows = self._conn.execute(
+                        "SELECT key FROM novacache_tag_index"
+                        " WHERE tag = ? AND (expires IS NULL OR expires > ?)",
+                        (tag, now),
+                    ).fetchall()
+                    found.update(r[0] for r in rows)
+            except sqlite3.Error as exc:
+                raise self._error("members", exc) from exc
+        return found
+
+    def drop(self, tags: tuple[str, ...]) -> None:
+        with self._lock:
+            try:
+                self._conn.executemany(
+                    "DELETE FROM novacache_tag_index WHERE tag = ?", [(t,) for t in tags]
+                )
+            except sqlite3.Error as exc:
+                raise self._error("drop", exc) from exc
+
+    def clear(self) -> None:
+        with self._lock:
+            try:
+                self._conn.execute("DELETE FROM novacache_tag_index")
+            except sqlite3.Error as exc:
+                raise self._error("clear", exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class LocalTagIndex:
+    """An in-process index, for a manager whose only tier is L1.
+
+    Note that keys evicted from L1 stay listed until their tag is invalidated (deleting
+    an absent key is harmless); the index is as large as the (tag, key) pairs written.
+    """
+
+    slot = "local"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tags: dict[str, set[str]] = {}
+
+    def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
+        with self._lock:
+            for tag in tags:
+                self._tags.setdefault(tag, set()).update(keys)
+
+    def members(self, tags: tuple[str, ...]) -> set[str]:
+        with self._lock:
+            found: set[str] = set()
+            for tag in tags:
+                found |= self._tags.get(tag, set())
+            return found
+
+    def drop(self, tags: tuple[str, ...]) -> None:
+        with self._lock:
+            for tag in tags:
+                self._tags.pop(tag, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tags.clear()
+
+
+def indexes_for(
+    remote: object, store: object, clock: Callable[[], float] = time.time
+) -> tuple[TagIndex, ...]:
+    """The tag indexes a manager over these tiers keeps (see the module docstring).
+
+    Raises ``ConfigurationError`` when there are tiers below L1 but none of them can hold
+    a shared index (a PostgreSQL store without Redis): tags would be per-process only.
+    """
+    found: list[TagIndex] = []
+    if remote is not None and hasattr(remote, "tag_members"):
+        found.append(RedisTagIndex(remote))
+    sqlite_store = getattr(store, "sync", store)  # AsyncSQLiteTier wraps an SQLiteTier
+    path = getattr(sqlite_store, "path", None)
+    if isinstance(path, Path) and hasattr(sqlite_store, "purge_expired"):
+        found.append(SQLiteTagIndex(path, clock=clock))
+    if not found and remote is None and store is None:
+        found.append(LocalTagIndex())
+    if not found:
+        raise ConfigurationError(
+            "tags need a shared tag index: a RedisTier remote or an SQLiteTier store"
+        )
+    return tuple(found)
