@@ -1463,3 +1463,134 @@ def memoize(maxsize=128, *, ttl=None, typed=False, timer=None):
         return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer)
 
     return decorator
+
+
+# ---------------------------------------------------------------------------------------
+# cachetools' cached(): the compiled wrapper for the fast path of novacache.cachetools
+# ---------------------------------------------------------------------------------------
+
+@cython.final
+cdef class _CachedCall:
+    """Private: ``novacache.cachetools.cached(cache)`` where ``cache`` is a library
+    ``LRUCache``/``FIFOCache`` on this core, with the default key (``hashkey``), no lock
+    and no condition. It does what cachetools' wrapper does without a lock: look the key
+    up, else call the function and store its result. The Python side sets the public
+    attributes (``cache``, ``cache_key``, ``cache_lock``, ``cache_condition``) and the
+    ones ``functools.update_wrapper`` copies.
+    """
+
+    cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
+    cdef object _func
+    cdef LocalCache _cache
+    cdef object _key                # hashkey, for calls with keyword arguments
+    cdef bint _counting
+    cdef uint64_t _hits
+    cdef uint64_t _misses
+    cdef object _info_type
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._vectorcall = <void*>_cached_call_vectorcall
+
+    def __init__(self, func, LocalCache cache not None, key, bint info, info_type):
+        self._func = func
+        self._cache = cache
+        self._key = key
+        self._counting = info
+        self._info_type = info_type
+
+    def __call__(self, *args, **kwargs):
+        # Reached only through tp_call; `f(x)` uses vectorcall.
+        return _cached_call_slow(self, args, kwargs)
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return PyMethod_New(self, obj)
+
+    @property
+    def cache_info(self):
+        """``cache_info()``, present only for ``cached(..., info=True)``."""
+        if not self._counting:
+            raise AttributeError("'cached' wrapper has no attribute 'cache_info'")
+        return self._cache_info
+
+    def _cache_info(self):
+        cache = self._cache
+        return self._info_type(self._hits, self._misses, cache.maxsize, len(cache))
+
+    def cache_clear(self):
+        """Clear the cache (and, with ``info``, the hit and miss counts)."""
+        self._cache.clear()
+        self._hits = self._misses = 0
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return self.__qualname__
+
+    def __repr__(self):
+        return f"<cached {self._func!r}>"
+
+
+cdef object _cached_call_slow(_CachedCall self, tuple args, dict kwargs):
+    key = self._key(*args, **kwargs)
+    return _cached_call_with_key(self, key, args, kwargs)
+
+
+cdef object _cached_call_with_key(_CachedCall self, object key, tuple args, dict kwargs):
+    cdef PyObject* v = _get(self._cache, key, True, True)
+    if v != NULL:
+        if self._counting:
+            self._hits += 1
+        return <object>v
+    if self._counting:
+        self._misses += 1
+    result = self._func(*args, **kwargs)
+    _set(self._cache, key, result, self._cache._ttl, -1)
+    return result
+
+
+cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nargsf,
+                                    PyObject* kwnames):
+    cdef _CachedCall self = <_CachedCall>callable
+    cdef Py_ssize_t nargs = nc_vectorcall_nargs(nargsf)
+    cdef Py_ssize_t i
+    cdef object key
+    cdef object result
+    cdef PyObject* v
+    if kwnames != NULL and PyTuple_GET_SIZE(<object>kwnames):
+        # Keyword arguments: build the key with hashkey itself (sorted pairs).
+        pos = PyTuple_New(nargs)
+        for i in range(nargs):
+            _tuple_put(pos, i, args[i])
+        kw = {}
+        for i in range(PyTuple_GET_SIZE(<object>kwnames)):
+            kw[<object>PyTuple_GET_ITEM(<object>kwnames, i)] = <object>args[nargs + i]
+        return _cached_call_with_key(self, self._key(*pos, **kw), pos, kw)
+    key = PyTuple_New(nargs)                # hashkey(*args) is the tuple of the args
+    for i in range(nargs):
+        _tuple_put(key, i, args[i])
+    v = _get(self._cache, key, True, True)
+    if v != NULL:
+        if self._counting:
+            self._hits += 1
+        return <object>v
+    if self._counting:
+        self._misses += 1
+    result = nc_vectorcall(self._func, args, <size_t>nargs, NULL)
+    _set(self._cache, key, result, self._cache._ttl, -1)
+    return result
+
+
+cdef Py_ssize_t _cached_call_offset():
+    cdef _CachedCall probe = _CachedCall.__new__(_CachedCall)
+    return <Py_ssize_t>(<char*>&probe._vectorcall - <char*><PyObject*>probe)
+
+
+nc_enable_vectorcall(_CachedCall, _cached_call_offset())

@@ -65,3 +65,43 @@ def test_unknown_value_is_refused() -> None:
     result = _import_with("compiled-please")
     assert result.returncode != 0
     assert "NOVACACHE_CACHETOOLS_IMPL='compiled-please'" in result.stderr
+
+
+def test_cached_on_a_fast_cache_uses_the_compiled_wrapper() -> None:
+    import threading
+
+    import novacache.cachetools as ct
+
+    if ct._implementation != "compiled":
+        if os.environ.get("CI") and novacache.compiled:
+            pytest.fail("CI is set and the core is active, but the fast path is off")
+        pytest.skip("no compiled fast path in this run")
+    calls: list[int] = []
+
+    def double(x: int, *, extra: int = 0) -> int:
+        calls.append(x)
+        return 2 * x + extra
+
+    plain = ct.cached(ct.LRUCache(2))(double)
+    counted = ct.cached(ct.LRUCache(2), info=True)(double)
+    locked = ct.cached(ct.LRUCache(2), lock=threading.Lock())(double)
+    sized = ct.cached(ct.LRUCache(2, getsizeof=lambda v: 1))(double)
+    assert type(plain).__name__ == type(counted).__name__ == "_CachedCall"
+    assert type(locked).__name__ != "_CachedCall"  # a lock: the general wrapper
+    assert type(sized).__name__ != "_CachedCall"  # a pure cache: the general wrapper
+    assert not hasattr(plain, "cache_info")
+    assert plain(3) == plain(3) == 6
+    assert plain(3, extra=1) == 7
+    assert plain.cache[(3,)] == 6
+    assert calls == [3, 3]
+    assert counted(1) == counted(1) == 2
+    assert counted.cache_info() == ct.CacheInfo(1, 1, 2, 1)
+    counted.cache_clear()
+    assert counted.cache_info() == ct.CacheInfo(0, 0, 2, 0)
+    assert plain.__wrapped__ is double
+    assert plain.__name__ == "double"
+    assert (plain.cache_key, plain.cache_lock, plain.cache_condition) == (
+        ct.keys.hashkey,
+        None,
+        None,
+    )

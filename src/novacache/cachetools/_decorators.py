@@ -127,9 +127,41 @@ def cached(
     wrapper_type = _function_wrapper(discipline(lock, condition), info)
 
     def decorator(func: Callable[..., Any]) -> Any:
+        fast = _compiled_wrapper(func, cache, key, lock, condition, info)
+        if fast is not None:
+            return fast
         return wrapper_type(func, cache, key, lock, condition, info)
 
     return decorator
+
+
+def _compiled_wrapper(
+    func: Callable[..., Any], cache: Any, key: Any, lock: Any, condition: Any, info: bool
+) -> Any:
+    """The compiled wrapper, for what it serves exactly: a library ``LRUCache`` or
+    ``FIFOCache`` on the compiled core, the default key, no lock and no condition (the
+    caches are thread-safe without one). ``None`` for anything else."""
+    if lock is not None or condition is not None or key is not keys.hashkey:
+        return None
+    from . import _implementation
+
+    if _implementation != "compiled":
+        return None
+    from ._fast import FIFOCache, LRUCache
+
+    if type(cache) is not LRUCache and type(cache) is not FIFOCache:
+        return None
+    from .._core import _CachedCall  # type: ignore[attr-defined]
+    from ._memo import CacheInfo
+
+    wrapper = _CachedCall(func, cache, key, info, CacheInfo)
+    # First, as for the Python wrapper: the function's __dict__ cannot override these.
+    functools.update_wrapper(wrapper, func)
+    wrapper.cache = cache
+    wrapper.cache_key = key
+    wrapper.cache_lock = lock
+    wrapper.cache_condition = condition
+    return wrapper
 
 
 @overload
