@@ -158,3 +158,16 @@ def test_codec_section_has_its_target_rows(report: dict[str, Any]) -> None:
     sized = [r for r in rows if "encode_ns" in r and r["impl"] == "codec"]
     assert {r["size"] for r in sized} >= {100, 1024, 10240, 102400}
     assert all(r["wire_bytes"] > 0 for r in sized)
+
+
+def test_cachetools_section_has_every_target_row(report: dict[str, Any]) -> None:
+    from novacache.benchmark.cachetools_bench import ROWS
+
+    rows = report["cachetools"]
+    ours = {r["row"]: r for r in rows if r["impl"] == "novacache"}
+    assert set(ours) == set(ROWS)
+    for row in ours.values():
+        assert row["ns"] > 0
+        assert row["target"] is not None
+        if row["ratio"] is not None:  # None only when the floor is not built
+            assert row["ratio"] > 0

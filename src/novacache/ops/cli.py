@@ -8,7 +8,8 @@ Subcommands:
     :mod:`novacache.benchmark`). Peers come with ``pip install novacache[bench]``; a
     missing one is reported as "not installed". The ``codec`` row adds the codec's
     table (:mod:`novacache.benchmark.codec_bench`): encode/decode time and bytes on the
-    wire, and its two targets.
+    wire, and its two targets. The ``cachetools`` row adds the drop-in's table
+    (:mod:`novacache.benchmark.cachetools_bench`) beside cachetools itself.
 
 ``demo``
     The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
@@ -27,12 +28,14 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 CODEC_ROW = "codec"
+CACHETOOLS_ROW = "cachetools"
+_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW)
 
 
 def _all_rows() -> tuple[str, ...]:
     from ..benchmark import ROW_IDS
 
-    return (*ROW_IDS, CODEC_ROW)
+    return (*ROW_IDS, *_SECTIONS)
 
 
 def _rows(text: str) -> tuple[str, ...]:
@@ -126,7 +129,8 @@ def _bench(args: argparse.Namespace) -> int:
             overrides[field] = value
     rows = args.only or _all_rows()
     with_codec = CODEC_ROW in rows
-    overrides["rows"] = tuple(r for r in rows if r != CODEC_ROW)
+    with_cachetools = CACHETOOLS_ROW in rows
+    overrides["rows"] = tuple(r for r in rows if r not in _SECTIONS)
     if args.impl:
         from ..benchmark.peers import discover
 
@@ -164,6 +168,19 @@ def _bench(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         document["codec"] = codec_rows
+    if with_cachetools:
+        from ..benchmark import cachetools_bench
+
+        progress("measuring cachetools: novacache.cachetools beside cachetools")
+        ct_rows = cachetools_bench.run(quick=args.quick)
+        sys.stdout.write(
+            "\ncachetools: novacache.cachetools (as imported) beside cachetools 8.0.2;"
+            " ratio to the reference measured in the same rounds\n"
+            + cachetools_bench.format_rows(ct_rows)
+            + "\n"
+        )
+        sys.stdout.flush()
+        document["cachetools"] = ct_rows
     if args.json is not None:
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         progress(f"wrote {args.json}")
