@@ -3,6 +3,7 @@
 - :class:`CacheManager`: the synchronous manager (threads).
 - :class:`AsyncCacheManager`: its asyncio twin (async tiers, asyncio single-flight).
 - :class:`Router`, :class:`Route`: which tiers a write goes to.
+- :class:`InvalidationBus`: cross-process L1 coherence over Redis pub/sub.
 - :class:`WriteReport`, :class:`ManagerStats`: what writes report and what is counted.
 """
 
@@ -10,7 +11,16 @@ from __future__ import annotations
 
 from ._async import AsyncCacheManager
 from ._sync import CacheManager
+from .invalidation import InvalidationBus
 from .router import Route, Router
 from .stats import ManagerStats, WriteReport
 
-__all__ = ["AsyncCacheManager", "CacheManager", "ManagerStats", "Route", "Router", "WriteReport"]
+__all__ = [
+    "AsyncCacheManager",
+    "CacheManager",
+    "InvalidationBus",
+    "ManagerStats",
+    "Route",
+    "Router",
+    "WriteReport",
+]

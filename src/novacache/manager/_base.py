@@ -12,6 +12,7 @@ from .._local import LocalCache
 from ..codec import Codec
 from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite
 from .envelope import open_envelope, seal
+from .invalidation import InvalidationBus
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import TagIndex, indexes_for
@@ -73,6 +74,7 @@ class ManagerBase(Generic[TierT]):
         )
         self._closed = False
         self._tag_indexes: tuple[TagIndex, ...] | None = None
+        self.bus: InvalidationBus | None = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
@@ -124,9 +126,17 @@ class ManagerBase(Generic[TierT]):
             return cap
         return remaining if cap is None else min(remaining, cap)
 
-    def _to_l1(self, key: str, value: Any, ttl: float | None) -> bool:
+    def _to_l1(self, key: str, value: Any, ttl: float | None, gen: int | None = None) -> bool:
+        """Put ``value`` into L1; with an invalidation bus, only while it is healthy and,
+        for a value read below, only when no invalidation arrived since the read began
+        (``gen``). When it is not put, an older L1 value of the key is dropped."""
         local = self.local
         if local is None:
+            return False
+        bus = self.bus
+        if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
+            local.pop(key, None)
+            self.stats.l1_skipped += 1
             return False
         try:
             local.set(key, value, ttl=ttl)
@@ -135,6 +145,10 @@ class ManagerBase(Generic[TierT]):
             self.stats.l1_refused += 1
             return False
         return True
+
+    def _bus_generation(self) -> int:
+        bus = self.bus
+        return bus.generation if bus is not None else 0
 
     def _promotion_batches(
         self, slot: str, hits: Hits

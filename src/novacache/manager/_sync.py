@@ -29,6 +29,7 @@ from ..codec import Codec
 from ..errors import TierError
 from ..tiers.base import Tier
 from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from .invalidation import InvalidationBus
 from .router import LOCAL, Router
 from .singleflight import SingleFlight
 from .stats import WriteReport
@@ -38,6 +39,7 @@ __all__ = ["CacheManager"]
 
 T = TypeVar("T")
 _MISS = MISS
+BUS = "bus"
 
 
 class CacheManager(ManagerBase[Tier]):
@@ -56,6 +58,10 @@ class CacheManager(ManagerBase[Tier]):
     :param on_error: called as ``on_error(op, tier_slot, exc)`` for every tier failure,
         reads included (an exception it raises is ignored).
     :param clock: wall-clock time for the envelopes' deadlines (``time.time``).
+    :param bus: an :class:`~novacache.manager.InvalidationBus` over the Redis tier: every
+        write, delete, tag invalidation and clear is announced to the other processes,
+        which drop the keys from their L1 (a failed announcement is reported as the
+        tier slot ``"bus"``); see :mod:`novacache.manager.invalidation`.
 
     Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
     closes them. It is safe to share between threads.
@@ -73,11 +79,15 @@ class CacheManager(ManagerBase[Tier]):
         on_write_error: WritePolicy = "raise",
         on_error: ErrorHook | None = None,
         clock: Callable[[], float] = time.time,
+        bus: InvalidationBus | None = None,
     ) -> None:
         super().__init__(
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = SingleFlight()
+        if bus is not None and local is not None:
+            self.bus = bus
+            bus.attach(local)
 
     @classmethod
     def embedded(
@@ -115,6 +125,7 @@ class CacheManager(ManagerBase[Tier]):
 
     def _get_below(self, key: str, default: Any) -> Any:
         below = self._below
+        gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
             try:
                 frame = tier.get(key)
@@ -130,7 +141,7 @@ class CacheManager(ManagerBase[Tier]):
                 continue
             self.stats.count(slot, "hits")
             value, remaining = opened
-            self._promote(key, frame, value, remaining, below[:i])
+            self._promote(key, frame, value, remaining, below[:i], gen)
             return value
         return default
 
@@ -141,6 +152,7 @@ class CacheManager(ManagerBase[Tier]):
         value: Any,
         remaining: float | None,
         above: tuple[tuple[str, Tier], ...],
+        gen: int,
     ) -> None:
         slots = self.router.tiers(key, len(frame))
         for slot, tier in above:
@@ -151,7 +163,7 @@ class CacheManager(ManagerBase[Tier]):
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
-            self._to_l1(key, value, self._l1_ttl(remaining))
+            self._to_l1(key, value, self._l1_ttl(remaining), gen)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys cached (absent keys are left out).
@@ -160,6 +172,7 @@ class CacheManager(ManagerBase[Tier]):
         one on L3 for what is still missing. Never raises for a tier failure.
         """
         wanted = list(dict.fromkeys(keys))
+        gen = self._bus_generation()
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, Tier]] = []
@@ -181,7 +194,7 @@ class CacheManager(ManagerBase[Tier]):
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                self._promote_many(hits, tuple(above))
+                self._promote_many(hits, tuple(above), gen)
                 for key, (_, value, _) in hits.items():
                     found[key] = value
                 missing = [k for k in missing if k not in hits]
@@ -192,6 +205,7 @@ class CacheManager(ManagerBase[Tier]):
         self,
         hits: Hits,
         above: tuple[tuple[str, Tier], ...],
+        gen: int,
     ) -> None:
         """Write hits from below to the tiers above: one ``set_many`` per tier for the
         entries without expiry and one for the others, with the longest remaining life
@@ -207,7 +221,7 @@ class CacheManager(ManagerBase[Tier]):
         if self.local is not None:
             for key, (frame, value, remaining) in hits.items():
                 if LOCAL in route(key, len(frame)):
-                    self._to_l1(key, value, self._l1_ttl(remaining))
+                    self._to_l1(key, value, self._l1_ttl(remaining), gen)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -260,6 +274,7 @@ class CacheManager(ManagerBase[Tier]):
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
+        self._announce([key], failed)
         return self._finish("set", WriteReport(tuple(written), failed), policy)
 
     def set_many(
@@ -296,6 +311,7 @@ class CacheManager(ManagerBase[Tier]):
                     self.local.pop(key, None)
             if any(LOCAL in slots for slots, _ in routed.values()):
                 written.append(LOCAL)
+        self._announce(list(routed), failed)
         return self._finish("set_many", WriteReport(tuple(written), failed))
 
     def delete(self, key: str) -> bool:
@@ -327,7 +343,19 @@ class CacheManager(ManagerBase[Tier]):
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
+        self._announce(wanted, failed)
         return found, WriteReport(tuple(written), failed)
+
+    def _announce(self, keys: list[str], failed: dict[str, TierError]) -> None:
+        """Tell the other processes' L1 to drop ``keys`` (one bus message)."""
+        bus = self.bus
+        if bus is None or not keys:
+            return
+        try:
+            bus.publish_keys(keys)
+        except TierError as exc:
+            failed[BUS] = exc
+            self._report("publish", BUS, exc)
 
     # -- tags -------------------------------------------------------------------------
 
@@ -400,6 +428,12 @@ class CacheManager(ManagerBase[Tier]):
                 index.clear()
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
+        if self.bus is not None:
+            try:
+                self.bus.publish_clear()
+            except TierError as exc:
+                failed[BUS] = exc
+                self._report("publish", BUS, exc)
         return self._finish("clear", WriteReport(tuple(written), failed))
 
     # -- loading ----------------------------------------------------------------------
@@ -435,6 +469,8 @@ class CacheManager(ManagerBase[Tier]):
         if self._closed:
             return
         self._closed = True
+        if self.bus is not None:
+            self.bus.close()
         self._close_indexes()
         for slot, tier in self._below:
             try:

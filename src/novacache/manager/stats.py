@@ -32,19 +32,22 @@ class ManagerStats:
     the codec or the envelope refused: read as misses), ``expired`` (envelope deadline
     passed), ``read_errors`` and ``promote_errors`` (tier failures). Overall: ``loads``
     (loader calls), ``write_errors`` (tiers that failed a write), ``l1_refused`` (values
-    larger than L1's budget), ``hook_errors`` (exceptions raised by ``on_error``).
+    larger than L1's budget), ``l1_skipped`` (L1 fills skipped because the
+    invalidation bus was down or an invalidation arrived during the read),
+    ``hook_errors`` (exceptions raised by ``on_error``).
 
     Note that the counters are updated without a lock: under heavy thread contention
     an increment may be lost; they are for monitoring, not accounting.
     """
 
-    __slots__ = ("hook_errors", "l1_refused", "loads", "tiers", "write_errors")
+    __slots__ = ("hook_errors", "l1_refused", "l1_skipped", "loads", "tiers", "write_errors")
 
     def __init__(self) -> None:
         self.tiers: dict[str, dict[str, int]] = {}
         self.loads = 0
         self.write_errors = 0
         self.l1_refused = 0
+        self.l1_skipped = 0
         self.hook_errors = 0
 
     def count(self, slot: str, name: str, n: int = 1) -> None:
@@ -65,6 +68,7 @@ class ManagerStats:
             "loads": self.loads,
             "write_errors": self.write_errors,
             "l1_refused": self.l1_refused,
+            "l1_skipped": self.l1_skipped,
             "hook_errors": self.hook_errors,
         }
 

@@ -1,0 +1,207 @@
+"""The invalidation bus: keeps the L1 of every process sharing a Redis coherent.
+
+Why pub/sub and not ``CLIENT TRACKING``: tracking needs a dedicated connection per
+process and RESP3 push handling or a redirect connection, and it reports keys this
+process *read*, key by key; redis-py's client-side cache built on it is refused here
+(see ``/work/shared/notes/redis-testing.md``). A pub/sub channel per namespace needs
+only the Redis tier's ``publish``/``subscribe`` hooks, works the same on Sentinel and on
+a Cluster (messages are broadcast to every node), and lets a write send all the keys
+of one call (``set_many``, ``delete_many``, ``invalidate_tags``) in one message: the
+batching.
+
+Protocol: every message is msgpack ``[kind, origin, keys]``: kind 0 removes ``keys``
+from L1, 1 clears L1, 2 is a heartbeat. ``origin`` is the bus's random id: a process
+ignores its own messages (it has already updated its L1).
+
+Loss of the bus: a message published while a subscriber is disconnected is lost, and a
+silently frozen connection delivers nothing. So each bus publishes a heartbeat every
+``heartbeat`` seconds and expects to *receive its own*: when none arrived for
+``timeout`` seconds, or the subscription reported an error, the bus is unhealthy. On
+becoming unhealthy it flushes L1; while unhealthy the manager does not fill L1 (reads go
+below); when heartbeats flow again it flushes L1 once more (anything that slipped in
+meanwhile) and is healthy. So no value is served from L1 more than about ``timeout``
+seconds after an invalidation that this process missed.
+
+Promotion race: a process may read an old value from L2 just before another process
+overwrites it, and put it into L1 just after the invalidation arrived. The bus counts the
+messages it received (``generation``); the manager reads it before going below and skips
+the L1 fill when it changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+from .._local import LocalCache
+from ..errors import TierError
+
+__all__ = ["InvalidationBus"]
+
+KEYS, CLEAR, HEARTBEAT = 0, 1, 2
+
+
+class InvalidationBus:
+    """Pub/sub of L1 invalidations over a :class:`~novacache.tiers.RedisTier`.
+
+    :param tier: the Redis tier (its ``publish``/``subscribe`` hooks and namespace).
+    :param channel: the channel name, under the tier's prefix.
+    :param heartbeat: seconds between two heartbeats of this process.
+    :param timeout: seconds without receiving our own heartbeat before L1 is flushed.
+
+    The manager given the bus calls :meth:`attach`; nothing is subscribed before.
+    """
+
+    def __init__(
+        self,
+        tier: Any,
+        channel: str = "novacache:invalidate",
+        *,
+        heartbeat: float = 0.05,
+        timeout: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < heartbeat < timeout:
+            raise ValueError("0 < heartbeat < timeout, in seconds")
+        self.tier = tier
+        self.channel = channel
+        self.heartbeat = heartbeat
+        self.timeout = timeout
+        self.origin = secrets.token_bytes(8)
+        self._clock = clock
+        self._local: LocalCache | None = None
+        self._subscription: Any = None
+        self._sub_errors = 0
+        self._last_beat = 0.0
+        self._down_at = 0.0
+        self._healthy = False
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # counters, for metrics and tests
+        self.generation = 0  # invalidation messages applied (any kind but heartbeats)
+        self.received = 0  # invalidation messages from other processes
+        self.published = 0
+        self.flushes = 0
+        self.publish_errors = 0
+
+    @property
+    def healthy(self) -> bool:
+        """Whether invalidations are known to reach this process now."""
+        return self._healthy
+
+    def attach(self, local: LocalCache) -> None:
+        """Start serving ``local``: subscribe and start the heartbeat watchdog. Never
+        raises because Redis is down: the bus then starts unhealthy and retries."""
+        self._local = local
+        self._subscribe()
+        self._watchdog = threading.Thread(
+            target=self._watch, name="novacache-invalidation-bus", daemon=True
+        )
+        self._watchdog.start()
+
+    def _subscribe(self) -> bool:
+        try:
+            self._subscription = self.tier.subscribe(self.channel, self._on_message)
+        except TierError:
+            self._subscription = None
+            return False
+        self._sub_errors = 0
+        return True
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            kind, origin, keys = msgpack.unpackb(data)
+        except Exception:
+            return  # not ours: ignored
+        if kind == HEARTBEAT:
+            if origin == self.origin:
+                self._last_beat = self._clock()
+            return
+        if origin == self.origin:
+            return
+        self.received += 1
+        local = self._local
+        if local is None:
+            return
+        self.generation += 1
+        if kind == KEYS:
+            local.delete_many(keys)
+        elif kind == CLEAR:
+            local.clear()
+
+    def _flush(self) -> None:
+        self.generation += 1
+        self.flushes += 1
+        if self._local is not None:
+            self._local.clear()
+
+    def _watch(self) -> None:
+        beat = msgpack.packb([HEARTBEAT, self.origin, None])
+        while not self._stop.wait(self.heartbeat):
+            sub = self._subscription
+            if sub is None and not self._subscribe():
+                self._set_healthy(False)
+                continue
+            sub = self._subscription
+            if sub is not None and sub.errors != self._sub_errors:
+                self._sub_errors = sub.errors
+                self._set_healthy(False)  # the connection dropped: messages may be lost
+            try:
+                self.tier.publish(self.channel, beat)
+            except TierError:
+                self._set_healthy(False)
+                continue
+            if self._clock() - self._last_beat >= self.timeout:
+                self._set_healthy(False)
+            elif not self._healthy and self._last_beat > self._down_at:
+                self._set_healthy(True)  # a heartbeat went round since we went down
+
+    def _set_healthy(self, healthy: bool) -> None:
+        with self._lock:
+            if healthy == self._healthy:
+                return
+            self._healthy = healthy
+            if not healthy:
+                self._down_at = self._clock()
+            self._flush()  # going down: L1 may miss invalidations; coming back: drop
+            # whatever was filled while the state changed
+
+    # -- sending ----------------------------------------------------------------------
+
+    def publish_keys(self, keys: Iterable[str]) -> None:
+        """Tell every other process to drop ``keys`` from its L1 (one message); raises
+        ``TierError`` when it could not be published."""
+        batch = list(keys)
+        if batch:
+            self._publish([KEYS, self.origin, batch])
+
+    def publish_clear(self) -> None:
+        """Tell every other process to clear its L1."""
+        self._publish([CLEAR, self.origin, None])
+
+    def _publish(self, message: list[Any]) -> None:
+        try:
+            self.tier.publish(self.channel, msgpack.packb(message))
+        except TierError:
+            self.publish_errors += 1
+            raise
+        self.published += 1
+
+    def close(self) -> None:
+        """Stop the watchdog and the subscription (waits about a second at most)."""
+        self._stop.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=1.0)
+        sub = self._subscription
+        if sub is not None:
+            sub.close()
+        self._subscription = None
+        self._healthy = False
