@@ -90,9 +90,10 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         Never raises because a tier below is unreachable or holds a corrupt frame: those
         read as misses of that tier (counted in :attr:`stats`).
         """
-        value = self._l1_get(key, _MISS)
-        if value is not _MISS:
-            return value
+        try:
+            return self._l1[key]
+        except KeyError:
+            pass
         return await self._get_below(key, default)
 
     async def _get_below(self, key: str, default: Any) -> Any:
@@ -112,7 +113,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 continue
             self.stats.count(slot, "hits")
             value, remaining = opened
-            await self._promote(key, frame, value, remaining, below[:i])
+            if i or self.local is not None:
+                await self._promote(key, frame, value, remaining, below[:i])
             return value
         return default
 

@@ -69,9 +69,8 @@ class ManagerBase(Generic[TierT]):
         self._below: tuple[tuple[str, TierT], ...] = tuple(
             (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
         )
-        self._l1_get: Callable[[str, Any], Any] = (
-            local.get if local is not None else (lambda key, default: default)
-        )
+        # ``self._l1[key]`` is a hit or a KeyError (an empty dict when there is no L1)
+        self._l1: Any = local if local is not None else {}
         self._closed = False
         self._tag_indexes: tuple[TagIndex, ...] | None = None
         self.bus: InvalidationBus | None = None

@@ -85,6 +85,9 @@ class CacheManager(ManagerBase[Tier]):
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = SingleFlight()
+        if local is None:
+            # Note that without an L1 there is nothing to try first: skip a KeyError.
+            self.get = self._get_below  # type: ignore[method-assign]
         if bus is not None and local is not None:
             self.bus = bus
             bus.attach(local)
@@ -118,12 +121,15 @@ class CacheManager(ManagerBase[Tier]):
         Never raises because a tier below is unreachable or holds a corrupt frame: those
         read as misses of that tier (counted in :attr:`stats`).
         """
-        value = self._l1_get(key, _MISS)
-        if value is not _MISS:
-            return value
+        # Note that the subscript is the L1's cheapest hit (no method call with
+        # arguments); a miss costs a KeyError, cheap beside the round trip that follows.
+        try:
+            return self._l1[key]
+        except KeyError:
+            pass
         return self._get_below(key, default)
 
-    def _get_below(self, key: str, default: Any) -> Any:
+    def _get_below(self, key: str, default: Any = None) -> Any:
         below = self._below
         gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
@@ -141,7 +147,8 @@ class CacheManager(ManagerBase[Tier]):
                 continue
             self.stats.count(slot, "hits")
             value, remaining = opened
-            self._promote(key, frame, value, remaining, below[:i], gen)
+            if i or self.local is not None:
+                self._promote(key, frame, value, remaining, below[:i], gen)
             return value
         return default
 
