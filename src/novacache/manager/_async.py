@@ -22,6 +22,7 @@ from ..codec import Codec
 from ..errors import TierError
 from ..tiers.base import AsyncTier
 from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from .decorator import KeyFunc, TagsArg, make_decorator
 from .router import LOCAL, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
@@ -30,6 +31,7 @@ from .tags import SQLiteTagIndex, check_tags
 __all__ = ["AsyncCacheManager"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 
 
@@ -389,7 +391,13 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     # -- loading ----------------------------------------------------------------------
 
     async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[T]], ttl: float | None = None
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
+        negative_ttl: float | None = None,
     ) -> T:
         """The cached value of ``key``; on a miss, ``await loader()``'s value, cached for
         ``ttl``.
@@ -399,6 +407,10 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         Tier failures while storing the loaded value are counted and reported, never
         raised. A call for the same key from inside its own loader (same task) raises
         :class:`~novacache.errors.ReentrantLoad`.
+
+        ``tags`` are recorded with the loaded value. A loader that returns ``None``
+        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
+        cached for that many seconds (negative caching).
         """
         value = await self.get(key, _MISS)
         if value is not _MISS:
@@ -410,10 +422,34 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 return cached  # type: ignore[no-any-return]
             self.stats.loads += 1
             loaded = await loader()
-            await self._set(key, loaded, ttl, (), "report")
+            ttl_used: float | None = ttl
+            if loaded is None:
+                if negative_ttl is None:
+                    return loaded
+                ttl_used = negative_ttl
+            await self._set(key, loaded, ttl_used, tags, "report")
             return loaded
 
         return await self._flights.do(key, lead)
+
+    def cached(
+        self,
+        ttl: float | None = None,
+        *,
+        key: KeyFunc | None = None,
+        tags: TagsArg = (),
+        negative_ttl: float | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a function (a coroutine function) so that its results are cached through this
+        manager for ``ttl`` seconds (see :mod:`novacache.manager.decorator`).
+
+        ``key(*args, **kwargs)`` builds the cache key (default: the function's qualified
+        name and the ``repr`` of its arguments); ``tags`` is a list of tags or a
+        callable ``tags(*args, **kwargs)``; ``negative_ttl`` caches a ``None`` result for
+        that long (by default ``None`` is not cached). The decorated function keeps its
+        type for type checkers.
+        """
+        return make_decorator(self, ttl, key, tags, negative_ttl)
 
     # -- lifetime ---------------------------------------------------------------------
 

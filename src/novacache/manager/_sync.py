@@ -29,6 +29,7 @@ from ..codec import Codec
 from ..errors import TierError
 from ..tiers.base import Tier
 from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from .decorator import KeyFunc, TagsArg, make_decorator
 from .invalidation import InvalidationBus
 from .router import LOCAL, Router
 from .singleflight import SingleFlight
@@ -38,6 +39,7 @@ from .tags import check_tags
 __all__ = ["CacheManager"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 BUS = "bus"
 
@@ -445,7 +447,15 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- loading ----------------------------------------------------------------------
 
-    def get_or_load(self, key: str, loader: Callable[[], T], ttl: float | None = None) -> T:
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
+        negative_ttl: float | None = None,
+    ) -> T:
         """The cached value of ``key``; on a miss, ``loader()``'s value, cached for ``ttl``.
 
         The loader runs at most once at a time per key in this process: concurrent
@@ -453,6 +463,10 @@ class CacheManager(ManagerBase[Tier]):
         exception is not cached). Tier failures while storing the loaded value are
         counted and reported, never raised: the caller gets its value. A call for the
         same key from inside its own loader raises :class:`~novacache.errors.ReentrantLoad`.
+
+        ``tags`` are recorded with the loaded value. A loader that returns ``None``
+        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
+        cached for that many seconds (negative caching).
         """
         value = self.get(key, _MISS)
         if value is not _MISS:
@@ -464,10 +478,34 @@ class CacheManager(ManagerBase[Tier]):
                 return cached  # type: ignore[no-any-return]
             self.stats.loads += 1
             loaded = loader()
-            self._set(key, loaded, ttl, (), "report")
+            ttl_used: float | None = ttl
+            if loaded is None:
+                if negative_ttl is None:
+                    return loaded
+                ttl_used = negative_ttl
+            self._set(key, loaded, ttl_used, tags, "report")
             return loaded
 
         return self._flights.do(key, lead)
+
+    def cached(
+        self,
+        ttl: float | None = None,
+        *,
+        key: KeyFunc | None = None,
+        tags: TagsArg = (),
+        negative_ttl: float | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a function or a coroutine function so that its results are cached through this
+        manager for ``ttl`` seconds (see :mod:`novacache.manager.decorator`).
+
+        ``key(*args, **kwargs)`` builds the cache key (default: the function's qualified
+        name and the ``repr`` of its arguments); ``tags`` is a list of tags or a
+        callable ``tags(*args, **kwargs)``; ``negative_ttl`` caches a ``None`` result for
+        that long (by default ``None`` is not cached). The decorated function keeps its
+        type for type checkers.
+        """
+        return make_decorator(self, ttl, key, tags, negative_ttl)
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -1,0 +1,159 @@
+"""``@manager.cached(...)``: cache a function's results through a manager.
+
+The decorated function keeps its exact type (the decorator is typed ``F -> F``), so
+``mypy --strict`` sees the original signature, coroutine functions included. Calls go
+through ``get_or_load``: one call of the function per key at a time in the process.
+
+Keys: ``key(*args, **kwargs) -> str`` when given; otherwise
+``"<module>.<qualname>:" + repr(args) + repr(sorted kwargs)``, which is stable across
+processes for arguments whose ``repr`` is (numbers, strings, tuples, ...); pass ``key=``
+for anything else. A key longer than 200 characters is replaced by a SHA-256 digest of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import inspect
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from .singleflight import AsyncSingleFlight
+
+if TYPE_CHECKING:
+    from ._async import AsyncCacheManager
+    from ._sync import CacheManager
+
+__all__ = ["KeyFunc", "TagsArg", "default_key", "make_decorator"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+KeyFunc = Callable[..., str]
+TagsArg = Iterable[str] | Callable[..., Iterable[str]]
+
+_MAX_KEY = 200
+
+
+def default_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The default cache key of a call of the function ``name``."""
+    text = f"{name}:{args!r}"
+    if kwargs:
+        text += repr(sorted(kwargs.items()))
+    if len(text) > _MAX_KEY:
+        text = f"{name}:sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+    return text
+
+
+def _key_builder(fn: Callable[..., Any], key: KeyFunc | None) -> Callable[..., str]:
+    if key is not None:
+        return key
+    name = f"{fn.__module__}.{fn.__qualname__}"
+
+    def build(*args: Any, **kwargs: Any) -> str:
+        return default_key(name, args, kwargs)
+
+    return build
+
+
+def _tags_for(tags: TagsArg, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterable[str]:
+    return tags(*args, **kwargs) if callable(tags) else tags
+
+
+def make_decorator(
+    manager: CacheManager | AsyncCacheManager,
+    ttl: float | None,
+    key: KeyFunc | None,
+    tags: TagsArg,
+    negative_ttl: float | None,
+) -> Callable[[F], F]:
+    """The decorator behind ``CacheManager.cached`` and ``AsyncCacheManager.cached``."""
+    from ._async import AsyncCacheManager
+
+    def decorate(fn: F) -> F:
+        build = _key_builder(fn, key)
+        if inspect.iscoroutinefunction(fn):
+            if isinstance(manager, AsyncCacheManager):
+                amanager = manager
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    return await amanager.get_or_load(
+                        build(*args, **kwargs),
+                        lambda: fn(*args, **kwargs),
+                        ttl,
+                        tags=_tags_for(tags, args, kwargs),
+                        negative_ttl=negative_ttl,
+                    )
+
+                return cast(F, async_wrapper)
+            return cast(F, _sync_manager_coroutine(manager, fn, build, ttl, tags, negative_ttl))
+        if isinstance(manager, AsyncCacheManager):
+            raise TypeError(
+                "AsyncCacheManager.cached decorates coroutine functions; use a CacheManager"
+                " for plain functions"
+            )
+        smanager = manager
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return smanager.get_or_load(
+                build(*args, **kwargs),
+                lambda: fn(*args, **kwargs),
+                ttl,
+                tags=_tags_for(tags, args, kwargs),
+                negative_ttl=negative_ttl,
+            )
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _sync_manager_coroutine(
+    manager: CacheManager,
+    fn: Callable[..., Any],
+    build: Callable[..., str],
+    ttl: float | None,
+    tags: TagsArg,
+    negative_ttl: float | None,
+) -> Callable[..., Any]:
+    """A coroutine function cached by a *synchronous* manager: an L1 hit is answered
+    directly; the manager's blocking calls below L1 run in a worker thread, and the
+    function itself once per key per event loop (an asyncio single-flight)."""
+    from ._base import MISS
+
+    flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSingleFlight] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        k = build(*args, **kwargs)
+        local = manager.local
+        if local is not None:
+            hit = local.get(k, MISS)
+            if hit is not MISS:
+                return hit
+        loop = asyncio.get_running_loop()
+        flight = flights.get(loop)
+        if flight is None:
+            flight = flights[loop] = AsyncSingleFlight()
+
+        async def lead() -> Any:
+            cached = await asyncio.to_thread(manager.get, k, MISS)
+            if cached is not MISS:
+                return cached
+            manager.stats.loads += 1
+            value = await fn(*args, **kwargs)
+            if value is None and negative_ttl is None:
+                return value
+            life = negative_ttl if value is None else ttl
+            await asyncio.to_thread(
+                manager._set, k, value, life, tuple(_tags_for(tags, args, kwargs)), "report"
+            )
+            return value
+
+        return await flight.do(k, lead)
+
+    return wrapper
