@@ -23,6 +23,7 @@ from ..errors import TierError
 from ..tiers.base import AsyncTier
 from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
 from .decorator import KeyFunc, TagsArg, make_decorator
+from .envelope import Envelope
 from .router import LOCAL, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
@@ -110,34 +111,32 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if frame is None:
                 self.stats.count(slot, "misses")
                 continue
-            opened = self._open(slot, key, frame)
-            if opened is None:
+            env = self._open(slot, key, frame)
+            if env is None:
                 continue
             self.stats.count(slot, "hits")
-            value, remaining = opened
             if i or self.local is not None:
-                await self._promote(key, frame, value, remaining, below[:i])
-            return value
+                await self._promote(key, frame, env, below[:i])
+            return env.value
         return default
 
     async def _promote(
         self,
         key: str,
         frame: bytes,
-        value: Any,
-        remaining: float | None,
+        env: Envelope,
         above: tuple[tuple[str, AsyncTier], ...],
     ) -> None:
         slots = self.router.tiers(key, len(frame))
         for slot, tier in above:
             if slot in slots:
                 try:
-                    await tier.set(key, frame, remaining)
+                    await tier.set(key, frame, env.remaining)
                 except (TierError, ValueError) as exc:
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
-            self._to_l1(key, value, self._l1_ttl(remaining))
+            self._to_l1(key, env.value, self._l1_ttl(env))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys cached (absent keys are left out).
@@ -159,17 +158,17 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("get_many", slot, exc)
                 above.append((slot, tier))
                 continue
-            hits: dict[str, tuple[bytes, Any, float | None]] = {}
+            hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
-                opened = self._open(slot, key, frame)
-                if opened is not None:
-                    hits[key] = (frame, *opened)
+                env = self._open(slot, key, frame)
+                if env is not None:
+                    hits[key] = (frame, env)
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
                 await self._promote_many(hits, tuple(above))
-                for key, (_, value, _) in hits.items():
-                    found[key] = value
+                for key, (_, env) in hits.items():
+                    found[key] = env.value
                 missing = [k for k in missing if k not in hits]
             above.append((slot, tier))
         return {k: found[k] for k in wanted if k in found}
@@ -191,9 +190,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     self._report("promote", slot, exc)
         route = self.router.tiers
         if self.local is not None:
-            for key, (frame, value, remaining) in hits.items():
+            for key, (frame, env) in hits.items():
                 if LOCAL in route(key, len(frame)):
-                    self._to_l1(key, value, self._l1_ttl(remaining))
+                    self._to_l1(key, env.value, self._l1_ttl(env))
 
     # -- writing ----------------------------------------------------------------------
 

@@ -4,14 +4,15 @@ read, routing and encoding on write, L1 updates and failure reporting (no I/O he
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
 from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite
-from .envelope import open_envelope, seal
+from .envelope import Envelope, open_envelope, seal
 from .invalidation import InvalidationBus
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
@@ -25,7 +26,20 @@ ErrorHook = Callable[[str, str, BaseException], None]
 
 MISS: Any = object()
 BELOW = frozenset((REMOTE, STORE))
-Hits = Mapping[str, tuple[bytes, Any, "float | None"]]
+Hits = Mapping[str, tuple[bytes, Envelope]]
+
+
+# (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
+Freshness: TypeAlias = "tuple[float | None, float, float] | None"
+
+
+def xfetch_margin(delta: float, beta: float) -> float:
+    """XFetch's random head start: ``delta * beta * -ln(U)``, U uniform in (0, 1]
+    (Vattani, Chierichetti, Lowenstein: "Optimal probabilistic cache stampede
+    prevention", VLDB 2015)."""
+    if not beta or not delta:
+        return 0.0
+    return delta * beta * -math.log(1.0 - random.random())
 
 
 def check_ttl(ttl: float | None) -> float | None:
@@ -103,7 +117,7 @@ class ManagerBase(Generic[TierT]):
 
     # -- reading ----------------------------------------------------------------------
 
-    def _open(self, slot: str, key: str, frame: bytes) -> tuple[Any, float | None] | None:
+    def _open(self, slot: str, key: str, frame: bytes) -> Envelope | None:
         """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
         when it is corrupt or expired."""
         try:
@@ -116,10 +130,15 @@ class ManagerBase(Generic[TierT]):
             return None
         return envelope
 
-    def _l1_ttl(self, remaining: float | None) -> float | None:
-        """The L1 lifetime of a value promoted with ``remaining`` seconds left: never more
-        than the L1's own default TTL (a bound on how long L1 may lag behind)."""
+    def _l1_ttl(self, env: Envelope) -> float | None:
+        """The L1 lifetime of a value read below: never past its hard deadline nor past
+        L1's own default TTL (a bound on how long L1 may lag behind), and for an entry
+        with a freshness deadline, only while it is fresh, less XFetch's random early
+        margin. ``0.0``: do not put it into L1 (stale, or to be refreshed now)."""
         assert self.local is not None
+        remaining = env.remaining
+        if env.fresh is not None:
+            remaining = max(env.fresh - xfetch_margin(env.delta, env.beta), 0.0)
         cap = self.local.ttl
         if remaining is None:
             return cap
@@ -131,6 +150,9 @@ class ManagerBase(Generic[TierT]):
         (``gen``). When it is not put, an older L1 value of the key is dropped."""
         local = self.local
         if local is None:
+            return False
+        if ttl is not None and ttl <= 0:
+            local.pop(key, None)
             return False
         bus = self.bus
         if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
@@ -159,7 +181,8 @@ class ManagerBase(Generic[TierT]):
         forever: dict[str, bytes] = {}
         finite: dict[str, bytes] = {}
         longest = 0.0
-        for key, (frame, _, remaining) in hits.items():
+        for key, (frame, env) in hits.items():
+            remaining = env.remaining
             if slot not in route(key, len(frame)):
                 continue
             if remaining is None:
@@ -172,7 +195,7 @@ class ManagerBase(Generic[TierT]):
     # -- writing ----------------------------------------------------------------------
 
     def _encode_and_route(
-        self, key: str, value: Any, ttl: float | None, now: float
+        self, key: str, value: Any, ttl: float | None, now: float, fresh: Freshness = None
     ) -> tuple[frozenset[str], bytes | None]:
         """The tier slots a write of ``key`` goes to, and its frame (``None`` when no tier
         below takes it: then nothing is encoded)."""
@@ -180,7 +203,13 @@ class ManagerBase(Generic[TierT]):
         slots = None if router.sizes_matter else router.tiers(key, None)
         if not self._below or (slots is not None and not slots & BELOW):
             return (slots if slots is not None else router.tiers(key, None)), None
-        frame = self.codec.encode(key, seal(value, ttl, now))
+        if fresh is None:
+            frame = self.codec.encode(key, seal(value, ttl, now))
+        else:
+            stale, delta, beta = fresh
+            frame = self.codec.encode(
+                key, seal(value, ttl, now, stale=stale, delta=delta, beta=beta)
+            )
         if slots is None:
             slots = router.tiers(key, len(frame))
         return slots, frame
@@ -196,6 +225,16 @@ class ManagerBase(Generic[TierT]):
             close = getattr(index, "close", None)
             if close is not None:
                 close()
+
+    def _write_ttls(self, ttl: float | None, fresh: Freshness) -> tuple[float | None, float]:
+        """The TTL a write gives the tiers below (past ``ttl`` by the grace period) and
+        L1 (fresh only, less XFetch's margin; ``math.inf``: no expiry)."""
+        if ttl is None:
+            return None, math.inf
+        if fresh is None:
+            return ttl, ttl
+        stale, delta, beta = fresh
+        return ttl + (stale or 0.0), max(ttl - xfetch_margin(delta, beta), 0.0)
 
     def _ttl(self, ttl: float | None) -> float | None:
         return self.default_ttl if ttl is None else check_ttl(ttl)

@@ -28,8 +28,18 @@ from .._local import LocalCache
 from ..codec import Codec
 from ..errors import TierError
 from ..tiers.base import Tier
-from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from ._base import (
+    MISS,
+    ErrorHook,
+    Freshness,
+    Hits,
+    ManagerBase,
+    WritePolicy,
+    check_ttl,
+    xfetch_margin,
+)
 from .decorator import KeyFunc, TagsArg, make_decorator
+from .envelope import Envelope
 from .invalidation import InvalidationBus
 from .router import LOCAL, Router
 from .singleflight import SingleFlight
@@ -42,6 +52,13 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 BUS = "bus"
+
+
+def _wants_refresh(env: Envelope) -> bool:
+    """Whether an entry read below is stale, or XFetch picks this read to refresh it."""
+    if env.fresh is None:
+        return False
+    return env.fresh - xfetch_margin(env.delta, env.beta) <= 0
 
 
 class CacheManager(ManagerBase[Tier]):
@@ -87,6 +104,7 @@ class CacheManager(ManagerBase[Tier]):
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = SingleFlight()
+        self._leases: dict[str, str] = {}  # keys whose Redis lease this process holds
         if local is None:
             # Note that without an L1 there is nothing to try first: skip a KeyError.
             self.get = self._get_below  # type: ignore[method-assign]
@@ -132,6 +150,12 @@ class CacheManager(ManagerBase[Tier]):
         return self._get_below(key, default)
 
     def _get_below(self, key: str, default: Any = None) -> Any:
+        env = self._read(key)
+        return default if env is None else env.value
+
+    def _read(self, key: str) -> Envelope | None:
+        """The entry of ``key`` from the first tier below L1 that holds it (promoted to
+        the tiers above), or ``None``."""
         below = self._below
         gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
@@ -144,22 +168,20 @@ class CacheManager(ManagerBase[Tier]):
             if frame is None:
                 self.stats.count(slot, "misses")
                 continue
-            opened = self._open(slot, key, frame)
-            if opened is None:
+            env = self._open(slot, key, frame)
+            if env is None:
                 continue
             self.stats.count(slot, "hits")
-            value, remaining = opened
             if i or self.local is not None:
-                self._promote(key, frame, value, remaining, below[:i], gen)
-            return value
-        return default
+                self._promote(key, frame, env, below[:i], gen)
+            return env
+        return None
 
     def _promote(
         self,
         key: str,
         frame: bytes,
-        value: Any,
-        remaining: float | None,
+        env: Envelope,
         above: tuple[tuple[str, Tier], ...],
         gen: int,
     ) -> None:
@@ -167,12 +189,12 @@ class CacheManager(ManagerBase[Tier]):
         for slot, tier in above:
             if slot in slots:
                 try:
-                    tier.set(key, frame, remaining)
+                    tier.set(key, frame, env.remaining)
                 except (TierError, ValueError) as exc:
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
-            self._to_l1(key, value, self._l1_ttl(remaining), gen)
+            self._to_l1(key, env.value, self._l1_ttl(env), gen)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys cached (absent keys are left out).
@@ -195,17 +217,17 @@ class CacheManager(ManagerBase[Tier]):
                 self._report("get_many", slot, exc)
                 above.append((slot, tier))
                 continue
-            hits: dict[str, tuple[bytes, Any, float | None]] = {}
+            hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
-                opened = self._open(slot, key, frame)
-                if opened is not None:
-                    hits[key] = (frame, *opened)
+                env = self._open(slot, key, frame)
+                if env is not None:
+                    hits[key] = (frame, env)
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
                 self._promote_many(hits, tuple(above), gen)
-                for key, (_, value, _) in hits.items():
-                    found[key] = value
+                for key, (_, env) in hits.items():
+                    found[key] = env.value
                 missing = [k for k in missing if k not in hits]
             above.append((slot, tier))
         return {k: found[k] for k in wanted if k in found}
@@ -228,9 +250,9 @@ class CacheManager(ManagerBase[Tier]):
                     self._report("promote", slot, exc)
         route = self.router.tiers
         if self.local is not None:
-            for key, (frame, value, remaining) in hits.items():
+            for key, (frame, env) in hits.items():
                 if LOCAL in route(key, len(frame)):
-                    self._to_l1(key, value, self._l1_ttl(remaining), gen)
+                    self._to_l1(key, env.value, self._l1_ttl(env), gen)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -256,19 +278,21 @@ class CacheManager(ManagerBase[Tier]):
         ttl: float | None,
         tags: Iterable[str],
         policy: WritePolicy | None,
+        fresh: Freshness = None,
     ) -> WriteReport:
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
-        slots, frame = self._encode_and_route(key, value, ttl, self.clock())
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
+        tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
         written: list[str] = []
         failed: dict[str, TierError] = {}
         if tags:
-            self._index(tags, [key], ttl, failed)
+            self._index(tags, [key], tier_ttl, failed)
         for slot, tier in reversed(self._below):
             try:
                 if slot in slots:
                     assert frame is not None
-                    tier.set(key, frame, ttl)
+                    tier.set(key, frame, tier_ttl)
                     written.append(slot)
                 elif self.router.sizes_matter:
                     tier.delete(key)
@@ -277,9 +301,9 @@ class CacheManager(ManagerBase[Tier]):
                 self._report("set", slot, exc)
         if self.local is not None:
             if LOCAL in slots:
-                if self._to_l1(key, value, ttl if ttl is not None else math.inf):
+                if self._to_l1(key, value, l1_ttl):
                     written.append(LOCAL)
-                elif not written:
+                elif not written and l1_ttl > 0 and self.bus is None:
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
@@ -455,6 +479,9 @@ class CacheManager(ManagerBase[Tier]):
         *,
         tags: Iterable[str] = (),
         negative_ttl: float | None = None,
+        stale_ttl: float | None = None,
+        beta: float | None = None,
+        lease: float | None = None,
     ) -> T:
         """The cached value of ``key``; on a miss, ``loader()``'s value, cached for ``ttl``.
 
@@ -467,26 +494,114 @@ class CacheManager(ManagerBase[Tier]):
         ``tags`` are recorded with the loaded value. A loader that returns ``None``
         ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
         cached for that many seconds (negative caching).
+
+        ``stale_ttl`` (stale-while-revalidate): the value stays stored ``stale_ttl``
+        seconds past ``ttl``; a caller that finds it stale refreshes it (running the
+        loader) while every other caller gets the stale value at once; never served past
+        ``ttl + stale_ttl``. ``beta`` (XFetch, e.g. 1.0): a caller may refresh a fresh
+        value early, with a probability that grows as its expiry nears and with how long
+        the loader took; larger is earlier. Both need a finite ``ttl``.
+
+        ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
+        per key across processes. The caller that takes the Redis lease ``"\x1elease:" +
+        key`` (``SET NX PX``) loads; the others poll L2 until the value appears, the lease
+        is released, or ``lease`` seconds pass, and then load themselves. With Redis
+        down, each process loads on its own (degraded, never blocked).
         """
-        value = self.get(key, _MISS)
-        if value is not _MISS:
-            return value  # type: ignore[no-any-return]
+        try:
+            return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
+        except KeyError:
+            pass
+        found = self._read(key)
+        if found is not None:
+            if not _wants_refresh(found):
+                return found.value  # type: ignore[no-any-return]
+            if self._flights.in_flight(key):
+                self.stats.stale_served += 1
+                return found.value  # type: ignore[no-any-return]  # another caller refreshes
+        if stale_ttl is not None:
+            check_ttl(stale_ttl)
+        if beta is not None and not beta >= 0:
+            raise ValueError(f"beta must be >= 0, not {beta!r}")
+        if lease is not None and not (0 < lease < math.inf):
+            raise ValueError(f"lease must be a finite number of seconds > 0, not {lease!r}")
 
         def lead() -> T:
-            cached = self.get(key, _MISS)  # a flight that just ended may have stored it
-            if cached is not _MISS:
-                return cached  # type: ignore[no-any-return]
-            self.stats.loads += 1
-            loaded = loader()
+            if found is None:
+                again = self._read(key)  # a flight that just ended may have stored it
+                if again is not None and not _wants_refresh(again):
+                    return again.value  # type: ignore[no-any-return]
+            else:
+                self.stats.refreshes += 1
+            if lease is not None:
+                waited = self._wait_for_lease(key, lease)
+                if waited is not None:
+                    return waited.value  # type: ignore[no-any-return]
+            try:
+                self.stats.loads += 1
+                started = time.perf_counter()
+                loaded = loader()
+                took = time.perf_counter() - started
+            except BaseException:
+                self._release_lease(key)
+                raise
             ttl_used: float | None = ttl
             if loaded is None:
                 if negative_ttl is None:
                     return loaded
                 ttl_used = negative_ttl
-            self._set(key, loaded, ttl_used, tags, "report")
+            life: Freshness = (stale_ttl, took, beta or 0.0) if (stale_ttl or beta) else None
+            try:
+                self._set(key, loaded, ttl_used, tags, "report", life)
+            finally:
+                self._release_lease(key)
             return loaded
 
         return self._flights.do(key, lead)
+
+    # -- cross-process single-flight (Redis lease) ------------------------------------
+
+    def _lease_key(self, key: str) -> str:
+        return "\x1elease:" + key
+
+    def _wait_for_lease(self, key: str, lease: float) -> Envelope | None:
+        """Take the lease of ``key`` (then ``None``: this caller loads) or wait for the
+        holder's value in L2 (returned when it appears)."""
+        remote = self.remote
+        acquire = getattr(remote, "acquire_lease", None)
+        if remote is None or acquire is None:
+            return None
+        deadline = time.monotonic() + lease
+        pause = 0.002
+        while True:
+            try:
+                token = acquire(self._lease_key(key), lease)
+            except (TierError, ValueError) as exc:
+                self._report("lease", "remote", exc)
+                return None  # Redis down: load here
+            found = self._read(key)  # also after taking it: the last holder may have
+            if token is not None:  # stored the value just before releasing the lease
+                if found is not None and not _wants_refresh(found):
+                    self._leases[key] = token
+                    self._release_lease(key)
+                    return found
+                self._leases[key] = token
+                return None
+            if found is not None and not _wants_refresh(found):
+                return found
+            if time.monotonic() >= deadline:
+                return None  # the holder is too slow or gone: load here
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _release_lease(self, key: str) -> None:
+        token = self._leases.pop(key, None)
+        if token is None or self.remote is None:
+            return
+        try:
+            self.remote.release_lease(self._lease_key(key), token)  # type: ignore[attr-defined]
+        except TierError as exc:
+            self._report("lease", "remote", exc)  # it expires by itself
 
     def cached(
         self,

@@ -111,6 +111,10 @@ class AsyncSingleFlight:
         self.leaders = 0
         self.waiters = 0
 
+    def in_flight(self, key: Hashable) -> bool:
+        """Whether a flight for ``key`` is running now."""
+        return key in self._flights
+
     async def do(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
         """Await ``fn()`` unless a flight for ``key`` is running; then await its outcome."""
         me = asyncio.current_task()

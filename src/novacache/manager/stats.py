@@ -31,8 +31,10 @@ class ManagerStats:
     Per tier slot (``"remote"``, ``"store"``): ``hits``, ``misses``, ``corrupt`` (frames
     the codec or the envelope refused: read as misses), ``expired`` (envelope deadline
     passed), ``read_errors`` and ``promote_errors`` (tier failures). Overall: ``loads``
-    (loader calls), ``write_errors`` (tiers that failed a write), ``l1_refused`` (values
-    larger than L1's budget), ``l1_skipped`` (L1 fills skipped because the
+    (loader calls), ``refreshes`` (loads that replaced a stale or early-refreshed value),
+    ``stale_served`` (stale values returned while another caller refreshed them),
+    ``write_errors`` (tiers that failed a write), ``l1_refused`` (values larger than
+    L1's budget), ``l1_skipped`` (L1 fills skipped because the
     invalidation bus was down or an invalidation arrived during the read),
     ``hook_errors`` (exceptions raised by ``on_error``).
 
@@ -40,11 +42,22 @@ class ManagerStats:
     an increment may be lost; they are for monitoring, not accounting.
     """
 
-    __slots__ = ("hook_errors", "l1_refused", "l1_skipped", "loads", "tiers", "write_errors")
+    __slots__ = (
+        "hook_errors",
+        "l1_refused",
+        "l1_skipped",
+        "loads",
+        "refreshes",
+        "stale_served",
+        "tiers",
+        "write_errors",
+    )
 
     def __init__(self) -> None:
         self.tiers: dict[str, dict[str, int]] = {}
         self.loads = 0
+        self.refreshes = 0
+        self.stale_served = 0
         self.write_errors = 0
         self.l1_refused = 0
         self.l1_skipped = 0
@@ -66,6 +79,8 @@ class ManagerStats:
         return {
             "tiers": {slot: dict(c) for slot, c in self.tiers.items()},
             "loads": self.loads,
+            "refreshes": self.refreshes,
+            "stale_served": self.stale_served,
             "write_errors": self.write_errors,
             "l1_refused": self.l1_refused,
             "l1_skipped": self.l1_skipped,
