@@ -23,6 +23,9 @@ def test_demo_quick_measures_what_it_claims(tmp_path: Path) -> None:
     assert restart.loads == 0  # a new L1 over the same SQLite file
     assert restart.l3_hits == cold.loads  # each VM read back from L3 once
     assert after_delete.loads == 1  # a delete makes the next lookup load again
+    node03 = phases[6]
+    assert node03.loads > 0
+    assert f"removed {node03.loads} VM records" in out.getvalue()  # exactly the tagged ones
     assert stampede.name.startswith("stampede")
     text = out.getvalue()
     assert "loader ran 1 time(s)" in text

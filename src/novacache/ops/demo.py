@@ -3,7 +3,8 @@
 A short NovaCron-style workload: VM metadata looked up through ``get_or_load`` with a
 slow loader (the "inventory database"), with a skewed key popularity; a stampede of
 threads on one cold key; a restart of the process's cache (a new manager on the same
-file) that shows L3 persistence. Each phase prints what it measured: lookups, hit ratio
+file) that shows L3 persistence; a delete; a tag invalidation (every VM of one
+host). Each phase prints what it measured: lookups, hit ratio
 per tier, loader calls, latency p50/p99.
 """
 
@@ -100,7 +101,9 @@ def _phase(
     start = clock()
     for vm_id in keys:
         t0 = clock()
-        manager.get_or_load(f"vm:{vm_id}", inventory.loader(vm_id), ttl=ttl)
+        manager.get_or_load(
+            f"vm:{vm_id}", inventory.loader(vm_id), ttl=ttl, tags=[f"host:node-{vm_id % 17:02d}"]
+        )
         samples.append((clock() - t0) * 1e6)
     return Phase(
         name,
@@ -186,6 +189,12 @@ def run(*, quick: bool = False, out: TextIO, workdir: Path | None = None) -> lis
             manager.delete("vm:0")
             phases.append(_phase("after delete of vm:0", manager, inventory, [0, 0, 0], 600))
             print(phases[-1].row(), file=out, flush=True)
+            # node-03 is drained: every VM record it hosts is invalidated by its tag
+            dropped = manager.invalidate_tags(["host:node-03"])
+            phases.append(
+                _phase("after invalidating node-03", manager, inventory, sorted(set(workload)), 600)
+            )
+            print(phases[-1].row(), file=out, flush=True)
     stampede = phases[2]
     restart = phases[3]
     print(
@@ -193,6 +202,9 @@ def run(*, quick: bool = False, out: TextIO, workdir: Path | None = None) -> lis
         f" {stampede.loads} time(s).\n"
         f"restart: {restart.lookups} lookups after a restart, {restart.loads} loader calls"
         f" ({restart.l3_hits} served from the SQLite file).\n"
+        f"tags: invalidate_tags(['host:node-03']) removed {dropped} VM records from L1 and"
+        f" L3; the next pass over the {phases[-1].lookups} VMs in use reloaded"
+        f" {phases[-1].loads}.\n"
         f"total loader calls: {inventory.calls} for {sum(p.lookups for p in phases)} lookups.",
         file=out,
     )
