@@ -3,6 +3,7 @@ get_or_load (fake clock for the deadlines; bounded waits for the threads)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +13,8 @@ import pytest
 
 from novacache import LocalCache
 from novacache.breaker import CircuitBreaker
-from novacache.manager import CacheManager
-from novacache.tiers import RedisTier, SQLiteTier
+from novacache.manager import AsyncCacheManager, CacheManager
+from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Standalone, free_port, wait_until
 
 from ._support import Clock, prefix
@@ -138,3 +139,69 @@ def test_lease_with_redis_down_loads_locally(tmp_path: Path) -> None:
     ) as m:
         assert m.get_or_load("k", lambda: 7, ttl=60, lease=5) == 7
         assert m.get("k") == 7
+
+
+def test_async_stale_while_revalidate(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def main() -> None:
+        store = AsyncSQLiteTier(tmp_path / "s.db", clock=clock)
+        local = LocalCache(10, timer=clock)
+        async with AsyncCacheManager(local=local, store=store, clock=clock) as m:
+
+            async def first() -> str:
+                return "v1"
+
+            assert await m.get_or_load("k", first, ttl=10, stale_ttl=20) == "v1"
+            clock.tick(12)
+            gate = asyncio.Event()
+
+            async def refresh() -> str:
+                await gate.wait()
+                return "v2"
+
+            async def never() -> str:
+                raise AssertionError("a second refresh ran")
+
+            refresher = asyncio.create_task(m.get_or_load("k", refresh, ttl=10, stale_ttl=20))
+            while not m._flights.in_flight("k"):
+                await asyncio.sleep(0.001)
+            assert await m.get_or_load("k", never, ttl=10, stale_ttl=20) == "v1"
+            assert m.stats.stale_served == 1
+            gate.set()
+            assert await refresher == "v2"
+            assert await m.get_or_load("k", never, ttl=10, stale_ttl=20) == "v2"
+            clock.tick(31)
+            assert await m.get("k") is None  # never past the grace period
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_async_lease_across_managers(redis_standalone: Standalone) -> None:
+    async def main() -> None:
+        ns = prefix()
+        managers = [
+            AsyncCacheManager(
+                local=LocalCache(10), remote=AsyncRedisTier(redis_standalone.url, prefix=ns)
+            )
+            for _ in range(2)
+        ]
+        calls = 0
+
+        async def loader() -> str:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.2)
+            return "loaded"
+
+        try:
+            results = await asyncio.gather(
+                *(managers[i % 2].get_or_load("cold", loader, ttl=60, lease=5) for i in range(16))
+            )
+            assert results == ["loaded"] * 16
+            assert calls == 1
+        finally:
+            for m in managers:
+                await m.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))

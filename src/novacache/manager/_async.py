@@ -21,7 +21,16 @@ from .._local import LocalCache
 from ..codec import Codec
 from ..errors import TierError
 from ..tiers.base import AsyncTier
-from ._base import MISS, ErrorHook, Hits, ManagerBase, WritePolicy
+from ._base import (
+    MISS,
+    ErrorHook,
+    Freshness,
+    Hits,
+    ManagerBase,
+    WritePolicy,
+    check_ttl,
+    wants_refresh,
+)
 from .decorator import KeyFunc, TagsArg, make_decorator
 from .envelope import Envelope
 from .router import LOCAL, Router
@@ -100,6 +109,12 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         return await self._get_below(key, default)
 
     async def _get_below(self, key: str, default: Any) -> Any:
+        env = await self._read(key)
+        return default if env is None else env.value
+
+    async def _read(self, key: str) -> Envelope | None:
+        """The entry of ``key`` from the first tier below L1 that holds it (promoted to
+        the tiers above), or ``None``."""
         below = self._below
         for i, (slot, tier) in enumerate(below):
             try:
@@ -117,8 +132,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self.stats.count(slot, "hits")
             if i or self.local is not None:
                 await self._promote(key, frame, env, below[:i])
-            return env.value
-        return default
+            return env
+        return None
 
     async def _promote(
         self,
@@ -218,19 +233,21 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         ttl: float | None,
         tags: Iterable[str],
         policy: WritePolicy | None,
+        fresh: Freshness = None,
     ) -> WriteReport:
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
-        slots, frame = self._encode_and_route(key, value, ttl, self.clock())
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
+        tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
         written: list[str] = []
         failed: dict[str, TierError] = {}
         if tags:
-            await self._index(tags, [key], ttl, failed)
+            await self._index(tags, [key], tier_ttl, failed)
         for slot, tier in reversed(self._below):
             try:
                 if slot in slots:
                     assert frame is not None
-                    await tier.set(key, frame, ttl)
+                    await tier.set(key, frame, tier_ttl)
                     written.append(slot)
                 elif self.router.sizes_matter:
                     await tier.delete(key)
@@ -239,7 +256,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("set", slot, exc)
         if self.local is not None:
             if LOCAL in slots:
-                if self._to_l1(key, value, ttl if ttl is not None else math.inf):
+                if self._to_l1(key, value, l1_ttl):
                     written.append(LOCAL)
                 elif not written:
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
@@ -397,39 +414,102 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         *,
         tags: Iterable[str] = (),
         negative_ttl: float | None = None,
+        stale_ttl: float | None = None,
+        beta: float | None = None,
+        lease: float | None = None,
     ) -> T:
         """The cached value of ``key``; on a miss, ``await loader()``'s value, cached for
-        ``ttl``.
+        ``ttl``: :meth:`CacheManager.get_or_load` for tasks.
 
         The loader runs at most once at a time per key in this event loop: concurrent
         tasks wait for its result, or its exception (raised in each of them; not cached).
-        Tier failures while storing the loaded value are counted and reported, never
-        raised. A call for the same key from inside its own loader (same task) raises
-        :class:`~novacache.errors.ReentrantLoad`.
-
-        ``tags`` are recorded with the loaded value. A loader that returns ``None``
-        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
-        cached for that many seconds (negative caching).
+        A call for the same key from inside its own loader (same task) raises
+        :class:`~novacache.errors.ReentrantLoad`. ``tags``, ``negative_ttl``,
+        ``stale_ttl`` (stale-while-revalidate), ``beta`` (XFetch) and ``lease``
+        (cross-process single-flight on the Redis lease) as for the sync manager.
         """
-        value = await self.get(key, _MISS)
-        if value is not _MISS:
-            return value  # type: ignore[no-any-return]
+        try:
+            return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
+        except KeyError:
+            pass
+        found = await self._read(key)
+        if found is not None:
+            if not wants_refresh(found):
+                return found.value  # type: ignore[no-any-return]
+            if self._flights.in_flight(key):
+                self.stats.stale_served += 1
+                return found.value  # type: ignore[no-any-return]  # another task refreshes
+        if stale_ttl is not None:
+            check_ttl(stale_ttl)
+        if beta is not None and not beta >= 0:
+            raise ValueError(f"beta must be >= 0, not {beta!r}")
+        if lease is not None and not (0 < lease < math.inf):
+            raise ValueError(f"lease must be a finite number of seconds > 0, not {lease!r}")
 
         async def lead() -> T:
-            cached = await self.get(key, _MISS)  # a flight that just ended may have stored it
-            if cached is not _MISS:
-                return cached  # type: ignore[no-any-return]
-            self.stats.loads += 1
-            loaded = await loader()
-            ttl_used: float | None = ttl
-            if loaded is None:
-                if negative_ttl is None:
-                    return loaded
-                ttl_used = negative_ttl
-            await self._set(key, loaded, ttl_used, tags, "report")
-            return loaded
+            if found is None:
+                again = await self._read(key)  # a flight that just ended may have stored it
+                if again is not None and not wants_refresh(again):
+                    return again.value  # type: ignore[no-any-return]
+            else:
+                self.stats.refreshes += 1
+            token = None
+            if lease is not None:
+                waited, token = await self._wait_for_lease(key, lease)
+                if waited is not None:
+                    return waited.value  # type: ignore[no-any-return]
+            try:
+                self.stats.loads += 1
+                started = time.perf_counter()
+                loaded = await loader()
+                took = time.perf_counter() - started
+                ttl_used: float | None = ttl
+                if loaded is None:
+                    if negative_ttl is None:
+                        return loaded
+                    ttl_used = negative_ttl
+                life: Freshness = (stale_ttl, took, beta or 0.0) if (stale_ttl or beta) else None
+                await self._set(key, loaded, ttl_used, tags, "report", life)
+                return loaded
+            finally:
+                if token is not None:
+                    await self._release_lease(key, token)
 
         return await self._flights.do(key, lead)
+
+    async def _wait_for_lease(self, key: str, lease: float) -> tuple[Envelope | None, str | None]:
+        """Take the Redis lease of ``key`` (``(None, token)``: this task loads) or wait for
+        the holder's value in L2 (``(entry, None)``); ``(None, None)``: load without it."""
+        remote = self.remote
+        acquire = getattr(remote, "acquire_lease", None)
+        if remote is None or acquire is None:
+            return None, None
+        name = "\x1elease:" + key
+        deadline = time.monotonic() + lease
+        pause = 0.002
+        while True:
+            try:
+                token = await acquire(name, lease)
+            except (TierError, ValueError) as exc:
+                self._report("lease", "remote", exc)
+                return None, None  # Redis down: load here
+            found = await self._read(key)  # the last holder may have just stored it
+            if found is not None and not wants_refresh(found):
+                if token is not None:
+                    await self._release_lease(key, token)
+                return found, None
+            if token is not None:
+                return None, token
+            if time.monotonic() >= deadline:
+                return None, None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    async def _release_lease(self, key: str, token: str) -> None:
+        try:
+            await self.remote.release_lease("\x1elease:" + key, token)  # type: ignore[union-attr]
+        except TierError as exc:
+            self._report("lease", "remote", exc)  # it expires by itself
 
     def cached(
         self,

@@ -42,6 +42,13 @@ def xfetch_margin(delta: float, beta: float) -> float:
     return delta * beta * -math.log(1.0 - random.random())
 
 
+def wants_refresh(env: Envelope) -> bool:
+    """Whether an entry read below is stale, or XFetch picks this read to refresh it."""
+    if env.fresh is None:
+        return False
+    return env.fresh - xfetch_margin(env.delta, env.beta) <= 0
+
+
 def check_ttl(ttl: float | None) -> float | None:
     """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0."""
     if ttl is None or ttl == math.inf:

@@ -36,7 +36,7 @@ from ._base import (
     ManagerBase,
     WritePolicy,
     check_ttl,
-    xfetch_margin,
+    wants_refresh,
 )
 from .decorator import KeyFunc, TagsArg, make_decorator
 from .envelope import Envelope
@@ -52,13 +52,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 BUS = "bus"
-
-
-def _wants_refresh(env: Envelope) -> bool:
-    """Whether an entry read below is stale, or XFetch picks this read to refresh it."""
-    if env.fresh is None:
-        return False
-    return env.fresh - xfetch_margin(env.delta, env.beta) <= 0
 
 
 class CacheManager(ManagerBase[Tier]):
@@ -514,7 +507,7 @@ class CacheManager(ManagerBase[Tier]):
             pass
         found = self._read(key)
         if found is not None:
-            if not _wants_refresh(found):
+            if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
             if self._flights.in_flight(key):
                 self.stats.stale_served += 1
@@ -529,7 +522,7 @@ class CacheManager(ManagerBase[Tier]):
         def lead() -> T:
             if found is None:
                 again = self._read(key)  # a flight that just ended may have stored it
-                if again is not None and not _wants_refresh(again):
+                if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
                 self.stats.refreshes += 1
@@ -581,13 +574,13 @@ class CacheManager(ManagerBase[Tier]):
                 return None  # Redis down: load here
             found = self._read(key)  # also after taking it: the last holder may have
             if token is not None:  # stored the value just before releasing the lease
-                if found is not None and not _wants_refresh(found):
+                if found is not None and not wants_refresh(found):
                     self._leases[key] = token
                     self._release_lease(key)
                     return found
                 self._leases[key] = token
                 return None
-            if found is not None and not _wants_refresh(found):
+            if found is not None and not wants_refresh(found):
                 return found
             if time.monotonic() >= deadline:
                 return None  # the holder is too slow or gone: load here
