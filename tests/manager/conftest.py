@@ -12,7 +12,7 @@ from novacache import LocalCache
 from novacache.manager import CacheManager
 from novacache.tiers import SQLiteTier
 from tiers.pg_server import postgres_dsn, postgres_server
-from tiers.redis_servers import redis_base, redis_cluster, redis_standalone
+from tiers.redis_servers import redis_base, redis_cluster, redis_sentinel, redis_standalone
 
 from ._support import Clock
 
@@ -23,6 +23,7 @@ __all__ = [
     "postgres_server",
     "redis_base",
     "redis_cluster",
+    "redis_sentinel",
     "redis_standalone",
 ]
 

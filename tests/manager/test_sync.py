@@ -16,7 +16,14 @@ from novacache.errors import CodecError, PartialWrite, TierUnavailable
 from novacache.manager import CacheManager, Route, Router
 from novacache.manager.envelope import seal
 from novacache.tiers import PostgresTier, RedisTier, SQLiteTier
-from tiers.redis_servers import Cluster, Standalone, free_port, start_standalone, wait_until
+from tiers.redis_servers import (
+    Cluster,
+    SentinelSet,
+    Standalone,
+    free_port,
+    start_standalone,
+    wait_until,
+)
 
 from ._support import Clock, Counting, prefix
 
@@ -298,6 +305,20 @@ def test_cluster_as_remote(redis_cluster: Cluster, tmp_path: Path) -> None:
         assert m.get_many(items) == items
         assert m.delete_many(list(items)[:10]) == 10
         assert len(m.get_many(items)) == 40
+
+
+def test_sentinel_as_remote(redis_sentinel: SentinelSet, tmp_path: Path) -> None:
+    remote = RedisTier(redis_sentinel.url, prefix=prefix())
+    with CacheManager(
+        local=LocalCache(100), remote=remote, store=SQLiteTier(tmp_path / "s.db")
+    ) as m:
+        m.set_many({"a": 1, "b": [2]}, ttl=60, tags=["t"])
+        assert m.local is not None
+        m.local.clear()
+        assert m.get_many(["a", "b"]) == {"a": 1, "b": [2]}
+        assert m.stats.get("remote", "hits") == 2
+        assert m.invalidate_tags(["t"]) == 2
+        assert m.get("a") is None
 
 
 def test_postgres_as_store(postgres_dsn: str) -> None:
