@@ -3,6 +3,7 @@ the keys from the L1 of the others (another process too); a lost bus flushes L1.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 
 from novacache import LocalCache
 from novacache.breaker import CircuitBreaker
-from novacache.manager import CacheManager, InvalidationBus
-from novacache.tiers import RedisTier
+from novacache.manager import AsyncCacheManager, CacheManager, InvalidationBus
+from novacache.tiers import AsyncRedisTier, RedisTier
 from tiers.redis_servers import Standalone, start_standalone, wait_until
 
 from . import _peer
@@ -136,3 +137,35 @@ def test_losing_the_bus_flushes_l1_and_recovering_fills_it_again(
             assert m.bus.flushes >= 2
     finally:
         server.server.kill()
+
+
+def test_async_manager_on_the_bus(redis_standalone: Standalone) -> None:
+    ns = prefix()
+    sync = _coherent(redis_standalone.url, ns)
+
+    async def main() -> None:
+        bus = InvalidationBus(RedisTier(redis_standalone.url, prefix=ns))
+        local = LocalCache(100)
+        remote = AsyncRedisTier(redis_standalone.url, prefix=ns)
+        async with AsyncCacheManager(local=local, remote=remote, bus=bus) as m:
+            while not bus.healthy:
+                await asyncio.sleep(0.005)
+            sync.set("k", "v1")
+            while bus.received < 1:
+                await asyncio.sleep(0.001)
+            assert await m.get("k") == "v1"
+            assert "k" in local
+            sync.set("k", "v2")  # the sync manager's write drops it from the async L1
+            while "k" in local:
+                await asyncio.sleep(0.001)
+            assert await m.get("k") == "v2"
+            await m.set("k", "v3")  # and the other way round
+            await asyncio.to_thread(
+                wait_until, lambda: not _in_l1(sync, "k"), 5, "the async write to reach"
+            )
+            assert sync.get("k") == "v3"
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        sync.close()

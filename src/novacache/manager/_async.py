@@ -33,6 +33,7 @@ from ._base import (
 )
 from .decorator import KeyFunc, TagsArg, make_decorator
 from .envelope import Envelope
+from .invalidation import InvalidationBus
 from .router import LOCAL, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
@@ -41,6 +42,7 @@ from .tags import SQLiteTagIndex, check_tags
 __all__ = ["AsyncCacheManager"]
 
 T = TypeVar("T")
+BUS = "bus"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 
@@ -56,6 +58,10 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     """The asyncio twin of :class:`~novacache.manager.CacheManager`: the same parameters
     (``remote`` and ``store`` are :class:`~novacache.tiers.AsyncTier` objects) and the
     same methods, awaited. Use it from one event loop.
+
+    ``bus``: an :class:`~novacache.manager.InvalidationBus` over a *synchronous*
+    ``RedisTier`` on the same server (its listener is a thread; announcements are
+    published from a worker thread).
     """
 
     def __init__(
@@ -70,11 +76,15 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         on_write_error: WritePolicy = "raise",
         on_error: ErrorHook | None = None,
         clock: Callable[[], float] = time.time,
+        bus: InvalidationBus | None = None,
     ) -> None:
         super().__init__(
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = AsyncSingleFlight()
+        if bus is not None and local is not None:
+            self.bus = bus
+            bus.attach(local)
 
     @classmethod
     async def embedded(
@@ -116,6 +126,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
         the tiers above), or ``None``."""
         below = self._below
+        gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
             try:
                 frame = await tier.get(key)
@@ -131,7 +142,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 continue
             self.stats.count(slot, "hits")
             if i or self.local is not None:
-                await self._promote(key, frame, env, below[:i])
+                await self._promote(key, frame, env, below[:i], gen)
             return env
         return None
 
@@ -141,6 +152,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         frame: bytes,
         env: Envelope,
         above: tuple[tuple[str, AsyncTier], ...],
+        gen: int,
     ) -> None:
         slots = self.router.tiers(key, len(frame))
         for slot, tier in above:
@@ -151,7 +163,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
-            self._to_l1(key, env.value, self._l1_ttl(env))
+            self._to_l1(key, env.value, self._l1_ttl(env), gen)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys cached (absent keys are left out).
@@ -160,6 +172,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         one on L3 for what is still missing. Never raises for a tier failure.
         """
         wanted = list(dict.fromkeys(keys))
+        gen = self._bus_generation()
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, AsyncTier]] = []
@@ -181,7 +194,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                await self._promote_many(hits, tuple(above))
+                await self._promote_many(hits, tuple(above), gen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
                 missing = [k for k in missing if k not in hits]
@@ -192,6 +205,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         self,
         hits: Hits,
         above: tuple[tuple[str, AsyncTier], ...],
+        gen: int,
     ) -> None:
         """Write hits from below to the tiers above: one ``set_many`` per tier for the
         entries without expiry and one for the others, with the longest remaining life
@@ -207,7 +221,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self.local is not None:
             for key, (frame, env) in hits.items():
                 if LOCAL in route(key, len(frame)):
-                    self._to_l1(key, env.value, self._l1_ttl(env))
+                    self._to_l1(key, env.value, self._l1_ttl(env), gen)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -258,10 +272,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
                     written.append(LOCAL)
-                elif not written:
+                elif not written and l1_ttl > 0 and self.bus is None:
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
+        await self._announce([key], failed)
         return self._finish("set", WriteReport(tuple(written), failed), policy)
 
     async def set_many(
@@ -298,6 +313,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     self.local.pop(key, None)
             if any(LOCAL in slots for slots, _ in routed.values()):
                 written.append(LOCAL)
+        await self._announce(list(routed), failed)
         return self._finish("set_many", WriteReport(tuple(written), failed))
 
     async def delete(self, key: str) -> bool:
@@ -329,7 +345,20 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
+        await self._announce(wanted, failed)
         return found, WriteReport(tuple(written), failed)
+
+    async def _announce(self, keys: list[str], failed: dict[str, TierError]) -> None:
+        """Tell the other processes' L1 to drop ``keys`` (one bus message, published from
+        a worker thread: the bus runs on a synchronous Redis tier)."""
+        bus = self.bus
+        if bus is None or not keys:
+            return
+        try:
+            await asyncio.to_thread(bus.publish_keys, keys)
+        except TierError as exc:
+            failed[BUS] = exc
+            self._report("publish", BUS, exc)
 
     # -- tags -------------------------------------------------------------------------
 
@@ -355,7 +384,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
         no SCAN). An index or a tier that fails is reported as for writes; what could
         be found is removed anyway. Other processes' L1 keep their copies until their
-        L1 TTL ends (no invalidation bus yet).
+        L1 TTL ends (without an invalidation bus).
 
         Note that a write of a tagged key that runs concurrently with the invalidation
         of its tag may survive it, exactly as a concurrent write may survive a delete.
@@ -402,6 +431,12 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 await _call(index.clear)
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
+        if self.bus is not None:
+            try:
+                await asyncio.to_thread(self.bus.publish_clear)
+            except TierError as exc:
+                failed[BUS] = exc
+                self._report("publish", BUS, exc)
         return self._finish("clear", WriteReport(tuple(written), failed))
 
     # -- loading ----------------------------------------------------------------------
@@ -537,6 +572,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self._closed:
             return
         self._closed = True
+        if self.bus is not None:
+            await asyncio.to_thread(self.bus.close)
         self._close_indexes()
         for slot, tier in self._below:
             try:

@@ -407,7 +407,7 @@ class CacheManager(ManagerBase[Tier]):
         The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
         no SCAN). An index or a tier that fails is reported as for writes; what could
         be found is removed anyway. Other processes' L1 keep their copies until their
-        L1 TTL ends (no invalidation bus yet).
+        L1 TTL ends (without an invalidation bus).
 
         Note that a write of a tagged key that runs concurrently with the invalidation
         of its tag may survive it, exactly as a concurrent write may survive a delete.
