@@ -28,6 +28,7 @@ from tiers.redis_servers import (
 from ._support import Clock, Counting, prefix
 
 NOISE = random.Random(7).randbytes(2560)  # lz4 cannot shrink it
+BIG = random.Random(8).randbytes(6000)
 
 
 def test_exported_from_the_package() -> None:
@@ -351,3 +352,21 @@ def test_l1_only_manager_needs_no_codec_round_trip() -> None:
         m.set("k", marker)
         assert m.get("k") is marker
         assert m.get_or_load("j", lambda: 5) == 5
+
+
+def test_a_store_that_refuses_an_entry_is_reported_and_keeps_no_old_value(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteTier(tmp_path / "s.db", maxbytes=4096)
+    with CacheManager(local=LocalCache(10), store=store, on_write_error="report") as m:
+        m.set("k", "small")
+        report = m.set("k", BIG)  # 6 KB of frame: more than the store's budget
+        assert set(report.failed) == {"store"}
+        assert report.written == ("local",)
+        assert store.get("k") is None  # the older value is not left behind
+        assert m.get("k") == BIG  # L1 has the new one
+        report = m.set_many({"a": 1, "b": BIG})
+        assert set(report.failed) == {"store"}
+        m.on_write_error = "raise"
+        with pytest.raises(PartialWrite):
+            m.set("k", BIG)

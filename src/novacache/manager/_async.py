@@ -10,6 +10,7 @@ directly from the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import TierError
+from ..errors import EntryTooLarge, TierError
 from ..tiers.base import AsyncTier
 from ._base import (
     MISS,
@@ -268,6 +269,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             except TierError as exc:
                 failed[slot] = exc
                 self._report("set", slot, exc)
+            except EntryTooLarge as exc:  # larger than the store's whole budget
+                failed[slot] = TierError(f"{slot} refused the entry: {exc}")
+                self._report("set", slot, exc)
+                with contextlib.suppress(TierError):  # reported above; drop the old value
+                    await tier.delete(key)
         if self.local is not None:
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
@@ -304,6 +310,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             except TierError as exc:
                 failed[slot] = exc
                 self._report("set_many", slot, exc)
+            except EntryTooLarge as exc:  # nothing of the batch was stored there
+                failed[slot] = TierError(f"{slot} refused an entry: {exc}")
+                self._report("set_many", slot, exc)
+                with contextlib.suppress(TierError):  # reported above; drop old values
+                    await tier.delete_many(list(batch))
         if self.local is not None:
             l1_ttl = ttl if ttl is not None else math.inf
             for key, (slots, _) in routed.items():

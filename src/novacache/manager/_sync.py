@@ -17,6 +17,7 @@ frame the codec refuses as a miss too (``corrupt``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import TierError
+from ..errors import EntryTooLarge, TierError
 from ..tiers.base import Tier
 from ._base import (
     MISS,
@@ -292,6 +293,11 @@ class CacheManager(ManagerBase[Tier]):
             except TierError as exc:
                 failed[slot] = exc
                 self._report("set", slot, exc)
+            except EntryTooLarge as exc:  # larger than the store's whole budget
+                failed[slot] = TierError(f"{slot} refused the entry: {exc}")
+                self._report("set", slot, exc)
+                with contextlib.suppress(TierError):  # reported above; drop the old value
+                    tier.delete(key)
         if self.local is not None:
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
@@ -328,6 +334,11 @@ class CacheManager(ManagerBase[Tier]):
             except TierError as exc:
                 failed[slot] = exc
                 self._report("set_many", slot, exc)
+            except EntryTooLarge as exc:  # nothing of the batch was stored there
+                failed[slot] = TierError(f"{slot} refused an entry: {exc}")
+                self._report("set_many", slot, exc)
+                with contextlib.suppress(TierError):  # reported above; drop old values
+                    tier.delete_many(list(batch))
         if self.local is not None:
             l1_ttl = ttl if ttl is not None else math.inf
             for key, (slots, _) in routed.items():
