@@ -41,6 +41,7 @@ from redis.retry import Retry
 
 from ..breaker import CircuitBreaker
 from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from ._kit import encoded, present
 from .redis_config import RedisConfig
 
 __all__ = ["MAX_BULK_BYTES", "AsyncRedisTier", "RedisConfig", "RedisTier", "hash_tag"]
@@ -127,12 +128,8 @@ def _ttl_ms(ttl: float | None) -> int | None:
 
 
 def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
-    """``{name: value}`` for the non-nil MGET replies. Note that ``all()`` is the fast
-    test for "every key hit" (a truth test per item, unlike ``None in values``); an empty
-    frame takes the slow path, which is still exact."""
-    if all(values):
-        return dict(zip(names, values, strict=True))  # type: ignore[arg-type]
-    return {k: v for k, v in zip(names, values, strict=True) if v is not None}
+    """``{name: value}`` for the non-nil MGET replies (compiled where built)."""
+    return present(names, values)
 
 
 def _check_frame(frame: object) -> None:
@@ -201,19 +198,13 @@ class _RedisTierBase:
             raise ValueError("key exceeds Redis' 512 MiB limit")
         return raw
 
-    def _read_keys(self, names: list[str]) -> list[str]:
-        """Full keys for a batch read, left as ``str``: hiredis encodes them in C, faster
-        than ``str.encode`` here. Note that this skips the per-key checks of
-        :meth:`_key` (reserved prefix, size): a read cannot damage anything, and Redis
-        itself refuses an oversized key. It is the hot loop of ``get_many``."""
-        prefix = self.prefix
-        try:
-            return [prefix + k for k in names]
-        except TypeError:
-            for k in names:
-                if not isinstance(k, str):
-                    raise TypeError(f"a key must be str, not {type(k).__name__}") from None
-            raise
+    def _read_keys(self, names: list[str]) -> list[bytes]:
+        """Full keys for a batch read, as UTF-8 ``bytes`` made in one step each (compiled
+        where built, :mod:`._kit`), so the client has nothing left to encode. Note that
+        this skips the per-key checks of :meth:`_key` (reserved prefix, size): a read
+        cannot damage anything, and Redis itself refuses an oversized key. It is the hot
+        loop of ``get_many``."""
+        return encoded(self._prefix_b, names)
 
     def _tag_key(self, tag: str) -> bytes:
         if not isinstance(tag, str) or not tag:
