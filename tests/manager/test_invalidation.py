@@ -12,6 +12,7 @@ import pytest
 
 from novacache import LocalCache
 from novacache.breaker import CircuitBreaker
+from novacache.errors import ConfigurationError
 from novacache.manager import AsyncCacheManager, CacheManager, InvalidationBus
 from novacache.tiers import AsyncRedisTier, RedisTier
 from tiers.redis_servers import Standalone, start_standalone, wait_until
@@ -169,3 +170,10 @@ def test_async_manager_on_the_bus(redis_standalone: Standalone) -> None:
         asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         sync.close()
+
+
+def test_a_bus_needs_an_l1(redis_standalone: Standalone) -> None:
+    remote = RedisTier(redis_standalone.url, prefix=prefix())
+    with pytest.raises(ConfigurationError, match="L1"):
+        CacheManager(remote=remote, bus=InvalidationBus(remote))
+    remote.close()

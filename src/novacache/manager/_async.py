@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import EntryTooLarge, TierError
+from ..errors import ConfigurationError, EntryTooLarge, TierError
 from ..tiers.base import AsyncTier
 from ._base import (
     MISS,
@@ -83,7 +83,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = AsyncSingleFlight()
-        if bus is not None and local is not None:
+        if bus is not None:
+            if local is None:
+                raise ConfigurationError("an invalidation bus keeps an L1 coherent: give local=")
             self.bus = bus
             bus.attach(local)
 

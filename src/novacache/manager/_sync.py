@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import EntryTooLarge, TierError
+from ..errors import ConfigurationError, EntryTooLarge, TierError
 from ..tiers.base import Tier
 from ._base import (
     MISS,
@@ -102,7 +102,9 @@ class CacheManager(ManagerBase[Tier]):
         if local is None:
             # Note that without an L1 there is nothing to try first: skip a KeyError.
             self.get = self._get_below  # type: ignore[method-assign]
-        if bus is not None and local is not None:
+        if bus is not None:
+            if local is None:
+                raise ConfigurationError("an invalidation bus keeps an L1 coherent: give local=")
             self.bus = bus
             bus.attach(local)
 
