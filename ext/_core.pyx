@@ -908,27 +908,36 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     if ttl != INFINITY:
         expires = now + ttl
     h = PyObject_Hash(key)
-    # 2. Look up (a key's __eq__ may run; _lookup copes).
-    ix = _lookup(self, key, h, &slot)
+    # 2. Look up (a key's __eq__ may run; _lookup copes). The common overwrite, the key
+    # object itself in its home slot, needs no probe loop.
+    slot = <size_t>h & self._mask
+    ix = self._index[slot]
+    if ix < 0 or self._entries[ix].key != <PyObject*>key:
+        ix = _lookup(self, key, h, &slot)
     # 3. Pure C from here on, until the graveyard is released. (The expiry array is
     # allocated only now: user code above may have cleared the cache, which frees it.)
     if expires != INFINITY and self._expires == NULL:
         _alloc_expires(self)
-    _gy_init(&g)
     if ix >= 0:
         e = &self._entries[ix]
         old = e.value
         nc_incref(<PyObject*>value)
         e.value = <PyObject*>value
-        _gy_push(&g, old)
         _set_expiry(self, <int32_t>ix, expires)
-        if self._weights != NULL:
-            self._currbytes += w - self._weights[ix]
-            self._weights[ix] = w
         _touch(self, <int32_t>ix)
+        if self._weights == NULL:
+            # Without weights an overwrite never needs room: the old value is all
+            # there is to release, and the table is consistent already.
+            nc_decref(old)
+            return 0
+        self._currbytes += w - self._weights[ix]
+        self._weights[ix] = w
+        _gy_init(&g)
+        _gy_push(&g, old)
         _make_room(self, 0, 0, <int32_t>ix, &g)
         _gy_release(&g)
         return 0
+    _gy_init(&g)
     if self._nttl > 0:
         _sweep(self, now, &g)
     _make_room(self, 1, w, NIL, &g)
