@@ -12,10 +12,10 @@ from novacache import LocalCache
 from novacache.breaker import CircuitBreaker
 from novacache.errors import ConfigurationError, PartialWrite
 from novacache.manager import AsyncCacheManager, CacheManager
-from novacache.tiers import AsyncSQLiteTier, PostgresTier, RedisTier, SQLiteTier
+from novacache.tiers import AsyncSQLiteTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Cluster, Standalone, free_port
 
-from ._support import Clock, prefix
+from ._support import Clock, Counting, prefix
 
 
 def test_invalidate_tags_on_the_embedded_default(embedded: CacheManager) -> None:
@@ -121,8 +121,8 @@ def test_l1_only_manager_keeps_a_local_index() -> None:
         assert m.get("b") == 2
 
 
-def test_tags_without_a_shared_index_are_refused(postgres_dsn: str) -> None:
-    store = PostgresTier(postgres_dsn, table=f"tg_{prefix()[2:-1]}", timeout=2)
+def test_tags_with_another_store_and_no_redis_are_refused(tmp_path: Path) -> None:
+    store = Counting(SQLiteTier(tmp_path / "s.db"))  # not a store that can hold an index
     with CacheManager(local=LocalCache(10), store=store) as m:
         with pytest.raises(ConfigurationError, match="tag index"):
             m.set("a", 1, tags=["t"])

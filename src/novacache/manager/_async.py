@@ -38,7 +38,7 @@ from .invalidation import InvalidationBus
 from .router import LOCAL, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
-from .tags import SQLiteTagIndex, check_tags
+from .tags import check_tags
 
 __all__ = ["AsyncCacheManager"]
 
@@ -49,8 +49,9 @@ _MISS = MISS
 
 
 async def _call(method: Callable[..., T], *args: Any) -> T:
-    """Call a tag index method; the SQLite index's in a worker thread (it blocks)."""
-    if isinstance(getattr(method, "__self__", None), SQLiteTagIndex):
+    """Call a tag index method; the SQLite and PostgreSQL indexes' in a worker thread
+    (they block)."""
+    if getattr(getattr(method, "__self__", None), "blocking", False):
         return await asyncio.to_thread(method, *args)
     return method(*args)
 
@@ -394,10 +395,10 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     async def invalidate_tags(self, tags: Iterable[str]) -> int:
         """Remove every key set with one of ``tags`` from every tier; how many were found.
 
-        The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
-        no SCAN). An index or a tier that fails is reported as for writes; what could
-        be found is removed anyway. Other processes' L1 keep their copies until their
-        L1 TTL ends (without an invalidation bus).
+        The keys come from the tag indexes (Redis sets, the SQLite or PostgreSQL tag
+        table: no KEYS, no SCAN). An index or a tier that fails is reported as for
+        writes; what could be found is removed anyway. Other processes' L1 keep their
+        copies until their L1 TTL ends (without an invalidation bus).
 
         Note that a write of a tagged key that runs concurrently with the invalidation
         of its tag may survive it, exactly as a concurrent write may survive a delete.

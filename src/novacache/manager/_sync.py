@@ -417,10 +417,10 @@ class CacheManager(ManagerBase[Tier]):
     def invalidate_tags(self, tags: Iterable[str]) -> int:
         """Remove every key set with one of ``tags`` from every tier; how many were found.
 
-        The keys come from the tag indexes (Redis sets, the SQLite tag table: no KEYS,
-        no SCAN). An index or a tier that fails is reported as for writes; what could
-        be found is removed anyway. Other processes' L1 keep their copies until their
-        L1 TTL ends (without an invalidation bus).
+        The keys come from the tag indexes (Redis sets, the SQLite or PostgreSQL tag
+        table: no KEYS, no SCAN). An index or a tier that fails is reported as for
+        writes; what could be found is removed anyway. Other processes' L1 keep their
+        copies until their L1 TTL ends (without an invalidation bus).
 
         Note that a write of a tagged key that runs concurrently with the invalidation
         of its tag may survive it, exactly as a concurrent write may survive a delete.

@@ -8,17 +8,21 @@ tier that can hold one, writes to all of them and reads their union:
   one set per tag, members in any slot: cluster-safe, no KEYS, no SCAN).
 - :class:`SQLiteTagIndex`: a table ``novacache_tag_index(tag, key, expires)`` beside the
   store's tables in the SQLite file (the store tier's own tables are not touched).
+- :class:`~novacache.manager.pgtags.PostgresTagIndex`: a table ``<table>_tags`` beside
+  a PostgreSQL store's table, over its own connection to the store's DSN.
 - :class:`LocalTagIndex`: an in-process dict, for a manager with no tier below L1.
 
 Note that the Redis index sets are written without expiry: ``tag_add`` with a TTL sets
 the set's expiry to that TTL even when it is shorter than an earlier member's, which
 would lose members. Sets are removed by ``invalidate_tags``; members whose keys expired
-are harmless (deleting an absent key). The SQLite index expires rows with their entries.
+are harmless (deleting an absent key). The SQLite and PostgreSQL indexes expire rows
+with their entries.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -99,6 +103,7 @@ class SQLiteTagIndex:
     """
 
     slot = "store"
+    blocking = True  # the async manager calls it in a worker thread
 
     def __init__(
         self,
@@ -220,7 +225,8 @@ def indexes_for(
     """The tag indexes a manager over these tiers keeps (see the module docstring).
 
     Raises ``ConfigurationError`` when there are tiers below L1 but none of them can hold
-    a shared index (a PostgreSQL store without Redis): tags would be per-process only.
+    a shared index (a store of another kind without Redis): tags would be per-process
+    only.
     """
     found: list[TagIndex] = []
     if remote is not None and hasattr(remote, "tag_members"):
@@ -229,10 +235,26 @@ def indexes_for(
     path = getattr(sqlite_store, "path", None)
     if isinstance(path, Path) and hasattr(sqlite_store, "purge_expired"):
         found.append(SQLiteTagIndex(path, clock=clock))
+    postgres = _postgres_index(store)
+    if postgres is not None:
+        found.append(postgres)
     if not found and remote is None and store is None:
         found.append(LocalTagIndex())
     if not found:
         raise ConfigurationError(
-            "tags need a shared tag index: a RedisTier remote or an SQLiteTier store"
+            "tags need a shared tag index: a RedisTier remote, or an SQLite or PostgreSQL store"
         )
     return tuple(found)
+
+
+def _postgres_index(store: object) -> TagIndex | None:
+    """A :class:`~.pgtags.PostgresTagIndex` beside a (sync or async) PostgreSQL store's
+    table, over the store's DSN; ``None`` for any other store."""
+    module = sys.modules.get("novacache.tiers.postgres")  # loaded if store is one
+    if module is None or not isinstance(store, (module.PostgresTier, module.AsyncPostgresTier)):
+        return None
+    from .pgtags import PostgresTagIndex
+
+    tier: Any = store
+    dsn: str = tier._pool.conninfo  # the DSN the tier was made with
+    return PostgresTagIndex(dsn, tier.table, timeout=tier._timeout)
