@@ -6,8 +6,10 @@
 ``[prefix + name.encode() for name in names]`` with ``prefix`` as ``bytes`` (one
 allocation and two copies per key, so the client has nothing left to encode);
 ``present(names, values)`` is
-``{n: v for n, v in zip(names, values) if v is not None}``. They are the two O(n) steps
-a tier's ``get_many`` adds to a bare MGET.
+``{n: v for n, v in zip(names, values) if v is not None}``, made at its final size (a
+dict grown one key at a time is rebuilt five times on its way to 100 keys, each time in
+a fresh table: the larger ones come from ``malloc``). They are the two O(n) steps a
+tier's ``get_many`` adds to a bare MGET.
 """
 
 from cpython.dict cimport PyDict_SetItem
@@ -19,7 +21,23 @@ from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     bint PyUnicode_Check(object)
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+
+cdef extern from *:
+    """
+    /* A dict with room for n keys, so filling it never resizes. _PyDict_NewPresized is
+       what Cython's own code uses on CPython (see __Pyx_PyDict_NewPresized). */
+    #if CYTHON_COMPILING_IN_CPYTHON && !defined(Py_LIMITED_API)
+    #define __nc_dict_presized(n) _PyDict_NewPresized(n)
+    #else
+    #define __nc_dict_presized(n) PyDict_New()
+    #endif
+    """
+    dict __nc_dict_presized(Py_ssize_t n)
 
 
 def encoded(bytes prefix, list names):
@@ -27,16 +45,22 @@ def encoded(bytes prefix, list names):
     cdef Py_ssize_t plen = len(prefix)
     cdef Py_ssize_t size
     cdef const char* utf8
+    cdef const char* head = PyBytes_AS_STRING(prefix)
     cdef char* dest
     cdef list out = PyList_New(n)
     for i in range(n):
         name = names[i]
         if not PyUnicode_Check(name):
             raise TypeError(f"a key must be str, not {type(name).__name__}")
-        utf8 = PyUnicode_AsUTF8AndSize(name, &size)
+        if PyUnicode_IS_COMPACT_ASCII(name):
+            # ASCII: the characters are their own UTF-8 (no call, no cached copy).
+            utf8 = <const char*>PyUnicode_DATA(name)
+            size = PyUnicode_GET_LENGTH(name)
+        else:
+            utf8 = PyUnicode_AsUTF8AndSize(name, &size)
         key = PyBytes_FromStringAndSize(NULL, plen + size)
         dest = PyBytes_AS_STRING(key)
-        memcpy(dest, PyBytes_AS_STRING(prefix), plen)
+        memcpy(dest, head, plen)
         memcpy(dest + plen, utf8, size)
         Py_INCREF(key)
         PyList_SET_ITEM(out, i, key)
@@ -45,23 +69,41 @@ def encoded(bytes prefix, list names):
 
 def prefixed(str prefix, list names):
     cdef Py_ssize_t i, n = len(names)
+    cdef Py_ssize_t plen = len(prefix)
+    cdef Py_ssize_t size
+    cdef bint ascii = PyUnicode_IS_COMPACT_ASCII(prefix)
+    cdef char* dest
     cdef list out = PyList_New(n)
     for i in range(n):
         name = names[i]
         if not PyUnicode_Check(name):
             # The slots not yet filled are NULL, which a list's dealloc skips.
             raise TypeError(f"a key must be str, not {type(name).__name__}")
-        key = PyUnicode_Concat(prefix, name)
+        if ascii and PyUnicode_IS_COMPACT_ASCII(name):
+            # The common case: an ASCII str made in one step (it is its own UTF-8).
+            size = PyUnicode_GET_LENGTH(name)
+            key = PyUnicode_New(plen + size, 127)
+            dest = <char*>PyUnicode_DATA(key)
+            memcpy(dest, PyUnicode_DATA(prefix), plen)
+            memcpy(dest + plen, PyUnicode_DATA(name), size)
+        else:
+            key = PyUnicode_Concat(prefix, name)
+            # A key that has no UTF-8 (a lone surrogate) is refused here, before any
+            # I/O; the UTF-8 made here stays cached on the key for the client to send.
+            PyUnicode_AsUTF8AndSize(key, NULL)
         Py_INCREF(key)
         PyList_SET_ITEM(out, i, key)
     return out
 
 
 def present(list names, list values):
-    cdef Py_ssize_t i, n = len(names)
-    cdef dict out = {}
+    cdef Py_ssize_t i, n = len(names), found = 0
     if len(values) != n:
         raise ValueError("names and values differ in length")
+    for i in range(n):
+        if values[i] is not None:
+            found += 1
+    cdef dict out = __nc_dict_presized(found)
     for i in range(n):
         value = values[i]
         if value is not None:

@@ -55,6 +55,32 @@ def test_non_str_keys_are_refused(kit: Any, bad: Any) -> None:
         kit.encoded(b"p", ["ok", bad])
 
 
+def test_keys_without_utf8_are_refused(kit: Any) -> None:
+    """A lone surrogate has no UTF-8: refused while the keys are built (before any I/O),
+    the first bad key in order deciding the error."""
+    with pytest.raises(UnicodeEncodeError):
+        kit.prefixed("p:", ["ok", "bad\ud800"])
+    with pytest.raises(UnicodeEncodeError):
+        kit.prefixed("\ud800", ["ok"])
+    with pytest.raises(UnicodeEncodeError):
+        kit.prefixed("p:", ["bad\ud800", 1])
+    with pytest.raises(TypeError, match="a key must be str"):
+        kit.prefixed("p:", [1, "bad\ud800"])
+    with pytest.raises(UnicodeEncodeError):
+        kit.encoded(b"p:", ["ok", "bad\ud800"])
+    assert kit.prefixed("\u00e9:", NAMES) == ["\u00e9:" + n for n in NAMES]
+    assert kit.prefixed("\ud800", []) == []
+
+
+def test_prefixed_makes_exact_str(kit: Any) -> None:
+    class Sub(str):
+        pass
+
+    keys = kit.prefixed("p:", [Sub("a"), "b"])
+    assert keys == ["p:a", "p:b"]
+    assert all(type(k) is str for k in keys)
+
+
 def test_present(kit: Any) -> None:
     values = [b"1", None, b"", None, b"5", b"6"]
     assert kit.present(NAMES, values) == {

@@ -1,8 +1,9 @@
 """The bulk-path helpers of the tiers: compiled (``ext/_tierkit.pyx``) or this twin.
 
 ``prefixed(prefix, names)``: ``[prefix + name for name in names]``, ``TypeError`` naming
-the type of a key that is not ``str``; ``encoded(prefix, names)``: the same with a
-``bytes`` prefix and UTF-8 ``bytes`` keys. ``present(names, values)``: the ``{name: value}``
+the type of a key that is not ``str`` and ``UnicodeEncodeError`` for a key that has no
+UTF-8 (a lone surrogate); ``encoded(prefix, names)``: the same with a ``bytes`` prefix and
+UTF-8 ``bytes`` keys. ``present(names, values)``: the ``{name: value}``
 pairs whose value is not ``None``. Both twins behave the same; the compiled one is used
 unless ``NOVACACHE_NO_EXTENSIONS`` is set or it is not built.
 """
@@ -18,12 +19,22 @@ __all__ = ["encoded", "prefixed", "present"]
 
 def _prefixed(prefix: str, names: list[str]) -> list[str]:
     try:
-        return [prefix + name for name in names]
+        keys = [prefix + name for name in names]
     except TypeError:
+        # The first bad key in order decides the error, as in the compiled twin.
         for name in names:
             if not isinstance(name, str):
                 raise TypeError(f"a key must be str, not {type(name).__name__}") from None
+            _check_utf8(prefix + name)
         raise
+    for key in keys:
+        _check_utf8(key)
+    return keys
+
+
+def _check_utf8(key: str) -> None:
+    if not key.isascii():
+        key.encode()  # UnicodeEncodeError for a key that has no UTF-8 (a lone surrogate)
 
 
 def _encoded(prefix: bytes, names: list[str]) -> list[bytes]:
