@@ -12,7 +12,7 @@ from novacache import LocalCache
 from novacache.breaker import CircuitBreaker
 from novacache.errors import ConfigurationError, PartialWrite
 from novacache.manager import AsyncCacheManager, CacheManager
-from novacache.tiers import AsyncSQLiteTier, RedisTier, SQLiteTier
+from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Cluster, Standalone, free_port
 
 from ._support import Clock, Counting, prefix
@@ -146,5 +146,110 @@ def test_async_manager_tags(tmp_path: Path) -> None:
             await m.set("d", 4)
             assert await m.invalidate_tags(["t"]) == 3
             assert await m.get_many(["a", "b", "c", "d"]) == {"d": 4}
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+# -- the Redis index of an AsyncCacheManager, shared with sync managers ------------------
+
+
+def _tag_pttl(server: Standalone, ns: str, tag: str) -> int:
+    """PTTL of a tag's index set, read with a bare client (-1: no expiry, -2: absent)."""
+    client = server.server.client()
+    try:
+        return int(client.pttl(ns.encode() + b"\x1ftag:" + tag.encode()))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_sync_and_async_managers_share_one_redis_tag_index(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    server = request.getfixturevalue(f"redis_{topology}")
+    ns = prefix()
+    # No L1: keeping other processes' L1 coherent is the bus's job (test_invalidation);
+    # here every read goes to Redis, so it shows what the shared index removed.
+    sync = CacheManager(remote=RedisTier(server.url, prefix=ns))
+
+    async def main() -> None:
+        async with AsyncCacheManager(remote=AsyncRedisTier(server.url, prefix=ns)) as m:
+            await m.set_many({f"user:{i}": i for i in range(20)}, ttl=60, tags=["org:1"])
+            sync.set("user:x", "x", ttl=60, tags=["org:1", "org:2"])
+            sync.set("user:y", "y", tags=["org:2"])
+            # the async manager's tags are in Redis: the sync manager finds them
+            assert sync.invalidate_tags(["org:1"]) == 21
+            assert await m.get_many([f"user:{i}" for i in range(20)]) == {}
+            assert await m.get("user:x") is None  # the sync manager's tag, from Redis
+            # and the sync manager's tags reach the async manager
+            assert await m.invalidate_tags(["org:2"]) == 1
+            assert sync.get("user:y") is None
+            assert sync.remote is not None
+            assert sync.remote.tag_members("org:1") == set()  # type: ignore[attr-defined]
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        sync.clear()
+        sync.close()
+
+
+def test_two_async_managers_on_redis_only_share_tags(redis_standalone: Standalone) -> None:
+    ns = prefix()
+
+    def manager() -> AsyncCacheManager:
+        return AsyncCacheManager(
+            local=LocalCache(100), remote=AsyncRedisTier(redis_standalone.url, prefix=ns)
+        )
+
+    async def main() -> None:
+        async with manager() as a, manager() as b:
+            await a.set("vm:1", 1, tags=["host-1"])
+            await a.set("vm:2", 2, ttl=30, tags=["host-1"])
+            assert await b.get("vm:1") == 1  # b's L1 holds it now
+            assert await b.invalidate_tags(["host-1"]) == 2
+            assert await b.get_many(["vm:1", "vm:2"]) == {}
+            assert await a.remote.get("vm:1") is None  # type: ignore[union-attr]
+            await a.clear()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_sync_manager_refuses_an_async_redis_tier(redis_standalone: Standalone) -> None:
+    tier = AsyncRedisTier(redis_standalone.url, prefix=prefix())
+    m = CacheManager(local=LocalCache(10), remote=tier)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="AsyncCacheManager"):
+        m.invalidate_tags(["t"])
+
+
+def test_manager_tag_set_ttl_follows_the_longest_entry_ttl(redis_standalone: Standalone) -> None:
+    ns = prefix()
+    with CacheManager(remote=RedisTier(redis_standalone.url, prefix=ns)) as m:
+        m.set("a", 1, ttl=30, tags=["t"])
+        assert 30_000 <= _tag_pttl(redis_standalone, ns, "t") <= 31_000
+        m.set_many({"b": 2, "c": 3}, ttl=90, tags=["t"])
+        assert 90_000 <= _tag_pttl(redis_standalone, ns, "t") <= 91_000
+        m.set("d", 4, ttl=5, tags=["t"])  # shorter: the set's expiry never shrinks
+        assert _tag_pttl(redis_standalone, ns, "t") >= 89_000
+        m.set("e", 5, tags=["t"])  # no TTL: the set must not expire before "e"
+        assert _tag_pttl(redis_standalone, ns, "t") == -1
+        m.set("f", 6, ttl=1, tags=["t"])
+        assert _tag_pttl(redis_standalone, ns, "t") == -1
+        assert m.invalidate_tags(["t"]) == 6
+        assert _tag_pttl(redis_standalone, ns, "t") == -2
+        m.clear()
+
+
+def test_async_manager_tag_set_ttl_never_shrinks(redis_standalone: Standalone) -> None:
+    ns = prefix()
+
+    async def main() -> None:
+        async with AsyncCacheManager(remote=AsyncRedisTier(redis_standalone.url, prefix=ns)) as m:
+            await m.set("a", 1, ttl=60, tags=["t"])
+            await m.set("b", 2, ttl=2, tags=["t"])
+            assert 59_000 <= _tag_pttl(redis_standalone, ns, "t") <= 61_000
+            await m.set("c", 3, tags=["t"])
+            assert _tag_pttl(redis_standalone, ns, "t") == -1
+            await m.clear()
 
     asyncio.run(asyncio.wait_for(main(), 30))

@@ -288,6 +288,91 @@ def test_tag_index(tier: RedisTier) -> None:
     assert tier.tag_members("t") == set()
 
 
+def _tag_pttl(raw: Any, tier: RedisTier | AsyncRedisTier, tag: str) -> int:
+    """PTTL of the tag's index set, read with a bare client (-1: no expiry, -2: absent)."""
+    return int(raw.pttl(tier.prefix.encode() + b"\x1ftag:" + tag.encode()))
+
+
+def test_tag_set_expiry_follows_the_longest_member_ttl_and_never_shrinks(
+    tier: RedisTier, raw: Any
+) -> None:
+    tier.tag_add("t", ["a"], ttl=30)
+    first = _tag_pttl(raw, tier, "t")
+    assert 30_000 <= first <= 31_000  # the TTL plus at most a second of slack
+    tier.tag_add("t", ["b"], ttl=5)  # shorter: the set keeps its expiry
+    assert first - 1_000 <= _tag_pttl(raw, tier, "t") <= first
+    tier.tag_add("t", ["c"], ttl=120)  # longer: the set lives longer
+    assert 120_000 <= _tag_pttl(raw, tier, "t") <= 121_000
+    tier.tag_add("t", ["d"], ttl=1)
+    assert _tag_pttl(raw, tier, "t") >= 119_000
+    assert tier.tag_members("t") == {"a", "b", "c", "d"}
+
+
+def test_tag_set_without_ttl_member_never_expires(tier: RedisTier, raw: Any) -> None:
+    tier.tag_add("t", ["a"], ttl=30)
+    tier.tag_add("t", ["b"])  # a member without TTL: the set must outlive any TTL
+    assert _tag_pttl(raw, tier, "t") == -1
+    tier.tag_add("t", ["c"], ttl=60)  # GT never applies to a set without expiry
+    assert _tag_pttl(raw, tier, "t") == -1
+    tier.tag_add("u", ["x"])
+    assert _tag_pttl(raw, tier, "u") == -1
+    assert tier.tag_members("t") == {"a", "b", "c"}
+
+
+def test_tag_set_of_expired_entries_goes_away(tier: RedisTier, raw: Any) -> None:
+    tier.tag_add("gone", ["a", "b"], ttl=0.001)  # expires 1 ms plus the slack later
+    wait_until(lambda: _tag_pttl(raw, tier, "gone") == -2, timeout=3, what="tag set expiry")
+    assert tier.tag_members("gone") == set()
+
+
+def test_tag_add_of_many_keys_is_batched(tier: RedisTier, raw: Any) -> None:
+    keys = [f"k:{i}" for i in range(2_500)]  # more than one script call
+    tier.tag_add("big", keys, ttl=60)
+    assert tier.tag_members("big") == set(keys)
+    assert 60_000 <= _tag_pttl(raw, tier, "big") <= 61_000
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_async_tag_index_shares_the_sync_sets(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    server = request.getfixturevalue(f"redis_{topology}")
+    ns = _prefix()
+    sync = RedisTier(server.url, prefix=ns)
+
+    async def go() -> None:
+        async with AsyncRedisTier(server.url, prefix=ns) as t:
+            await t.set_many({f"vm:{i}": b"v" for i in range(20)})  # many slots
+            await t.tag_add("host-1", [f"vm:{i}" for i in range(10)], ttl=60)
+            sync.tag_add("host-1", ["vm:10"], ttl=5)
+            assert await t.tag_members("host-1") == {f"vm:{i}" for i in range(11)}
+            assert sync.tag_members("host-1") == {f"vm:{i}" for i in range(11)}
+            assert await t.tag_invalidate("host-1") == 11
+            assert await t.tag_members("host-1") == set()
+            assert sorted(await t.get_many([f"vm:{i}" for i in range(20)])) == sorted(
+                f"vm:{i}" for i in range(11, 20)
+            )
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        sync.clear()
+        sync.close()
+
+
+def test_async_tag_set_expiry_never_shrinks(redis_standalone: Standalone, raw: Any) -> None:
+    async def go() -> None:
+        async with AsyncRedisTier(redis_standalone.url, prefix=_prefix()) as t:
+            await t.tag_add("t", ["a"], ttl=60)
+            await t.tag_add("t", ["b"], ttl=2)
+            assert 59_000 <= _tag_pttl(raw, t, "t") <= 61_000
+            await t.tag_add("t", ["c"])
+            assert _tag_pttl(raw, t, "t") == -1
+            await t.clear()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+
+
 # -- publish / subscribe ------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import os
 import time
@@ -48,12 +49,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 
 
-async def _call(method: Callable[..., T], *args: Any) -> T:
-    """Call a tag index method; the SQLite and PostgreSQL indexes' in a worker thread
-    (they block)."""
+async def _call(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a tag index method: await an async index's (the Redis one over an
+    ``AsyncRedisTier``); run the SQLite and PostgreSQL indexes' in a worker thread (they
+    block); call any other directly."""
     if getattr(getattr(method, "__self__", None), "blocking", False):
         return await asyncio.to_thread(method, *args)
-    return method(*args)
+    result = method(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
 
 
 class AsyncCacheManager(ManagerBase[AsyncTier]):

@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 from .._local import LocalCache
 from ..codec import Codec
@@ -16,7 +16,7 @@ from .envelope import Envelope, open_envelope, seal
 from .invalidation import InvalidationBus
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
-from .tags import TagIndex, indexes_for
+from .tags import AnyTagIndex, AsyncRedisTagIndex, TagIndex, indexes_for
 
 __all__ = ["MISS", "ErrorHook", "ManagerBase", "WritePolicy", "check_ttl"]
 
@@ -93,7 +93,7 @@ class ManagerBase(Generic[TierT]):
         # ``self._l1[key]`` is a hit or a KeyError (an empty dict when there is no L1)
         self._l1: Any = local if local is not None else {}
         self._closed = False
-        self._tag_indexes: tuple[TagIndex, ...] | None = None
+        self._tag_indexes: tuple[AnyTagIndex, ...] | None = None
         self.bus: InvalidationBus | None = None
 
     def __repr__(self) -> str:
@@ -221,11 +221,19 @@ class ManagerBase(Generic[TierT]):
             slots = router.tiers(key, len(frame))
         return slots, frame
 
-    def _indexes(self) -> tuple[TagIndex, ...]:
+    def _indexes(self) -> tuple[AnyTagIndex, ...]:
         """The tag indexes, built on first use (see :mod:`.tags`)."""
         if self._tag_indexes is None:
             self._tag_indexes = indexes_for(self.remote, self.store, self.clock)
         return self._tag_indexes
+
+    def _sync_indexes(self) -> tuple[TagIndex, ...]:
+        """The tag indexes of a sync manager: ``ConfigurationError`` if one is awaited
+        (an ``AsyncRedisTier`` given to the sync manager)."""
+        indexes = self._indexes()
+        if any(isinstance(index, AsyncRedisTagIndex) for index in indexes):
+            raise ConfigurationError("an AsyncRedisTier needs the AsyncCacheManager")
+        return cast("tuple[TagIndex, ...]", indexes)
 
     def _close_indexes(self) -> None:
         for index in self._tag_indexes or ():

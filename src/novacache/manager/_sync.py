@@ -407,7 +407,7 @@ class CacheManager(ManagerBase[Tier]):
     ) -> None:
         """Record the keys under the tags in every tag index, before the values are
         written (a crash in between leaves an index entry without a value: harmless)."""
-        for index in self._indexes():
+        for index in self._sync_indexes():
             try:
                 index.add(tags, keys, ttl)
             except TierError as exc:
@@ -430,7 +430,7 @@ class CacheManager(ManagerBase[Tier]):
         keys: set[str] = set()
         if not wanted:
             return 0
-        indexes = self._indexes()
+        indexes = self._sync_indexes()
         for index in indexes:
             try:
                 keys |= index.members(wanted)
@@ -462,7 +462,7 @@ class CacheManager(ManagerBase[Tier]):
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
-        for index in self._tag_indexes or ():
+        for index in self._sync_indexes() if self._tag_indexes is not None else ():
             try:
                 index.clear()
             except TierError as exc:

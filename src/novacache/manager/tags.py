@@ -4,23 +4,27 @@ The index maps a tag to cache keys. Keys are the same in every tier, so one inde
 by every process that shares the tiers is enough; the manager keeps one in each shared
 tier that can hold one, writes to all of them and reads their union:
 
-- :class:`RedisTagIndex`: the Redis tier's own index sets (``tag_add``/``tag_members``;
-  one set per tag, members in any slot: cluster-safe, no KEYS, no SCAN).
+- :class:`RedisTagIndex` and :class:`AsyncRedisTagIndex`: the Redis tier's own index
+  sets (``tag_add``/``tag_members``; one set per tag, members in any slot: cluster-safe,
+  no KEYS, no SCAN). ``RedisTier`` and ``AsyncRedisTier`` use the same keys, so sync and
+  async managers on one Redis namespace share one index.
 - :class:`SQLiteTagIndex`: a table ``novacache_tag_index(tag, key, expires)`` beside the
   store's tables in the SQLite file (the store tier's own tables are not touched).
 - :class:`~novacache.manager.pgtags.PostgresTagIndex`: a table ``<table>_tags`` beside
   a PostgreSQL store's table, over its own connection to the store's DSN.
 - :class:`LocalTagIndex`: an in-process dict, for a manager with no tier below L1.
 
-Note that the Redis index sets are written without expiry: ``tag_add`` with a TTL sets
-the set's expiry to that TTL even when it is shorter than an earlier member's, which
-would lose members. Sets are removed by ``invalidate_tags``; members whose keys expired
-are harmless (deleting an absent key). The SQLite and PostgreSQL indexes expire rows
-with their entries.
+The Redis index sets expire with their longest-lived member: ``tag_add`` with a TTL
+extends a set's expiry to at least that TTL and never shortens it; a member written
+without TTL leaves its set without expiry. So sets of tags whose entries all expired go
+away by themselves; ``invalidate_tags`` removes a set at once. Members whose keys expired
+earlier than their set are harmless (deleting an absent key). The SQLite and PostgreSQL
+indexes expire rows with their entries.
 """
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import sys
 import threading
@@ -31,7 +35,16 @@ from typing import Any, Protocol
 
 from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
 
-__all__ = ["LocalTagIndex", "RedisTagIndex", "SQLiteTagIndex", "TagIndex", "check_tags"]
+__all__ = [
+    "AnyTagIndex",
+    "AsyncRedisTagIndex",
+    "AsyncTagIndex",
+    "LocalTagIndex",
+    "RedisTagIndex",
+    "SQLiteTagIndex",
+    "TagIndex",
+    "check_tags",
+]
 
 
 def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
@@ -56,6 +69,21 @@ class TagIndex(Protocol):
     def clear(self) -> None: ...
 
 
+class AsyncTagIndex(Protocol):
+    """A tag index the async manager awaits (:class:`AsyncRedisTagIndex`)."""
+
+    slot: str
+
+    async def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None: ...
+    async def members(self, tags: tuple[str, ...]) -> set[str]: ...
+    async def drop(self, tags: tuple[str, ...]) -> None: ...
+    async def clear(self) -> None: ...
+
+
+#: Either kind; the sync manager only ever gets :class:`TagIndex` objects.
+AnyTagIndex = TagIndex | AsyncTagIndex
+
+
 class RedisTagIndex:
     """The tag index sets of a :class:`~novacache.tiers.RedisTier`."""
 
@@ -65,8 +93,10 @@ class RedisTagIndex:
         self.tier = tier
 
     def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
+        """Add ``keys`` to each tag's set; the set lives at least ``ttl`` more (never
+        less than before), or forever when ``ttl`` is ``None``."""
         for tag in tags:
-            self.tier.tag_add(tag, keys)
+            self.tier.tag_add(tag, keys, ttl)
 
     def members(self, tags: tuple[str, ...]) -> set[str]:
         found: set[str] = set()
@@ -80,6 +110,36 @@ class RedisTagIndex:
 
     def clear(self) -> None:
         """Nothing to do: ``RedisTier.clear`` removes the tier's whole namespace."""
+
+
+class AsyncRedisTagIndex:
+    """The tag index sets of a :class:`~novacache.tiers.AsyncRedisTier` (the same keys
+    as :class:`RedisTagIndex`: sync and async managers share them)."""
+
+    slot = "remote"
+
+    def __init__(self, tier: Any) -> None:
+        self.tier = tier
+
+    async def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
+        """As :meth:`RedisTagIndex.add`."""
+        for tag in tags:
+            await self.tier.tag_add(tag, keys, ttl)
+
+    async def members(self, tags: tuple[str, ...]) -> set[str]:
+        """The keys recorded under any of ``tags``."""
+        found: set[str] = set()
+        for tag in tags:
+            found |= await self.tier.tag_members(tag)
+        return found
+
+    async def drop(self, tags: tuple[str, ...]) -> None:
+        """Delete the tags' keys and their sets."""
+        for tag in tags:
+            await self.tier.tag_invalidate(tag)  # deletes members added meanwhile too
+
+    async def clear(self) -> None:
+        """Nothing to do: ``AsyncRedisTier.clear`` removes the tier's whole namespace."""
 
 
 _TABLE = (
@@ -221,16 +281,19 @@ class LocalTagIndex:
 
 def indexes_for(
     remote: object, store: object, clock: Callable[[], float] = time.time
-) -> tuple[TagIndex, ...]:
+) -> tuple[AnyTagIndex, ...]:
     """The tag indexes a manager over these tiers keeps (see the module docstring).
 
     Raises ``ConfigurationError`` when there are tiers below L1 but none of them can hold
     a shared index (a store of another kind without Redis): tags would be per-process
     only.
     """
-    found: list[TagIndex] = []
+    found: list[AnyTagIndex] = []
     if remote is not None and hasattr(remote, "tag_members"):
-        found.append(RedisTagIndex(remote))
+        if inspect.iscoroutinefunction(remote.tag_members):
+            found.append(AsyncRedisTagIndex(remote))
+        else:
+            found.append(RedisTagIndex(remote))
     sqlite_store = getattr(store, "sync", store)  # AsyncSQLiteTier wraps an SQLiteTier
     path = getattr(sqlite_store, "path", None)
     if isinstance(path, Path) and hasattr(sqlite_store, "purge_expired"):

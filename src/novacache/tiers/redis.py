@@ -54,6 +54,29 @@ MAX_BULK_BYTES = 512 * 1024 * 1024
 _TAG_INFIX = "\x1ftag:"
 _SCAN_COUNT = 1000
 _DELETE_BATCH = 500
+# A tag set outlives its members' TTL by this much: the index is written just before the
+# entries, so the entries' expiry falls a little after the TTL counted from the index write.
+_TAG_SLACK_MS = 1000
+# Members per call of the tag script (Lua's unpack has a stack limit of about 8000).
+_TAG_BATCH = 1000
+
+# Adds ARGV[2..] to the tag set KEYS[1] and bounds its life: ARGV[1] is the members' TTL
+# in ms, or "" for members without TTL. A set without TTL members keeps no expiry
+# (PERSIST); a new set expires with its first members; an existing set's expiry only
+# grows (PEXPIRE GT, Redis >= 7; GT never applies to a set without expiry, which is the
+# intent: a set holding a member without TTL must not expire). One key: cluster-safe.
+_TAG_ADD_LUA = """
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+if ARGV[1] == '' then
+    redis.call('PERSIST', KEYS[1])
+elseif existed == 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+else
+    redis.call('PEXPIRE', KEYS[1], ARGV[1], 'GT')
+end
+return redis.call('PTTL', KEYS[1])
+"""
 
 # Deletes the key only if it still holds our token: a lease that expired and was taken by
 # someone else is never released by the old holder.
@@ -219,6 +242,19 @@ class _RedisTierBase:
             raise ValueError("a tag must be a non-empty str")
         return self._tag_prefix_b + tag.encode()
 
+    def _tag_batches(
+        self, tag: str, keys: Iterable[str], ttl: float | None
+    ) -> tuple[bytes, list[list[bytes | str]]]:
+        """The tag set's key and the argument lists of :data:`_TAG_ADD_LUA` calls (the
+        TTL in ms, or ``""``, then at most :data:`_TAG_BATCH` members each)."""
+        tkey = self._tag_key(tag)
+        members = [k.encode() for k in dict.fromkeys(keys) if self._key(k)]
+        ms = _ttl_ms(ttl)
+        head: bytes | str = "" if ms is None else str(ms + _TAG_SLACK_MS)
+        return tkey, [
+            [head, *members[i : i + _TAG_BATCH]] for i in range(0, len(members), _TAG_BATCH)
+        ]
+
     def _match(self, pattern: str) -> bytes:
         if not isinstance(pattern, str):
             raise TypeError("a scan pattern must be str")
@@ -334,6 +370,7 @@ class RedisTier(_RedisTierBase):
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
         self._sentinel: redis.sentinel.Sentinel | None = None
         self._release: Any = None
+        self._tag_script: Any = None
         self._connect_lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
         self._watch: FailoverWatch | None = None
@@ -398,6 +435,7 @@ class RedisTier(_RedisTierBase):
                     **kw,
                 )
             self._release = client.register_script(_RELEASE_LUA)
+            self._tag_script = client.register_script(_TAG_ADD_LUA)
             self._client = client
             return client
 
@@ -640,21 +678,22 @@ class RedisTier(_RedisTierBase):
     # -- tag index ----------------------------------------------------------------------
 
     def tag_add(self, tag: str, keys: Iterable[str], ttl: float | None = None) -> None:
-        """Record that ``keys`` carry ``tag`` (a set in the tier's tag sub-namespace). With
-        ``ttl``, the index set expires then (give it the longest TTL of its keys)."""
-        tkey = self._tag_key(tag)
-        members = [k.encode() for k in keys if self._key(k)]
-        ms = _ttl_ms(ttl)
-        if not members:
+        """Record that ``keys`` carry ``tag`` (a set in the tier's tag sub-namespace).
+
+        The set's expiry is bounded by its members' TTLs, atomically (a server-side
+        script): with ``ttl``, the set lives at least ``ttl`` (plus a second of slack)
+        from now, never less than it already had; an expiry is never shortened. Without
+        ``ttl`` (keys that do not expire), the set keeps no expiry from then on.
+        """
+        tkey, batches = self._tag_batches(tag, keys, ttl)
+        if not batches:
             return
         if not self.breaker.allow():
             raise self._rejected("tag_add")
         try:
-            pipe = (self._client or self._connect()).pipeline(transaction=False)
-            pipe.sadd(tkey, *members)
-            if ms is not None:
-                pipe.pexpire(tkey, ms)
-            pipe.execute()
+            self._client or self._connect()
+            for args in batches:
+                self._tag_script(keys=[tkey], args=args)
         except _CAUGHT as exc:
             raise self._translate("tag_add", exc) from exc
         self.breaker.record_success()
@@ -841,6 +880,7 @@ class AsyncRedisTier(_RedisTierBase):
         self._reader: Any = None
         self._sentinel: redis.asyncio.sentinel.Sentinel | None = None
         self._release: Any = None
+        self._tag_script: Any = None
         # Note that redis.asyncio's pools raise instead of waiting when every connection
         # is busy; this gate makes excess coroutines wait for a free connection instead.
         self._gate = asyncio.Semaphore(self.config.max_connections)
@@ -899,6 +939,7 @@ class AsyncRedisTier(_RedisTierBase):
                 **kw,
             )
         self._release = client.register_script(_RELEASE_LUA)
+        self._tag_script = client.register_script(_TAG_ADD_LUA)
         self._client = client
         return client
 
@@ -1136,6 +1177,52 @@ class AsyncRedisTier(_RedisTierBase):
             raise self._translate("release_lease", exc) from exc
         self.breaker.record_success()
         return bool(n)
+
+    # -- tag index ----------------------------------------------------------------------
+
+    async def tag_add(self, tag: str, keys: Iterable[str], ttl: float | None = None) -> None:
+        """Async twin of :meth:`RedisTier.tag_add` (the same sets and the same script:
+        sync and async tiers on one namespace share one tag index)."""
+        tkey, batches = self._tag_batches(tag, keys, ttl)
+        if not batches:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("tag_add")
+        try:
+            async with self._gate:
+                self._client or self._connect()
+                for args in batches:
+                    await self._tag_script(keys=[tkey], args=args)
+        except _CAUGHT as exc:
+            raise self._translate("tag_add", exc) from exc
+        self.breaker.record_success()
+
+    async def tag_members(self, tag: str) -> builtins.set[str]:
+        """Async twin of :meth:`RedisTier.tag_members`."""
+        tkey = self._tag_key(tag)
+        if not self.breaker.allow():
+            raise self._rejected("tag_members")
+        try:
+            async with self._gate:
+                members = await (self._client or self._connect()).smembers(tkey)
+        except _CAUGHT as exc:
+            raise self._translate("tag_members", exc) from exc
+        self.breaker.record_success()
+        return {m.decode() for m in members}
+
+    async def tag_invalidate(self, tag: str) -> int:
+        """Async twin of :meth:`RedisTier.tag_invalidate`."""
+        keys = await self.tag_members(tag)
+        n = await self.delete_many(keys)
+        if not self.breaker.allow():
+            raise self._rejected("tag_invalidate")
+        try:
+            async with self._gate:
+                await (self._client or self._connect()).unlink(self._tag_key(tag))
+        except _CAUGHT as exc:
+            raise self._translate("tag_invalidate", exc) from exc
+        self.breaker.record_success()
+        return n
 
     async def publish(self, channel: str, message: bytes) -> int:
         """Async twin of :meth:`RedisTier.publish`."""
