@@ -4,20 +4,16 @@ negative caching, tags, and the decorated types under mypy --strict."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _typecheck import check_typing
 from novacache import LocalCache
 from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.manager.decorator import default_key
 from novacache.tiers import AsyncSQLiteTier, SQLiteTier
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECK = Path(__file__).resolve().parent / "typing" / "check_cached.py"
 
 
@@ -154,47 +150,4 @@ def test_the_async_manager_refuses_plain_functions() -> None:
 
 def test_decorated_types_under_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
-    env = dict(os.environ, MYPYPATH=str(ROOT / "src"))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-error-summary",
-            "--show-error-codes",
-            "--no-pretty",
-            "--hide-error-context",
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            str(CHECK),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    want_reveals: dict[int, str] = {}
-    want_errors: dict[int, set[str]] = {}
-    for n, line in enumerate(CHECK.read_text().splitlines(), 1):
-        if m := re.search(r"  # reveal: (.+)$", line):
-            want_reveals[n] = m.group(1).strip()
-        elif m := re.search(r"  # error: ([\w, -]+)$", line):
-            want_errors[n] = {c.strip() for c in m.group(1).split(",")}
-    got_reveals: dict[int, str] = {}
-    got_errors: dict[int, set[str]] = {}
-    for line in proc.stdout.splitlines():
-        m = re.match(r"^[^:]+:(\d+): (\w+): (.*)$", line)
-        assert m, f"unexpected mypy output: {line}"
-        n, kind, msg = int(m[1]), m[2], m[3]
-        if kind == "note" and msg.startswith("Revealed type is "):
-            got_reveals[n] = msg[len("Revealed type is ") :].strip('"')
-        elif kind == "error":
-            code = re.search(r"\[([\w-]+)\]$", msg)
-            got_errors.setdefault(n, set()).add(code.group(1) if code else msg)
-    assert got_reveals == want_reveals, proc.stdout
-    assert got_errors == want_errors, proc.stdout
+    check_typing([CHECK], tmp_path)
