@@ -465,8 +465,10 @@ class LocalCache:
             self._finish(gen, garbage)
         return entry is not None
 
-    def __getitem__(self, key: Hashable) -> Any:
-        """The value of a live entry, made MRU (a hit); ``KeyError(key)`` on a miss."""
+    def _counted_lookup(self, key: Hashable) -> _Entry | None:
+        """The live entry under ``key`` made MRU and counted as a hit, or ``None``
+        counted as a miss. Entries dropped meanwhile are released on return, after
+        the lock: before any code the caller runs next."""
         garbage: list[Any] = []
         with self._lock:
             self._gen += 1
@@ -478,8 +480,12 @@ class LocalCache:
                 self._hits += 1
                 self._to_mru(entry)
             self._finish(gen, garbage)
+        return entry
+
+    def __getitem__(self, key: Hashable) -> Any:
+        """The value of a live entry, made MRU (a hit); ``KeyError(key)`` on a miss."""
+        entry = self._counted_lookup(key)
         if entry is None:
-            del garbage
             missing = getattr(type(self), "__missing__", None)
             if missing is not None:
                 # As dict does: a subclass's __missing__ answers a miss.
@@ -489,17 +495,7 @@ class LocalCache:
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         """As ``self[key]``, but return ``default`` on a miss (the miss is counted)."""
-        garbage: list[Any] = []
-        with self._lock:
-            self._gen += 1
-            gen = self._gen
-            entry = self._lookup(key, garbage)
-            if entry is None:
-                self._misses += 1
-            else:
-                self._hits += 1
-                self._to_mru(entry)
-            self._finish(gen, garbage)
+        entry = self._counted_lookup(key)
         return default if entry is None else entry.value
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
