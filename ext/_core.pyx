@@ -1552,7 +1552,10 @@ cdef object _cached_call_slow(_CachedCall self, tuple args, dict kwargs):
     return _cached_call_with_key(self, key, args, kwargs)
 
 
-cdef object _cached_call_with_key(_CachedCall self, object key, tuple args, dict kwargs):
+cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple args,
+                                        dict kwargs):
+    """Look ``key`` up; on a miss call the function (``kwargs`` may be ``None``) and
+    store its result."""
     cdef PyObject* v = _get(self._cache, key, True, True)
     if v != NULL:
         if self._counting:
@@ -1560,7 +1563,7 @@ cdef object _cached_call_with_key(_CachedCall self, object key, tuple args, dict
         return <object>v
     if self._counting:
         self._misses += 1
-    result = self._func(*args, **kwargs)
+    result = self._func(*args, **kwargs) if kwargs else self._func(*args)
     _set(self._cache, key, result, self._cache._ttl, -1)
     return result
 
@@ -1571,8 +1574,6 @@ cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nar
     cdef Py_ssize_t nargs = nc_vectorcall_nargs(nargsf)
     cdef Py_ssize_t i
     cdef object key
-    cdef object result
-    cdef PyObject* v
     if kwnames != NULL and PyTuple_GET_SIZE(<object>kwnames):
         # Keyword arguments: build the key with hashkey itself (sorted pairs).
         pos = PyTuple_New(nargs)
@@ -1585,16 +1586,7 @@ cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nar
     key = PyTuple_New(nargs)                # hashkey(*args) is the tuple of the args
     for i in range(nargs):
         _tuple_put(key, i, args[i])
-    v = _get(self._cache, key, True, True)
-    if v != NULL:
-        if self._counting:
-            self._hits += 1
-        return <object>v
-    if self._counting:
-        self._misses += 1
-    result = nc_vectorcall(self._func, args, <size_t>nargs, NULL)
-    _set(self._cache, key, result, self._cache._ttl, -1)
-    return result
+    return _cached_call_with_key(self, key, key, None)
 
 
 cdef Py_ssize_t _cached_call_offset():
