@@ -289,12 +289,16 @@ def test_sentinel_manual_failover_async(redis_base: Path) -> None:
                 assert t.stats["failovers"] >= 1
                 new_master = sset.current_master_port()
                 assert new_master != old_master
+                last: TierError | None = None
                 for _ in range(200):  # bounded: until the new master takes writes
                     try:
                         await t.set("k", b"after")
                         break
-                    except TierError:
+                    except TierError as exc:
+                        last = exc
                         await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError(f"no write succeeded after the failover: {last!r}")
                 target = sset.replica if sset.replica.port == new_master else sset.master
                 client = target.client()
                 try:

@@ -42,6 +42,7 @@ from redis.retry import Retry
 from ..breaker import CircuitBreaker
 from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
 from ._kit import encoded, prefixed, present
+from ._sentinel import AsyncWatchedSentinel, Switch, WatchedSentinel
 from .redis_config import RedisConfig
 
 __all__ = ["MAX_BULK_BYTES", "AsyncRedisTier", "RedisConfig", "RedisTier", "hash_tag"]
@@ -368,7 +369,7 @@ class RedisTier(_RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
-        self._sentinel: redis.sentinel.Sentinel | None = None
+        self._sentinel: WatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
         self._connect_lock = threading.Lock()
@@ -410,7 +411,7 @@ class RedisTier(_RedisTierBase):
                 client = redis.Redis(connection_pool=pool, retry=self._retry())
             elif c.topology == "sentinel":
                 assert c.service_name is not None
-                self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                self._sentinel = WatchedSentinel(
                     list(c.sentinels),
                     sentinel_kwargs=self._sentinel_kwargs(),
                     db=c.db,
@@ -845,16 +846,21 @@ class FailoverWatch:
                     pass
 
     def _switched(self, data: bytes) -> None:
-        # "<master name> <old ip> <old port> <new ip> <new port>"
-        name = data.split(b" ", 1)[0].decode(errors="replace")
-        if name != self._tier.config.service_name:
+        switch = Switch.parse(data)
+        if switch is None or switch.service != self._tier.config.service_name:
             return
-        self.switches += 1
-        self._tier.stats["failovers"] = self.switches
+        # Remember the switch before reconnecting: a sentinel that has not heard of it
+        # yet would otherwise send the reconnect back to the old master.
+        if self._tier._sentinel is not None:
+            self._tier._sentinel.switches.note(switch)
+        # Drop the connections first, count second: whoever waits for the counter
+        # (a test, a health check) must find the pool already pointing at the new master.
         try:
             self._master.connection_pool.disconnect(inuse_connections=True)
         except _CAUGHT:
             pass
+        self.switches += 1
+        self._tier.stats["failovers"] = self.switches
 
     def close(self) -> None:
         """Stop listening (waits at most about a second)."""
@@ -878,7 +884,7 @@ class AsyncRedisTier(_RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None
-        self._sentinel: redis.asyncio.sentinel.Sentinel | None = None
+        self._sentinel: AsyncWatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
         # Note that redis.asyncio's pools raise instead of waiting when every connection
@@ -914,7 +920,7 @@ class AsyncRedisTier(_RedisTierBase):
             )
         elif c.topology == "sentinel":
             assert c.service_name is not None
-            self._sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinel = AsyncWatchedSentinel(
                 list(c.sentinels),
                 sentinel_kwargs=self._sentinel_kwargs(),
                 db=c.db,
@@ -1336,13 +1342,17 @@ class AsyncFailoverWatch:
                     await client.aclose()
 
     async def _switched(self, data: bytes) -> None:
-        name = data.split(b" ", 1)[0].decode(errors="replace")
-        if name != self._tier.config.service_name:
+        switch = Switch.parse(data)
+        if switch is None or switch.service != self._tier.config.service_name:
             return
-        self.switches += 1
-        self._tier.stats["failovers"] = self.switches
+        if self._tier._sentinel is not None:
+            self._tier._sentinel.switches.note(switch)
+        # Disconnect before counting: the await yields, and a task that saw the counter
+        # move could otherwise write through a connection to the old master.
         with contextlib.suppress(*_CAUGHT):
             await self._master.connection_pool.disconnect(inuse_connections=True)
+        self.switches += 1
+        self._tier.stats["failovers"] = self.switches
 
     async def close(self) -> None:
         """Stop the task; harmless to repeat."""
