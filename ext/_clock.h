@@ -38,10 +38,17 @@ static const char *nc_clock_name(void) { return "QueryPerformanceCounter"; }
 static inline double nc__ts(const struct timespec *ts) {
     return (double)ts->tv_sec + (double)ts->tv_nsec * 1e-9;
 }
+/* The precise reading is converted exactly as CPython converts it for time.monotonic()
+ * (whole nanoseconds, divided once), so a deadline computed here compares with a time
+ * a Python caller got from time.monotonic() to the last bit. */
 static inline double nc_clock_precise(void) {
     struct timespec ts;
+    long long ns;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return nc__ts(&ts);
+    ns = (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+    if (ns % 1000000000LL == 0)
+        return (double)(ns / 1000000000LL);
+    return (double)ns / 1e9;
 }
 #if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
 static double nc__slack = 0.0;

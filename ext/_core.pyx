@@ -40,6 +40,8 @@ from libc.stdint cimport int32_t, uint64_t
 from libc.string cimport memset
 
 import sys
+import threading
+import time as _time
 from types import GenericAlias
 
 from novacache._stats import CacheInfo, CacheStats
@@ -81,6 +83,9 @@ cdef extern from "Python.h":
     void nc_tuple_set "PyTuple_SET_ITEM"(object, Py_ssize_t, PyObject*)
     object PyMethod_New(object, object)
     object PyNumber_Index(object)
+    double PyLong_AsDouble(object) except? -1.0
+    bint PyFloat_CheckExact(object)
+    double PyFloat_AS_DOUBLE(object)
     PyObject* PyExc_KeyError
 
 
@@ -219,6 +224,117 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
 # LocalCache
 # ---------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------
+# cachetools' freezable timer, for the compiled TTLCache of novacache.cachetools
+# ---------------------------------------------------------------------------------------
+
+cdef double _EXACT_INT = 9007199254740992.0     # 2**53: larger ints lose bits as doubles
+
+
+cdef double _as_seconds(object t) except? -1.0:
+    """A timer reading as a double, refused unless the double is exact (so comparisons
+    in C give the answers Python's comparisons of the original values give)."""
+    cdef double d
+    if PyFloat_CheckExact(t):
+        return PyFloat_AS_DOUBLE(t)
+    if isinstance(t, int):
+        d = PyLong_AsDouble(t)
+        if -_EXACT_INT < d < _EXACT_INT:
+            return d
+        raise OverflowError(
+            f"timer returned {t!r}: the compiled TTLCache needs times that are exact "
+            "as doubles (below 2**53)"
+        )
+    if isinstance(t, float):
+        return float(t)
+    raise TypeError(
+        f"timer returned a {type(t).__name__}: the compiled TTLCache needs int or float"
+    )
+
+
+def _exact_time(t):
+    """Private: whether a time (or TTL) keeps its exact value as a C double, so the
+    compiled TTLCache can serve a timer (probed once) and a ttl without changing a
+    comparison's answer."""
+    if type(t) is float:
+        return t == t                       # not NaN: NaN compares False both ways
+    if type(t) is int:
+        return -_EXACT_INT < t < _EXACT_INT
+    return False
+
+
+cdef class _TTLTimer:
+    """The timer of a compiled ``TTLCache``: calling it gives "now" unless the calling
+    thread froze it with ``with cache.timer as now:`` (nested blocks keep the outer time).
+    Other attributes are the wrapped timer's. The twin of ``_timed._Timer``, readable
+    from C: the core asks it for "now" without a Python call unless a thread froze it or
+    the timer is not ``time.monotonic`` (read from the C clock, converted as Python does).
+    """
+
+    cdef readonly object wrapped    # the user's timer
+    cdef bint _c_clock              # wrapped is time.monotonic: the C clock answers
+    cdef object _local              # per thread: depth, time
+    cdef Py_ssize_t _nfrozen        # threads inside a block (more if one died inside)
+
+    def __cinit__(self, timer):
+        if not callable(timer):
+            raise TypeError("timer must be callable")
+        self.wrapped = timer
+        self._c_clock = timer is _time.monotonic
+        self._local = threading.local()
+
+    def __call__(self):
+        if self._nfrozen:
+            depth = getattr(self._local, "depth", 0)
+            if depth:
+                return self._local.time
+        return self.wrapped()
+
+    def __enter__(self):
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if not depth:
+            now = self.wrapped()
+            local.time = now
+            local.depth = 1
+            self._nfrozen += 1
+            return now
+        local.depth = depth + 1
+        return local.time
+
+    def __exit__(self, *exc):
+        local = self._local
+        depth = local.depth
+        local.depth = depth - 1
+        if depth == 1:
+            self._nfrozen -= 1
+            local.time = None
+        return None
+
+    def __copy__(self):
+        return _TTLTimer(self.wrapped)
+
+    def __deepcopy__(self, memo):
+        import copy
+        return _TTLTimer(copy.deepcopy(self.wrapped, memo))
+
+    def __reduce__(self):
+        return (_TTLTimer, (self.wrapped,))
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
+
+
+cdef double _ttl_now(_TTLTimer t) except? -1.0:
+    """"Now" for the core: the calling thread's frozen time, else the timer's reading."""
+    if t._nfrozen:
+        if getattr(t._local, "depth", 0):
+            return _as_seconds(t._local.time)
+    if t._c_clock:
+        return nc_clock_precise()
+    return _as_seconds(t.wrapped())
+
+
 cdef class LocalCache:
     """An in-process LRU cache with per-entry TTL and a size budget.
 
@@ -259,6 +375,13 @@ cdef class LocalCache:
     cdef int32_t* _iorder           # with it: per entry (older, newer) in insertion order
     cdef int32_t _ifirst            # oldest insertion
     cdef int32_t _ilast             # newest insertion
+    cdef bint _keep_expired         # cachetools' TTLCache: expired entries stay until
+                                    # an expire (by a write, len, popitem or expire())
+    cdef _TTLTimer _ttl_timer       # with it: the freezable timer ("now"); else None
+    cdef object _ttl_given          # with it: the ttl as the caller gave it
+    cdef int32_t* _worder           # with it: per entry (older, newer) in last-write order
+    cdef int32_t _wfirst            # oldest write (the next to expire)
+    cdef int32_t _wlast             # newest write
     cdef bint _read_refreshes       # a hit makes the entry most recently used (LRU);
                                     # False: only writes do (FIFO by last write)
     cdef uint64_t _version          # bumped by every change to the index or entry arrays
@@ -283,6 +406,8 @@ cdef class LocalCache:
         self._mru = NIL
         self._ifirst = NIL
         self._ilast = NIL
+        self._wfirst = NIL
+        self._wlast = NIL
         self._read_refreshes = True
         self._maxsize = -1
         self._maxbytes = -1
@@ -311,7 +436,7 @@ cdef class LocalCache:
     # -- the hot path ------------------------------------------------------------------
 
     def __getitem__(self, key):
-        cdef PyObject* v = _get(self, key, True, True)
+        cdef PyObject* v = _get(self, key, True, 2)
         if v == NULL:
             if type(self) is not LocalCache:
                 missing = getattr(type(self), "__missing__", None)
@@ -323,13 +448,13 @@ cdef class LocalCache:
 
     def get(self, key, default=None):
         """The value of a live entry (now most recently used), or ``default``."""
-        cdef PyObject* v = _get(self, key, True, True)
+        cdef PyObject* v = _get(self, key, True, 1)
         if v == NULL:
             return default
         return <object>v
 
     def __contains__(self, key):
-        return _get(self, key, False, False) != NULL
+        return _get(self, key, False, 0) != NULL
 
     def __setitem__(self, key, value):
         _set(self, key, value, self._ttl, -1)
@@ -357,7 +482,7 @@ cdef class LocalCache:
 
     def peek(self, key, default=None):
         """The value of a live entry without making it recent and without counting it."""
-        cdef PyObject* v = _get(self, key, False, False)
+        cdef PyObject* v = _get(self, key, False, 0)
         if v == NULL:
             return default
         return <object>v
@@ -381,6 +506,8 @@ cdef class LocalCache:
         if self._timer is not None and self._nttl > 0:
             now = _call_timer(self)
         _gy_init(&g)
+        if self._keep_expired:
+            _ttl_expire_head(self, now, &g)
         _flush(self)
         while True:
             ix = self._tail
@@ -408,7 +535,7 @@ cdef class LocalCache:
         cdef dict out = {}
         cdef PyObject* v
         for key in keys:
-            v = _get(self, key, True, True)
+            v = _get(self, key, True, 1)
             if v != NULL:
                 out[key] = <object>v
         return out
@@ -486,7 +613,7 @@ cdef class LocalCache:
 
     def setdefault(self, key, default=None):
         """The value of ``key`` if live (counted as a hit); else set it to ``default``."""
-        cdef PyObject* v = _get(self, key, True, True)
+        cdef PyObject* v = _get(self, key, True, 1)
         if v != NULL:
             return <object>v
         _set(self, key, default, self._ttl, -1)
@@ -576,11 +703,129 @@ def _cachetools_mode(LocalCache cache, bint read_refreshes):
     cache._read_refreshes = read_refreshes
 
 
+def _cachetools_ttl_mode(LocalCache cache, timer, ttl):
+    """Private, for ``novacache.cachetools``: make an empty cache behave as cachetools'
+    ``TTLCache(maxsize, ttl, timer)``: LRU eviction, insertion order kept for iteration,
+    every item expiring ``ttl`` after its last write, expired items kept (reported
+    missing) until an expire, which every write runs first; "now" from a freezable
+    :class:`_TTLTimer` around ``timer``. The caller checks that ``ttl`` and the timer's
+    readings are exact as doubles (:func:`_exact_time`). Returns the timer view."""
+    if cache._nused:
+        raise ValueError("only an empty cache can change mode")
+    if not _exact_time(ttl):
+        raise ValueError(f"ttl {ttl!r} is not exact as a double")
+    view = _TTLTimer(timer)
+    _release_table(cache)
+    cache._track_insertion = True
+    cache._read_refreshes = True
+    cache._keep_expired = True
+    cache._ttl_timer = view
+    cache._timer = view
+    cache._ttl = <double>ttl
+    cache._ttl_given = ttl
+    return view
+
+
+def _ttl_given(LocalCache cache):
+    """Private: the ttl of a cache in cachetools' TTL mode, as it was given."""
+    return cache._ttl_given
+
+
+def _ttl_expire(LocalCache cache, time=None):
+    """Private: cachetools' ``TTLCache.expire(time=None)``: remove the items whose time
+    has come at ``time`` (default: the timer's now), oldest write first, and return
+    them as ``(key, value)`` pairs."""
+    cdef double now
+    cdef Py_ssize_t n = 0, i
+    cdef int32_t ix
+    cdef PyObject** buf
+    cdef Graveyard g
+    cdef list out = []
+    if not cache._keep_expired:
+        raise ValueError("not a cache in cachetools' TTL mode")
+    now = _call_timer(cache) if time is None else _as_seconds(time)
+    if cache._expires == NULL:
+        return out
+    ix = cache._wfirst
+    while ix != NIL and not (now < cache._expires[ix]):
+        n += 1
+        ix = cache._worder[2 * ix + 1]
+    if n == 0:
+        return out
+    buf = <PyObject**>PyMem_Malloc(2 * n * sizeof(PyObject*))
+    if buf == NULL:
+        raise MemoryError()
+    _gy_init(&g)
+    for i in range(n):
+        ix = cache._wfirst
+        buf[2 * i] = cache._entries[ix].key
+        buf[2 * i + 1] = cache._entries[ix].value
+        nc_incref(buf[2 * i])
+        nc_incref(buf[2 * i + 1])
+        _remove(cache, ix, &g)
+    cache._expirations += n
+    _gy_release(&g)
+    try:
+        for i in range(n):
+            out.append((<object>buf[2 * i], <object>buf[2 * i + 1]))
+    finally:
+        for i in range(2 * n):
+            nc_decref(buf[i])
+        PyMem_Free(buf)
+    return out
+
+
+def _ttl_len(LocalCache cache):
+    """Private: cachetools' ``len(TTLCache)``: expire at now, then count."""
+    cdef Graveyard g
+    cdef double now = _call_timer(cache)
+    _gy_init(&g)
+    _ttl_expire_head(cache, now, &g)
+    _gy_release(&g)
+    return cache._nused
+
+
+def _ttl_state(LocalCache cache):
+    """Private: what rebuilds a cache in cachetools' TTL mode: its live items in
+    insertion order as ``(key, value, deadline)``, its keys least recently used first,
+    and its keys oldest write first."""
+    return (_snapshot(cache, 3, 1), _snapshot(cache, 0, 0), _snapshot(cache, 0, 2))
+
+
+def _ttl_restore(LocalCache cache, items, recency, writes):
+    """Private: refill an empty cache in cachetools' TTL mode from :func:`_ttl_state`."""
+    cdef Py_ssize_t ix
+    cdef size_t slot
+    cdef Py_hash_t h
+    cdef double deadline
+    if cache._nused or not cache._keep_expired:
+        raise ValueError("only an empty cache in cachetools' TTL mode can be restored")
+    for key, value, when in items:
+        deadline = _as_seconds(when)
+        h = PyObject_Hash(key)
+        ix = _lookup(cache, key, h, &slot)
+        if ix >= 0:
+            raise ValueError(f"duplicate key {key!r}")
+        if cache._expires == NULL:
+            _alloc_expires(cache)
+        _insert(cache, key, value, h, slot, deadline, 0)
+    for key in recency:
+        ix = _lookup(cache, key, PyObject_Hash(key), NULL)
+        if ix >= 0:
+            _touch(cache, <int32_t>ix)
+    _flush(cache)
+    for key in writes:
+        ix = _lookup(cache, key, PyObject_Hash(key), NULL)
+        if ix >= 0:
+            _ol_unlink(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
+            _ol_append(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
+
+
 def _insertion_snapshot(LocalCache cache, int what):
     """Private: keys (0), values (1) or items (2), oldest insertion first."""
     if what < 0 or what > 2:
         raise ValueError("what must be 0, 1 or 2")
-    return _snapshot(cache, what, True)
+    return _snapshot(cache, what, 1)
 
 
 def _restore(cls, config, entries):
@@ -618,6 +863,8 @@ cdef inline object _steal(PyObject* o):
 
 
 cdef double _call_timer(LocalCache self) except? -1.0:
+    if self._ttl_timer is not None:
+        return _ttl_now(self._ttl_timer)
     return float(self._timer())
 
 
@@ -788,7 +1035,9 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     _unlink(self, ix)
     self._mru = self._head
     if self._iorder != NULL:
-        _iorder_unlink(self, ix)
+        _ol_unlink(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._worder != NULL:
+        _ol_unlink(self._worder, &self._wfirst, &self._wlast, ix)
     _gy_push(g, e.key)
     _gy_push(g, e.value)
     e.key = NULL
@@ -805,30 +1054,47 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._version += 1
 
 
-cdef void _iorder_unlink(LocalCache self, int32_t ix) noexcept:
-    cdef int32_t older = self._iorder[2 * ix]
-    cdef int32_t newer = self._iorder[2 * ix + 1]
+# Insertion order and last-write order are doubly linked lists kept in int32 arrays
+# (per entry: older, newer), with their ends in the cache. One pair of helpers serves both.
+
+cdef inline void _ol_unlink(int32_t* links, int32_t* first, int32_t* last,
+                            int32_t ix) noexcept:
+    cdef int32_t older = links[2 * ix]
+    cdef int32_t newer = links[2 * ix + 1]
     if older != NIL:
-        self._iorder[2 * older + 1] = newer
+        links[2 * older + 1] = newer
     else:
-        self._ifirst = newer
+        first[0] = newer
     if newer != NIL:
-        self._iorder[2 * newer] = older
+        links[2 * newer] = older
     else:
-        self._ilast = older
+        last[0] = older
+
+
+cdef inline void _ol_append(int32_t* links, int32_t* first, int32_t* last,
+                            int32_t ix) noexcept:
+    links[2 * ix] = last[0]
+    links[2 * ix + 1] = NIL
+    if last[0] != NIL:
+        links[2 * last[0] + 1] = ix
+    else:
+        first[0] = ix
+    last[0] = ix
 
 
 cdef inline PyObject* _get(LocalCache self, object key, bint count,
-                           bint touch) except? NULL:
+                           int touch) except? NULL:
     """Borrowed value of a live entry, or NULL on a miss (with no error set).
 
-    An expired entry found on the way is removed. ``count`` updates hits/misses,
-    ``touch`` makes the entry most recently used.
+    An expired entry found on the way is removed, unless the cache keeps expired
+    entries (cachetools' TTLCache), where it is only reported missing. ``count`` updates
+    hits/misses; ``touch`` 1 makes a live entry most recently used, 2 an expired kept one
+    too (cachetools' ``__getitem__`` refreshes the key before it checks the time).
     """
     cdef Py_hash_t h = PyObject_Hash(key)
     cdef Py_ssize_t ix
     cdef double now = 0.0, exp
-    cdef bint have_now = False
+    cdef bint have_now = False, expired
     cdef uint64_t version
     # The common hit: the key object itself sits in its home slot. No probe loop.
     ix = self._index[<size_t>h & self._mask]
@@ -841,9 +1107,10 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
             exp = self._expires[ix]
             if exp != INFINITY:
                 if self._timer is None:
-                    if _c_expired(exp):
-                        ix = _expire_one(self, <int32_t>ix)
-                        break
+                    expired = _c_expired(exp)
+                elif (self._ttl_timer is not None and self._ttl_timer._c_clock
+                        and not self._ttl_timer._nfrozen):
+                    expired = _c_expired(exp)
                 else:
                     if not have_now:
                         version = self._version
@@ -852,9 +1119,15 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
                         if self._version != version:
                             ix = _lookup(self, key, h, NULL)
                             continue        # the timer changed the table: look again
-                    if now >= exp:
+                    expired = now >= exp
+                if expired:
+                    if not self._keep_expired:
                         ix = _expire_one(self, <int32_t>ix)
-                        break
+                    else:
+                        if touch == 2:
+                            _touch(self, <int32_t>ix)
+                        ix = -1
+                    break
         if touch and self._read_refreshes:
             _touch(self, <int32_t>ix)
         if count:
@@ -892,6 +1165,8 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     cdef Graveyard g
     cdef Entry* e
     cdef PyObject* old
+    if self._keep_expired:
+        return _ttl_set(self, key, value)
     # 1. User code first: weigher, timer, hash. None of it may see a half-done change.
     if self._weigher is None:
         w = 0
@@ -946,6 +1221,62 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     finally:
         _gy_release(&g)
     return 0
+
+
+cdef int _ttl_set(LocalCache self, object key, object value) except -1:
+    """cachetools' ``TTLCache.__setitem__``: with one "now", expire everything whose
+    time has come (oldest write first), then store the item to expire ``ttl`` after now,
+    newest in the write order and most recently used; a new key evicts the least
+    recently used while the cache is full."""
+    cdef double now = _call_timer(self)     # may run Python: before anything else
+    cdef double expires = now + self._ttl
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_ssize_t ix
+    cdef size_t slot
+    cdef Graveyard g
+    cdef Entry* e
+    _gy_init(&g)
+    try:
+        _ttl_expire_head(self, now, &g)
+        slot = <size_t>h & self._mask
+        ix = self._index[slot]
+        if ix < 0 or self._entries[ix].key != <PyObject*>key:
+            ix = _lookup(self, key, h, &slot)   # a key's __eq__ may run
+        if self._expires == NULL:               # first TTL, or cleared meanwhile
+            _alloc_expires(self)
+        if ix >= 0:
+            e = &self._entries[ix]
+            _gy_push(&g, e.value)
+            nc_incref(<PyObject*>value)
+            e.value = <PyObject*>value
+            _set_expiry(self, <int32_t>ix, expires)
+            _touch(self, <int32_t>ix)
+            _ol_unlink(self._worder, &self._wfirst, &self._wlast, <int32_t>ix)
+            _ol_append(self._worder, &self._wfirst, &self._wlast, <int32_t>ix)
+            self._version += 1
+        else:
+            _make_room(self, 1, 0, NIL, &g)
+            _insert(self, key, value, h, slot, expires, 0)
+    finally:
+        _gy_release(&g)
+    return 0
+
+
+cdef Py_ssize_t _ttl_expire_head(LocalCache self, double now, Graveyard* g) noexcept:
+    """Remove entries from the oldest write on while their time has come (``now`` is
+    not before their deadline), as cachetools' ``TTLCache.expire`` walks its list;
+    return how many. Pure C."""
+    cdef Py_ssize_t n = 0
+    cdef int32_t ix
+    if self._expires == NULL:
+        return 0
+    ix = self._wfirst
+    while ix != NIL and not (now < self._expires[ix]):
+        _remove(self, ix, g)
+        n += 1
+        ix = self._wfirst
+    self._expirations += n
+    return n
 
 
 cdef inline void _set_expiry(LocalCache self, int32_t ix, double expires) noexcept:
@@ -1030,13 +1361,9 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         self._currbytes += w
     _link_head(self, ix)
     if self._iorder != NULL:
-        self._iorder[2 * ix] = self._ilast
-        self._iorder[2 * ix + 1] = NIL
-        if self._ilast != NIL:
-            self._iorder[2 * self._ilast + 1] = ix
-        else:
-            self._ifirst = ix
-        self._ilast = ix
+        _ol_append(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._worder != NULL:
+        _ol_append(self._worder, &self._wfirst, &self._wlast, ix)
     self._nused += 1
     self._version += 1
     return 0
@@ -1103,6 +1430,11 @@ cdef int _grow_entries(LocalCache self) except -1:
         if iorder == NULL:
             raise MemoryError()
         self._iorder = iorder
+    if self._keep_expired:
+        iorder = <int32_t*>PyMem_Realloc(self._worder, 2 * cap * sizeof(int32_t))
+        if iorder == NULL:
+            raise MemoryError()
+        self._worder = iorder
     if self._weigher is not None:
         weights = <Py_ssize_t*>PyMem_Realloc(self._weights, cap * sizeof(Py_ssize_t))
         if weights == NULL:
@@ -1140,6 +1472,8 @@ cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
     if ix < 0:
         return False
     live = not _entry_expired(self, <int32_t>ix, now)
+    if not live and out != NULL and self._keep_expired:
+        return False                        # cachetools' pop: an expired item stays
     if live and out != NULL:
         out[0] = self._entries[ix].value
         nc_incref(out[0])
@@ -1151,10 +1485,11 @@ cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
     return live
 
 
-cdef list _snapshot(LocalCache self, int what, bint by_insertion=False):
+cdef list _snapshot(LocalCache self, int what, int order=0):
     """Live keys (0), values (1), items (2) or (key, value, deadline) triples (3), least
-    recently used first (or, ``by_insertion``, oldest insertion first: only for a cache
-    that tracks it); the deadline is ``INFINITY`` for an entry without TTL.
+    recently used first (``order`` 0), oldest insertion first (1) or oldest write first
+    (2, only in cachetools' TTL mode); the deadline is ``INFINITY`` for an entry without
+    TTL. Expired entries are left out.
 
     The walk only copies pointers (with a reference each) and deadlines into C arrays;
     Python objects are built after it, so nothing can change the list while it is walked.
@@ -1174,10 +1509,12 @@ cdef list _snapshot(LocalCache self, int what, bint by_insertion=False):
         PyMem_Free(deadlines)
         raise MemoryError()
     _flush(self)
-    if by_insertion and self._iorder == NULL:
-        ix = NIL                            # empty, or not tracking insertion order
+    if order == 1:
+        ix = NIL if self._iorder == NULL else self._ifirst  # NULL: empty or not tracked
+    elif order == 2:
+        ix = NIL if self._worder == NULL else self._wfirst
     else:
-        ix = self._ifirst if by_insertion else self._tail
+        ix = self._tail
     while ix != NIL:
         if not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
@@ -1186,7 +1523,12 @@ cdef list _snapshot(LocalCache self, int what, bint by_insertion=False):
             nc_incref(buf[2 * n])
             nc_incref(buf[2 * n + 1])
             n += 1
-        ix = self._iorder[2 * ix + 1] if by_insertion else self._entries[ix].prev
+        if order == 1:
+            ix = self._iorder[2 * ix + 1]
+        elif order == 2:
+            ix = self._worder[2 * ix + 1]
+        else:
+            ix = self._entries[ix].prev
     out = []
     try:
         for i in range(n):
@@ -1234,6 +1576,9 @@ cdef void _release_table(LocalCache self) noexcept:
     self._ifirst = self._ilast = NIL
     PyMem_Free(self._iorder)
     self._iorder = NULL
+    self._wfirst = self._wlast = NIL
+    PyMem_Free(self._worder)
+    self._worder = NULL
     self._npending = 0
     self._version += 1
     for ix in range(nfill):
@@ -1430,7 +1775,7 @@ cdef object _memoized_call(Memoized self, PyObject** args, Py_ssize_t nargs,
         self._uncached_misses += 1
         return nc_vectorcall(self._func, args, <size_t>nargs, kwnames)
     key = _make_key(args, nargs, kwnames, self._typed)
-    v = _get(cache, key, True, True)
+    v = _get(cache, key, True, 1)
     if v != NULL:
         return <object>v
     result = nc_vectorcall(self._func, args, <size_t>nargs, kwnames)
@@ -1556,7 +1901,7 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
                                         dict kwargs):
     """Look ``key`` up; on a miss call the function (``kwargs`` may be ``None``) and
     store its result."""
-    cdef PyObject* v = _get(self._cache, key, True, True)
+    cdef PyObject* v = _get(self._cache, key, True, 2)  # as cache[key]
     if v != NULL:
         if self._counting:
             self._hits += 1

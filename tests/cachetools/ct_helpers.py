@@ -1,9 +1,11 @@
-"""Helpers of the cachetools contract tests: the packages under test, a fake timer."""
+"""Helpers of the cachetools contract tests: the packages under test, a fake timer,
+user subclasses."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 PACKAGES = {"reference": "cachetools", "novacache": "novacache.cachetools"}
 
@@ -29,3 +31,66 @@ class FakeTimer:
 
     def tick(self, seconds: float = 1) -> None:
         self.now += seconds
+
+
+# -- user subclasses (tests/cachetools/test_ct_subclass.py) ----------------------------
+
+
+def user_subclasses(ct: ModuleType) -> dict[str, Any]:
+    """User subclasses of ``ct``'s classes, made once per package and published in
+    this module under unique names, so pickle finds them."""
+    made = _MADE.get(ct.__name__)
+    if made is None:
+        made = _MADE[ct.__name__] = _make_classes(ct)
+    return made
+
+
+_MADE: dict[str, dict[str, Any]] = {}
+
+
+def _make_classes(ct: ModuleType) -> dict[str, Any]:
+    class FixedTTL(ct.TTLCache):  # type: ignore[misc,name-defined]
+        """Only __init__ is overridden, with zero-argument super()."""
+
+        def __init__(self, maxsize: int, **kwargs: Any) -> None:
+            kwargs.setdefault("timer", FakeTimer())
+            super().__init__(maxsize, 10, **kwargs)
+            self.note = "made"
+
+        def describe(self) -> str:
+            return f"{type(self).__name__}/{self.note}/{len(self)}"
+
+    class CountingLRU(ct.LRUCache):  # type: ignore[misc,name-defined]
+        """Overrides the eviction hook."""
+
+        def __init__(self, maxsize: int, **kwargs: Any) -> None:
+            super().__init__(maxsize, **kwargs)
+            self.evicted: list[Any] = []
+
+        def popitem(self) -> Any:
+            item = super().popitem()
+            self.evicted.append(item)
+            return item
+
+    class MissingMixin:
+        def __missing__(self, key: Any) -> Any:
+            return ("default", key)
+
+    class MixedFIFO(MissingMixin, ct.FIFOCache):  # type: ignore[misc,name-defined]
+        """A hook comes from a mixin placed before the cache class."""
+
+    class SubFixedTTL(FixedTTL):
+        def __init__(self, maxsize: int, **kwargs: Any) -> None:
+            super().__init__(maxsize, **kwargs)
+            self.note = "sub"
+
+    for cls in (FixedTTL, CountingLRU, MixedFIFO, SubFixedTTL):
+        cls.__qualname__ = cls.__name__ = f"{cls.__name__}_{ct.__name__.replace('.', '_')}"
+        cls.__module__ = __name__
+        globals()[cls.__name__] = cls
+    return {
+        "FixedTTL": FixedTTL,
+        "CountingLRU": CountingLRU,
+        "MixedFIFO": MixedFIFO,
+        "SubFixedTTL": SubFixedTTL,
+    }

@@ -2,9 +2,9 @@
 
 The same classes, decorators and behaviour as cachetools 8.0.2, and thread-safe
 without ``lock=``. ``NOVACACHE_CACHETOOLS_IMPL`` selects the implementation at
-import: ``pure`` (the Python classes here) or ``auto`` (the default: ``LRUCache`` and
-``FIFOCache`` on the compiled core when it is active, see :mod:`._fast`; the Python
-classes otherwise, and for every other class).
+import: ``pure`` (the Python classes here) or ``auto`` (the default: ``LRUCache``,
+``FIFOCache`` and ``TTLCache`` on the compiled core when it is active, see
+:mod:`._fast`; the Python classes otherwise, and for every other class).
 """
 
 from __future__ import annotations
@@ -44,15 +44,15 @@ if _requested not in _IMPLEMENTATIONS:
     raise ImportError(
         f"NOVACACHE_CACHETOOLS_IMPL={_requested!r}: expected one of {', '.join(_IMPLEMENTATIONS)}"
     )
-#: The implementation in use: "compiled" (LRUCache and FIFOCache on the compiled
-#: core) or "pure".
+#: The implementation in use: "compiled" (LRUCache, FIFOCache and TTLCache on the
+#: compiled core) or "pure".
 _implementation = "pure"
 
 if _requested == "auto":
     from .._local import compiled as _compiled
 
     if _compiled:
-        from ._fast import FIFOCache, LRUCache  # type: ignore[assignment]
+        from ._fast import FIFOCache, LRUCache, TTLCache  # type: ignore[assignment]
 
         _implementation = "compiled"
     del _compiled

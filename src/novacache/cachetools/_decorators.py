@@ -138,18 +138,18 @@ def cached(
 def _compiled_wrapper(
     func: Callable[..., Any], cache: Any, key: Any, lock: Any, condition: Any, info: bool
 ) -> Any:
-    """The compiled wrapper, for what it serves exactly: a library ``LRUCache`` or
-    ``FIFOCache`` on the compiled core, the default key, no lock and no condition (the
-    caches are thread-safe without one). ``None`` for anything else."""
+    """The compiled wrapper, for what it serves exactly: a library ``LRUCache``,
+    ``FIFOCache`` or ``TTLCache`` on the compiled core, the default key, no lock and no
+    condition (the caches are thread-safe without one). ``None`` for anything else."""
     if lock is not None or condition is not None or key is not keys.hashkey:
         return None
     from . import _implementation
 
     if _implementation != "compiled":
         return None
-    from ._fast import FIFOCache, LRUCache
+    from ._fast import FIFOCache, LRUCache, TTLCache
 
-    if type(cache) is not LRUCache and type(cache) is not FIFOCache:
+    if type(cache) not in (LRUCache, FIFOCache, TTLCache):
         return None
     from .._core import _CachedCall  # type: ignore[attr-defined]
     from ._memo import CacheInfo

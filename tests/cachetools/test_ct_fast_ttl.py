@@ -1,0 +1,202 @@
+"""The compiled ``TTLCache`` and subclass placement: what only our drop-in has.
+
+Behaviour shared with cachetools is stated in the contract, differential and
+acceptance tests; here: which path serves which configuration, the per-thread frozen
+timer, the default clock read in C, and timers the core refuses.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from ct_helpers import FakeTimer
+
+import novacache
+import novacache.cachetools as ct
+from novacache import LocalCache
+
+
+@pytest.fixture(autouse=True)
+def _compiled_fast_path() -> None:
+    if ct._implementation != "compiled":
+        if os.environ.get("CI") and novacache.compiled:
+            pytest.fail("CI is set and the core is active, but the fast path is off")
+        pytest.skip("no compiled fast path in this run")
+
+
+def test_which_configurations_the_core_serves() -> None:
+    assert isinstance(ct.TTLCache(3, 10), LocalCache)  # default timer: the C clock
+    assert isinstance(ct.TTLCache(3, 0.5, timer=FakeTimer()), LocalCache)
+    assert isinstance(ct.TTLCache(3, math.inf), LocalCache)
+    assert isinstance(ct.TTLCache(maxsize=3, ttl=1, timer=time.time), LocalCache)
+    pure = [
+        ct.TTLCache(3, 10, getsizeof=len),
+        ct.TTLCache(0, 10),
+        ct.TTLCache(3.5, 10),
+        ct.TTLCache(3, math.nan),  # NaN compares False both ways: Python semantics
+        ct.TTLCache(3, 2**60, timer=lambda: 0),  # not exact as a double
+        ct.TTLCache(3, 10, timer=time.time_ns),  # readings beyond 2**53
+        ct.TTLCache(3, timedelta(seconds=1), timer=datetime.now),
+    ]
+    for cache in pure:
+        assert not isinstance(cache, LocalCache)
+        assert isinstance(cache, ct.TTLCache)
+    with pytest.raises(TypeError):
+        ct.TTLCache(3)  # ttl is required, as in cachetools
+
+
+def test_subclass_placement() -> None:
+    class OnlyInit(ct.TTLCache):  # type: ignore[misc]
+        def __init__(self, maxsize: int) -> None:
+            super().__init__(maxsize, 5)
+
+    class Hooked(ct.TTLCache):  # type: ignore[misc]
+        def expire(self, time: Any = None) -> Any:
+            return super().expire(time)
+
+    assert isinstance(OnlyInit(2), LocalCache)
+    assert not isinstance(Hooked(2, 5), LocalCache)
+
+    class SizedInit(ct.LRUCache):  # type: ignore[misc]
+        def __init__(self, maxsize: int) -> None:
+            super().__init__(maxsize, getsizeof=lambda v: 2)
+
+    twin = SizedInit(4)
+    assert not isinstance(twin, LocalCache)
+    assert isinstance(twin, SizedInit)
+    assert isinstance(twin, ct.LRUCache)
+    twin["a"] = 1
+    twin["b"] = 2
+    twin["c"] = 3
+    assert list(twin) == ["b", "c"]
+    assert twin.currsize == 4
+
+
+def test_frozen_time_is_per_thread() -> None:
+    timer = FakeTimer()
+    cache = ct.TTLCache(10, 5, timer=timer)
+    cache["k"] = "v"
+    seen: list[Any] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def freezer() -> None:
+        with cache.timer as now:
+            seen.append(now)
+            inside.set()
+            release.wait(10)
+            seen.append("k" in cache)  # still the frozen time: live
+
+    thread = threading.Thread(target=freezer)
+    thread.start()
+    assert inside.wait(10)
+    timer.tick(5)
+    assert "k" not in cache  # this thread is not frozen: expired
+    assert cache.get("k") is None
+    release.set()
+    thread.join(10)
+    assert seen == [0, True]
+    assert cache.timer() == 5
+
+
+def test_nested_freeze_keeps_the_outer_time() -> None:
+    timer = FakeTimer(100)
+    cache = ct.TTLCache(10, 1, timer=timer)
+    with cache.timer as outer:
+        timer.tick(3)
+        with cache.timer as inner:
+            cache["k"] = 1  # stored at the frozen time: expires at 101
+            assert inner == outer == 100
+        assert cache.timer() == 100
+    assert cache.timer() == 103
+    assert cache.expire(100.5) == []
+    assert cache.expire(101) == [("k", 1)]
+
+
+def test_default_clock_deadlines_match_time_monotonic() -> None:
+    cache = ct.TTLCache(10, 5)
+    with cache.timer as now:
+        cache["frozen"] = 1  # deadline exactly now + 5, now from time.monotonic
+    assert cache.expire(math.nextafter(now + 5, -math.inf)) == []
+    assert cache.expire(now + 5) == [("frozen", 1)]
+    before = time.monotonic()
+    cache["live"] = 2
+    after = time.monotonic()
+    assert cache.expire(math.nextafter(before + 5, -math.inf)) == []
+    assert cache.expire(after + 5) == [("live", 2)]
+
+
+def test_a_timer_that_changes_kind_is_refused_clearly() -> None:
+    readings: list[Any] = [1.0, 2.0]
+
+    def timer() -> Any:
+        return readings[0]
+
+    cache = ct.TTLCache(4, 10, timer=timer)
+    assert isinstance(cache, LocalCache)
+    cache["k"] = 1
+    readings[0] = "noon"
+    with pytest.raises(TypeError, match="int or float"):
+        cache["j"] = 2
+    readings[0] = 2**60
+    with pytest.raises(OverflowError, match="2\\*\\*53"):
+        cache.expire()
+    readings[0] = 3
+    assert cache["k"] == 1
+    assert len(cache) == 1
+
+
+def _three_orders(ttl_cache: Any) -> list[Any]:
+    """Build a cache whose insertion, write and recency orders all differ, pickle it,
+    and use the clone: what each step returns."""
+    timer = FakeTimer()
+    cache = ttl_cache(3, 10, timer=timer)
+    cache["a"] = 1
+    timer.tick()
+    cache["b"] = 2
+    timer.tick()
+    cache["c"] = 3
+    cache["a"] = 4  # rewritten: last to expire, still first in insertion order
+    _ = cache["b"]  # recency: c, a, b
+    clone = pickle.loads(pickle.dumps(cache))
+    seen: list[Any] = [type(clone).__name__, list(clone)]
+    clone.timer.tick(9)  # the clone has its own copy of the fake timer: now 11
+    seen.append(clone.expire())
+    clone["d"] = 5
+    clone["e"] = 6  # full: evicts the least recently used of c and a (c)
+    seen.append(sorted(clone))
+    seen.append(list(clone.items()))
+    return seen
+
+
+def test_pickle_keeps_the_three_orders() -> None:
+    import cachetools
+
+    assert isinstance(pickle.loads(pickle.dumps(ct.TTLCache(3, 1))), LocalCache)
+    expected = _three_orders(cachetools.TTLCache)
+    assert expected[3] == ["a", "d", "e"]
+    assert _three_orders(ct.TTLCache) == expected
+
+
+def test_cached_on_a_fast_ttl_cache_uses_the_compiled_wrapper() -> None:
+    timer = FakeTimer()
+    calls: list[int] = []
+
+    @ct.cached(ct.TTLCache(4, 2, timer=timer), info=True)
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    assert type(square).__name__ == "_CachedCall"
+    assert square(3) == square(3) == 9
+    timer.tick(2)
+    assert square(3) == 9
+    assert calls == [3, 3]
+    assert square.cache_info() == ct.CacheInfo(1, 2, 4, 1)
