@@ -37,6 +37,7 @@ OPERATION = st.one_of(
     st.tuples(st.just("tick"), st.integers(1, 3)),
     st.tuples(st.just("clear")),
     st.tuples(st.just("copy")),
+    st.tuples(st.just("frozen"), KEY, st.integers(1, 3)),
 )
 
 
@@ -94,6 +95,13 @@ def apply(cache: Any, timer: FakeTimer, operation: tuple[Any, ...]) -> Any:
         if kind == "clear":
             cache.clear()
             return None
+        if kind == "frozen":  # reads inside `with cache.timer`, while the timer moves on
+            if not hasattr(cache, "timer"):
+                return None
+            with cache.timer:
+                timer.tick(args[1])
+                found = (args[0] in cache, cache.get(args[0]), len(cache), list(cache))
+            return (*found, args[0] in cache)
         raise AssertionError(kind)
     except (KeyError, ValueError) as exc:
         return (type(exc).__name__, exc.args)
