@@ -4,22 +4,29 @@
 The contract is ``docs/local-cache.md``; the pure-Python twin is
 ``novacache._local_py``. Both run the same tests.
 
-Layout. Entries live inline in one C array (``Entry``: hash, key, value and the two
-links of the LRU list, 32 bytes), reached through an open-addressing index of ``int32``
-slots probed the way CPython's dict probes (``i = 5*i + 1 + perturb``), so integer keys
-read in order stay in order in memory. There is no node object per entry: a hit reads
-one index slot and one entry, then relinks the entry at the head of the list. Deleted
+Layout. Entries live inline in one C array (``Entry``: hash, key, value, the position
+of its recency record and a free-list link, 32 bytes), reached through an open-addressing
+index of ``int32`` slots probed the way CPython's dict probes (``i = 5*i + 1 +
+perturb``), so integer keys read in order stay in order in memory. There is no node
+object per entry: a hit reads one index slot and one entry, and appends to the recency
+log (below). Deleted
 index slots become tombstones (``DUMMY``) until the index is rebuilt; free entries are
 chained through ``next``. Expiry times and weights live in side arrays that exist only
 once a TTL or a weigher is in use, so a cache without them pays nothing for them.
 
-Batched recency. Moving a hit entry to the head of the list writes to its two
-neighbours, which in a large cache sit anywhere in memory: two cache misses that a dict
-lookup does not pay. So a hit only appends the entry to a small pending buffer; when it
-fills, ``_flush`` prefetches all the neighbour lines at once (the misses overlap) and
-then applies the moves in the order of the hits. Every operation that reads the order
-(eviction, removal, insertion, ``popitem``, iteration, pickling) flushes first, so the
-order it sees is exactly LRU.
+Recency log. A doubly linked LRU list makes every hit write to the entry's two
+neighbours, which in a large cache sit anywhere in memory: two cache misses per hit that
+a dict lookup does not pay. Instead, the order is a log: an array of entry numbers in
+the order they were last used (inserted, hit, or written). A hit appends its entry to
+the log and records the position in the entry (``pos``, in the line the lookup already
+read), so a hit writes its own entry, the log's end and one bit. A record is current
+while its entry points at it, and a bitmap beside the log (one bit per record, small
+enough for the L2 cache) marks the current ones; the least recently used entry is the
+first current record. When the log is full, ``_compact`` moves the current records (one
+per live entry, in order) to its start, finding them in the bitmap without reading stale
+records, then tells each entry its new position (writes prefetched ahead): with room for
+``RING_FACTOR`` records per entry of capacity, that is about a third of a record per
+hit. The order stays exactly LRU.
 
 Re-entrancy and threads. The GIL makes each stretch of C code here atomic, but any call
 into Python (a key's ``__hash__``/``__eq__``, the weigher, an injected timer, a value's
@@ -36,7 +43,7 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
 from libc.math cimport INFINITY, isnan
-from libc.stdint cimport int32_t, uint64_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import sys
@@ -65,6 +72,7 @@ cdef extern from "_core_support.h":
     void nc_set_gc(object tp, nc_traverseproc traverse, nc_inquiry clear)
     void nc_enable_vectorcall(object tp, Py_ssize_t offset)
     void nc_prefetch_w(void* p) noexcept nogil
+    int nc_ctz64(uint64_t x) noexcept nogil
     Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
     object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)
 
@@ -92,20 +100,21 @@ cdef extern from "Python.h":
 cdef enum:
     EMPTY = -1          # index slot never used since the last rebuild
     DUMMY = -2          # index slot whose entry was removed (a tombstone)
-    NIL = -1            # end of the LRU list / free list
+    NIL = -1            # no entry: end of the free list and the order lists
     MIN_INDEX = 8       # smallest index (a power of two)
     MIN_ENTRIES = 8
     SWEEP_STEPS = 4     # entries examined for expiry per insert of a new key
     MAX_ENTRIES = 2147483646
-    PENDING = 32        # hits whose move to the head of the LRU list is batched
+    RING_FACTOR = 4     # recency log records per entry of capacity
+    PREFETCH_AHEAD = 32 # log records whose entries _compact prefetches ahead
 
 
 ctypedef struct Entry:
     Py_hash_t hash
     PyObject* key       # NULL: the entry is free
     PyObject* value
-    int32_t prev        # neighbour towards the most recently used end (head)
-    int32_t next        # neighbour towards the least recently used end (tail); free list
+    uint32_t pos        # position of the entry's current record in the recency log
+    int32_t next        # next free entry (free list)
 
 
 nc_clock_init()
@@ -361,11 +370,11 @@ cdef class LocalCache:
     cdef Py_ssize_t _nused          # live entries
     cdef Py_ssize_t _ndummy         # tombstones in the index
     cdef int32_t _free
-    cdef int32_t _head              # most recently used
-    cdef int32_t _tail              # least recently used
-    cdef int32_t _mru               # most recently used, counting pending moves
-    cdef int32_t _npending
-    cdef int32_t _pending[PENDING]  # entries hit since the last flush, in order
+    cdef int32_t* _log              # recency log: entry numbers, least recent first
+    cdef Py_ssize_t _lhead          # first record that may be current
+    cdef Py_ssize_t _ltail          # end of the log (next record goes here)
+    cdef Py_ssize_t _lcap           # records the log holds (RING_FACTOR * _ecap)
+    cdef uint64_t* _lbits           # one bit per log position: the record is current
     cdef Py_ssize_t _maxsize        # -1: unbounded
     cdef Py_ssize_t _maxbytes       # -1: unbounded
     cdef Py_ssize_t _currbytes
@@ -401,9 +410,6 @@ cdef class LocalCache:
         memset(self._index, 0xFF, MIN_INDEX * sizeof(int32_t))   # all EMPTY (-1)
         self._mask = MIN_INDEX - 1
         self._free = NIL
-        self._head = NIL
-        self._tail = NIL
-        self._mru = NIL
         self._ifirst = NIL
         self._ilast = NIL
         self._wfirst = NIL
@@ -508,9 +514,8 @@ cdef class LocalCache:
         _gy_init(&g)
         if self._keep_expired:
             _ttl_expire_head(self, now, &g)
-        _flush(self)
         while True:
-            ix = self._tail
+            ix = _lru(self)
             if ix == NIL:
                 _gy_release(&g)
                 raise KeyError("popitem(): cache is empty")
@@ -813,7 +818,6 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
         ix = _lookup(cache, key, PyObject_Hash(key), NULL)
         if ix >= 0:
             _touch(cache, <int32_t>ix)
-    _flush(cache)
     for key in writes:
         ix = _lookup(cache, key, PyObject_Hash(key), NULL)
         if ix >= 0:
@@ -967,73 +971,105 @@ cdef inline size_t _empty_slot(LocalCache self, Py_hash_t h) noexcept:
     return i
 
 
-cdef inline void _unlink(LocalCache self, int32_t ix) noexcept:
-    cdef Entry* e = &self._entries[ix]
-    if e.prev != NIL:
-        self._entries[e.prev].next = e.next
-    else:
-        self._head = e.next
-    if e.next != NIL:
-        self._entries[e.next].prev = e.prev
-    else:
-        self._tail = e.prev
-
-
-cdef inline void _link_head(LocalCache self, int32_t ix) noexcept:
-    cdef Entry* e = &self._entries[ix]
-    e.prev = NIL
-    e.next = self._head
-    if self._head != NIL:
-        self._entries[self._head].prev = ix
-    else:
-        self._tail = ix
-    self._head = ix
-    self._mru = ix
+cdef uint32_t NOPOS = 0xFFFFFFFFu       # an entry with no record (free)
 
 
 cdef inline void _touch(LocalCache self, int32_t ix) noexcept:
-    """Make entry ix the most recently used, by a later flush."""
-    if self._mru == ix:
-        return
-    self._pending[self._npending] = ix
-    self._npending += 1
-    self._mru = ix
-    if self._npending == PENDING:
-        _flush(self)
+    """Make live entry ix the most recently used."""
+    if self._entries[ix].pos != <uint32_t>(self._ltail - 1):
+        _log_append(self, ix)
 
 
-cdef void _flush(LocalCache self) noexcept:
-    """Apply the pending moves to the head, in the order of the hits."""
-    cdef int32_t n = self._npending
-    cdef int32_t i, ix
+cdef inline void _bit_clear(uint64_t* bits, Py_ssize_t r) noexcept:
+    bits[r >> 6] &= ~((<uint64_t>1) << (r & 63))
+
+
+cdef inline void _log_append(LocalCache self, int32_t ix) noexcept:
+    """Append entry ix to the recency log: its record there is now the current one
+    (its previous record, if any, is no longer)."""
+    cdef Entry* e = &self._entries[ix]
+    cdef Py_ssize_t t
+    if e.pos != NOPOS:
+        _bit_clear(self._lbits, e.pos)
+    t = self._ltail
+    if t == self._lcap:
+        _compact(self)
+        t = self._ltail
+    self._log[t] = ix
+    self._lbits[t >> 6] |= (<uint64_t>1) << (t & 63)
+    e.pos = <uint32_t>t
+    self._ltail = t + 1
+
+
+cdef void _compact(LocalCache self) noexcept:
+    """Keep only the current records of the log, in order, at its start. Pure C. The
+    bitmap says which records are current, so stale records are never read; the log has
+    room for RING_FACTOR records per entry, so at least half of it is free afterwards."""
     cdef Entry* entries = self._entries
-    cdef Entry* e
-    if n == 0:
-        return
-    self._npending = 0
-    for i in range(n):
-        e = &entries[self._pending[i]]
-        if e.prev != NIL:
-            nc_prefetch_w(&entries[e.prev])
-        if e.next != NIL:
-            nc_prefetch_w(&entries[e.next])
-    for i in range(n):
-        ix = self._pending[i]
-        if self._head != ix:
-            _unlink(self, ix)
-            _link_head(self, ix)
+    cdef int32_t* log = self._log
+    cdef uint64_t* bits = self._lbits
+    cdef Py_ssize_t word, nwords = (self._ltail + 63) >> 6
+    cdef Py_ssize_t w = 0, r, i
+    cdef uint64_t x
+    # 1. Move the current records to the front (sequential reads and writes).
+    for word in range(self._lhead >> 6, nwords):
+        x = bits[word]
+        while x:
+            r = (word << 6) + nc_ctz64(x)
+            x &= x - 1
+            log[w] = log[r]
+            w += 1
+    # 2. Tell each entry where its record went (random writes, prefetched ahead).
+    for i in range(w):
+        if i + PREFETCH_AHEAD < w:
+            nc_prefetch_w(&entries[log[i + PREFETCH_AHEAD]])
+        entries[log[i]].pos = <uint32_t>i
+    # 3. The bitmap: the first w positions are current.
+    memset(bits, 0, nwords * sizeof(uint64_t))
+    memset(bits, 0xFF, (w >> 6) * sizeof(uint64_t))
+    if w & 63:
+        bits[w >> 6] = ((<uint64_t>1) << (w & 63)) - 1
+    self._lhead = 0
+    self._ltail = w
+
+
+cdef inline Py_ssize_t _next_current(LocalCache self, Py_ssize_t r) noexcept:
+    """The first current log position at or after r, or -1."""
+    cdef Py_ssize_t word = r >> 6
+    cdef Py_ssize_t nwords = (self._ltail + 63) >> 6
+    cdef uint64_t x
+    if r >= self._ltail:
+        return -1
+    x = self._lbits[word] & (~(<uint64_t>0) << (r & 63))
+    while True:
+        if x:
+            r = (word << 6) + nc_ctz64(x)
+            return r if r < self._ltail else -1
+        word += 1
+        if word >= nwords:
+            return -1
+        x = self._lbits[word]
+
+
+cdef inline int32_t _lru(LocalCache self) noexcept:
+    """The least recently used entry, or NIL: the first current record (the log's
+    start moves past the stale records before it for good)."""
+    cdef Py_ssize_t r = _next_current(self, self._lhead)
+    if r < 0:
+        self._lhead = self._ltail
+        return NIL
+    self._lhead = r
+    return self._log[r]
 
 
 cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     """Take entry ix out of the index, the list and the counters; its key and value go
     to the graveyard."""
     cdef Entry* e = &self._entries[ix]
-    if self._npending:
-        _flush(self)
     self._index[_slot_of(self, ix)] = DUMMY
     self._ndummy += 1
-    _unlink(self, ix)
-    self._mru = self._head
+    _bit_clear(self._lbits, e.pos)          # its log record is stale from now on
+    e.pos = NOPOS
     if self._iorder != NULL:
         _ol_unlink(self._iorder, &self._ifirst, &self._ilast, ix)
     if self._worder != NULL:
@@ -1300,12 +1336,13 @@ cdef void _make_room(LocalCache self, Py_ssize_t extra, Py_ssize_t w, int32_t ke
         or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
     ):
         return
-    _flush(self)
-    while self._tail != NIL and self._tail != keep and (
+    while (
         (self._maxsize >= 0 and self._nused + extra > self._maxsize)
         or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
     ):
-        victim = self._tail
+        victim = _lru(self)
+        if victim == NIL or victim == keep:
+            break
         _remove(self, victim, g)
         self._evictions += 1
 
@@ -1331,7 +1368,6 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
                  double expires, Py_ssize_t w) except -1:
     cdef int32_t ix
     cdef Entry* e
-    _flush(self)
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
         _rebuild_index(self, self._nused + 1)
         slot = _empty_slot(self, h)
@@ -1359,7 +1395,8 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
     if self._weights != NULL:
         self._weights[ix] = w
         self._currbytes += w
-    _link_head(self, ix)
+    e.pos = NOPOS                           # no record yet (a fresh entry is garbage)
+    _log_append(self, ix)
     if self._iorder != NULL:
         _ol_append(self._iorder, &self._ifirst, &self._ilast, ix)
     if self._worder != NULL:
@@ -1408,12 +1445,29 @@ cdef int _grow_entries(LocalCache self) except -1:
     cdef double* expires
     cdef Py_ssize_t* weights
     cdef int32_t* iorder
+    cdef int32_t* log
+    cdef uint64_t* bits
+    cdef Py_ssize_t lcap
     if self._maxsize >= 0 and cap > self._maxsize:
         cap = max(self._maxsize, self._ecap + 1)
     if cap > MAX_ENTRIES:
         cap = MAX_ENTRIES
     if cap <= self._ecap:
         raise OverflowError("LocalCache cannot hold more than 2**31 - 2 entries")
+    # Log positions are 32-bit and NOPOS is the largest: cap the log below it (for the
+    # largest caches that means fewer records per entry, never fewer than two).
+    lcap = min(<Py_ssize_t>RING_FACTOR * cap, <Py_ssize_t>0xFFFFFFFE)
+    log = <int32_t*>PyMem_Realloc(self._log, lcap * sizeof(int32_t))
+    if log == NULL:
+        raise MemoryError()
+    self._log = log
+    bits = <uint64_t*>PyMem_Realloc(self._lbits, ((lcap + 63) >> 6) * sizeof(uint64_t))
+    if bits == NULL:
+        raise MemoryError()
+    memset(&bits[(self._lcap + 63) >> 6], 0,
+           (((lcap + 63) >> 6) - ((self._lcap + 63) >> 6)) * sizeof(uint64_t))
+    self._lbits = bits
+    self._lcap = lcap
     entries = <Entry*>PyMem_Realloc(self._entries, cap * sizeof(Entry))
     if entries == NULL:
         raise MemoryError()
@@ -1508,13 +1562,14 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         PyMem_Free(buf)
         PyMem_Free(deadlines)
         raise MemoryError()
-    _flush(self)
+    cdef Py_ssize_t r = self._lhead
     if order == 1:
         ix = NIL if self._iorder == NULL else self._ifirst  # NULL: empty or not tracked
     elif order == 2:
         ix = NIL if self._worder == NULL else self._wfirst
     else:
-        ix = self._tail
+        ix = _lru(self)
+        r = self._lhead
     while ix != NIL:
         if not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
@@ -1528,7 +1583,8 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         elif order == 2:
             ix = self._worder[2 * ix + 1]
         else:
-            ix = self._entries[ix].prev
+            r = _next_current(self, r + 1)
+            ix = NIL if r < 0 else self._log[r]
     out = []
     try:
         for i in range(n):
@@ -1572,14 +1628,18 @@ cdef void _release_table(LocalCache self) noexcept:
     self._weights = NULL
     self._ecap = self._nfill = self._nused = self._ndummy = 0
     self._nttl = self._sweep = self._currbytes = 0
-    self._free = self._head = self._tail = self._mru = NIL
+    self._free = NIL
+    PyMem_Free(self._log)
+    self._log = NULL
+    PyMem_Free(self._lbits)
+    self._lbits = NULL
+    self._lhead = self._ltail = self._lcap = 0
     self._ifirst = self._ilast = NIL
     PyMem_Free(self._iorder)
     self._iorder = NULL
     self._wfirst = self._wlast = NIL
     PyMem_Free(self._worder)
     self._worder = NULL
-    self._npending = 0
     self._version += 1
     for ix in range(nfill):
         if entries[ix].key != NULL:

@@ -40,6 +40,24 @@ static inline void nc_enable_vectorcall(PyObject *tp, Py_ssize_t offset) {
 #define nc_prefetch_w(p) ((void)(p))
 #endif
 
+/* Index of the lowest set bit of a non-zero 64-bit word. */
+#if defined(__GNUC__) || defined(__clang__)
+#define nc_ctz64(x) ((int)__builtin_ctzll((unsigned long long)(x)))
+#elif defined(_MSC_VER) && defined(_WIN64)
+#include <intrin.h>
+static __inline int nc_ctz64(unsigned long long x) {
+    unsigned long i;
+    _BitScanForward64(&i, x);
+    return (int)i;
+}
+#else
+static inline int nc_ctz64(unsigned long long x) {
+    int i = 0;
+    while (!(x & 1ULL)) { x >>= 1; i++; }
+    return i;
+}
+#endif
+
 #define nc_vectorcall_nargs(n) PyVectorcall_NARGS(n)
 #define nc_vectorcall(f, args, nargsf, kwnames) \
     PyObject_Vectorcall((f), (PyObject *const *)(args), (nargsf), (kwnames))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import sys
+from collections import OrderedDict
 from types import ModuleType
 from typing import Any
 
@@ -237,3 +239,37 @@ def test_weigher_exception_propagates_and_leaves_cache_unchanged(impl: ModuleTyp
         c.set_many([("b", "ok"), ("c", "bad")])
     assert c.items() == [("a", "ok")]
     assert c.currbytes == 1
+
+
+@pytest.mark.parametrize("maxsize", [None, 1000])
+def test_exact_lru_order_through_many_compactions(impl: ModuleType, maxsize: int | None) -> None:
+    """Thousands of hits, writes, deletes and evictions (the compiled core compacts its
+    recency log every few thousand of them): order and contents match an OrderedDict."""
+    rng = random.Random(7)
+    cache = impl.LocalCache(maxsize)
+    model: OrderedDict[int, int] = OrderedDict()
+    for step in range(60_000):
+        key = rng.randrange(1500)
+        action = rng.random()
+        if action < 0.55:
+            found = cache.get(key)
+            assert found == model.get(key)
+            if key in model:
+                model.move_to_end(key)
+        elif action < 0.9:
+            cache[key] = step
+            model[key] = step
+            model.move_to_end(key)
+            if maxsize is not None and len(model) > maxsize:
+                model.popitem(last=False)
+        elif action < 0.97:
+            assert cache.pop(key, None) == model.pop(key, None)
+        elif model:
+            assert cache.popitem() == model.popitem(last=False)
+        else:
+            with pytest.raises(KeyError):
+                cache.popitem()
+        if step % 5000 == 0:
+            assert cache.keys() == list(model)
+    assert cache.keys() == list(model)
+    assert cache.items() == list(model.items())
