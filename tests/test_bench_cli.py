@@ -171,3 +171,10 @@ def test_cachetools_section_has_every_target_row(report: dict[str, Any]) -> None
         assert row["target"] is not None
         if row["ratio"] is not None:  # None only when the floor is not built
             assert row["ratio"] > 0
+
+
+def test_sections_run_in_a_child_process_and_unknown_ones_are_refused() -> None:
+    from novacache.benchmark.isolated import run_section
+
+    with pytest.raises(ValueError, match="unknown benchmark section"):
+        run_section("os", quick=True)
