@@ -1131,7 +1131,8 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
     too (cachetools' ``__getitem__`` refreshes the key before it checks the time).
 
     Small on purpose, so the compiler inlines it into every caller: an entry with a
-    deadline takes ``_get_timed``.
+    deadline is checked here only against the C clock; an injected timer, or an expired
+    entry, takes ``_get_timed``.
     """
     cdef Py_hash_t h = PyObject_Hash(key)
     cdef Py_ssize_t ix
@@ -1144,7 +1145,9 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
                 self._misses += 1
             return NULL
     if self._expires != NULL and self._expires[ix] != INFINITY:
-        return _get_timed(self, key, h, ix, count, touch)
+        # Live by the C clock (the default): a hit. Anything else: _get_timed.
+        if self._timer is not None or _c_expired(self._expires[ix]):
+            return _get_timed(self, key, h, ix, count, touch)
     if touch and self._read_refreshes:
         _touch(self, <int32_t>ix)
     if count:
