@@ -75,6 +75,7 @@ cdef extern from "_core_support.h":
     void nc_enable_vectorcall(object tp, Py_ssize_t offset)
     void nc_prefetch_w(void* p) noexcept nogil
     int nc_ctz64(uint64_t x) noexcept nogil
+    Py_hash_t nc_hash(object o) except? -1
     Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
     object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)
 
@@ -1134,7 +1135,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
     deadline is checked here only against the C clock; an injected timer, or an expired
     entry, takes ``_get_timed``.
     """
-    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_hash_t h = nc_hash(key)
     cdef Py_ssize_t ix
     # The common hit: the key object itself sits in its home slot. No probe loop.
     ix = self._index[<size_t>h & self._mask]
@@ -1238,7 +1239,7 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         now = nc_clock_precise()
     if ttl != INFINITY:
         expires = now + ttl
-    h = PyObject_Hash(key)
+    h = nc_hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes). The common overwrite, the key
     # object itself in its home slot, needs no probe loop.
     slot = <size_t>h & self._mask

@@ -58,6 +58,19 @@ static inline int nc_ctz64(unsigned long long x) {
 }
 #endif
 
+/* hash(o), reading an exact str's cached hash without the call through tp_hash (the
+ * field exists in every CPython this builds for; PyObject_Hash fills it when -1). */
+static inline Py_hash_t nc_hash(PyObject *o) {
+#if !defined(Py_LIMITED_API) && !defined(PYPY_VERSION) && PY_VERSION_HEX < 0x030E0000
+    if (PyUnicode_CheckExact(o)) {
+        Py_hash_t h = ((PyASCIIObject *)o)->hash;
+        if (h != -1)
+            return h;
+    }
+#endif
+    return PyObject_Hash(o);
+}
+
 #define nc_vectorcall_nargs(n) PyVectorcall_NARGS(n)
 #define nc_vectorcall(f, args, nargsf, kwnames) \
     PyObject_Vectorcall((f), (PyObject *const *)(args), (nargsf), (kwnames))
