@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "peers, in one run; ns/op (median of interleaved rounds) and ratios to dict and floor.",
     )
     bench.add_argument("--size", type=_positive, help="entries in every cache (default 100000)")
-    bench.add_argument("--rounds", type=_positive, help="timed rounds per row (default 7)")
+    bench.add_argument("--rounds", type=_positive, help="timed rounds per row (default 11)")
     bench.add_argument(
         "--quick",
         action="store_true",
