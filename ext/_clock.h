@@ -16,6 +16,15 @@
 #ifndef NOVACACHE_CLOCK_H
 #define NOVACACHE_CLOCK_H
 
+/* Whether nc_clock_precise() returns, bit for bit, what time.monotonic() would at the
+ * same instant: on Linux both read CLOCK_MONOTONIC and convert nanoseconds alike.
+ * (macOS and Windows Pythons read other clocks or convert otherwise.) */
+#if defined(__linux__)
+#define NC_CLOCK_IS_PY_MONOTONIC 1
+#else
+#define NC_CLOCK_IS_PY_MONOTONIC 0
+#endif
+
 #if defined(_WIN32)
 #include <windows.h>
 static double nc__qpc_period = 0.0;

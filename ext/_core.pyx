@@ -63,6 +63,7 @@ cdef extern from "_clock.h":
     double nc_clock_fast() nogil
     double nc_clock_slack() nogil
     const char* nc_clock_name()
+    int NC_CLOCK_IS_PY_MONOTONIC
 
 
 cdef extern from "_core_support.h":
@@ -280,7 +281,8 @@ cdef class _TTLTimer:
     thread froze it with ``with cache.timer as now:`` (nested blocks keep the outer time).
     Other attributes are the wrapped timer's. The twin of ``_timed._Timer``, readable
     from C: the core asks it for "now" without a Python call unless a thread froze it or
-    the timer is not ``time.monotonic`` (read from the C clock, converted as Python does).
+    the timer is not ``time.monotonic`` (on Linux read from the C clock, converted as
+    Python converts it; elsewhere called).
     """
 
     cdef readonly object wrapped    # the user's timer
@@ -292,7 +294,8 @@ cdef class _TTLTimer:
         if not callable(timer):
             raise TypeError("timer must be callable")
         self.wrapped = timer
-        self._c_clock = timer is _time.monotonic
+        # The C clock stands in for time.monotonic only where it is the same clock.
+        self._c_clock = timer is _time.monotonic and NC_CLOCK_IS_PY_MONOTONIC
         self._local = threading.local()
 
     def __call__(self):
