@@ -16,6 +16,11 @@ cell, so ``super()`` resolves on the twin's bases.
 
 Both sides are registered as each other's virtual subclasses, so ``isinstance`` and
 ``issubclass`` answer as for one class.
+
+Note that in that fallback a subclass's own ``__init__`` runs twice: first on the fast
+instance, up to its call of the library ``__init__`` (which raises :class:`Unservable`),
+then on the twin's instance. Code there before the ``super().__init__`` call with side
+effects outside the instance (registering it somewhere) sees both.
 """
 
 from __future__ import annotations
