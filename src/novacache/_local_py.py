@@ -141,6 +141,7 @@ class LocalCache:
         "_maxsize",
         "_misses",
         "_root",
+        "_timed",
         "_timer",
         "_timer_arg",
         "_weigher",
@@ -187,6 +188,7 @@ class LocalCache:
         self._expirations = 0
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
         self._inserts = 0  # inserts of new keys since the last full sweep
+        self._timed = False  # an entry with an expiry was stored (since the last clear)
 
     @staticmethod
     def _new_root() -> _Entry:
@@ -434,8 +436,11 @@ class LocalCache:
         entry = _Entry(key, value, expires, weight)
         data = self._data
         old = data.get(key)
+        if expires is not None:
+            self._timed = True
         if old is None or old.prev is None:
-            self._sweep(garbage)
+            if self._timed:  # without any expiry there is nothing to sweep for
+                self._sweep(garbage)
         else:
             entry.key = old.key  # as dict does: an equal key keeps the original key object
         data = self._data
@@ -624,6 +629,7 @@ class LocalCache:
             self._root = self._new_root()
             self._currbytes = 0
             self._inserts = 0
+            self._timed = False
         del old, old_data  # values' __del__ run here, outside the lock
 
     def __iter__(self) -> Iterator[Any]:
