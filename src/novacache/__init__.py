@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import errors
 from ._local import LocalCache, Memoized, compiled, default_weigher, memoize
 from ._stats import CacheInfo, CacheStats
+from ._version import __version__
 from .codec import Codec, KeyRing
 from .manager import AsyncCacheManager, CacheManager, Route, Router
 
@@ -30,10 +31,9 @@ __all__ = [
     "Memoized",
     "Route",
     "Router",
+    "__version__",
     "compiled",
     "default_weigher",
     "errors",
     "memoize",
 ]
-
-__version__ = "0.1.0.dev0"

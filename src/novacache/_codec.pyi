@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import disjoint_base
+
 from .codec.crypto import KeyRing
 
 MAGIC: bytes
@@ -15,6 +17,7 @@ MAX_PAYLOAD: int
 
 def pack_plain(ser: int, flags: int, payload: bytes) -> bytes: ...
 
+@disjoint_base
 class FrameEngine:
     def __init__(
         self,

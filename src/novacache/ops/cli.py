@@ -60,7 +60,10 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``novacache`` command."""
+    from .._version import __version__
+
     parser = argparse.ArgumentParser(prog="novacache", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"novacache {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = sub.add_parser(
         "bench",

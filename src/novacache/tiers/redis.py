@@ -156,11 +156,16 @@ def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
     return present(names, values)
 
 
-def _check_frame(frame: object) -> None:
-    if not isinstance(frame, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
+def _check_frame(frame: object) -> bytes:
+    """``frame`` as ``bytes`` (a bytearray or memoryview is copied: redis-py before 6
+    refuses them), checked against Redis' bulk-string limit."""
+    if type(frame) is not bytes:
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
+        frame = bytes(frame)
     if len(frame) > MAX_BULK_BYTES:
         raise ValueError(f"frame of {len(frame)} bytes exceeds Redis' 512 MiB limit")
+    return frame
 
 
 class _RedisTierBase:
@@ -401,7 +406,7 @@ class RedisTier(_RedisTierBase):
                     kw.update(host=c.host, port=c.port)
                     if kw.pop("ssl", False):
                         kw.update(connection_class=redis.SSLConnection)
-                pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+                pool = redis.BlockingConnectionPool(
                     db=c.db,
                     max_connections=c.max_connections,
                     timeout=c.timeout,
@@ -419,17 +424,17 @@ class RedisTier(_RedisTierBase):
                     max_connections=c.max_connections,
                     **kw,
                 )
-                client = self._sentinel.master_for(c.service_name)  # type: ignore[no-untyped-call]
+                client = self._sentinel.master_for(c.service_name)
                 if c.watch_failover:
                     self._watch = FailoverWatch(self, client)
                 if c.read_from_replicas:
-                    self._reader = self._sentinel.slave_for(c.service_name)  # type: ignore[no-untyped-call]
+                    self._reader = self._sentinel.slave_for(c.service_name)
             else:
                 strategy = None
                 if c.read_from_replicas:
                     strategy = redis.cluster.LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
                 client = redis.cluster.RedisCluster(
-                    startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in c.startup_nodes],  # type: ignore[no-untyped-call]
+                    startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in c.startup_nodes],
                     retry=self._retry(),
                     max_connections=c.max_connections,
                     load_balancing_strategy=strategy,
@@ -462,7 +467,7 @@ class RedisTier(_RedisTierBase):
     def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
         raw = self._key(key)
-        _check_frame(frame)
+        frame = _check_frame(frame)
         ms = _ttl_ms(ttl)
         if not self.breaker.allow():
             raise self._rejected("set")
@@ -494,9 +499,7 @@ class RedisTier(_RedisTierBase):
 
     def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item with the same TTL in one pipeline (one round trip per node)."""
-        pairs = [(self._key(k), f) for k, f in items.items()]
-        for _, frame in pairs:
-            _check_frame(frame)
+        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
         ms = _ttl_ms(ttl)
         if not pairs:
             return
@@ -729,7 +732,7 @@ class RedisTier(_RedisTierBase):
     def publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
-        _check_frame(message)
+        message = _check_frame(message)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
@@ -826,7 +829,7 @@ class FailoverWatch:
             host, port = sentinels[turn % len(sentinels)]
             turn += 1
             client = redis.Redis(host=host, port=port, **kwargs)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe("+switch-master")
                 self.subscribed.set()
@@ -969,7 +972,7 @@ class AsyncRedisTier(_RedisTierBase):
     async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
         raw = self._key(key)
-        _check_frame(frame)
+        frame = _check_frame(frame)
         ms = _ttl_ms(ttl)
         if not self.breaker.allow():
             raise self._rejected("set")
@@ -1002,9 +1005,7 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item with the same TTL in one pipeline."""
-        pairs = [(self._key(k), f) for k, f in items.items()]
-        for _, frame in pairs:
-            _check_frame(frame)
+        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
         ms = _ttl_ms(ttl)
         if not pairs:
             return
@@ -1232,13 +1233,21 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def publish(self, channel: str, message: bytes) -> int:
         """Async twin of :meth:`RedisTier.publish`."""
-        _check_frame(message)
+        message = _check_frame(message)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
             async with self._gate:
                 client = self._client or self._connect()
-                n = await client.publish(self._prefix_b + channel.encode(), message)
+                name = self._prefix_b + channel.encode()
+                if hasattr(client, "publish"):
+                    n = await client.publish(name, message)
+                else:
+                    # redis-py < 8: no publish on the asyncio cluster client. Any node
+                    # broadcasts a classic PUBLISH to the whole cluster.
+                    n = await client.execute_command(
+                        "PUBLISH", name, message, target_nodes=client.get_default_node()
+                    )
         except _CAUGHT as exc:
             raise self._translate("publish", exc) from exc
         self.breaker.record_success()
@@ -1254,16 +1263,29 @@ class AsyncRedisTier(_RedisTierBase):
             raise self._rejected("subscribe")
         try:
             client = self._client or self._connect()
+            owner = None
             if self.config.topology == "cluster":
                 # Note that the asyncio cluster client learns its slots lazily; its
                 # pubsub needs them before the first command.
                 await client.initialize()
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            if hasattr(client, "pubsub"):
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+            else:
+                # redis-py < 8 has no pubsub on the asyncio cluster client. Classic
+                # pub/sub is broadcast to every node of a cluster, so a client of one
+                # node (with the cluster's connection settings) hears every message.
+                node = client.get_default_node()
+                owner = redis.asyncio.Redis(
+                    connection_pool=redis.asyncio.ConnectionPool(
+                        connection_class=node.connection_class, **node.connection_kwargs
+                    )
+                )
+                pubsub = owner.pubsub(ignore_subscribe_messages=True)
             await pubsub.subscribe(self._prefix_b + channel.encode())
         except _CAUGHT as exc:
             raise self._translate("subscribe", exc) from exc
         self.breaker.record_success()
-        sub = AsyncSubscription(pubsub, handler)
+        sub = AsyncSubscription(pubsub, handler, owner)
         self._subscriptions.append(sub)
         return sub
 
@@ -1271,8 +1293,14 @@ class AsyncRedisTier(_RedisTierBase):
 class AsyncSubscription:
     """A channel subscription served by an asyncio task; ``await close()`` stops it."""
 
-    def __init__(self, pubsub: Any, handler: Callable[[bytes], Awaitable[None] | None]) -> None:
+    def __init__(
+        self,
+        pubsub: Any,
+        handler: Callable[[bytes], Awaitable[None] | None],
+        owner: Any = None,
+    ) -> None:
         self._pubsub = pubsub
+        self._owner = owner  # a client made for this subscription alone, closed with it
         self._handler = handler
         self.errors = 0
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -1300,6 +1328,8 @@ class AsyncSubscription:
             await self._task
         try:
             await self._pubsub.aclose()
+            if self._owner is not None:
+                await self._owner.aclose()
         except _CAUGHT:
             pass
 
@@ -1338,7 +1368,7 @@ class AsyncFailoverWatch:
                 await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(*_CAUGHT):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                     await client.aclose()
 
     async def _switched(self, data: bytes) -> None:
