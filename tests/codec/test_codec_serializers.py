@@ -52,7 +52,7 @@ EXTENSION_VALUES: list[Any] = [
     frozenset({(1, 2)}),
     set(),
     dt.datetime(2024, 2, 29, 12, 30, 15, 123456),
-    dt.datetime(2024, 2, 29, 12, 30, tzinfo=dt.timezone.utc),
+    dt.datetime(2024, 2, 29, 12, 30, tzinfo=dt.UTC),
     dt.datetime(1, 1, 1, tzinfo=TZ),
     dt.date(1999, 12, 31),
     dt.time(23, 59, 59, 999999),

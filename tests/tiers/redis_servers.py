@@ -481,7 +481,7 @@ def make_tls_files(directory: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     paths: dict[str, str] = {}
 
     def write_key(name: str, key: ec.EllipticCurvePrivateKey) -> None:

@@ -460,7 +460,7 @@ def _method(options: BenchOptions, impls: list[Implementation]) -> dict[str, Any
         "versions": {
             name: version_of(name) for name in ("novacache", "cachetools", "lru-dict", "cachebox")
         },
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average": _load_average(),
         "ttl_seconds": LONG_TTL,
     }
