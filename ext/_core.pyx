@@ -225,8 +225,8 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
 
     A real is what ``PyFloat_AsDouble`` takes (a float, or an object with ``__float__``
     or ``__index__``; never a string), except ``bool``. Not one: ``TypeError``. Zero,
-    negative, NaN, or too large for a float (``10**400``): ``ConfigurationError`` when
-    ``config`` (the constructor, memoize), else ``ValueError``. Messages show the float,
+    negative, NaN, or no float at all (``10**400``, ``Decimal("sNaN")``):
+    ``ConfigurationError`` when ``config`` (the constructor, memoize), else ``ValueError``. Messages show the float,
     never the caller's object (its ``repr`` may fail, or be a 5,000-digit int).
     The twin's ``_check_ttl`` decides alike.
     """
@@ -237,10 +237,10 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
         d = ttl
     except TypeError:
         raise TypeError(f"ttl must be a real number or None, not {type(ttl).__name__}") from None
-    except OverflowError:
+    except (OverflowError, ValueError):     # 10**400; Decimal("sNaN")
         if config:
-            raise ConfigurationError("ttl is too large for a float") from None
-        raise ValueError("ttl is too large for a float") from None
+            raise ConfigurationError("ttl is not a number a float can hold") from None
+        raise ValueError("ttl is not a number a float can hold") from None
     if isnan(d) or d <= 0.0:
         if config:
             raise ConfigurationError(f"ttl must be > 0, math.inf or None, got {d!r}")
@@ -250,8 +250,8 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
 
 cdef double _timer_reading(object t) except? -1.0:
     """A reading of an injected timer, in seconds: a real number (as for a TTL, bool
-    included: it is an int), not NaN. Not a number: ``TypeError``; NaN or an int too
-    large for a float: ``ValueError``. (``inf`` is a time: every deadline has passed.)
+    included: it is an int), not NaN. Not a number: ``TypeError``; NaN or no float at
+    all (``10**400``): ``ValueError``. (``inf`` is a time: every deadline has passed.)
     The twin's ``_reading`` decides alike."""
     cdef double d
     if PyFloat_CheckExact(t):
@@ -263,8 +263,8 @@ cdef double _timer_reading(object t) except? -1.0:
             raise TypeError(
                 f"timer must return a real number, not {type(t).__name__}"
             ) from None
-        except OverflowError:
-            raise ValueError("timer returned a number too large for a float") from None
+        except (OverflowError, ValueError):     # 10**400; Decimal("sNaN")
+            raise ValueError("timer returned a number a float cannot hold") from None
     if isnan(d):
         raise ValueError("timer returned nan, not a time")
     return d

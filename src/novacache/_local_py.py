@@ -18,8 +18,18 @@ Implementation notes:
 - Entries leaving the cache are unlinked (so they hold no reference to their
   neighbours) and kept in local variables until the lock is released: a value's
   ``__del__`` runs outside the lock, on a consistent structure.
-- The weigher runs before the lock is taken; the timer is read only when an entry with
-  an expiry time is involved.
+- The weigher runs before the lock is taken. The timer is read when the compiled core
+  reads it, at most once per operation and before anything changes: a write, when the
+  entry has a TTL or the cache holds entries with one (``_nttl``); ``pop``, ``del``,
+  ``popitem``, snapshots and ``expire``, when it holds such entries; a lookup, when
+  the entry found has one. Readings are checked (``_reading``), so a timer that
+  returns garbage fails the same calls with the same error in both twins.
+- ``len`` counts the ring. Removal runs the key's ``__hash__``/``__eq__`` inside the
+  dict (the compiled core removes by identity and never does); if they raise, the entry
+  stays in the dict unlinked, invisible to every method, until a repair or a write
+  under an equal key drops it (``_drop``).
+- Weights lie in ``[0, maxbytes]`` (``[0, sys.maxsize]`` without maxbytes) and so does
+  their sum, as in the compiled core, whose counters are C integers.
 """
 
 from __future__ import annotations
@@ -92,8 +102,9 @@ def _check_size(name: str, value: object) -> int | None:
 def _as_float(value: object, what: str) -> float:
     """``value`` as a float, as C's ``PyFloat_AsDouble`` converts it (what the compiled
     core does): a float as it is, else through ``__float__`` or ``__index__``; a string
-    is never parsed. Not a real number: ``TypeError``; an int too large for a float:
-    ``OverflowError`` (callers turn it into a ``ValueError``)."""
+    is never parsed. Not a real number: ``TypeError``; no float at all: ``OverflowError``
+    (``10**400``) or ``ValueError`` (``Decimal("sNaN")``), which callers turn into a
+    ``ValueError`` of their own."""
     if isinstance(value, float):
         return float.__float__(value)  # a subclass's own __float__ is not consulted
     kind = type(value)
@@ -105,8 +116,8 @@ def _as_float(value: object, what: str) -> float:
 def _check_ttl(value: object, error: type[ValueError]) -> float | None:
     """Validate a ttl: ``None``, a real > 0 or ``math.inf``; ``inf`` is returned as None.
 
-    Not a real number (or a ``bool``): ``TypeError``. Zero, negative, NaN or too large
-    for a float (``10**400``): ``error`` (``ConfigurationError`` for the constructor and
+    Not a real number (or a ``bool``): ``TypeError``. Zero, negative, NaN or no float at
+    all (``10**400``): ``error`` (``ConfigurationError`` for the constructor and
     memoize, ``ValueError`` for ``set``). As the compiled core's ``_ttl_arg``; messages
     show the float, never the caller's object.
     """
@@ -116,8 +127,8 @@ def _check_ttl(value: object, error: type[ValueError]) -> float | None:
         raise TypeError("ttl must be None or a real number, not bool")
     try:
         ttl = _as_float(value, "ttl must be None or a real number")
-    except OverflowError:
-        raise error("ttl is too large for a float") from None
+    except (OverflowError, ValueError):  # 10**400; Decimal("sNaN")
+        raise error("ttl is not a number a float can hold") from None
     if math.isnan(ttl) or ttl <= 0:
         raise error(f"ttl must be > 0 (or math.inf for no expiry), got {ttl!r}")
     if math.isinf(ttl):
@@ -128,13 +139,13 @@ def _check_ttl(value: object, error: type[ValueError]) -> float | None:
 def _reading(value: object) -> float:
     """A timer's reading as a finite float (as the compiled core's ``_timer_reading``).
 
-    Not a real number: ``TypeError``; NaN or an int too large for a float: ``ValueError``.
+    Not a real number: ``TypeError``; NaN or no float at all (``10**400``): ``ValueError``.
     (``inf`` is a time: every deadline has passed.)
     """
     try:
         now = _as_float(value, "timer must return a real number")
-    except OverflowError:
-        raise ValueError("timer returned a number too large for a float") from None
+    except (OverflowError, ValueError):  # 10**400; Decimal("sNaN")
+        raise ValueError("timer returned a number a float cannot hold") from None
     if math.isnan(now):
         raise ValueError("timer returned nan, not a time")
     return now
@@ -179,8 +190,8 @@ class LocalCache:
         "_maxbytes",
         "_maxsize",
         "_misses",
+        "_nttl",
         "_root",
-        "_timed",
         "_timer",
         "_timer_arg",
         "_weigher",
@@ -233,7 +244,7 @@ class LocalCache:
         self._expirations = 0
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
         self._inserts = 0  # inserts of new keys since the last full sweep
-        self._timed = False  # an entry with an expiry was stored (since the last clear)
+        self._nttl = 0  # linked entries with an expiry time (the compiled core's _nttl)
 
     @staticmethod
     def _new_root() -> _Entry:
@@ -323,6 +334,8 @@ class LocalCache:
         root.prev = entry
         self._currbytes += entry.weight
         self._count += 1
+        if entry.expires is not None:
+            self._nttl += 1
 
     def _unlink(self, entry: _Entry) -> bool:
         """Take ``entry`` out of the ring (False if it was not in it)."""
@@ -334,6 +347,8 @@ class LocalCache:
         entry.prev = entry.next = None
         self._currbytes -= entry.weight
         self._count -= 1
+        if entry.expires is not None:
+            self._nttl -= 1
         return True
 
     def _to_mru(self, entry: _Entry) -> None:
@@ -372,6 +387,7 @@ class LocalCache:
             linked = self._entries()
             self._currbytes = sum(e.weight for e in linked)
             self._count = len(linked)
+            self._nttl = sum(e.expires is not None for e in linked)
             if self._gen == gen:
                 return
 
@@ -532,10 +548,8 @@ class LocalCache:
         entry = _Entry(key, value, expires, weight)
         data = self._data
         old = data.get(key)
-        if expires is not None:
-            self._timed = True
         if old is None or old.prev is None:
-            if self._timed:  # without any expiry there is nothing to sweep for
+            if self._nttl > 0:  # without any expiry there is nothing to sweep for
                 self._sweep(garbage, now)
         else:
             entry.key = old.key  # as dict does: an equal key keeps the original key object
@@ -550,9 +564,13 @@ class LocalCache:
         return garbage
 
     def _clock_for(self, ttl: float | None) -> float | None:
-        """ "Now" for a write of an entry with ``ttl``: read when the entry expires or the
-        cache holds entries that do (the sweep and eviction need it), else ``None``."""
-        if ttl is not None or self._timed:
+        """The timer's reading for a write of an entry with ``ttl``, or ``None``.
+
+        Read when the entry expires or the cache holds entries that do (the sweep and
+        eviction need it): the compiled core reads its timer in exactly these cases, so
+        a failing timer fails the same calls in both.
+        """
+        if ttl is not None or self._nttl > 0:
             return self._now()
         return None
 
@@ -672,7 +690,8 @@ class LocalCache:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            entry = self._lookup(key, garbage)
+            now = self._now() if self._nttl > 0 else None  # first, as the compiled core
+            entry = self._lookup(key, garbage, now)
             if entry is not None and not self._remove(entry):
                 entry = None
             self._finish(gen, garbage)
@@ -704,18 +723,17 @@ class LocalCache:
         """
         garbage: list[Any] = []
         found: _Entry | None = None
-        now: float | None = None
         with self._lock:
             self._gen += 1
             gen = self._gen
+            # Once, before anything is removed (when the compiled core reads it too).
+            now = self._now() if self._nttl > 0 else None
             root = self._root
             while found is None:
                 entry = root.next
                 if entry is None or entry is root:
                     break
-                if entry.expires is not None and now is None:
-                    now = self._now()  # once, before the first removal
-                expired = self._expired(entry, now)
+                expired = now is not None and self._expired(entry, now)
                 if not self._remove(entry):
                     continue
                 garbage.append(entry)
@@ -742,7 +760,7 @@ class LocalCache:
             self._currbytes = 0
             self._count = 0
             self._inserts = 0
-            self._timed = False
+            self._nttl = 0
         del old, old_data  # values' __del__ run here, outside the lock
 
     def __iter__(self) -> Iterator[Any]:
@@ -829,7 +847,8 @@ class LocalCache:
             self._gen += 1
             gen = self._gen
             for key in keys:
-                entry = self._lookup(key, garbage)
+                now = self._now() if self._nttl > 0 else None  # as in _pop_entry
+                entry = self._lookup(key, garbage, now)
                 if entry is not None and self._remove(entry):
                     garbage.append(entry)
                     count += 1
