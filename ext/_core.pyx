@@ -420,8 +420,7 @@ cdef class LocalCache:
     cdef uint64_t* _lbits           # one bit per log position: the record is current
     cdef Py_ssize_t _maxsize        # -1: unbounded
     cdef Py_ssize_t _maxbytes       # -1: unbounded
-    cdef Py_ssize_t _currbytes       # sum of the weights: 0 <= _currbytes <= _bytelimit
-    cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
+    cdef Py_ssize_t _currbytes      # sum of the weights: 0 <= _currbytes <= _bytelimit
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
@@ -445,6 +444,8 @@ cdef class LocalCache:
     cdef double _ttl                # default TTL; INFINITY = none
     cdef object _timer              # None: the C clock
     cdef object _weigher            # None: weights are not tracked
+    cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
+                                    # (last: the fields a hit reads keep their places)
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
