@@ -728,10 +728,9 @@ def test_twins_agree_on_odd_keys_and_values(
 
 
 class MKey:
-    """A memoize argument whose ``__hash__``/``__eq__`` raise when told to."""
+    """A memoize argument whose ``__hash__`` raises when told to (all collide)."""
 
     hash_raises = False
-    eq_raises = False
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -742,8 +741,6 @@ class MKey:
         return 1
 
     def __eq__(self, other: object) -> bool:
-        if MKey.eq_raises:
-            raise Boom("eq")
         return isinstance(other, MKey) and other.n == self.n
 
 
@@ -751,7 +748,7 @@ class MKey:
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["call", "call-kw", "hash", "eq", "calm", "tick", "reading"]),
+            st.sampled_from(["call", "call-kw", "hash", "calm", "tick", "reading"]),
             st.integers(0, 3),
             st.sampled_from([1000.0, 1e9, math.nan, "later", None, -math.inf]),
         ),
@@ -763,14 +760,18 @@ class MKey:
 def test_twins_agree_on_hostile_memoize_calls(
     steps: list[tuple[str, int, Any]], maxsize: int | None, typed: bool
 ) -> None:
-    """memoize with arguments whose hash/eq raise, a timer returning garbage, a
-    function that raises on some inputs: the same outcomes and the same cache_info in
-    both twins; a failed call caches nothing."""
+    """memoize with arguments whose hash raises, a timer returning garbage, a function
+    that raises on some inputs: the same outcomes and the same cache_info in both
+    twins; a failed call caches nothing.
+
+    (An ``__eq__`` that raises is not compared across the twins: whether a lookup
+    meets it depends on where colliding keys sit in each hash table, as for ``dict``.
+    The hostile machine below holds each twin to the contract for it.)"""
     logs = []
     args = [MKey(i) for i in range(4)]
     for impl in both():
         clock = Clock()
-        MKey.hash_raises = MKey.eq_raises = False
+        MKey.hash_raises = False
 
         def fn(x: Any, k: int = 0) -> Any:
             if x.n == 3:
@@ -786,16 +787,14 @@ def test_twins_agree_on_hostile_memoize_calls(
                 log.append(outcome(lambda: f(args[n], k=n)))  # noqa: B023
             elif what == "hash":
                 MKey.hash_raises = True
-            elif what == "eq":
-                MKey.eq_raises = True
             elif what == "calm":
-                MKey.hash_raises = MKey.eq_raises = False
+                MKey.hash_raises = False
             elif what == "tick":
                 clock.now = 1000.0 + 3.0 * n
             else:
                 clock.now = reading
             log.append(tuple(f.cache_info()))
-        MKey.hash_raises = MKey.eq_raises = False
+        MKey.hash_raises = False
         assert_all_typed(log, TypeError, ValueError, Boom)
         logs.append(log)
     assert logs[0] == logs[1]
@@ -969,6 +968,9 @@ def hostile_machine(impl: ModuleType) -> type[Any]:
                 timer=htimer if timed else None,
             )
             H.cache = self.cache
+            self.memo = impl.memoize(2, ttl=ttl, timer=htimer if timed else None)(
+                lambda *args, **kwargs: (len(args), len(H.cache))
+            )
 
         def do(self, fn: Callable[[], Any]) -> None:
             H.budget = 6
@@ -1066,6 +1068,10 @@ def hostile_machine(impl: ModuleType) -> type[Any]:
             }[op]
             self.do(fn)
 
+        @rule(args=st.lists(HKEYS, max_size=3), kw=st.booleans())
+        def memoized(self, args: list[Any], kw: bool) -> None:
+            self.do(lambda: self.memo(*args, **({"k": args[0]} if kw and args else {})))
+
         @rule(
             op=st.sampled_from(
                 [
@@ -1112,6 +1118,9 @@ def hostile_machine(impl: ModuleType) -> type[Any]:
                 check_consistent(self.cache)
                 for k, v in self.cache.items():
                     assert self.cache.peek(k, Boom) is v
+                info = self.memo.cache_info()
+                assert 0 <= info.currsize <= 2
+                assert min(info.hits, info.misses) >= 0
             finally:
                 H.calm = False
 
