@@ -45,6 +45,7 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
 from libc.math cimport INFINITY, isnan
+from libc.float cimport DBL_MAX
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -96,6 +97,8 @@ cdef extern from "Python.h":
     object PyMethod_New(object, object)
     object PyNumber_Index(object)
     double PyLong_AsDouble(object) except? -1.0
+    long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
+    Py_ssize_t PY_SSIZE_T_MAX
     bint PyFloat_CheckExact(object)
     double PyFloat_AS_DOUBLE(object)
     PyObject* PyExc_KeyError
@@ -218,7 +221,15 @@ cdef Py_ssize_t _bound_arg(object value, str name) except -2:
 
 
 cdef double _ttl_arg(object ttl, bint config) except -1.0:
-    """A TTL in seconds: a real > 0; math.inf (or None at the call sites) means none."""
+    """A TTL in seconds: a real > 0; math.inf (or None at the call sites) means none.
+
+    A real is what ``PyFloat_AsDouble`` takes (a float, or an object with ``__float__``
+    or ``__index__``; never a string), except ``bool``. Not one: ``TypeError``. Zero,
+    negative, NaN, or no float at all (``10**400``, ``Decimal("sNaN")``):
+    ``ConfigurationError`` when ``config`` (the constructor, memoize), else ``ValueError``. Messages show the float,
+    never the caller's object (its ``repr`` may fail, or be a 5,000-digit int).
+    The twin's ``_check_ttl`` decides alike.
+    """
     cdef double d
     if isinstance(ttl, bool):
         raise TypeError("ttl must be a real number or None, not bool")
@@ -226,10 +237,36 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
         d = ttl
     except TypeError:
         raise TypeError(f"ttl must be a real number or None, not {type(ttl).__name__}") from None
+    except (OverflowError, ValueError):     # 10**400; Decimal("sNaN")
+        if config:
+            raise ConfigurationError("ttl is not a number a float can hold") from None
+        raise ValueError("ttl is not a number a float can hold") from None
     if isnan(d) or d <= 0.0:
         if config:
-            raise ConfigurationError(f"ttl must be > 0, math.inf or None, got {ttl!r}")
-        raise ValueError(f"ttl must be > 0, math.inf or None, got {ttl!r}")
+            raise ConfigurationError(f"ttl must be > 0, math.inf or None, got {d!r}")
+        raise ValueError(f"ttl must be > 0, math.inf or None, got {d!r}")
+    return d
+
+
+cdef double _timer_reading(object t) except? -1.0:
+    """A reading of an injected timer, in seconds: a real number (as for a TTL, bool
+    included: it is an int), not NaN. Not a number: ``TypeError``; NaN or no float at
+    all (``10**400``): ``ValueError``. (``inf`` is a time: every deadline has passed.)
+    The twin's ``_reading`` decides alike."""
+    cdef double d
+    if PyFloat_CheckExact(t):
+        d = PyFloat_AS_DOUBLE(t)
+    else:
+        try:
+            d = t
+        except TypeError:
+            raise TypeError(
+                f"timer must return a real number, not {type(t).__name__}"
+            ) from None
+        except (OverflowError, ValueError):     # 10**400; Decimal("sNaN")
+            raise ValueError("timer returned a number a float cannot hold") from None
+    if isnan(d):
+        raise ValueError("timer returned nan, not a time")
     return d
 
 
@@ -383,7 +420,7 @@ cdef class LocalCache:
     cdef uint64_t* _lbits           # one bit per log position: the record is current
     cdef Py_ssize_t _maxsize        # -1: unbounded
     cdef Py_ssize_t _maxbytes       # -1: unbounded
-    cdef Py_ssize_t _currbytes
+    cdef Py_ssize_t _currbytes      # sum of the weights: 0 <= _currbytes <= _bytelimit
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
@@ -407,6 +444,8 @@ cdef class LocalCache:
     cdef double _ttl                # default TTL; INFINITY = none
     cdef object _timer              # None: the C clock
     cdef object _weigher            # None: weights are not tracked
+    cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
+                                    # (last: the fields a hit reads keep their places)
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -423,6 +462,7 @@ cdef class LocalCache:
         self._read_refreshes = True
         self._maxsize = -1
         self._maxbytes = -1
+        self._bytelimit = -1
         self._ttl = INFINITY
 
     def __init__(self, maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None):
@@ -437,6 +477,14 @@ cdef class LocalCache:
         if weigher is None and self._maxbytes >= 0:
             weigher = default_weigher
         self._weigher = weigher
+        # The bound on the byte total: maxbytes, or without it the largest total the
+        # counter holds (a weigher alone only tracks currbytes, up to that).
+        if weigher is None:
+            self._bytelimit = -1
+        elif self._maxbytes >= 0:
+            self._bytelimit = self._maxbytes
+        else:
+            self._bytelimit = PY_SSIZE_T_MAX
         self._timer = timer
         self._ttl = INFINITY if ttl is None else _ttl_arg(ttl, True)
 
@@ -565,10 +613,7 @@ cdef class LocalCache:
         cdef list weights = []
         if self._weigher is not None:
             for k, v in pairs:
-                w = _weigh(self, k, v)
-                if self._maxbytes >= 0 and w > self._maxbytes:
-                    raise EntryTooLarge(w, self._maxbytes)
-                weights.append(w)
+                weights.append(_weigh(self, k, v))     # raises EntryTooLarge
         for i, (k, v) in enumerate(pairs):
             _set(self, k, v, d, weights[i] if weights else -1)
 
@@ -875,7 +920,7 @@ cdef inline object _steal(PyObject* o):
 cdef double _call_timer(LocalCache self) except? -1.0:
     if self._ttl_timer is not None:
         return _ttl_now(self._ttl_timer)
-    return float(self._timer())
+    return _timer_reading(self._timer())
 
 
 cdef inline bint _c_expired(double expires) noexcept nogil:
@@ -1208,10 +1253,18 @@ cdef Py_ssize_t _expire_one(LocalCache self, int32_t ix) noexcept:
 
 
 cdef Py_ssize_t _weigh(LocalCache self, object key, object value) except -1:
-    w = PyNumber_Index(self._weigher(key, value))
-    if w < 0:
-        raise ValueError(f"weigher returned a negative weight: {w!r}")
-    return w
+    """The weight of an entry: the weigher's result through ``operator.index``, an int
+    in ``[0, _bytelimit]``. Negative: ``ValueError``; above the limit (maxbytes, or
+    PY_SSIZE_T_MAX without it): ``EntryTooLarge``. So every weight, and every sum the
+    cache forms (never above the limit), fits a ``Py_ssize_t``."""
+    cdef object w = PyNumber_Index(self._weigher(key, value))    # an exact int
+    cdef int overflow = 0
+    cdef long long n = PyLong_AsLongLongAndOverflow(w, &overflow)
+    if overflow > 0 or (overflow == 0 and n > self._bytelimit):
+        raise EntryTooLarge(w, self._bytelimit)
+    if overflow < 0 or n < 0:
+        raise ValueError("weigher returned a negative weight")
+    return <Py_ssize_t>n
 
 
 cdef int _set(LocalCache self, object key, object value, double ttl,
@@ -1230,11 +1283,8 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     # 1. User code first: weigher, timer, hash. None of it may see a half-done change.
     if self._weigher is None:
         w = 0
-    else:
-        if w < 0:
-            w = _weigh(self, key, value)
-        if self._maxbytes >= 0 and w > self._maxbytes:
-            raise EntryTooLarge(w, self._maxbytes)
+    elif w < 0:
+        w = _weigh(self, key, value)        # 0 <= w <= _bytelimit, or it raised
     if self._timer is not None:
         if ttl != INFINITY or self._nttl > 0:
             now = _call_timer(self)
@@ -1242,6 +1292,10 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         now = nc_clock_precise()
     if ttl != INFINITY:
         expires = now + ttl
+        if expires == INFINITY:
+            # Past the largest double (a huge ttl, or a timer at inf): the latest
+            # deadline there is, never INFINITY, which means "no expiry" here.
+            expires = DBL_MAX
     h = nc_hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes). The common overwrite, the key
     # object itself in its home slot, needs no probe loop.
@@ -1265,11 +1319,15 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
             # there is to release, and the table is consistent already.
             nc_decref(old)
             return 0
-        self._currbytes += w - self._weights[ix]
-        self._weights[ix] = w
+        # Swap the weights without ever forming a sum beyond the limit: take the old
+        # one out, make room for the new one (never evicting this entry), put it in.
+        self._currbytes -= self._weights[ix]
+        self._weights[ix] = 0
         _gy_init(&g)
         _gy_push(&g, old)
-        _make_room(self, 0, 0, <int32_t>ix, &g)
+        _make_room(self, 0, w, <int32_t>ix, &g)
+        self._weights[ix] = w
+        self._currbytes += w
         _gy_release(&g)
         return 0
     _gy_init(&g)
@@ -1353,16 +1411,21 @@ cdef inline void _set_expiry(LocalCache self, int32_t ix, double expires) noexce
 
 cdef void _make_room(LocalCache self, Py_ssize_t extra, Py_ssize_t w, int32_t keep,
                      Graveyard* g) noexcept:
-    """Evict from the LRU end until ``extra`` more entries weighing ``w`` fit."""
+    """Evict from the LRU end until ``extra`` more entries weighing ``w`` fit.
+
+    ``0 <= w <= _bytelimit`` and ``0 <= _currbytes <= _bytelimit``, so the room left,
+    ``_bytelimit - _currbytes``, never overflows (``_currbytes + w`` could). When it
+    returns, the entry fits unless the only entry left is ``keep``, and an entry of
+    weight ``w`` always fits alone."""
     cdef int32_t victim
     if not (
         (self._maxsize >= 0 and self._nused + extra > self._maxsize)
-        or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
+        or (self._bytelimit >= 0 and w > self._bytelimit - self._currbytes)
     ):
         return
     while (
         (self._maxsize >= 0 and self._nused + extra > self._maxsize)
-        or (self._maxbytes >= 0 and self._currbytes + w > self._maxbytes)
+        or (self._bytelimit >= 0 and w > self._bytelimit - self._currbytes)
     ):
         victim = _lru(self)
         if victim == NIL or victim == keep:
@@ -1795,7 +1858,11 @@ cdef class Memoized:
         self._ttl = ttl
         if ttl is not None:
             _ttl_arg(ttl, True)
-        self._cache = None if maxsize == 0 else LocalCache(maxsize, ttl=ttl, timer=timer)
+        # Any maxsize is accepted, as functools does: beyond the largest cache it means
+        # no bound in practice.
+        self._cache = None if maxsize == 0 else LocalCache(
+            None if maxsize is None else min(maxsize, MAX_ENTRIES), ttl=ttl, timer=timer
+        )
         from functools import update_wrapper
         update_wrapper(self, func)
 

@@ -18,8 +18,18 @@ Implementation notes:
 - Entries leaving the cache are unlinked (so they hold no reference to their
   neighbours) and kept in local variables until the lock is released: a value's
   ``__del__`` runs outside the lock, on a consistent structure.
-- The weigher runs before the lock is taken; the timer is read only when an entry with
-  an expiry time is involved.
+- The weigher runs before the lock is taken. The timer is read when the compiled core
+  reads it, at most once per operation and before anything changes: a write, when the
+  entry has a TTL or the cache holds entries with one (``_nttl``); ``pop``, ``del``,
+  ``popitem``, snapshots and ``expire``, when it holds such entries; a lookup, when
+  the entry found has one. Readings are checked (``_reading``), so a timer that
+  returns garbage fails the same calls with the same error in both twins.
+- ``len`` counts the ring. Removal runs the key's ``__hash__``/``__eq__`` inside the
+  dict (the compiled core removes by identity and never does); if they raise, the entry
+  stays in the dict unlinked, invisible to every method, until a repair or a write
+  under an equal key drops it (``_drop``).
+- Weights lie in ``[0, maxbytes]`` (``[0, sys.maxsize]`` without maxbytes) and so does
+  their sum, as in the compiled core, whose counters are C integers.
 """
 
 from __future__ import annotations
@@ -49,6 +59,11 @@ _SWEEP_STEP = 4
 """How many least-recently-used entries an insert of a new key examines for expiry."""
 
 _MISSING: Any = object()
+
+_INF = math.inf
+_LATEST = sys.float_info.max
+"""The deadline of an entry whose ``now + ttl`` is past the largest float: it expires
+only when the timer reads ``inf`` (the compiled core's ``INFINITY`` means no expiry)."""
 
 
 def default_weigher(key: Hashable, value: Any) -> int:
@@ -84,23 +99,56 @@ def _check_size(name: str, value: object) -> int | None:
     return value
 
 
+def _as_float(value: object, what: str) -> float:
+    """``value`` as a float, as C's ``PyFloat_AsDouble`` converts it (what the compiled
+    core does): a float as it is, else through ``__float__`` or ``__index__``; a string
+    is never parsed. Not a real number: ``TypeError``; no float at all: ``OverflowError``
+    (``10**400``) or ``ValueError`` (``Decimal("sNaN")``), which callers turn into a
+    ``ValueError`` of their own."""
+    if isinstance(value, float):
+        return float.__float__(value)  # a subclass's own __float__ is not consulted
+    kind = type(value)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(f"{what}, not {kind.__name__}")
+    return float(value)  # type: ignore[arg-type]
+
+
 def _check_ttl(value: object, error: type[ValueError]) -> float | None:
-    """Validate a ttl: ``None``, a real > 0 or ``math.inf``; ``inf`` is returned as None."""
+    """Validate a ttl: ``None``, a real > 0 or ``math.inf``; ``inf`` is returned as None.
+
+    Not a real number (or a ``bool``): ``TypeError``. Zero, negative, NaN or no float at
+    all (``10**400``): ``error`` (``ConfigurationError`` for the constructor and
+    memoize, ``ValueError`` for ``set``). As the compiled core's ``_ttl_arg``; messages
+    show the float, never the caller's object.
+    """
     if value is None:
         return None
-    kind = type(value)
-    if (
-        isinstance(value, (bool, str, bytes, bytearray))
-        or not (hasattr(kind, "__float__") or hasattr(kind, "__index__"))
-        or isinstance(value, complex)
-    ):
-        raise TypeError(f"ttl must be None or a real number, not {kind.__name__}")
-    ttl = float(value)  # type: ignore[arg-type]
+    if isinstance(value, bool):
+        raise TypeError("ttl must be None or a real number, not bool")
+    try:
+        ttl = _as_float(value, "ttl must be None or a real number")
+    except (OverflowError, ValueError):  # 10**400; Decimal("sNaN")
+        raise error("ttl is not a number a float can hold") from None
     if math.isnan(ttl) or ttl <= 0:
-        raise error(f"ttl must be > 0 (or math.inf for no expiry), got {value!r}")
+        raise error(f"ttl must be > 0 (or math.inf for no expiry), got {ttl!r}")
     if math.isinf(ttl):
         return None
     return ttl
+
+
+def _reading(value: object) -> float:
+    """A timer's reading as a finite float (as the compiled core's ``_timer_reading``).
+
+    Not a real number: ``TypeError``; NaN or no float at all (``10**400``): ``ValueError``.
+    (``inf`` is a time: every deadline has passed.)
+    """
+    try:
+        now = _as_float(value, "timer must return a real number")
+    except (OverflowError, ValueError):  # 10**400; Decimal("sNaN")
+        raise ValueError("timer returned a number a float cannot hold") from None
+    if math.isnan(now):
+        raise ValueError("timer returned nan, not a time")
+    return now
 
 
 def _restore(
@@ -128,6 +176,8 @@ class LocalCache:
 
     __slots__ = (
         "__weakref__",
+        "_bytelimit",
+        "_count",
         "_currbytes",
         "_data",
         "_default_ttl",
@@ -140,8 +190,8 @@ class LocalCache:
         "_maxbytes",
         "_maxsize",
         "_misses",
+        "_nttl",
         "_root",
-        "_timed",
         "_timer",
         "_timer_arg",
         "_weigher",
@@ -175,6 +225,11 @@ class LocalCache:
         if weigher is None and self._maxbytes is not None:
             weigher = default_weigher
         self._weigher = weigher
+        # The bound on the byte total: maxbytes, or without it the largest total the
+        # compiled core's counter holds (a weigher alone only tracks currbytes).
+        self._bytelimit: int | None = (
+            None if weigher is None else sys.maxsize if maxbytes is None else maxbytes
+        )
         self._default_ttl: float | None = _check_ttl(ttl, ConfigurationError)  # inf: None
         self._timer_arg = timer
         self._timer: Callable[[], float] = time.monotonic if timer is None else timer
@@ -182,13 +237,14 @@ class LocalCache:
         self._root = self._new_root()
         self._lock = threading.RLock()
         self._currbytes = 0
+        self._count = 0  # entries linked in the ring: len(self)
         self._hits = 0
         self._misses = 0
         self._evictions = 0
         self._expirations = 0
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
         self._inserts = 0  # inserts of new keys since the last full sweep
-        self._timed = False  # an entry with an expiry was stored (since the last clear)
+        self._nttl = 0  # linked entries with an expiry time (the compiled core's _nttl)
 
     @staticmethod
     def _new_root() -> _Entry:
@@ -227,7 +283,7 @@ class LocalCache:
     @property
     def currsize(self) -> int:
         """The number of entries held (``len(self)``)."""
-        return len(self._data)
+        return self._count
 
     @property
     def currbytes(self) -> int:
@@ -243,7 +299,7 @@ class LocalCache:
                 self._misses,
                 self._evictions,
                 self._expirations,
-                len(self._data),
+                self._count,
                 self._currbytes,
                 self._maxsize,
                 self._maxbytes,
@@ -262,7 +318,7 @@ class LocalCache:
         """``LocalCache(maxsize=..., maxbytes=..., currsize=...)``: never keys or values."""
         return (
             f"{type(self).__name__}(maxsize={self._maxsize}, maxbytes={self._maxbytes}, "
-            f"currsize={len(self._data)})"
+            f"currsize={self._count})"
         )
 
     # -- internals: the ring (the lock is held; no user code runs here) ---------------
@@ -277,6 +333,9 @@ class LocalCache:
         last.next = entry
         root.prev = entry
         self._currbytes += entry.weight
+        self._count += 1
+        if entry.expires is not None:
+            self._nttl += 1
 
     def _unlink(self, entry: _Entry) -> bool:
         """Take ``entry`` out of the ring (False if it was not in it)."""
@@ -287,6 +346,9 @@ class LocalCache:
         nxt.prev = prev
         entry.prev = entry.next = None
         self._currbytes -= entry.weight
+        self._count -= 1
+        if entry.expires is not None:
+            self._nttl -= 1
         return True
 
     def _to_mru(self, entry: _Entry) -> None:
@@ -308,20 +370,24 @@ class LocalCache:
 
         Runs after an operation was re-entered: entries linked but no longer in the dict
         (replaced meanwhile) are unlinked; entries in the dict but unlinked (removed
-        meanwhile) leave the dict. What is dropped goes to ``garbage``.
+        meanwhile) leave the dict (see ``_drop``). What is dropped goes to ``garbage``.
+        The dict is never rebuilt: that would call every key's ``__hash__`` again.
         """
         for _ in range(3):
             gen = self._gen
             data = self._data
-            if any(e.prev is None for e in data.values()):
-                garbage.append(data)
-                self._data = data = {k: e for k, e in data.items() if e.prev is not None}
+            for entry in [e for e in data.values() if e.prev is None]:
+                self._drop(entry)
+                garbage.append(entry)
             held = {id(e) for e in data.values()}
             for entry in self._entries():
                 if id(entry) not in held:
                     self._unlink(entry)
                     garbage.append(entry)
-            self._currbytes = sum(e.weight for e in self._entries())
+            linked = self._entries()
+            self._currbytes = sum(e.weight for e in linked)
+            self._count = len(linked)
+            self._nttl = sum(e.expires is not None for e in linked)
             if self._gen == gen:
                 return
 
@@ -333,54 +399,88 @@ class LocalCache:
     # -- internals: lookups and removals (user code may run) --------------------------
 
     def _weigh(self, key: Hashable, value: Any) -> int:
+        """The weight of an entry: an int in ``[0, _bytelimit]`` (maxbytes, or
+        ``sys.maxsize`` without it). Negative: ``ValueError``; above: ``EntryTooLarge``
+        (as the compiled core, whose byte counter is a ``Py_ssize_t``)."""
         weigher = self._weigher
         if weigher is None:
             return 0
         weight = operator.index(weigher(key, value))
         if weight < 0:
-            raise ValueError(f"weigher returned a negative weight: {weight}")
-        if self._maxbytes is not None and weight > self._maxbytes:
-            raise EntryTooLarge(weight, self._maxbytes)
+            raise ValueError("weigher returned a negative weight")
+        limit = self._bytelimit
+        if limit is not None and weight > limit:
+            raise EntryTooLarge(weight, limit)
         return weight
 
-    def _expiry(self, ttl: float | None) -> float | None:
-        """Absolute expiry time for an entry set now with ``ttl`` (validated)."""
-        if ttl is None or math.isinf(ttl):
-            return None
-        return self._timer() + ttl
+    def _now(self) -> float:
+        """The timer's reading, checked: a finite float (see ``_reading``)."""
+        now = self._timer()
+        if self._timer_arg is None or (type(now) is float and now == now):
+            return now  # time.monotonic(), or a float that is not NaN
+        return _reading(now)
 
-    def _expired(self, entry: _Entry) -> bool:
-        return entry.expires is not None and self._timer() >= entry.expires
+    def _expired(self, entry: _Entry, now: float | None = None) -> bool:
+        """Whether ``entry`` has expired at ``now``; without ``now`` the timer is read
+        (only for an entry with an expiry time)."""
+        if entry.expires is None:
+            return False
+        if now is None:
+            now = self._now()
+        return now >= entry.expires
 
     def _remove(self, entry: _Entry) -> bool:
         """Remove ``entry`` from ring and dict; False if it was already removed."""
         if not self._unlink(entry):
             return False
-        data = self._data
-        cur = data.pop(entry.key, None)
-        if cur is not None and cur is not entry:  # replaced meanwhile: keep the newer one
-            data[entry.key] = cur
+        data = self._data  # _drop(entry), inline: evictions come through here
+        key = entry.key
+        try:
+            if data.get(key) is entry:
+                del data[key]
+        except Exception:  # the user's key failed: see _drop
+            pass
         return True
 
-    def _lookup(self, key: Hashable, garbage: list[Any]) -> _Entry | None:
+    def _drop(self, entry: _Entry) -> None:
+        """Take an unlinked entry out of the dict, by identity (a newer entry under an
+        equal key stays).
+
+        The dict runs the key's ``__hash__``/``__eq__`` (the compiled core removes by
+        identity and never does). If that code raises, the entry stays in the dict,
+        unlinked: no method sees it (``len`` counts the ring), the next repair or
+        insert under an equal key drops it, and the removal still counts as done.
+        """
+        data = self._data
+        key = entry.key
+        try:
+            if data.get(key) is entry:
+                del data[key]
+        except Exception:  # the user's key failed: see above
+            pass
+
+    def _lookup(self, key: Hashable, garbage: list[Any], now: float | None = None) -> _Entry | None:
         """The live entry under ``key`` or None; reclaims it when expired."""
         entry = self._data.get(key)
         if entry is None or entry.prev is None:
             return None
-        if self._expired(entry):
+        if self._expired(entry, now):
             if self._remove(entry):
                 self._expirations += 1
                 garbage.append(entry)
             return None
         return entry
 
-    def _reclaim(self, candidates: list[_Entry], garbage: list[Any]) -> int:
-        now: float | None = None
+    def _reclaim(
+        self, candidates: list[_Entry], garbage: list[Any], now: float | None = None
+    ) -> int:
+        """Remove the expired ones among ``candidates`` (the timer, if ``now`` is not
+        given, is read before anything is removed)."""
         dead = []
         for entry in candidates:
             if entry.expires is not None:
                 if now is None:
-                    now = self._timer()
+                    now = self._now()
                 if now >= entry.expires:
                     dead.append(entry)
         count = 0
@@ -391,12 +491,15 @@ class LocalCache:
         self._expirations += count
         return count
 
-    def _sweep(self, garbage: list[Any]) -> None:
-        """Examine a few LRU entries for expiry; now and then, all of them (amortised)."""
+    def _sweep(self, garbage: list[Any], now: float | None) -> None:
+        """Examine a few LRU entries for expiry; now and then, all of them (amortised).
+        Without ``now`` (the operation did not read the timer) nothing is examined."""
+        if now is None:
+            return
         self._inserts += 1
-        if self._inserts > len(self._data) + 16:
+        if self._inserts > self._count + 16:
             self._inserts = 0
-            self._reclaim(self._entries(), garbage)
+            self._reclaim(self._entries(), garbage, now)
             return
         root = self._root
         first: list[_Entry] = []
@@ -404,43 +507,50 @@ class LocalCache:
         while node is not root and node is not None and len(first) < _SWEEP_STEP:
             first.append(node)
             node = node.next
-        self._reclaim(first, garbage)
+        self._reclaim(first, garbage, now)
 
-    def _make_room(self, keep: _Entry, garbage: list[Any]) -> None:
-        """Evict LRU entries (never ``keep``) until both bounds hold."""
-        data = self._data
+    def _make_room(self, keep: _Entry, garbage: list[Any], now: float | None) -> None:
+        """Evict LRU entries (never ``keep``) until both bounds hold. Runs no user code
+        but the dict's (``_drop``): an expired victim is told by ``now``, which the
+        operation read before it changed anything (``None``: not read, none expired)."""
         maxsize = self._maxsize
-        maxbytes = self._maxbytes
+        limit = self._bytelimit
         root = self._root
-        while (maxsize is not None and len(self._data) > maxsize) or (
-            maxbytes is not None and self._currbytes > maxbytes
+        while (maxsize is not None and self._count > maxsize) or (
+            limit is not None and self._currbytes > limit
         ):
             victim = root.next
             if victim is None or victim is root or victim is keep:
                 break
-            expired = self._expired(victim)
+            expired = now is not None and self._expired(victim, now)
             if self._remove(victim):
                 garbage.append(victim)
                 if expired:
                     self._expirations += 1
                 else:
                     self._evictions += 1
-            if data is not self._data:  # repaired by re-entrant code: re-read
-                data = self._data
 
-    def _store(self, key: Hashable, value: Any, weight: int, expires: float | None) -> list[Any]:
-        """Insert or overwrite ``key`` as MRU, then make room. Returns the garbage."""
+    def _store(
+        self, key: Hashable, value: Any, weight: int, ttl: float | None, now: float | None
+    ) -> list[Any]:
+        """Insert or overwrite ``key`` as MRU, then make room. Returns the garbage.
+
+        ``now`` is the timer's reading, taken by the caller before anything changed
+        when the entry has a ``ttl`` or the cache holds entries with an expiry (the
+        timer is not read again: a failing timer cannot leave an insert half done).
+        """
         garbage: list[Any] = []
         self._gen += 1
         gen = self._gen
+        expires = None if ttl is None or now is None else now + ttl
+        if expires == _INF:
+            expires = _LATEST  # as the compiled core: the latest deadline, not "never"
         entry = _Entry(key, value, expires, weight)
         data = self._data
         old = data.get(key)
-        if expires is not None:
-            self._timed = True
         if old is None or old.prev is None:
-            if self._timed:  # without any expiry there is nothing to sweep for
-                self._sweep(garbage)
+            if self._nttl > 0:  # without any expiry there is nothing to sweep for
+                self._sweep(garbage, now)
         else:
             entry.key = old.key  # as dict does: an equal key keeps the original key object
         data = self._data
@@ -449,15 +559,26 @@ class LocalCache:
             garbage.append(old)
         self._link(entry)
         self._finish(gen, garbage)
-        self._make_room(entry, garbage)
+        self._make_room(entry, garbage, now)
         self._finish(gen, garbage)
         return garbage
+
+    def _clock_for(self, ttl: float | None) -> float | None:
+        """The timer's reading for a write of an entry with ``ttl``, or ``None``.
+
+        Read when the entry expires or the cache holds entries that do (the sweep and
+        eviction need it): the compiled core reads its timer in exactly these cases, so
+        a failing timer fails the same calls in both.
+        """
+        if ttl is not None or self._nttl > 0:
+            return self._now()
+        return None
 
     # -- mapping protocol -------------------------------------------------------------
 
     def __len__(self) -> int:
         """The number of entries held, which may include expired ones not yet reclaimed."""
-        return len(self._data)
+        return self._count
 
     def __contains__(self, key: object) -> bool:
         """``True`` for a live entry; no recency change, no hit or miss counted (an
@@ -485,12 +606,18 @@ class LocalCache:
             entry = self._data.get(key)  # a key's __eq__ may run here
             if entry is None or entry.prev is None:
                 entry = None
-            elif entry.expires is not None and self._timer() >= entry.expires:
-                garbage = []
-                if self._remove(entry):
-                    self._expirations += 1
-                    garbage.append(entry)
-                entry = None
+            elif entry.expires is not None:
+                now = self._timer()
+                # An injected timer's reading is checked (as by _now()); the default
+                # clock's, time.monotonic(), is always a float and never NaN.
+                if self._timer_arg is not None and (type(now) is not float or now != now):
+                    now = _reading(now)
+                if now >= entry.expires:
+                    garbage = []
+                    if self._remove(entry):
+                        self._expirations += 1
+                        garbage.append(entry)
+                    entry = None
             if entry is None:
                 self._misses += 1
             else:
@@ -555,7 +682,7 @@ class LocalCache:
         ttl = self._default_ttl if ttl is None else _check_ttl(ttl, ValueError)
         weight = self._weigh(key, value)
         with self._lock:
-            garbage = self._store(key, value, weight, self._expiry(ttl))
+            garbage = self._store(key, value, weight, ttl, self._clock_for(ttl))
         del garbage
 
     def _pop_entry(self, key: Hashable) -> tuple[_Entry | None, list[Any]]:
@@ -563,7 +690,8 @@ class LocalCache:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            entry = self._lookup(key, garbage)
+            now = self._now() if self._nttl > 0 else None  # first, as the compiled core
+            entry = self._lookup(key, garbage, now)
             if entry is not None and not self._remove(entry):
                 entry = None
             self._finish(gen, garbage)
@@ -598,12 +726,14 @@ class LocalCache:
         with self._lock:
             self._gen += 1
             gen = self._gen
+            # Once, before anything is removed (when the compiled core reads it too).
+            now = self._now() if self._nttl > 0 else None
             root = self._root
             while found is None:
                 entry = root.next
                 if entry is None or entry is root:
                     break
-                expired = self._expired(entry)
+                expired = now is not None and self._expired(entry, now)
                 if not self._remove(entry):
                     continue
                 garbage.append(entry)
@@ -628,8 +758,9 @@ class LocalCache:
             self._data = {}
             self._root = self._new_root()
             self._currbytes = 0
+            self._count = 0
             self._inserts = 0
-            self._timed = False
+            self._nttl = 0
         del old, old_data  # values' __del__ run here, outside the lock
 
     def __iter__(self) -> Iterator[Any]:
@@ -644,7 +775,7 @@ class LocalCache:
             for entry in entries:
                 if entry.expires is not None:
                     if now is None:
-                        now = self._timer()
+                        now = self._now()
                     if now >= entry.expires:
                         continue
                 live.append(entry)
@@ -704,7 +835,7 @@ class LocalCache:
         garbage: list[Any] = []
         with self._lock:
             for (key, value), weight in zip(pairs, weights, strict=True):
-                garbage.extend(self._store(key, value, weight, self._expiry(ttl)))
+                garbage.extend(self._store(key, value, weight, ttl, self._clock_for(ttl)))
         del garbage
 
     def delete_many(self, keys: Iterable[Hashable]) -> int:
@@ -716,7 +847,8 @@ class LocalCache:
             self._gen += 1
             gen = self._gen
             for key in keys:
-                entry = self._lookup(key, garbage)
+                now = self._now() if self._nttl > 0 else None  # as in _pop_entry
+                entry = self._lookup(key, garbage, now)
                 if entry is not None and self._remove(entry):
                     garbage.append(entry)
                     count += 1
@@ -767,7 +899,7 @@ class LocalCache:
                     entries.append((entry.key, entry.value, math.inf))
                     continue
                 if now is None:
-                    now = self._timer()
+                    now = self._now()
                 remaining = entry.expires - now
                 if remaining > 0:
                     entries.append((entry.key, entry.value, remaining))

@@ -23,6 +23,14 @@ class ConfigurationError(NovaCacheError, ValueError):
     """A cache, tier or codec was built with options that cannot work together."""
 
 
+def _int_text(n: int) -> str:
+    """``str(n)``, or its size in bits when the digits would be too many to print (``str``
+    of an int beyond ``sys.get_int_max_str_digits()`` digits raises ``ValueError``)."""
+    if abs(n).bit_length() <= 2000:  # at most 603 digits: below every allowed limit
+        return str(n)
+    return f"an int of {abs(n).bit_length()} bits"
+
+
 class EntryTooLarge(NovaCacheError, ValueError):
     """One entry weighs more than the whole budget of the cache it was offered to.
 
@@ -31,7 +39,7 @@ class EntryTooLarge(NovaCacheError, ValueError):
     """
 
     def __init__(self, weight: int, maxbytes: int) -> None:
-        super().__init__(f"entry weighs {weight}, more than maxbytes={maxbytes}")
+        super().__init__(f"entry weighs {_int_text(weight)}, more than maxbytes={maxbytes}")
         self.weight = weight
         self.maxbytes = maxbytes
 
