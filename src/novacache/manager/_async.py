@@ -538,12 +538,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         acquire = getattr(remote, "acquire_lease", None)
         if remote is None or acquire is None:
             return None, None
-        name = "\x1elease:" + key
         deadline = time.monotonic() + lease
         pause = 0.002
         while True:
             try:
-                token = await acquire(name, lease)
+                token = await acquire(key, lease)
             except (TierError, ValueError) as exc:
                 self._report("lease", "remote", exc)
                 return None, None  # Redis down: load here
@@ -561,7 +560,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
 
     async def _release_lease(self, key: str, token: str) -> None:
         try:
-            await self.remote.release_lease("\x1elease:" + key, token)  # type: ignore[union-attr]
+            await self.remote.release_lease(key, token)  # type: ignore[union-attr]
         except TierError as exc:
             self._report("lease", "remote", exc)  # it expires by itself
 

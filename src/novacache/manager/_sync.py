@@ -509,10 +509,11 @@ class CacheManager(ManagerBase[Tier]):
         the loader took; larger is earlier. Both need a finite ``ttl``.
 
         ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
-        per key across processes. The caller that takes the Redis lease ``"\x1elease:" +
-        key`` (``SET NX PX``) loads; the others poll L2 until the value appears, the lease
-        is released, or ``lease`` seconds pass, and then load themselves. With Redis
-        down, each process loads on its own (degraded, never blocked).
+        per key across processes. The caller that takes the Redis lease of ``key``
+        (``SET NX PX`` in the tier's lease sub-namespace) loads; the others poll L2 until
+        the value appears, the lease is released, or ``lease`` seconds pass, and then
+        load themselves. With Redis down, each process loads on its own (degraded, never
+        blocked).
         """
         try:
             return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
@@ -567,9 +568,6 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- cross-process single-flight (Redis lease) ------------------------------------
 
-    def _lease_key(self, key: str) -> str:
-        return "\x1elease:" + key
-
     def _wait_for_lease(self, key: str, lease: float) -> Envelope | None:
         """Take the lease of ``key`` (then ``None``: this caller loads) or wait for the
         holder's value in L2 (returned when it appears)."""
@@ -581,7 +579,7 @@ class CacheManager(ManagerBase[Tier]):
         pause = 0.002
         while True:
             try:
-                token = acquire(self._lease_key(key), lease)
+                token = acquire(key, lease)
             except (TierError, ValueError) as exc:
                 self._report("lease", "remote", exc)
                 return None  # Redis down: load here
@@ -605,7 +603,7 @@ class CacheManager(ManagerBase[Tier]):
         if token is None or self.remote is None:
             return
         try:
-            self.remote.release_lease(self._lease_key(key), token)  # type: ignore[attr-defined]
+            self.remote.release_lease(key, token)  # type: ignore[attr-defined]
         except TierError as exc:
             self._report("lease", "remote", exc)  # it expires by itself
 

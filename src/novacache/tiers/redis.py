@@ -13,6 +13,11 @@ Beyond the contract: a lease lock (``SET NX PX`` and a release script that check
 token), ``publish``/``subscribe`` hooks for the invalidation bus, tag index sets
 (``tag_add``/``tag_members``/``tag_invalidate``), and :func:`hash_tag` so related keys
 share a Cluster slot.
+
+Keys: every ``str`` is a key; Redis stores ``prefix + key`` as UTF-8 with lone surrogates
+passed through (:mod:`novacache.tiers._keys`), and ``scan`` decodes them back. Leases
+and tag sets live beside the keys, under ``prefix`` and the byte 0xff (which no key's
+encoding holds), so they never collide with a key.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
 from ..breaker import CircuitBreaker
-from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from ..errors import (
+    ConfigurationError,
+    EntryTooLarge,
+    TierError,
+    TierTimeout,
+    TierUnavailable,
+)
+from ._keys import decode_key, encode_key
 from ._kit import encoded, prefixed, present
 from ._sentinel import AsyncWatchedSentinel, Switch, WatchedSentinel
 from .redis_config import RedisConfig
@@ -50,9 +62,11 @@ __all__ = ["MAX_BULK_BYTES", "AsyncRedisTier", "RedisConfig", "RedisTier", "hash
 #: Redis' default ``proto-max-bulk-len``: the largest key or value it accepts (512 MiB).
 MAX_BULK_BYTES = 512 * 1024 * 1024
 
-# Tag index sets live under this sub-namespace; ``scan`` and the data operations never
-# see it (keys beginning with it are refused). \x1f is the ASCII unit separator.
-_TAG_INFIX = "\x1ftag:"
+# Tag index sets and leases live in sub-namespaces that begin with the byte 0xff, which
+# the encoding of a key never holds (UTF-8, see ._keys): no key can collide with them,
+# and ``scan`` never returns them.
+_TAG_INFIX = b"\xfftag:"
+_LEASE_INFIX = b"\xfflease:"
 _SCAN_COUNT = 1000
 _DELETE_BATCH = 500
 # A tag set outlives its members' TTL by this much: the index is written just before the
@@ -157,10 +171,13 @@ def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
 
 
 def _check_frame(frame: object) -> None:
+    """``TypeError`` for a frame that is not bytes-like; ``EntryTooLarge`` (a
+    ``ValueError``) for one over Redis' 512 MiB bulk limit, before any I/O."""
     if not isinstance(frame, (bytes, bytearray, memoryview)):
         raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
-    if len(frame) > MAX_BULK_BYTES:
-        raise ValueError(f"frame of {len(frame)} bytes exceeds Redis' 512 MiB limit")
+    size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
+    if size > MAX_BULK_BYTES:
+        raise EntryTooLarge(size, MAX_BULK_BYTES)
 
 
 class _RedisTierBase:
@@ -185,16 +202,17 @@ class _RedisTierBase:
             config = RedisConfig(**options)
         elif options:
             config = config.replace(**options)
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be str, not {type(prefix).__name__}")
         if "{" in prefix or "}" in prefix:
             raise ConfigurationError("the key prefix must not contain braces (hash tags)")
-        if _TAG_INFIX[0] in prefix:
-            raise ConfigurationError("the key prefix must not contain \\x1f")
         self.config = config
         self._cluster = config.topology == "cluster"
         self.prefix = prefix
-        self._prefix_b = prefix.encode()
+        self._prefix_b = encode_key(prefix)
         self._plen = len(self._prefix_b)
-        self._tag_prefix_b = (prefix + _TAG_INFIX).encode()
+        self._tag_prefix_b = self._prefix_b + _TAG_INFIX
+        self._lease_prefix_b = self._prefix_b + _LEASE_INFIX
         self.name = name or f"redis:{config.topology}"
         self.breaker = breaker or CircuitBreaker(name=self.name)
         secret_values = (config.password, config.sentinel_password)
@@ -214,23 +232,30 @@ class _RedisTierBase:
     # -- keys ---------------------------------------------------------------------------
 
     def _key(self, key: str) -> bytes:
+        """``prefix + key`` as the bytes Redis stores (see :mod:`._keys`: UTF-8, a lone
+        surrogate passed through; the fallback costs nothing until a key needs it)."""
         if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"a key must be str, not {type(key).__name__}")
-        if key.startswith("\x1f"):
-            raise ValueError("keys beginning with \\x1f are reserved for the tag index")
-        raw = self._prefix_b + key.encode()
+        try:
+            raw = self._prefix_b + key.encode()
+        except UnicodeEncodeError:
+            raw = self._prefix_b + key.encode("utf-8", "surrogatepass")
         if len(raw) > MAX_BULK_BYTES:
-            raise ValueError("key exceeds Redis' 512 MiB limit")
+            raise EntryTooLarge(len(raw), MAX_BULK_BYTES)  # the key alone
         return raw
 
-    def _read_keys(self, names: list[str]) -> list[str] | list[bytes]:
+    def _lease_key(self, key: str) -> bytes:
+        return self._lease_prefix_b + self._key(key)[self._plen :]
+
+    def _read_keys(self, names: list[str]) -> list[str | bytes] | list[bytes]:
         """Full keys for a batch read, made in one step each (compiled where built,
-        :mod:`._kit`); a key with no UTF-8 is refused here, before any I/O. Standalone
-        and Sentinel get ``str``: hiredis packs a ``str`` argument with one copy of its
-        UTF-8 (an ASCII ``str`` is its own UTF-8) but a ``bytes`` one through the buffer
-        protocol, an empty string and a ``realloc``, ~3 us more for 100 keys than the
-        ``bytes`` save here. Cluster gets UTF-8 ``bytes``: redis-py hashes each key's
-        bytes to find its slot and would encode a ``str`` in Python. Note that this skips
+        :mod:`._kit`). Standalone and Sentinel get ``str``: hiredis packs a ``str``
+        argument with one copy of its UTF-8 (an ASCII ``str`` is its own UTF-8) but a
+        ``bytes`` one through the buffer protocol, an empty string and a ``realloc``, ~3 us
+        more for 100 keys than the ``bytes`` save here; a key with a lone surrogate (no
+        strict UTF-8) comes as its ``bytes`` (see :mod:`._keys`). Cluster gets ``bytes``:
+        redis-py hashes each key's bytes to find its slot and would encode a ``str`` in
+        Python. Note that this skips
         the per-key checks of :meth:`_key` (reserved prefix, size): a read cannot damage
         anything, and Redis itself refuses an oversized key. It is the hot loop of
         ``get_many``."""
@@ -241,7 +266,7 @@ class _RedisTierBase:
     def _tag_key(self, tag: str) -> bytes:
         if not isinstance(tag, str) or not tag:
             raise ValueError("a tag must be a non-empty str")
-        return self._tag_prefix_b + tag.encode()
+        return self._tag_prefix_b + encode_key(tag)
 
     def _tag_batches(
         self, tag: str, keys: Iterable[str], ttl: float | None
@@ -249,7 +274,7 @@ class _RedisTierBase:
         """The tag set's key and the argument lists of :data:`_TAG_ADD_LUA` calls (the
         TTL in ms, or ``""``, then at most :data:`_TAG_BATCH` members each)."""
         tkey = self._tag_key(tag)
-        members = [k.encode() for k in dict.fromkeys(keys) if self._key(k)]
+        members = [encode_key(k) for k in dict.fromkeys(keys) if self._key(k)]
         ms = _ttl_ms(ttl)
         head: bytes | str = "" if ms is None else str(ms + _TAG_SLACK_MS)
         return tkey, [
@@ -259,16 +284,24 @@ class _RedisTierBase:
     def _match(self, pattern: str) -> bytes:
         if not isinstance(pattern, str):
             raise TypeError("a scan pattern must be str")
-        return (_escape_glob(self.prefix) + pattern).encode()
+        return (_escape_glob(self.prefix) + pattern).encode("utf-8", "surrogatepass")
 
     def _unprefix(self, raw: bytes) -> str | None:
         """The tier key of a raw Redis key, or ``None`` for tag sets and foreign bytes."""
         if raw.startswith(self._tag_prefix_b):
             return None
-        try:
-            return raw[self._plen :].decode()
-        except UnicodeDecodeError:
-            return None
+        return decode_key(raw[self._plen :])
+
+    def _members(self, raws: Iterable[bytes]) -> builtins.set[str]:
+        """The keys of a tag set's members (foreign bytes skipped)."""
+        keys = {decode_key(raw) for raw in raws}
+        keys.discard(None)
+        return keys  # type: ignore[return-value]
+
+    def _channel(self, channel: str) -> bytes:
+        if not isinstance(channel, str):
+            raise TypeError(f"a channel must be str, not {type(channel).__name__}")
+        return self._prefix_b + encode_key(channel)
 
     # -- errors -------------------------------------------------------------------------
 
@@ -580,7 +613,7 @@ class RedisTier(_RedisTierBase):
         """Remove every key of the namespace (tag index included), nothing outside it."""
         if not self.breaker.allow():
             raise self._rejected("clear")
-        match = _escape_glob(self.prefix).encode() + b"*"
+        match = encode_key(_escape_glob(self.prefix)) + b"*"
         try:
             client = self._client or self._connect()
             batch: list[bytes] = []
@@ -647,8 +680,9 @@ class RedisTier(_RedisTierBase):
 
     def acquire_lease(self, key: str, ttl: float) -> str | None:
         """Take the lease ``key`` for ``ttl`` seconds (SET NX PX): a token to release it
-        with, or ``None`` when someone else holds it."""
-        raw = self._key(key)
+        with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
+        their own: the lease ``key`` never touches the entry cached under ``key``."""
+        raw = self._lease_key(key)
         ms = _ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
@@ -665,7 +699,7 @@ class RedisTier(_RedisTierBase):
     def release_lease(self, key: str, token: str) -> bool:
         """Release the lease if ``token`` still holds it (checked by a server-side script);
         whether it was released. An expired lease taken by another holder is left alone."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
@@ -709,7 +743,7 @@ class RedisTier(_RedisTierBase):
         except _CAUGHT as exc:
             raise self._translate("tag_members", exc) from exc
         self.breaker.record_success()
-        return {m.decode() for m in members}
+        return self._members(members)
 
     def tag_invalidate(self, tag: str) -> int:
         """Delete every key recorded under ``tag`` and the index set; how many keys existed."""
@@ -730,12 +764,11 @@ class RedisTier(_RedisTierBase):
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
         _check_frame(message)
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
-            n = (self._client or self._connect()).publish(
-                self._prefix_b + channel.encode(), message
-            )
+            n = (self._client or self._connect()).publish(name, message)
         except _CAUGHT as exc:
             raise self._translate("publish", exc) from exc
         self.breaker.record_success()
@@ -744,11 +777,12 @@ class RedisTier(_RedisTierBase):
     def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> Subscription:
         """Call ``handler(message)`` in a background thread for every message published on
         ``prefix + channel``, until the returned subscription (or the tier) is closed."""
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("subscribe")
         try:
             pubsub = (self._client or self._connect()).pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(self._prefix_b + channel.encode())
+            pubsub.subscribe(name)
         except _CAUGHT as exc:
             raise self._translate("subscribe", exc) from exc
         self.breaker.record_success()
@@ -1092,7 +1126,7 @@ class AsyncRedisTier(_RedisTierBase):
         """Remove every key of the namespace (tag index included), nothing outside it."""
         if not self.breaker.allow():
             raise self._rejected("clear")
-        match = _escape_glob(self.prefix).encode() + b"*"
+        match = encode_key(_escape_glob(self.prefix)) + b"*"
         try:
             async with self._gate:
                 client = self._client or self._connect()
@@ -1155,7 +1189,7 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def acquire_lease(self, key: str, ttl: float) -> str | None:
         """Async twin of :meth:`RedisTier.acquire_lease`."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
         ms = _ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
@@ -1172,7 +1206,7 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def release_lease(self, key: str, token: str) -> bool:
         """Async twin of :meth:`RedisTier.release_lease`."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
@@ -1214,7 +1248,7 @@ class AsyncRedisTier(_RedisTierBase):
         except _CAUGHT as exc:
             raise self._translate("tag_members", exc) from exc
         self.breaker.record_success()
-        return {m.decode() for m in members}
+        return self._members(members)
 
     async def tag_invalidate(self, tag: str) -> int:
         """Async twin of :meth:`RedisTier.tag_invalidate`."""
@@ -1233,12 +1267,13 @@ class AsyncRedisTier(_RedisTierBase):
     async def publish(self, channel: str, message: bytes) -> int:
         """Async twin of :meth:`RedisTier.publish`."""
         _check_frame(message)
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
             async with self._gate:
                 client = self._client or self._connect()
-                n = await client.publish(self._prefix_b + channel.encode(), message)
+                n = await client.publish(name, message)
         except _CAUGHT as exc:
             raise self._translate("publish", exc) from exc
         self.breaker.record_success()
@@ -1250,6 +1285,7 @@ class AsyncRedisTier(_RedisTierBase):
         """Call ``handler(message)`` (a function or a coroutine function) from a task of
         the running loop for every message on ``prefix + channel``, until the returned
         subscription (or the tier) is closed."""
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("subscribe")
         try:
@@ -1259,7 +1295,7 @@ class AsyncRedisTier(_RedisTierBase):
                 # pubsub needs them before the first command.
                 await client.initialize()
             pubsub = client.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(self._prefix_b + channel.encode())
+            await pubsub.subscribe(name)
         except _CAUGHT as exc:
             raise self._translate("subscribe", exc) from exc
         self.breaker.record_success()
