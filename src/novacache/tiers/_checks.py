@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
-__all__ = ["check_frame", "check_key", "check_keys", "check_ttl"]
+__all__ = ["MAX_TTL", "check_frame", "check_key", "check_keys", "check_ttl"]
+
+#: The longest TTL a tier keeps (100 years, in seconds); a longer one means no expiry, in
+#: every tier alike (Redis cannot take 1e300 seconds, PostgreSQL's timestamps end in the
+#: year 294276, and nobody can tell the difference).
+MAX_TTL = 100 * 365.25 * 86400.0
 
 
 def check_key(key: object) -> str:
@@ -30,7 +34,8 @@ def check_frame(frame: object) -> bytes:
 
 
 def check_ttl(ttl: float | None) -> float | None:
-    """The TTL in seconds, or ``None`` for no expiry (``math.inf`` counts as none).
+    """The TTL in seconds, or ``None`` for no expiry (``math.inf`` and any TTL above
+    :data:`MAX_TTL` count as none).
 
     Raises ``ValueError`` for a TTL that is not > 0 (NaN included) and ``TypeError`` for
     a value that is not a real number.
@@ -39,9 +44,8 @@ def check_ttl(ttl: float | None) -> float | None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
-    ttl = float(ttl)
     if not ttl > 0:  # also catches NaN
         raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
-    if math.isinf(ttl):
+    if ttl > MAX_TTL:
         return None
-    return ttl
+    return float(ttl)

@@ -52,6 +52,7 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
+from ._checks import MAX_TTL
 from ._keys import decode_key, encode_key
 from ._kit import encoded, prefixed, present
 from ._sentinel import AsyncWatchedSentinel, Switch, WatchedSentinel
@@ -138,7 +139,8 @@ def _escape_glob(text: str) -> str:
 
 
 def _ttl_ms(ttl: float | None) -> int | None:
-    """Seconds to the millisecond count for ``PX``; ``None``/``inf`` mean no expiry.
+    """Seconds to the millisecond count for ``PX``; ``None``, ``inf`` and any TTL above
+    :data:`~novacache.tiers._checks.MAX_TTL` (100 years) mean no expiry.
 
     Any real number is accepted (int, float, Fraction, Decimal); ``bool``, ``str`` and
     ``bytes`` are a ``TypeError``; ``<= 0`` and NaN a ``ValueError``. A positive TTL
@@ -151,17 +153,17 @@ def _ttl_ms(ttl: float | None) -> int | None:
             raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
         try:
             ttl = float(ttl)
+        except OverflowError:  # a Fraction or Decimal beyond the floats
+            ttl = math.inf if ttl > 0 else -math.inf
         except (TypeError, ValueError):
             raise TypeError(
                 f"ttl must be a number of seconds or None, not {type(ttl).__name__}"
             ) from None
     if not ttl > 0:  # also NaN
         raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
-    if ttl == math.inf:
+    if ttl > MAX_TTL:
         return None
     ms = round(ttl * 1000)
-    if ms > 2**62:
-        raise ValueError("ttl is too large for Redis")
     return ms if ms > 0 else 1
 
 
