@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import traceback
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -99,6 +100,78 @@ def test_bad_config_message_hides_password() -> None:
     with pytest.raises(ConfigurationError) as info:
         RedisConfig.from_url("redis://u:hunter2@127.0.0.1:99999")
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2@[::1/0",  # the issue's case: urlsplit's ValueError, raw
+        "redis://u:hunter2@[::1]x:6379/0",
+        "redis://u:hunter2@h\uff03x:1/0",  # invalid under NFKC: urlsplit names the netloc
+        "redis://u:hunter2@h:1/0?timeout=inf",
+        "redis://u:hunter2@h:1/0?timeout=nan",
+        "redis://u:hunter2@h:1/-1",
+        "redis+sentinel://u:hunter2@[::1/m",
+    ],
+)
+def test_malformed_url_is_a_configuration_error_without_the_secret(url: str) -> None:
+    """Issue 18: nothing but ``ConfigurationError``, whose message, traceback and chained
+    causes never repeat the password (nor the URL)."""
+    for build in (RedisConfig.from_url, RedisTier, AsyncRedisTier):
+        with pytest.raises(ConfigurationError) as info:
+            build(url)
+        said = "".join(traceback.format_exception(info.value)) + repr(info.value)
+        assert "hunter2" not in said
+        assert info.value.__cause__ is None
+
+
+@pytest.mark.parametrize("config", [b"redis://127.0.0.1:6379/0", 6379, ["redis://h"]])
+def test_config_of_the_wrong_type_is_a_type_error_naming_it(config: Any) -> None:
+    for cls in (RedisTier, AsyncRedisTier):
+        with pytest.raises(TypeError, match="config must be a RedisConfig, a URL str or None"):
+            cls(config)
+    with pytest.raises(TypeError, match="Redis URL must be str"):
+        RedisConfig.from_url(config)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"port": "6379"},
+        {"port": True},
+        {"timeout": "1"},
+        {"db": 0.5},
+        {"password": 1},
+        {"host": None},
+        {"retries": None},
+        {"sentinels": "h:1"},
+        {"prefix": 1},
+    ],
+    ids=repr,
+)
+def test_option_of_the_wrong_type_is_a_type_error(options: dict[str, Any]) -> None:
+    """Caught when the tier is built, not as a bare error from deep inside redis-py on
+    the first call."""
+    with pytest.raises(TypeError):
+        RedisTier(**options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"port": 0},
+        {"port": 70000},
+        {"db": -1},
+        {"timeout": math.inf},
+        {"connect_timeout": math.nan},
+        {"backoff_cap": math.inf},
+        {"health_check_interval": math.inf},
+    ],
+    ids=repr,
+)
+def test_option_out_of_range_is_a_configuration_error(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisTier(**options)
 
 
 def test_prefix_with_braces_is_refused() -> None:

@@ -107,15 +107,24 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         maxsize: int | None = 10_000,
         maxbytes: int | None = None,
         store_maxbytes: int | None = None,
+        rebuild: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> AsyncCacheManager:
         """The embedded default, with no server: an L1 of ``maxsize`` entries over an
-        SQLite store in the file ``path`` (opened off the event loop)."""
+        SQLite store in the file ``path`` (opened off the event loop). ``rebuild`` and
+        ``store_options`` as for :meth:`CacheManager.embedded`."""
         from ..tiers.sqlite import AsyncSQLiteTier
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        store = await AsyncSQLiteTier.open(path, maxbytes=store_maxbytes)
-        return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        store = await AsyncSQLiteTier.open(
+            path, maxbytes=store_maxbytes, rebuild=rebuild, **(store_options or {})
+        )
+        try:
+            return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        except BaseException:
+            await store.close()
+            raise
 
     # -- reading ----------------------------------------------------------------------
 

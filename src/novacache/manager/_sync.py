@@ -120,18 +120,29 @@ class CacheManager(ManagerBase[Tier]):
         maxsize: int | None = 10_000,
         maxbytes: int | None = None,
         store_maxbytes: int | None = None,
+        rebuild: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> CacheManager:
-        """The embedded default, with no server: an L1 of ``maxsize`` entries over an
-        SQLite store in the file ``path`` (created if missing)."""
+        """The embedded default, with no server: an L1 of ``maxsize`` entries (``maxbytes``)
+        over an SQLite store in the file ``path`` (created if missing) of at most
+        ``store_maxbytes`` frame bytes.
+
+        ``rebuild=True``: a file that is damaged or not a store is moved aside (renamed
+        ``<path>.corrupt-<time>``) and an empty store created, instead of
+        :class:`~novacache.errors.StoreCorrupted` on every start. ``store_options`` are
+        more keyword arguments of :class:`~novacache.tiers.SQLiteTier` (``verify``,
+        ``timeout``, ``pragmas``, ...); ``options`` go to the manager.
+        """
         from ..tiers.sqlite import SQLiteTier
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(
-            local=LocalCache(maxsize, maxbytes=maxbytes),
-            store=SQLiteTier(path, maxbytes=store_maxbytes),
-            **options,
-        )
+        store = SQLiteTier(path, maxbytes=store_maxbytes, rebuild=rebuild, **(store_options or {}))
+        try:
+            return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        except BaseException:
+            store.close()
+            raise
 
     # -- reading ----------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ while it is open, calls raise :class:`~novacache.errors.TierUnavailable` at once
 touching the network. No redis-py exception escapes; they become ``TierUnavailable``
 (connection refused or lost, failover in progress), ``TierTimeout`` (socket timeout) or
 plain ``TierError`` (the server answered with an error: a key of another type written
-by someone else, an ACL refusal). Only the first two count as failures for the breaker.
+by someone else, an ACL refusal, a wrong or missing password: "authentication failed").
+Only the first two count as failures for the breaker: one failure per tier call that
+failed, however many socket timeouts redis-py's ``retries`` paid inside it.
 
 Beyond the contract: a lease lock (``SET NX PX`` and a release script that checks the
 token), ``publish``/``subscribe`` hooks for the invalidation bus, tag index sets
@@ -118,6 +120,17 @@ _TIMEOUTS: tuple[type[BaseException], ...] = (rexc.TimeoutError, TimeoutError, a
 _POOL_EXHAUSTED: tuple[type[BaseException], ...] = tuple(
     e for e in (getattr(rexc, "MaxConnectionsError", None),) if e is not None
 )
+# A wrong or missing password, or a user the server does not let in: the server answered,
+# so these never count for the breaker (redis-py makes some of them ConnectionErrors).
+_AUTH: tuple[type[BaseException], ...] = tuple(
+    e
+    for e in (
+        rexc.AuthenticationError,
+        rexc.AuthenticationWrongNumberOfArgsError,
+        getattr(rexc, "AuthorizationError", None),
+    )
+    if e is not None
+)
 # Everything we translate; anything else is a bug of ours and propagates.
 _CAUGHT: tuple[type[BaseException], ...] = (rexc.RedisError, *_UNAVAILABLE, *_TIMEOUTS)
 
@@ -172,6 +185,19 @@ def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
     return present(names, values)
 
 
+def _is_auth(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps: a Cluster client reports a startup node that
+    refused the password as a ``RedisClusterException``) is an authentication failure."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, _AUTH):
+            return True
+        cause = cause.__cause__
+        seen += 1
+    return False
+
+
 def _check_frame(frame: object) -> None:
     """``TypeError`` for a frame that is not bytes-like; ``EntryTooLarge`` (a
     ``ValueError``) for one over Redis' 512 MiB bulk limit, before any I/O."""
@@ -202,6 +228,10 @@ class _RedisTierBase:
             config = RedisConfig.from_url(config, **options)
         elif config is None:
             config = RedisConfig(**options)
+        elif not isinstance(config, RedisConfig):
+            raise TypeError(
+                f"config must be a RedisConfig, a URL str or None, not {type(config).__name__}"
+            )
         elif options:
             config = config.replace(**options)
         if not isinstance(prefix, str):
@@ -326,6 +356,13 @@ class _RedisTierBase:
             return type(exc)(str(exc))
         detail = self._scrub(f"{type(exc).__name__}: {exc}")
         message = f"redis tier {self.name!r}: {op} failed ({detail})"
+        if _is_auth(exc):
+            # The server answered (it refused us): healthy, whatever redis-py calls it.
+            self.stats["errors"] += 1
+            self.breaker.record_success()
+            return TierError(
+                f"redis tier {self.name!r}: {op} refused: authentication failed ({detail})"
+            )
         if isinstance(exc, _POOL_EXHAUSTED):
             # Our own pool is exhausted: the server is not at fault.
             self.stats["unavailable"] += 1
