@@ -118,7 +118,7 @@ def check_freshness(stale_ttl: float | None, beta: float | None, lease: float | 
         if (
             isinstance(x, bool)
             or not isinstance(x, (int, float))
-            or not ((x >= 0 if low_ok else x > 0) and x < math.inf)
+            or not ((x >= 0 if low_ok else x > 0) and x < 1e300)  # finite, even beside a ttl
         ):
             bound = ">= 0" if low_ok else "> 0"
             raise ValueError(f"{name} must be a finite number {bound}, not {x!r}")

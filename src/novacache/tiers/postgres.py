@@ -51,7 +51,7 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
-from ._checks import check_frame, check_key, check_keys, check_ttl
+from ._checks import check_count, check_frame, check_key, check_keys, check_seconds, check_ttl
 from ._glob import glob_regex, literal_prefix, prefix_upper_bound
 from ._keys import pg_key, pg_unkey
 
@@ -191,6 +191,13 @@ class _Statements:
         self.usage = q("SELECT count(*), coalesce(sum(size), 0)::bigint FROM {t}")
 
 
+def _check_pool(dsn: object, min_size: object, max_size: object) -> None:
+    if not isinstance(dsn, str):
+        raise TypeError(f"dsn must be a str, not {type(dsn).__name__}")
+    if check_count("max_size", max_size) < check_count("min_size", min_size, 0):
+        raise ConfigurationError("max_size must be >= min_size")
+
+
 def _scan_plan(st: _Statements, pattern: str) -> tuple[sql.Composed, sql.Composed, list[Any]]:
     """The first-page and next-page statements of a scan and their extra parameters."""
     if not isinstance(pattern, str):
@@ -223,10 +230,12 @@ class _Base:
             isinstance(maxbytes, bool) or not isinstance(maxbytes, int) or maxbytes <= 0
         ):
             raise ConfigurationError(f"maxbytes must be a positive int or None, not {maxbytes!r}")
-        if not timeout > 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
-        if evict_every < 1 or touch_batch < 1 or not touch_interval >= 0:
-            raise ConfigurationError("evict_every and touch_batch must be >= 1")
+        timeout = check_seconds("timeout", timeout, zero=False)
+        check_count("evict_every", evict_every)
+        check_count("touch_batch", touch_batch)
+        touch_interval = check_seconds("touch_interval", touch_interval)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be str, not {type(name).__name__}")
         self.name = name
         self._st = _Statements(table, unlogged)
         self._maxbytes = maxbytes
@@ -350,6 +359,7 @@ class PostgresTier(_Base):
         super().__init__(
             table, unlogged, maxbytes, timeout, evict_every, touch_batch, touch_interval, name
         )
+        _check_pool(dsn, min_size, max_size)
         statement_timeout = self._statement_timeout()
 
         def configure(conn: psycopg.Connection[Any]) -> None:
@@ -625,6 +635,7 @@ class AsyncPostgresTier(_Base):
         super().__init__(
             table, unlogged, maxbytes, timeout, evict_every, touch_batch, touch_interval, name
         )
+        _check_pool(dsn, min_size, max_size)
         statement_timeout = self._statement_timeout()
 
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:

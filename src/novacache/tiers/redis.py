@@ -198,6 +198,14 @@ def _is_auth(exc: BaseException) -> bool:
     return False
 
 
+def _token(token: object) -> bytes:
+    """A lease token as the bytes compared by the release script (``TypeError`` unless
+    a ``str``: the tokens :meth:`RedisTier.acquire_lease` hands out are hex)."""
+    if not isinstance(token, str):
+        raise TypeError(f"a lease token is a str, not {type(token).__name__}")
+    return encode_key(token)
+
+
 def _check_frame(frame: object) -> None:
     """``TypeError`` for a frame that is not bytes-like; ``EntryTooLarge`` (a
     ``ValueError``) for one over Redis' 512 MiB bulk limit, before any I/O."""
@@ -739,11 +747,12 @@ class RedisTier(_RedisTierBase):
         """Release the lease if ``token`` still holds it (checked by a server-side script);
         whether it was released. An expired lease taken by another holder is left alone."""
         raw = self._lease_key(key)
+        tok = _token(token)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
             self._client or self._connect()
-            n = self._release(keys=[raw], args=[token])
+            n = self._release(keys=[raw], args=[tok])
         except _CAUGHT as exc:
             raise self._translate("release_lease", exc) from exc
         self.breaker.record_success()
@@ -1246,12 +1255,13 @@ class AsyncRedisTier(_RedisTierBase):
     async def release_lease(self, key: str, token: str) -> bool:
         """Async twin of :meth:`RedisTier.release_lease`."""
         raw = self._lease_key(key)
+        tok = _token(token)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
             async with self._gate:
                 self._client or self._connect()
-                n = await self._release(keys=[raw], args=[token])
+                n = await self._release(keys=[raw], args=[tok])
         except _CAUGHT as exc:
             raise self._translate("release_lease", exc) from exc
         self.breaker.record_success()

@@ -99,11 +99,11 @@ class RedisConfig:
             raise ConfigurationError("read_from_replicas needs Sentinel or Cluster")
         for name in ("timeout", "connect_timeout", "backoff_base", "backoff_cap"):
             value = getattr(self, name)
-            if not 0 < value < math.inf:
+            if not 0 < _seconds(value) < math.inf:
                 raise ConfigurationError(f"{name} must be a finite number of seconds > 0")
         if self.retries < 0 or self.max_connections < 1:
             raise ConfigurationError("retries must be >= 0 and max_connections >= 1")
-        if not 0 <= self.health_check_interval < math.inf:
+        if not 0 <= _seconds(self.health_check_interval) < math.inf:
             raise ConfigurationError("health_check_interval must be finite and >= 0")
         if self.db < 0:
             raise ConfigurationError("db must be >= 0")
@@ -192,6 +192,14 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 _OPTIONAL_STRS = (*_STRS, "unix_socket_path", "username", "password", "sentinel_username",
                   "sentinel_password")  # fmt: skip
+
+
+def _seconds(value: float) -> float:
+    """``value`` as a float; an int beyond the floats is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _check_types(config: RedisConfig) -> None:

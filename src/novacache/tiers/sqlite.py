@@ -49,7 +49,15 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
-from ._checks import check_frame, check_key, check_keys, check_ttl
+from ._checks import (
+    check_count,
+    check_frame,
+    check_key,
+    check_keys,
+    check_path,
+    check_seconds,
+    check_ttl,
+)
 from ._glob import bytes_upper_bound, compile_glob, literal_prefix, prefix_upper_bound
 from ._keys import encode_key, has_surrogate, sqlite_key, sqlite_unkey
 
@@ -191,18 +199,27 @@ class SQLiteTier:
             isinstance(maxbytes, bool) or not isinstance(maxbytes, int) or maxbytes <= 0
         ):
             raise ConfigurationError(f"maxbytes must be a positive int or None, not {maxbytes!r}")
-        if not timeout >= 0:
-            raise ConfigurationError(f"timeout must be >= 0 seconds, not {timeout!r}")
-        if touch_batch < 1 or not touch_interval >= 0:
-            raise ConfigurationError("touch_batch must be >= 1 and touch_interval >= 0")
+        timeout = check_seconds("timeout", timeout)
+        check_count("touch_batch", touch_batch)
+        touch_interval = check_seconds("touch_interval", touch_interval)
+        if not callable(clock):
+            raise TypeError("clock must be a callable returning seconds")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be str, not {type(name).__name__}")
+        if pragmas is not None and not isinstance(pragmas, Mapping):
+            raise TypeError(f"pragmas must be a mapping, not {type(pragmas).__name__}")
         self._pragmas: list[str] = []
         for key, value in (pragmas or {}).items():
+            if not isinstance(key, str) or not isinstance(value, (int, str)):
+                raise TypeError("pragmas map names (str) to integers or bare words")
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise ConfigurationError(f"PRAGMA {key!r}: {value} is out of SQLite's range")
             text = str(value)
             if not _PRAGMA_NAME.match(key) or not _PRAGMA_VALUE.match(text):
                 raise ConfigurationError(f"refusing PRAGMA {key!r} = {text!r}")
             self._pragmas.append(f"PRAGMA {key} = {text}")
         self.name = name
-        self.path = Path(path)
+        self.path = Path(check_path(path))
         self._maxbytes = maxbytes
         self._timeout = float(timeout)
         self._clock = clock
