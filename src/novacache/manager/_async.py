@@ -565,7 +565,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         self._ttl(ttl)
         self._ttl(negative_ttl)
         check_tags(tags)
-        check_freshness(stale_ttl, beta, lease)
+        stale_ttl, beta, lease = check_freshness(stale_ttl, beta, lease)
 
         async def lead() -> T:
             if found is None:

@@ -108,20 +108,30 @@ def check_ttl(ttl: float | None) -> float | None:
     return float(ttl)
 
 
-def check_freshness(stale_ttl: float | None, beta: float | None, lease: float | None) -> None:
-    """The options of ``get_or_load`` beyond ``ttl``: ``ValueError`` unless each is
-    ``None`` or a finite real (``stale_ttl`` and ``lease`` > 0, ``beta`` >= 0)."""
-    for name, x, low_ok in (("stale_ttl", stale_ttl, False), ("beta", beta, True),
-                            ("lease", lease, False)):  # fmt: skip
+def check_freshness(
+    stale_ttl: float | None, beta: float | None, lease: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """The options of ``get_or_load`` beyond ``ttl``, checked: each ``None`` or a real
+    number (never a ``bool``) that is not NaN nor infinite; ``stale_ttl`` and ``lease``
+    > 0 (seconds; above ``MAX_TTL``, 100 years, they count as ``MAX_TTL``), ``beta`` >= 0
+    and < 1e300. ``ValueError`` otherwise, before any loader runs."""
+    out: list[float | None] = []
+    for name, x, seconds in (("stale_ttl", stale_ttl, True), ("beta", beta, False),
+                             ("lease", lease, True)):  # fmt: skip
         if x is None:
+            out.append(None)
             continue
-        if (
-            isinstance(x, bool)
-            or not isinstance(x, (int, float))
-            or not ((x >= 0 if low_ok else x > 0) and x < 1e300)  # finite, even beside a ttl
-        ):
-            bound = ">= 0" if low_ok else "> 0"
-            raise ValueError(f"{name} must be a finite number {bound}, not {x!r}")
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ValueError(f"{name} must be a number, not {x!r}")
+        if seconds:
+            if not 0 < x < math.inf:  # an int beyond the floats compares fine
+                raise ValueError(f"{name} must be a finite number of seconds > 0, not {x!r}")
+            out.append(MAX_TTL if x > MAX_TTL else float(x))
+        else:
+            if not 0 <= x < 1e300:
+                raise ValueError(f"{name} must be a finite number >= 0, not {x!r}")
+            out.append(float(x))
+    return out[0], out[1], out[2]
 
 
 class ManagerBase(Generic[TierT]):

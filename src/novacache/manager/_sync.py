@@ -598,7 +598,7 @@ class CacheManager(ManagerBase[Tier]):
         self._ttl(ttl)
         self._ttl(negative_ttl)
         check_tags(tags)
-        check_freshness(stale_ttl, beta, lease)
+        stale_ttl, beta, lease = check_freshness(stale_ttl, beta, lease)
 
         def lead() -> T:
             if found is None:
