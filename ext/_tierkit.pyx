@@ -2,9 +2,12 @@
 """Compiled helpers for the bulk paths of the tiers (pure twin: novacache.tiers._kit).
 
 ``prefixed(prefix, names)`` is ``[prefix + name for name in names]`` for ``str`` names
-(``TypeError`` naming the type otherwise); ``encoded(prefix, names)`` is
-``[prefix + name.encode() for name in names]`` with ``prefix`` as ``bytes`` (one
-allocation and two copies per key, so the client has nothing left to encode);
+(``TypeError`` naming the type otherwise), except that a key with a lone surrogate (no
+strict UTF-8) comes as its ``bytes`` in UTF-8 with ``"surrogatepass"`` (the tiers' one
+key encoding, novacache.tiers._keys); ``encoded(prefix, names)`` is
+``[prefix + name.encode("utf-8", "surrogatepass") for name in names]`` with ``prefix`` as
+``bytes`` (one allocation and two copies per key, so the client has nothing left to
+encode);
 ``present(names, values)`` is
 ``{n: v for n, v in zip(names, values) if v is not None}``, made at its final size (a
 dict grown one key at a time is rebuilt five times on its way to 100 keys, each time in
@@ -16,7 +19,7 @@ from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_Concat
+from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_Concat
 from libc.string cimport memcpy
 
 cdef extern from "Python.h":
@@ -57,7 +60,13 @@ def encoded(bytes prefix, list names):
             utf8 = <const char*>PyUnicode_DATA(name)
             size = PyUnicode_GET_LENGTH(name)
         else:
-            utf8 = PyUnicode_AsUTF8AndSize(name, &size)
+            try:
+                utf8 = PyUnicode_AsUTF8AndSize(name, &size)
+            except UnicodeEncodeError:
+                # A lone surrogate: its bytes, passed through (kept alive by `raw`).
+                raw = PyUnicode_AsEncodedString(name, "utf-8", "surrogatepass")
+                utf8 = PyBytes_AS_STRING(raw)
+                size = len(raw)
         key = PyBytes_FromStringAndSize(NULL, plen + size)
         dest = PyBytes_AS_STRING(key)
         memcpy(dest, head, plen)
@@ -88,9 +97,12 @@ def prefixed(str prefix, list names):
             memcpy(dest + plen, PyUnicode_DATA(name), size)
         else:
             key = PyUnicode_Concat(prefix, name)
-            # A key that has no UTF-8 (a lone surrogate) is refused here, before any
-            # I/O; the UTF-8 made here stays cached on the key for the client to send.
-            PyUnicode_AsUTF8AndSize(key, NULL)
+            # The UTF-8 made here stays cached on the key for the client to send; a key
+            # that has none (a lone surrogate) is sent as its bytes instead.
+            try:
+                PyUnicode_AsUTF8AndSize(key, NULL)
+            except UnicodeEncodeError:
+                key = PyUnicode_AsEncodedString(key, "utf-8", "surrogatepass")
         Py_INCREF(key)
         PyList_SET_ITEM(out, i, key)
     return out

@@ -121,7 +121,8 @@ def test_lease_makes_the_loader_run_once_across_managers(
         assert results == ["loaded"] * 32
         assert calls == 1
         assert managers[0].remote is not None
-        assert list(managers[0].remote.scan("\x1elease:*")) == []  # released
+        raw = managers[0].remote._client
+        assert list(raw.scan_iter(match=managers[0].remote.prefix.encode() + b"\xfflease:*")) == []
     finally:
         for m in managers:
             m.close()

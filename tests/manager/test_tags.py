@@ -157,7 +157,7 @@ def _tag_pttl(server: Standalone, ns: str, tag: str) -> int:
     """PTTL of a tag's index set, read with a bare client (-1: no expiry, -2: absent)."""
     client = server.server.client()
     try:
-        return int(client.pttl(ns.encode() + b"\x1ftag:" + tag.encode()))
+        return int(client.pttl(ns.encode() + b"\xfftag:" + tag.encode()))
     finally:
         client.close()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,26 @@ from novacache.errors import TierError
 from novacache.tiers import AsyncTier, Tier
 
 FRAME = b"\x00\x01frame\xff" * 10
+# Keys that once broke a tier; distinct as str, so they must stay distinct in every tier.
+ODD_KEYS = [
+    os.fsdecode(b"report-\xff.csv"),  # "report-\udcff.csv": a lone surrogate
+    "report-\udcff\udcfe.csv",
+    "report-\xff.csv",  # the same name decoded as Latin-1: must not collide
+    "report-\u00ff.csv\ud800",
+    "\ud83d\ude00",  # a surrogate pair as two code points ...
+    "\U0001f600",  # ... is not the character it would pair to
+    "nul\x00in\x00the\x00middle",
+    "\x00",
+    "ctl\x01\x1f\x7f\x1b[0m\r\n\t",
+    "\x1ftag:x",
+    "\x1elease:x",
+    "\uffff",
+    "\uffff0",  # the PostgreSQL spelling of NUL: must not collide with "\x00"
+    "\ue000",
+    "big:" + "\u00e9k" * 7000,  # 21 kB of UTF-8
+    "*?[]\\{hash}",
+    "",
+]
 
 
 class TierContract:
@@ -58,6 +79,25 @@ class TierContract:
             tier.set(k, bytes([i]))
         for i, k in enumerate(keys):
             assert tier.get(k) == bytes([i])
+
+    def test_every_str_key_works(self, tier: Tier) -> None:
+        """Issue 18: keys with lone surrogates (what ``os.fsdecode`` gives for undecodable
+        names), NUL, control characters, the escape U+FFFF and 20 kB keys are stored, read,
+        listed by ``scan`` exactly as written and deleted; none collides with another."""
+        items = {k: f"v{i}".encode() for i, k in enumerate(ODD_KEYS)}
+        for key, frame in items.items():
+            tier.set(key, frame)
+        assert {k: tier.get(k) for k in items} == items
+        assert tier.get_many([*items, "absent"]) == items
+        assert sorted(tier.scan()) == sorted(items)
+        assert sorted(tier.scan("report-*")) == sorted(k for k in items if k[:7] == "report-")
+        assert list(tier.scan(ODD_KEYS[0])) == [ODD_KEYS[0]]
+        assert tier.ttl(ODD_KEYS[0]) == math.inf
+        assert tier.delete(ODD_KEYS[0]) is True
+        assert tier.get(ODD_KEYS[0]) is None
+        assert tier.delete_many(ODD_KEYS) == len(ODD_KEYS) - 1
+        tier.set_many(items, ttl=60)
+        assert tier.get_many(ODD_KEYS) == items
 
     def test_delete(self, tier: Tier) -> None:
         tier.set("k", FRAME)
@@ -195,6 +235,27 @@ class AsyncTierContract:
                 assert isinstance(await t.ping(), float)
                 await t.clear()
                 assert [k async for k in t.scan()] == []
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_every_str_key_works(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t = await atier()
+            try:
+                items = {k: f"v{i}".encode() for i, k in enumerate(ODD_KEYS)}
+                for key, frame in items.items():
+                    await t.set(key, frame)
+                assert {k: await t.get(k) for k in items} == items
+                assert await t.get_many([*items, "absent"]) == items
+                assert sorted([k async for k in t.scan()]) == sorted(items)
+                assert [k async for k in t.scan(ODD_KEYS[0])] == [ODD_KEYS[0]]
+                assert await t.ttl(ODD_KEYS[0]) == math.inf
+                assert await t.delete(ODD_KEYS[0]) is True
+                assert await t.delete_many(ODD_KEYS) == len(ODD_KEYS) - 1
+                await t.set_many(items, ttl=60)
+                assert await t.get_many(ODD_KEYS) == items
             finally:
                 await t.close()
 

@@ -55,19 +55,23 @@ def test_non_str_keys_are_refused(kit: Any, bad: Any) -> None:
         kit.encoded(b"p", ["ok", bad])
 
 
-def test_keys_without_utf8_are_refused(kit: Any) -> None:
-    """A lone surrogate has no UTF-8: refused while the keys are built (before any I/O),
-    the first bad key in order deciding the error."""
-    with pytest.raises(UnicodeEncodeError):
-        kit.prefixed("p:", ["ok", "bad\ud800"])
-    with pytest.raises(UnicodeEncodeError):
-        kit.prefixed("\ud800", ["ok"])
-    with pytest.raises(UnicodeEncodeError):
+def test_keys_without_utf8_come_as_their_bytes(kit: Any) -> None:
+    """A lone surrogate has no strict UTF-8: such a key comes as its bytes (UTF-8 with
+    "surrogatepass", the tiers' one key encoding) and every other key as before; a
+    non-str key is still refused, the first bad key in order deciding."""
+    assert kit.prefixed("p:", ["ok", "bad\ud800", "\u00e9"]) == [
+        "p:ok",
+        b"p:bad\xed\xa0\x80",
+        "p:\u00e9",
+    ]
+    assert kit.prefixed("\ud800", ["ok"]) == [b"\xed\xa0\x80ok"]
+    assert kit.encoded(b"p:", ["ok", "bad\udcff"]) == [b"p:ok", b"p:bad\xed\xb3\xbf"]
+    with pytest.raises(TypeError, match="a key must be str"):
         kit.prefixed("p:", ["bad\ud800", 1])
     with pytest.raises(TypeError, match="a key must be str"):
-        kit.prefixed("p:", [1, "bad\ud800"])
-    with pytest.raises(UnicodeEncodeError):
-        kit.encoded(b"p:", ["ok", "bad\ud800"])
+        kit.encoded(b"p:", ["bad\ud800", 1])
+    with pytest.raises(TypeError, match="a key must be str"):
+        kit.encoded(b"p:", [1, "bad\ud800"])
     assert kit.prefixed("\u00e9:", NAMES) == ["\u00e9:" + n for n in NAMES]
     assert kit.prefixed("\ud800", []) == []
 

@@ -5,6 +5,7 @@ sharing a table, unlogged and logged tables."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
@@ -305,11 +306,24 @@ def test_overlapping_bulk_writes_do_not_deadlock(postgres_dsn: str, table: str) 
     tier.close()
 
 
-def test_keys_with_nul_are_refused(tier: PostgresTier) -> None:
-    with pytest.raises(ValueError, match="NUL"):
-        tier.set("a\x00b", b"v")
-    with pytest.raises(ValueError, match="NUL"):
-        tier.get_many(["ok", "a\x00b"])
+def test_keys_text_cannot_hold_are_escaped(tier: PostgresTier) -> None:
+    """NUL and lone surrogates (which PostgreSQL text cannot hold) and U+FFFF (the escape)
+    work as keys, never collide with their escaped spelling, and scan back as written."""
+    keys = ["a\x00b", "a\uffff0b", "r-\udcff.csv", "\uffff", "\uffff\uffff", "\ud83d\ude00"]
+    keys += ["\U0001f600", "a\ue7ffb", "plain"]
+    for i, key in enumerate(keys):
+        tier.set(key, str(i).encode())
+    assert {k: tier.get(k) for k in keys} == {k: str(i).encode() for i, k in enumerate(keys)}
+    assert tier.get_many(["ok", *keys]) == {k: str(i).encode() for i, k in enumerate(keys)}
+    assert sorted(tier.scan()) == sorted(keys)
+    assert sorted(tier.scan("a?b")) == ["a\x00b", "a\ue7ffb"]
+    assert sorted(tier.scan("a[^a-z]*")) == ["a\x00b", "a\ue7ffb", "a\uffff0b"]
+    assert list(tier.scan("r-\udcff*")) == ["r-\udcff.csv"]
+    assert tier.ttl("a\x00b") == math.inf
+    assert tier.delete("a\x00b") is True
+    assert tier.get("a\x00b") is None
+    assert tier.get("a\uffff0b") == b"1"
+    assert tier.delete_many(keys) == len(keys) - 1
 
 
 def test_threads_share_the_pool(postgres_dsn: str, table: str) -> None:

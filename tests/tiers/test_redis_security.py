@@ -61,22 +61,80 @@ def test_default_user_password_in_url(redis_secured: Secured) -> None:
         t.clear()
 
 
-def test_wrong_password_is_unavailable_and_never_echoed(redis_secured: Secured) -> None:
+def _wrong_password_tiers(s: Secured, secret: str) -> dict[str, dict[str, Any]]:
+    return {
+        "wrong password": {"username": APP_USER, "password": secret},
+        "wrong default password": {"password": secret},
+        "no password": {},
+        "unknown user": {"username": "nobody-" + secret, "password": secret},
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong password", "wrong default password", "no password", "unknown user"]
+)
+def test_authentication_failure_is_a_tier_error_that_keeps_the_breaker_closed(
+    redis_secured: Secured, case: str
+) -> None:
+    """Issue 18: a wrong (or missing) password is an authentication error, a
+    ``TierError`` that is not ``TierUnavailable``: the server answered, so the breaker
+    does not count it and never opens (it did after five calls). The password is
+    never echoed."""
     secret = "wrong-" + APP_PASSWORD
-    with RedisTier(
-        port=redis_secured.port, username=APP_USER, password=secret, prefix=_ns(), retries=0
-    ) as t:
-        with pytest.raises(TierUnavailable) as info:
-            t.get("k")
-        said = _everything_said(info.value)
-        assert secret not in said
-        assert APP_PASSWORD not in said
-        assert "Authentication" in said or "WRONGPASS" in said or "invalid" in said
+    options = _wrong_password_tiers(redis_secured, secret)[case]
+    with RedisTier(port=redis_secured.port, prefix=_ns(), **options) as t:
+        for _ in range(t.breaker.threshold + 2):
+            with pytest.raises(TierError, match="authentication failed") as info:
+                t.get("k")
+            assert not isinstance(info.value, TierUnavailable)
+            said = _everything_said(info.value)
+            assert secret not in said
+            assert APP_PASSWORD not in said
+            assert ADMIN_PASSWORD not in said
+        with pytest.raises(TierError, match="authentication failed"):
+            t.set("k", b"v")
+        assert t.breaker.state == "closed"
+        assert t.breaker.failures == 0
+        assert t.stats["unavailable"] == t.stats["timeouts"] == 0
 
 
-def test_no_password_is_refused(redis_secured: Secured) -> None:
-    with RedisTier(port=redis_secured.port, prefix=_ns(), retries=0) as t, pytest.raises(TierError):
-        t.set("k", b"v")
+def test_async_authentication_failure_keeps_the_breaker_closed(redis_secured: Secured) -> None:
+    secret = "wrong-" + APP_PASSWORD
+
+    async def go() -> None:
+        async with AsyncRedisTier(
+            port=redis_secured.port, username=APP_USER, password=secret, prefix=_ns()
+        ) as t:
+            for _ in range(t.breaker.threshold + 2):
+                with pytest.raises(TierError, match="authentication failed") as info:
+                    await t.get("k")
+                assert not isinstance(info.value, TierUnavailable)
+                assert secret not in _everything_said(info.value)
+            assert t.breaker.state == "closed"
+            assert t.breaker.failures == 0
+
+    asyncio.run(go())
+
+
+def test_manager_reads_through_a_wrong_password(redis_secured: Secured, tmp_path: Any) -> None:
+    """Through the manager the refusal is a counted read error and a reported write
+    failure, never a crash; L3 keeps serving."""
+    from novacache import LocalCache
+    from novacache.manager import CacheManager
+    from novacache.tiers import SQLiteTier
+
+    remote = RedisTier(port=redis_secured.port, password="wrong", prefix=_ns())
+    with CacheManager(
+        local=LocalCache(10), remote=remote, store=SQLiteTier(tmp_path / "s.db"),
+        on_write_error="report",
+    ) as m:  # fmt: skip
+        report = m.set("k", 1)
+        assert set(report.failed) == {"remote"}
+        assert "authentication failed" in str(report.failed["remote"])
+        m.local.clear()  # type: ignore[union-attr]
+        assert m.get("k") == 1
+        assert m.stats.get("remote", "read_errors") == 1
+        assert remote.breaker.state == "closed"
 
 
 def test_acl_user_works_inside_its_namespace(app_tier: RedisTier) -> None:

@@ -3,12 +3,14 @@ tag index, publish/subscribe, hash tags, Cluster MGET grouping and replica reads
 
 from __future__ import annotations
 
+import array
 import asyncio
 import math
 import os
 import subprocess
 import sys
 import threading
+import traceback
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
-from novacache.errors import ConfigurationError, TierError, TierUnavailable
+from novacache.errors import ConfigurationError, EntryTooLarge, TierError, TierUnavailable
 from novacache.tiers import RedisConfig, Tier
 from novacache.tiers import redis as redis_tier
 from novacache.tiers.redis import AsyncRedisTier, RedisTier, hash_tag
@@ -98,6 +100,78 @@ def test_bad_config_message_hides_password() -> None:
     with pytest.raises(ConfigurationError) as info:
         RedisConfig.from_url("redis://u:hunter2@127.0.0.1:99999")
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2@[::1/0",  # the issue's case: urlsplit's ValueError, raw
+        "redis://u:hunter2@[::1]x:6379/0",
+        "redis://u:hunter2@h\uff03x:1/0",  # invalid under NFKC: urlsplit names the netloc
+        "redis://u:hunter2@h:1/0?timeout=inf",
+        "redis://u:hunter2@h:1/0?timeout=nan",
+        "redis://u:hunter2@h:1/-1",
+        "redis+sentinel://u:hunter2@[::1/m",
+    ],
+)
+def test_malformed_url_is_a_configuration_error_without_the_secret(url: str) -> None:
+    """Issue 18: nothing but ``ConfigurationError``, whose message, traceback and chained
+    causes never repeat the password (nor the URL)."""
+    for build in (RedisConfig.from_url, RedisTier, AsyncRedisTier):
+        with pytest.raises(ConfigurationError) as info:
+            build(url)
+        said = "".join(traceback.format_exception(info.value)) + repr(info.value)
+        assert "hunter2" not in said
+        assert info.value.__cause__ is None
+
+
+@pytest.mark.parametrize("config", [b"redis://127.0.0.1:6379/0", 6379, ["redis://h"]])
+def test_config_of_the_wrong_type_is_a_type_error_naming_it(config: Any) -> None:
+    for cls in (RedisTier, AsyncRedisTier):
+        with pytest.raises(TypeError, match="config must be a RedisConfig, a URL str or None"):
+            cls(config)
+    with pytest.raises(TypeError, match="Redis URL must be str"):
+        RedisConfig.from_url(config)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"port": "6379"},
+        {"port": True},
+        {"timeout": "1"},
+        {"db": 0.5},
+        {"password": 1},
+        {"host": None},
+        {"retries": None},
+        {"sentinels": "h:1"},
+        {"prefix": 1},
+    ],
+    ids=repr,
+)
+def test_option_of_the_wrong_type_is_a_type_error(options: dict[str, Any]) -> None:
+    """Caught when the tier is built, not as a bare error from deep inside redis-py on
+    the first call."""
+    with pytest.raises(TypeError):
+        RedisTier(**options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"port": 0},
+        {"port": 70000},
+        {"db": -1},
+        {"timeout": math.inf},
+        {"connect_timeout": math.nan},
+        {"backoff_cap": math.inf},
+        {"health_check_interval": math.inf},
+    ],
+    ids=repr,
+)
+def test_option_out_of_range_is_a_configuration_error(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisTier(**options)
 
 
 def test_prefix_with_braces_is_refused() -> None:
@@ -194,8 +268,6 @@ def test_bad_keys_and_ttls(tier: RedisTier) -> None:
     with pytest.raises(TypeError):
         tier.set("k", b"v", ttl="10")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        tier.set("\x1ftag:x", b"v")
-    with pytest.raises(ValueError):
         tier.set_many({"a": b"1"}, ttl=-1)
     with pytest.raises(TypeError):
         tier.set_many({"a": b"1", "b": "2"})  # type: ignore[dict-item]
@@ -206,9 +278,13 @@ def test_oversized_frame_is_refused_before_sending(
     tier: RedisTier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(redis_tier, "MAX_BULK_BYTES", 1024)
-    with pytest.raises(ValueError, match="512 MiB"):
+    with pytest.raises(EntryTooLarge, match="more than maxbytes=1024"):
         tier.set("k", b"x" * 1025)
-    with pytest.raises(ValueError):
+    with pytest.raises(EntryTooLarge):
+        tier.set_many({"k": b"x" * 1025})
+    with pytest.raises(EntryTooLarge):
+        tier.set("k", memoryview(array.array("q", [0] * 129)))  # 1032 bytes, 129 items
+    with pytest.raises(EntryTooLarge):
         tier.get("k" * 1025)
     assert tier.get("k") is None
 
@@ -248,21 +324,27 @@ def test_calls_on_a_closed_tier_fail_cleanly(redis_standalone: Standalone) -> No
 # -- lease lock --------------------------------------------------------------------------
 
 
-def test_lease_lock(tier: RedisTier) -> None:
+def test_lease_lock(tier: RedisTier, raw: Any) -> None:
+    tier.set("lock", b"the entry")
     token = tier.acquire_lease("lock", ttl=10)
     assert token is not None
     assert tier.acquire_lease("lock", ttl=10) is None
     assert tier.release_lease("lock", "not-the-token") is False
-    assert tier.get("lock") is not None
+    assert 0 < _lease_pttl(raw, tier, "lock") <= 10_000
+    # The lease lives beside the key space: the entry "lock" is untouched, and a scan
+    # never returns the lease.
+    assert tier.get("lock") == b"the entry"
+    assert list(tier.scan("*")) == ["lock"]
     assert tier.release_lease("lock", token) is True
+    assert _lease_pttl(raw, tier, "lock") == -2
     assert tier.release_lease("lock", token) is False
     assert tier.acquire_lease("lock", ttl=10) is not None
 
 
-def test_expired_lease_is_not_released_by_its_old_holder(tier: RedisTier) -> None:
+def test_expired_lease_is_not_released_by_its_old_holder(tier: RedisTier, raw: Any) -> None:
     old = tier.acquire_lease("lock", ttl=0.1)
     assert old is not None
-    wait_until(lambda: tier.get("lock") is None, 5, "the lease to expire")
+    wait_until(lambda: _lease_pttl(raw, tier, "lock") == -2, 5, "the lease to expire")
     new = tier.acquire_lease("lock", ttl=10)
     assert new is not None
     assert tier.release_lease("lock", old) is False
@@ -290,7 +372,12 @@ def test_tag_index(tier: RedisTier) -> None:
 
 def _tag_pttl(raw: Any, tier: RedisTier | AsyncRedisTier, tag: str) -> int:
     """PTTL of the tag's index set, read with a bare client (-1: no expiry, -2: absent)."""
-    return int(raw.pttl(tier.prefix.encode() + b"\x1ftag:" + tag.encode()))
+    return int(raw.pttl(tier.prefix.encode() + b"\xfftag:" + tag.encode()))
+
+
+def _lease_pttl(raw: Any, tier: RedisTier, key: str) -> int:
+    """PTTL of the lease of ``key``, read with a bare client (-2: absent)."""
+    return int(raw.pttl(tier.prefix.encode() + b"\xfflease:" + key.encode()))
 
 
 def test_tag_set_expiry_follows_the_longest_member_ttl_and_never_shrinks(

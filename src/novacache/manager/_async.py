@@ -25,18 +25,22 @@ from ..errors import ConfigurationError, EntryTooLarge, TierError
 from ..tiers.base import AsyncTier
 from ._base import (
     MISS,
+    Down,
     ErrorHook,
     Freshness,
     Hits,
     ManagerBase,
     WritePolicy,
-    check_ttl,
+    as_tier_error,
+    check_freshness,
+    note_down,
+    through_tier,
     wants_refresh,
 )
 from .decorator import KeyFunc, TagsArg, make_decorator
 from .envelope import Envelope
 from .invalidation import InvalidationBus
-from .router import LOCAL, Router
+from .router import LOCAL, REMOTE, Router
 from .singleflight import AsyncSingleFlight
 from .stats import WriteReport
 from .tags import check_tags
@@ -103,15 +107,24 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         maxsize: int | None = 10_000,
         maxbytes: int | None = None,
         store_maxbytes: int | None = None,
+        rebuild: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> AsyncCacheManager:
         """The embedded default, with no server: an L1 of ``maxsize`` entries over an
-        SQLite store in the file ``path`` (opened off the event loop)."""
+        SQLite store in the file ``path`` (opened off the event loop). ``rebuild`` and
+        ``store_options`` as for :meth:`CacheManager.embedded`."""
         from ..tiers.sqlite import AsyncSQLiteTier
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        store = await AsyncSQLiteTier.open(path, maxbytes=store_maxbytes)
-        return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        store = await AsyncSQLiteTier.open(
+            path, maxbytes=store_maxbytes, rebuild=rebuild, **(store_options or {})
+        )
+        try:
+            return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        except BaseException:
+            await store.close()
+            raise
 
     # -- reading ----------------------------------------------------------------------
 
@@ -128,18 +141,22 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         return await self._get_below(key, default)
 
     async def _get_below(self, key: str, default: Any) -> Any:
-        env = await self._read(key)
+        env = await self._read(key, {})
         return default if env is None else env.value
 
-    async def _read(self, key: str) -> Envelope | None:
+    async def _read(self, key: str, down: Down) -> Envelope | None:
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
-        the tiers above), or ``None``."""
+        the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
+        call) are skipped; a tier found unreachable now is added to it."""
         below = self._below
         gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
+            if slot in down:
+                continue
             try:
                 frame = await tier.get(key)
-            except TierError as exc:
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
                 self.stats.count(slot, "read_errors")
                 self._report("get", slot, exc)
                 continue
@@ -151,7 +168,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 continue
             self.stats.count(slot, "hits")
             if i or self.local is not None:
-                await self._promote(key, frame, env, below[:i], gen)
+                await self._promote(key, frame, env, below[:i], gen, down)
             return env
         return None
 
@@ -162,13 +179,15 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         env: Envelope,
         above: tuple[tuple[str, AsyncTier], ...],
         gen: int,
+        down: Down,
     ) -> None:
         slots = self.router.tiers(key, len(frame))
         for slot, tier in above:
-            if slot in slots:
+            if slot in slots and slot not in down:
                 try:
                     await tier.set(key, frame, env.remaining)
                 except (TierError, ValueError) as exc:
+                    note_down(down, slot, exc)
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
@@ -185,15 +204,16 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, AsyncTier]] = []
+        down: Down = {}
         for slot, tier in self._below:
             if not missing:
                 break
             try:
                 frames = await tier.get_many(missing)
-            except TierError as exc:
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
                 self.stats.count(slot, "read_errors")
                 self._report("get_many", slot, exc)
-                above.append((slot, tier))
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
@@ -203,7 +223,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                await self._promote_many(hits, tuple(above), gen)
+                await self._promote_many(hits, tuple(t for t in above if t[0] not in down), gen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
                 missing = [k for k in missing if k not in hits]
@@ -257,16 +277,23 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         tags: Iterable[str],
         policy: WritePolicy | None,
         fresh: Freshness = None,
+        down: Down | None = None,
     ) -> WriteReport:
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
         tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
+        down = {} if down is None else down
         written: list[str] = []
         failed: dict[str, TierError] = {}
         if tags:
-            await self._index(tags, [key], tier_ttl, failed)
+            await self._index(tags, [key], tier_ttl, failed, down)
         for slot, tier in reversed(self._below):
+            if slot in down:
+                if slot in slots or self.router.sizes_matter:
+                    failed[slot] = down[slot]  # unreachable earlier in this call
+                    self._report("set", slot, down[slot])
+                continue
             try:
                 if slot in slots:
                     assert frame is not None
@@ -275,13 +302,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 elif self.router.sizes_matter:
                     await tier.delete(key)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("set", slot, exc)
-            except EntryTooLarge as exc:  # larger than the store's whole budget
-                failed[slot] = TierError(f"{slot} refused the entry: {exc}")
+            except EntryTooLarge as exc:  # larger than the tier takes (budget, size limit)
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("set", slot, exc)
-                with contextlib.suppress(TierError):  # reported above; drop the old value
-                    await tier.delete(key)
+                with contextlib.suppress(TierError, EntryTooLarge):  # reported above
+                    await tier.delete(key)  # drop the old value
         if self.local is not None:
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
@@ -290,7 +318,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
-        await self._announce([key], failed)
+        await self._announce([key], failed, down)
         return self._finish("set", WriteReport(tuple(written), failed), policy)
 
     async def set_many(
@@ -304,11 +332,17 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down: Down = {}
         if tags and routed:
-            await self._index(tags, list(routed), ttl, failed)
+            await self._index(tags, list(routed), ttl, failed, down)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
+            if slot in down:
+                if batch or (elsewhere and self.router.sizes_matter):
+                    failed[slot] = down[slot]  # unreachable earlier in this call
+                    self._report("set_many", slot, down[slot])
+                continue
             try:
                 if batch:
                     await tier.set_many(batch, ttl)
@@ -316,13 +350,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 if elsewhere and self.router.sizes_matter:
                     await tier.delete_many(elsewhere)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("set_many", slot, exc)
             except EntryTooLarge as exc:  # nothing of the batch was stored there
-                failed[slot] = TierError(f"{slot} refused an entry: {exc}")
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("set_many", slot, exc)
-                with contextlib.suppress(TierError):  # reported above; drop old values
-                    await tier.delete_many(list(batch))
+                with contextlib.suppress(TierError, EntryTooLarge):  # reported above
+                    await tier.delete_many(list(batch))  # drop the old values
         if self.local is not None:
             l1_ttl = ttl if ttl is not None else math.inf
             for key, (slots, _) in routed.items():
@@ -332,7 +367,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     self.local.pop(key, None)
             if any(LOCAL in slots for slots, _ in routed.values()):
                 written.append(LOCAL)
-        await self._announce(list(routed), failed)
+        await self._announce(list(routed), failed, down)
         return self._finish("set_many", WriteReport(tuple(written), failed))
 
     async def delete(self, key: str) -> bool:
@@ -348,30 +383,43 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         self._finish("delete", report)
         return found
 
-    async def _delete_many(self, wanted: list[str]) -> tuple[int, WriteReport]:
+    async def _delete_many(
+        self, wanted: list[str], down: Down | None = None
+    ) -> tuple[int, WriteReport]:
         found = 0
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down = {} if down is None else down
         if not wanted:
             return 0, WriteReport((), failed)
         for slot, tier in reversed(self._below):
+            if slot in down:
+                failed[slot] = down[slot]  # unreachable earlier in this call
+                self._report("delete", slot, down[slot])
+                continue
             try:
                 found = max(found, await tier.delete_many(wanted))
                 written.append(slot)
-            except TierError as exc:
-                failed[slot] = exc
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("delete", slot, exc)
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
-        await self._announce(wanted, failed)
+        await self._announce(wanted, failed, down)
         return found, WriteReport(tuple(written), failed)
 
-    async def _announce(self, keys: list[str], failed: dict[str, TierError]) -> None:
+    async def _announce(self, keys: list[str], failed: dict[str, TierError], down: Down) -> None:
         """Tell the other processes' L1 to drop ``keys`` (one bus message, published from
         a worker thread: the bus runs on a synchronous Redis tier)."""
         bus = self.bus
         if bus is None or not keys:
+            return
+        error = self._bus_down(down)
+        if error is not None:
+            failed[BUS] = error
+            self._report("publish", BUS, error)
             return
         try:
             await asyncio.to_thread(bus.publish_keys, keys)
@@ -387,13 +435,18 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         keys: list[str],
         ttl: float | None,
         failed: dict[str, TierError],
+        down: Down,
     ) -> None:
         """Record the keys under the tags in every tag index, before the values are
         written (a crash in between leaves an index entry without a value: harmless)."""
         for index in self._indexes():
+            if through_tier(index) and index.slot in down:
+                failed[index.slot] = down[index.slot]
+                continue
             try:
                 await _call(index.add, tags, keys, ttl)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
                 self._report("tag_add", index.slot, exc)
 
@@ -414,18 +467,24 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if not wanted:
             return 0
         indexes = self._indexes()
+        down: Down = {}
         for index in indexes:
             try:
                 keys |= await _call(index.members, wanted)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
                 self._report("tag_members", index.slot, exc)
-        found, report = await self._delete_many(sorted(keys))
+        found, report = await self._delete_many(sorted(keys), down)
         failed.update(report.failed)
         for index in indexes:
+            if through_tier(index) and index.slot in down:
+                failed.setdefault(index.slot, down[index.slot])
+                continue
             try:
                 await _call(index.drop, wanted)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed.setdefault(index.slot, exc)
                 self._report("tag_drop", index.slot, exc)
         self._finish("invalidate_tags", WriteReport(report.written, failed))
@@ -435,23 +494,30 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         """Remove every entry of every tier (each tier's own namespace only)."""
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down: Down = {}
         for slot, tier in reversed(self._below):
             try:
                 await tier.clear()
                 written.append(slot)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("clear", slot, exc)
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
         for index in self._tag_indexes or ():
+            if through_tier(index) and index.slot in down:
+                continue
             try:
                 await _call(index.clear)
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
         if self.bus is not None:
+            error = self._bus_down(down)
             try:
+                if error is not None:
+                    raise error
                 await asyncio.to_thread(self.bus.publish_clear)
             except TierError as exc:
                 failed[BUS] = exc
@@ -486,30 +552,31 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
         except KeyError:
             pass
-        found = await self._read(key)
+        # A tier found unreachable is not tried again in this call: one call pays at most
+        # one timeout per tier (the read, the read inside the lead, the write).
+        down: Down = {}
+        found = await self._read(key, down)
         if found is not None:
             if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
             if self._flights.in_flight(key):
                 self.stats.stale_served += 1
                 return found.value  # type: ignore[no-any-return]  # another task refreshes
-        if stale_ttl is not None:
-            check_ttl(stale_ttl)
-        if beta is not None and not beta >= 0:
-            raise ValueError(f"beta must be >= 0, not {beta!r}")
-        if lease is not None and not (0 < lease < math.inf):
-            raise ValueError(f"lease must be a finite number of seconds > 0, not {lease!r}")
+        self._ttl(ttl)
+        self._ttl(negative_ttl)
+        check_tags(tags)
+        stale_ttl, beta, lease = check_freshness(stale_ttl, beta, lease)
 
         async def lead() -> T:
             if found is None:
-                again = await self._read(key)  # a flight that just ended may have stored it
+                again = await self._read(key, down)  # a flight that just ended may have it
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
                 self.stats.refreshes += 1
             token = None
             if lease is not None:
-                waited, token = await self._wait_for_lease(key, lease)
+                waited, token = await self._wait_for_lease(key, lease, down)
                 if waited is not None:
                     return waited.value  # type: ignore[no-any-return]
             try:
@@ -523,7 +590,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                         return loaded
                     ttl_used = negative_ttl
                 life: Freshness = (stale_ttl, took, beta or 0.0) if (stale_ttl or beta) else None
-                await self._set(key, loaded, ttl_used, tags, "report", life)
+                await self._set(key, loaded, ttl_used, tags, "report", life, down)
                 return loaded
             finally:
                 if token is not None:
@@ -531,23 +598,28 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
 
         return await self._flights.do(key, lead)
 
-    async def _wait_for_lease(self, key: str, lease: float) -> tuple[Envelope | None, str | None]:
+    async def _wait_for_lease(
+        self, key: str, lease: float, down: Down
+    ) -> tuple[Envelope | None, str | None]:
         """Take the Redis lease of ``key`` (``(None, token)``: this task loads) or wait for
-        the holder's value in L2 (``(entry, None)``); ``(None, None)``: load without it."""
+        the holder's value in L2 (``(entry, None)``); ``(None, None)``: load without it
+        (at once when Redis was unreachable earlier in this call: ``down``)."""
         remote = self.remote
         acquire = getattr(remote, "acquire_lease", None)
         if remote is None or acquire is None:
             return None, None
-        name = "\x1elease:" + key
         deadline = time.monotonic() + lease
         pause = 0.002
         while True:
-            try:
-                token = await acquire(name, lease)
-            except (TierError, ValueError) as exc:
-                self._report("lease", "remote", exc)
+            if REMOTE in down:
                 return None, None  # Redis down: load here
-            found = await self._read(key)  # the last holder may have just stored it
+            try:
+                token = await acquire(key, lease)
+            except (TierError, ValueError) as exc:
+                note_down(down, REMOTE, exc)
+                self._report("lease", REMOTE, exc)
+                return None, None  # Redis down: load here
+            found = await self._read(key, down)  # the last holder may have just stored it
             if found is not None and not wants_refresh(found):
                 if token is not None:
                     await self._release_lease(key, token)
@@ -561,7 +633,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
 
     async def _release_lease(self, key: str, token: str) -> None:
         try:
-            await self.remote.release_lease("\x1elease:" + key, token)  # type: ignore[union-attr]
+            await self.remote.release_lease(key, token)  # type: ignore[union-attr]
         except TierError as exc:
             self._report("lease", "remote", exc)  # it expires by itself
 

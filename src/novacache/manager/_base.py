@@ -11,14 +11,31 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 from .._local import LocalCache
 from ..codec import Codec
-from ..errors import CodecError, ConfigurationError, EntryTooLarge, PartialWrite
+from ..errors import (
+    CodecError,
+    ConfigurationError,
+    EntryTooLarge,
+    PartialWrite,
+    TierError,
+    TierTimeout,
+    TierUnavailable,
+)
+from ..tiers._checks import MAX_TTL
 from .envelope import Envelope, open_envelope, seal
 from .invalidation import InvalidationBus
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import AnyTagIndex, AsyncRedisTagIndex, TagIndex, indexes_for
 
-__all__ = ["MISS", "ErrorHook", "ManagerBase", "WritePolicy", "check_ttl"]
+__all__ = [
+    "MISS",
+    "Down",
+    "ErrorHook",
+    "ManagerBase",
+    "WritePolicy",
+    "check_ttl",
+    "through_tier",
+]
 
 TierT = TypeVar("TierT")
 WritePolicy = Literal["raise", "report"]
@@ -32,6 +49,32 @@ Hits = Mapping[str, tuple[bytes, Envelope]]
 # (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
 Freshness: TypeAlias = "tuple[float | None, float, float] | None"
 
+# The tiers that failed as unreachable (TierUnavailable, TierTimeout) so far in one call
+# of the manager, by slot: the rest of that call does not try them again, so one call
+# pays at most one timeout per tier (see ``docs/manager.md``).
+Down: TypeAlias = "dict[str, TierError]"
+
+
+def note_down(down: Down | None, slot: str, exc: BaseException) -> None:
+    """Remember ``slot`` as unreachable for the rest of the call when ``exc`` says so."""
+    if down is not None and isinstance(exc, (TierUnavailable, TierTimeout)):
+        down.setdefault(slot, exc)
+
+
+def through_tier(index: object) -> bool:
+    """Whether a tag index works through its tier's own connections (the Redis index
+    sets do; the SQLite and PostgreSQL tag tables have their own): only then does its
+    failure say the tier is unreachable, and the tier's failure say it is."""
+    return getattr(index, "tier", None) is not None
+
+
+def as_tier_error(slot: str, exc: BaseException) -> TierError:
+    """A tier's failure as a ``TierError`` for a :class:`WriteReport` (an oversized entry
+    the tier refused is one too)."""
+    if isinstance(exc, TierError):
+        return exc
+    return TierError(f"{slot} refused the entry: {exc}")
+
 
 def xfetch_margin(delta: float, beta: float) -> float:
     """XFetch's random head start: ``delta * beta * -ln(U)``, U uniform in (0, 1]
@@ -39,7 +82,8 @@ def xfetch_margin(delta: float, beta: float) -> float:
     prevention", VLDB 2015)."""
     if not beta or not delta:
         return 0.0
-    return delta * beta * -math.log(1.0 - random.random())
+    e = -math.log(1.0 - random.random())
+    return delta * beta * e if e else 0.0  # (inf * 0 would be NaN)
 
 
 def wants_refresh(env: Envelope) -> bool:
@@ -50,12 +94,44 @@ def wants_refresh(env: Envelope) -> bool:
 
 
 def check_ttl(ttl: float | None) -> float | None:
-    """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0."""
-    if ttl is None or ttl == math.inf:
+    """``ttl`` as the manager keeps it: ``None`` (no expiry) or a finite real > 0.
+
+    ``math.inf`` and any TTL above ``MAX_TTL`` (100 years) mean no expiry, as in every
+    tier; 0, negative, NaN and non-numbers raise ``ValueError``.
+    """
+    if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
         raise ValueError(f"ttl must be a real > 0, math.inf or None, not {ttl!r}")
+    if ttl > MAX_TTL:
+        return None
     return float(ttl)
+
+
+def check_freshness(
+    stale_ttl: float | None, beta: float | None, lease: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """The options of ``get_or_load`` beyond ``ttl``, checked: each ``None`` or a real
+    number (never a ``bool``) that is not NaN nor infinite; ``stale_ttl`` and ``lease``
+    > 0 (seconds; above ``MAX_TTL``, 100 years, they count as ``MAX_TTL``), ``beta`` >= 0
+    and < 1e300. ``ValueError`` otherwise, before any loader runs."""
+    out: list[float | None] = []
+    for name, x, seconds in (("stale_ttl", stale_ttl, True), ("beta", beta, False),
+                             ("lease", lease, True)):  # fmt: skip
+        if x is None:
+            out.append(None)
+            continue
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ValueError(f"{name} must be a number, not {x!r}")
+        if seconds:
+            if not 0 < x < math.inf:  # an int beyond the floats compares fine
+                raise ValueError(f"{name} must be a finite number of seconds > 0, not {x!r}")
+            out.append(MAX_TTL if x > MAX_TTL else float(x))
+        else:
+            if not 0 <= x < 1e300:
+                raise ValueError(f"{name} must be a finite number >= 0, not {x!r}")
+            out.append(float(x))
+    return out[0], out[1], out[2]
 
 
 class ManagerBase(Generic[TierT]):
@@ -240,6 +316,17 @@ class ManagerBase(Generic[TierT]):
             close = getattr(index, "close", None)
             if close is not None:
                 close()
+
+    def _bus_down(self, down: Down) -> TierError | None:
+        """The error of the Redis tier when it was unreachable earlier in this call and
+        the bus publishes to the same server (then the bus is not tried either)."""
+        bus, remote = self.bus, self.remote
+        error = down.get(REMOTE)
+        if bus is None or error is None:
+            return None
+        config = getattr(remote, "config", None)
+        same = config is not None and getattr(bus.tier, "config", None) == config
+        return error if bus.tier is remote or same else None
 
     def _write_ttls(self, ttl: float | None, fresh: Freshness) -> tuple[float | None, float]:
         """The TTL a write gives the tiers below (past ``ttl`` by the grace period) and

@@ -31,18 +31,22 @@ from ..errors import ConfigurationError, EntryTooLarge, TierError
 from ..tiers.base import Tier
 from ._base import (
     MISS,
+    Down,
     ErrorHook,
     Freshness,
     Hits,
     ManagerBase,
     WritePolicy,
-    check_ttl,
+    as_tier_error,
+    check_freshness,
+    note_down,
+    through_tier,
     wants_refresh,
 )
 from .decorator import KeyFunc, TagsArg, make_decorator
 from .envelope import Envelope
 from .invalidation import InvalidationBus
-from .router import LOCAL, Router
+from .router import LOCAL, REMOTE, Router
 from .singleflight import SingleFlight
 from .stats import WriteReport
 from .tags import check_tags
@@ -116,18 +120,29 @@ class CacheManager(ManagerBase[Tier]):
         maxsize: int | None = 10_000,
         maxbytes: int | None = None,
         store_maxbytes: int | None = None,
+        rebuild: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> CacheManager:
-        """The embedded default, with no server: an L1 of ``maxsize`` entries over an
-        SQLite store in the file ``path`` (created if missing)."""
+        """The embedded default, with no server: an L1 of ``maxsize`` entries (``maxbytes``)
+        over an SQLite store in the file ``path`` (created if missing) of at most
+        ``store_maxbytes`` frame bytes.
+
+        ``rebuild=True``: a file that is damaged or not a store is moved aside (renamed
+        ``<path>.corrupt-<time>``) and an empty store created, instead of
+        :class:`~novacache.errors.StoreCorrupted` on every start. ``store_options`` are
+        more keyword arguments of :class:`~novacache.tiers.SQLiteTier` (``verify``,
+        ``timeout``, ``pragmas``, ...); ``options`` go to the manager.
+        """
         from ..tiers.sqlite import SQLiteTier
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(
-            local=LocalCache(maxsize, maxbytes=maxbytes),
-            store=SQLiteTier(path, maxbytes=store_maxbytes),
-            **options,
-        )
+        store = SQLiteTier(path, maxbytes=store_maxbytes, rebuild=rebuild, **(store_options or {}))
+        try:
+            return cls(local=LocalCache(maxsize, maxbytes=maxbytes), store=store, **options)
+        except BaseException:
+            store.close()
+            raise
 
     # -- reading ----------------------------------------------------------------------
 
@@ -146,18 +161,22 @@ class CacheManager(ManagerBase[Tier]):
         return self._get_below(key, default)
 
     def _get_below(self, key: str, default: Any = None) -> Any:
-        env = self._read(key)
+        env = self._read(key, {})
         return default if env is None else env.value
 
-    def _read(self, key: str) -> Envelope | None:
+    def _read(self, key: str, down: Down) -> Envelope | None:
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
-        the tiers above), or ``None``."""
+        the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
+        call) are skipped; a tier found unreachable now is added to it."""
         below = self._below
         gen = self._bus_generation()
         for i, (slot, tier) in enumerate(below):
+            if slot in down:
+                continue
             try:
                 frame = tier.get(key)
-            except TierError as exc:
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
                 self.stats.count(slot, "read_errors")
                 self._report("get", slot, exc)
                 continue
@@ -169,7 +188,7 @@ class CacheManager(ManagerBase[Tier]):
                 continue
             self.stats.count(slot, "hits")
             if i or self.local is not None:
-                self._promote(key, frame, env, below[:i], gen)
+                self._promote(key, frame, env, below[:i], gen, down)
             return env
         return None
 
@@ -180,13 +199,15 @@ class CacheManager(ManagerBase[Tier]):
         env: Envelope,
         above: tuple[tuple[str, Tier], ...],
         gen: int,
+        down: Down,
     ) -> None:
         slots = self.router.tiers(key, len(frame))
         for slot, tier in above:
-            if slot in slots:
+            if slot in slots and slot not in down:
                 try:
                     tier.set(key, frame, env.remaining)
                 except (TierError, ValueError) as exc:
+                    note_down(down, slot, exc)
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
@@ -203,15 +224,16 @@ class CacheManager(ManagerBase[Tier]):
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, Tier]] = []
+        down: Down = {}
         for slot, tier in self._below:
             if not missing:
                 break
             try:
                 frames = tier.get_many(missing)
-            except TierError as exc:
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
                 self.stats.count(slot, "read_errors")
                 self._report("get_many", slot, exc)
-                above.append((slot, tier))
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
@@ -221,7 +243,7 @@ class CacheManager(ManagerBase[Tier]):
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                self._promote_many(hits, tuple(above), gen)
+                self._promote_many(hits, tuple(t for t in above if t[0] not in down), gen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
                 missing = [k for k in missing if k not in hits]
@@ -275,16 +297,23 @@ class CacheManager(ManagerBase[Tier]):
         tags: Iterable[str],
         policy: WritePolicy | None,
         fresh: Freshness = None,
+        down: Down | None = None,
     ) -> WriteReport:
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
         tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
+        down = {} if down is None else down
         written: list[str] = []
         failed: dict[str, TierError] = {}
         if tags:
-            self._index(tags, [key], tier_ttl, failed)
+            self._index(tags, [key], tier_ttl, failed, down)
         for slot, tier in reversed(self._below):
+            if slot in down:
+                if slot in slots or self.router.sizes_matter:
+                    failed[slot] = down[slot]  # unreachable earlier in this call
+                    self._report("set", slot, down[slot])
+                continue
             try:
                 if slot in slots:
                     assert frame is not None
@@ -293,13 +322,14 @@ class CacheManager(ManagerBase[Tier]):
                 elif self.router.sizes_matter:
                     tier.delete(key)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("set", slot, exc)
-            except EntryTooLarge as exc:  # larger than the store's whole budget
-                failed[slot] = TierError(f"{slot} refused the entry: {exc}")
+            except EntryTooLarge as exc:  # larger than the tier takes (budget, size limit)
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("set", slot, exc)
-                with contextlib.suppress(TierError):  # reported above; drop the old value
-                    tier.delete(key)
+                with contextlib.suppress(TierError, EntryTooLarge):  # reported above
+                    tier.delete(key)  # drop the old value
         if self.local is not None:
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
@@ -308,7 +338,7 @@ class CacheManager(ManagerBase[Tier]):
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
-        self._announce([key], failed)
+        self._announce([key], failed, down)
         return self._finish("set", WriteReport(tuple(written), failed), policy)
 
     def set_many(
@@ -322,11 +352,17 @@ class CacheManager(ManagerBase[Tier]):
         routed = {key: self._encode_and_route(key, value, ttl, now) for key, value in items.items()}
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down: Down = {}
         if tags and routed:
-            self._index(tags, list(routed), ttl, failed)
+            self._index(tags, list(routed), ttl, failed, down)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
+            if slot in down:
+                if batch or (elsewhere and self.router.sizes_matter):
+                    failed[slot] = down[slot]  # unreachable earlier in this call
+                    self._report("set_many", slot, down[slot])
+                continue
             try:
                 if batch:
                     tier.set_many(batch, ttl)
@@ -334,13 +370,14 @@ class CacheManager(ManagerBase[Tier]):
                 if elsewhere and self.router.sizes_matter:
                     tier.delete_many(elsewhere)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("set_many", slot, exc)
             except EntryTooLarge as exc:  # nothing of the batch was stored there
-                failed[slot] = TierError(f"{slot} refused an entry: {exc}")
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("set_many", slot, exc)
-                with contextlib.suppress(TierError):  # reported above; drop old values
-                    tier.delete_many(list(batch))
+                with contextlib.suppress(TierError, EntryTooLarge):  # reported above
+                    tier.delete_many(list(batch))  # drop the old values
         if self.local is not None:
             l1_ttl = ttl if ttl is not None else math.inf
             for key, (slots, _) in routed.items():
@@ -350,7 +387,7 @@ class CacheManager(ManagerBase[Tier]):
                     self.local.pop(key, None)
             if any(LOCAL in slots for slots, _ in routed.values()):
                 written.append(LOCAL)
-        self._announce(list(routed), failed)
+        self._announce(list(routed), failed, down)
         return self._finish("set_many", WriteReport(tuple(written), failed))
 
     def delete(self, key: str) -> bool:
@@ -366,29 +403,40 @@ class CacheManager(ManagerBase[Tier]):
         self._finish("delete", report)
         return found
 
-    def _delete_many(self, wanted: list[str]) -> tuple[int, WriteReport]:
+    def _delete_many(self, wanted: list[str], down: Down | None = None) -> tuple[int, WriteReport]:
         found = 0
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down = {} if down is None else down
         if not wanted:
             return 0, WriteReport((), failed)
         for slot, tier in reversed(self._below):
+            if slot in down:
+                failed[slot] = down[slot]  # unreachable earlier in this call
+                self._report("delete", slot, down[slot])
+                continue
             try:
                 found = max(found, tier.delete_many(wanted))
                 written.append(slot)
-            except TierError as exc:
-                failed[slot] = exc
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
+                failed[slot] = as_tier_error(slot, exc)
                 self._report("delete", slot, exc)
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
-        self._announce(wanted, failed)
+        self._announce(wanted, failed, down)
         return found, WriteReport(tuple(written), failed)
 
-    def _announce(self, keys: list[str], failed: dict[str, TierError]) -> None:
+    def _announce(self, keys: list[str], failed: dict[str, TierError], down: Down) -> None:
         """Tell the other processes' L1 to drop ``keys`` (one bus message)."""
         bus = self.bus
         if bus is None or not keys:
+            return
+        error = self._bus_down(down)
+        if error is not None:
+            failed[BUS] = error
+            self._report("publish", BUS, error)
             return
         try:
             bus.publish_keys(keys)
@@ -404,13 +452,18 @@ class CacheManager(ManagerBase[Tier]):
         keys: list[str],
         ttl: float | None,
         failed: dict[str, TierError],
+        down: Down,
     ) -> None:
         """Record the keys under the tags in every tag index, before the values are
         written (a crash in between leaves an index entry without a value: harmless)."""
         for index in self._sync_indexes():
+            if through_tier(index) and index.slot in down:
+                failed[index.slot] = down[index.slot]
+                continue
             try:
                 index.add(tags, keys, ttl)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
                 self._report("tag_add", index.slot, exc)
 
@@ -431,18 +484,24 @@ class CacheManager(ManagerBase[Tier]):
         if not wanted:
             return 0
         indexes = self._sync_indexes()
+        down: Down = {}
         for index in indexes:
             try:
                 keys |= index.members(wanted)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
                 self._report("tag_members", index.slot, exc)
-        found, report = self._delete_many(sorted(keys))
+        found, report = self._delete_many(sorted(keys), down)
         failed.update(report.failed)
         for index in indexes:
+            if through_tier(index) and index.slot in down:
+                failed.setdefault(index.slot, down[index.slot])
+                continue
             try:
                 index.drop(wanted)
             except TierError as exc:
+                note_down(down if through_tier(index) else None, index.slot, exc)
                 failed.setdefault(index.slot, exc)
                 self._report("tag_drop", index.slot, exc)
         self._finish("invalidate_tags", WriteReport(report.written, failed))
@@ -452,23 +511,30 @@ class CacheManager(ManagerBase[Tier]):
         """Remove every entry of every tier (each tier's own namespace only)."""
         written: list[str] = []
         failed: dict[str, TierError] = {}
+        down: Down = {}
         for slot, tier in reversed(self._below):
             try:
                 tier.clear()
                 written.append(slot)
             except TierError as exc:
+                note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("clear", slot, exc)
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
         for index in self._sync_indexes() if self._tag_indexes is not None else ():
+            if through_tier(index) and index.slot in down:
+                continue
             try:
                 index.clear()
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
         if self.bus is not None:
+            error = self._bus_down(down)
             try:
+                if error is not None:
+                    raise error
                 self.bus.publish_clear()
             except TierError as exc:
                 failed[BUS] = exc
@@ -509,38 +575,40 @@ class CacheManager(ManagerBase[Tier]):
         the loader took; larger is earlier. Both need a finite ``ttl``.
 
         ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
-        per key across processes. The caller that takes the Redis lease ``"\x1elease:" +
-        key`` (``SET NX PX``) loads; the others poll L2 until the value appears, the lease
-        is released, or ``lease`` seconds pass, and then load themselves. With Redis
-        down, each process loads on its own (degraded, never blocked).
+        per key across processes. The caller that takes the Redis lease of ``key``
+        (``SET NX PX`` in the tier's lease sub-namespace) loads; the others poll L2 until
+        the value appears, the lease is released, or ``lease`` seconds pass, and then
+        load themselves. With Redis down, each process loads on its own (degraded, never
+        blocked).
         """
         try:
             return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
         except KeyError:
             pass
-        found = self._read(key)
+        # A tier found unreachable is not tried again in this call: one call pays at most
+        # one timeout per tier (the read, the read inside the lead, the write).
+        down: Down = {}
+        found = self._read(key, down)
         if found is not None:
             if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
             if self._flights.in_flight(key):
                 self.stats.stale_served += 1
                 return found.value  # type: ignore[no-any-return]  # another caller refreshes
-        if stale_ttl is not None:
-            check_ttl(stale_ttl)
-        if beta is not None and not beta >= 0:
-            raise ValueError(f"beta must be >= 0, not {beta!r}")
-        if lease is not None and not (0 < lease < math.inf):
-            raise ValueError(f"lease must be a finite number of seconds > 0, not {lease!r}")
+        self._ttl(ttl)
+        self._ttl(negative_ttl)
+        check_tags(tags)
+        stale_ttl, beta, lease = check_freshness(stale_ttl, beta, lease)
 
         def lead() -> T:
             if found is None:
-                again = self._read(key)  # a flight that just ended may have stored it
+                again = self._read(key, down)  # a flight that just ended may have stored it
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
                 self.stats.refreshes += 1
             if lease is not None:
-                waited = self._wait_for_lease(key, lease)
+                waited = self._wait_for_lease(key, lease, down)
                 if waited is not None:
                     return waited.value  # type: ignore[no-any-return]
             try:
@@ -558,7 +626,7 @@ class CacheManager(ManagerBase[Tier]):
                 ttl_used = negative_ttl
             life: Freshness = (stale_ttl, took, beta or 0.0) if (stale_ttl or beta) else None
             try:
-                self._set(key, loaded, ttl_used, tags, "report", life)
+                self._set(key, loaded, ttl_used, tags, "report", life, down)
             finally:
                 self._release_lease(key)
             return loaded
@@ -567,12 +635,10 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- cross-process single-flight (Redis lease) ------------------------------------
 
-    def _lease_key(self, key: str) -> str:
-        return "\x1elease:" + key
-
-    def _wait_for_lease(self, key: str, lease: float) -> Envelope | None:
+    def _wait_for_lease(self, key: str, lease: float, down: Down) -> Envelope | None:
         """Take the lease of ``key`` (then ``None``: this caller loads) or wait for the
-        holder's value in L2 (returned when it appears)."""
+        holder's value in L2 (returned when it appears). Redis unreachable in this call
+        (``down``): ``None`` at once."""
         remote = self.remote
         acquire = getattr(remote, "acquire_lease", None)
         if remote is None or acquire is None:
@@ -580,12 +646,15 @@ class CacheManager(ManagerBase[Tier]):
         deadline = time.monotonic() + lease
         pause = 0.002
         while True:
-            try:
-                token = acquire(self._lease_key(key), lease)
-            except (TierError, ValueError) as exc:
-                self._report("lease", "remote", exc)
+            if REMOTE in down:
                 return None  # Redis down: load here
-            found = self._read(key)  # also after taking it: the last holder may have
+            try:
+                token = acquire(key, lease)
+            except (TierError, ValueError) as exc:
+                note_down(down, REMOTE, exc)
+                self._report("lease", REMOTE, exc)
+                return None  # Redis down: load here
+            found = self._read(key, down)  # also after taking it: the last holder may have
             if token is not None:  # stored the value just before releasing the lease
                 if found is not None and not wants_refresh(found):
                     self._leases[key] = token
@@ -605,7 +674,7 @@ class CacheManager(ManagerBase[Tier]):
         if token is None or self.remote is None:
             return
         try:
-            self.remote.release_lease(self._lease_key(key), token)  # type: ignore[attr-defined]
+            self.remote.release_lease(key, token)  # type: ignore[attr-defined]
         except TierError as exc:
             self._report("lease", "remote", exc)  # it expires by itself
 

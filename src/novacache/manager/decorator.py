@@ -41,7 +41,10 @@ def default_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
     if kwargs:
         text += repr(sorted(kwargs.items()))
     if len(text) > _MAX_KEY:
-        text = f"{name}:sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+        # Note that a custom __repr__ may return a lone surrogate: hash the key's bytes
+        # as the tiers store them (novacache.tiers._keys), never a UnicodeEncodeError.
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        text = f"{name}:sha256:{digest}"
     return text
 
 

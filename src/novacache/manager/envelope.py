@@ -64,29 +64,61 @@ def seal(
     return [VERSION_SWR, now + hard, float(hard), value, now + ttl, float(delta), float(beta)]
 
 
+def _number(x: Any, what: str) -> float:
+    """``x`` as a float when it is a finite real (an ``int`` or a ``float``, never a
+    ``bool``); ``ValueError`` otherwise (NaN and the infinities included)."""
+    if type(x) is float:
+        f = x
+    elif type(x) is int:
+        try:
+            f = float(x)
+        except OverflowError:
+            raise ValueError(f"malformed envelope: {what} out of range") from None
+    else:
+        raise ValueError(f"malformed envelope: {what} is not a number")
+    if not math.isfinite(f):
+        raise ValueError(f"malformed envelope: {what} is not finite")
+    return f
+
+
 def open_envelope(decoded: Any, clock: Callable[[], float] = time.time) -> Envelope | None:
     """The envelope's value and remaining lifetime; ``None`` when it has expired.
 
-    Raises ``ValueError`` when ``decoded`` is not an envelope of a known version.
+    Raises ``ValueError`` when ``decoded`` is not a well-formed envelope of a known
+    version: every field is checked (the version an ``int``; the deadlines finite
+    reals; ``ttl`` finite and > 0; ``delta`` and ``beta`` finite and >= 0; an entry
+    without deadline carries no ``ttl`` and no freshness), so a forged envelope (NaN or
+    an infinity, where ``min`` would keep the other operand) can never extend a
+    lifetime. The manager counts such a frame as a corrupt read: a miss.
     """
     if type(decoded) is not list:
         raise ValueError("not a novacache envelope")
     n = len(decoded)
-    if not ((n == 4 and decoded[0] == VERSION) or (n == 7 and decoded[0] == VERSION_SWR)):
+    version = decoded[0] if n else None
+    if type(version) is not int or not (
+        (n == 4 and version == VERSION) or (n == 7 and version == VERSION_SWR)
+    ):
         raise ValueError("not a novacache envelope")
     expires_at, ttl, value = decoded[1], decoded[2], decoded[3]
     if expires_at is None:
+        if ttl is not None or n != 4:
+            raise ValueError("malformed envelope: a lifetime without a deadline")
         return Envelope(value, None)
-    if not isinstance(expires_at, (int, float)) or not isinstance(ttl, (int, float)):
-        raise ValueError("malformed envelope deadline")
+    deadline = _number(expires_at, "expires_at")
+    lifetime = _number(ttl, "ttl")
+    if not lifetime > 0:
+        raise ValueError("malformed envelope: ttl is not > 0")
+    if n == 7:
+        fresh_until = _number(decoded[4], "fresh_until")
+        delta = _number(decoded[5], "delta")
+        beta = _number(decoded[6], "beta")
+        if delta < 0 or beta < 0:
+            raise ValueError("malformed envelope: negative delta or beta")
     now = clock()
-    remaining = min(float(expires_at) - now, float(ttl))
+    remaining = min(deadline - now, lifetime)
     if not remaining > 0:
         return None
     if n == 4:
         return Envelope(value, remaining)
-    fresh_until, delta, beta = decoded[4], decoded[5], decoded[6]
-    if not all(isinstance(x, (int, float)) for x in (fresh_until, delta, beta)):
-        raise ValueError("malformed envelope freshness")
-    fresh = min(float(fresh_until) - now, remaining)
-    return Envelope(value, remaining, fresh, float(delta), float(beta))
+    fresh = min(fresh_until - now, remaining)
+    return Envelope(value, remaining, fresh, delta, beta)

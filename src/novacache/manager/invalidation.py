@@ -11,7 +11,10 @@ batching.
 
 Protocol: every message is msgpack ``[kind, origin, keys]``: kind 0 removes ``keys``
 from L1, 1 clears L1, 2 is a heartbeat. ``origin`` is the bus's random id: a process
-ignores its own messages (it has already updated its L1).
+ignores its own messages (it has already updated its L1). Keys are packed as the tiers
+store them (UTF-8 with lone surrogates passed through, see :mod:`novacache.tiers._keys`),
+so every ``str`` key can be announced. A batch of keys too large for one message is
+announced as a clear.
 
 Loss of the bus: a message published while a subscriber is disconnected is lost, and a
 silently frozen connection delivers nothing. So each bus publishes a heartbeat every
@@ -43,7 +46,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from .._local import LocalCache
-from ..errors import TierError
+from ..errors import EntryTooLarge, TierError
 
 __all__ = ["InvalidationBus"]
 
@@ -122,7 +125,7 @@ class InvalidationBus:
 
     def _on_message(self, data: bytes) -> None:
         try:
-            kind, origin, keys = msgpack.unpackb(data)
+            kind, origin, keys = msgpack.unpackb(data, unicode_errors="surrogatepass")
         except Exception:
             return  # not ours: ignored
         if kind == HEARTBEAT:
@@ -186,7 +189,10 @@ class InvalidationBus:
         ``TierError`` when it could not be published."""
         batch = list(keys)
         if batch:
-            self._publish([KEYS, self.origin, batch])
+            try:
+                self._publish([KEYS, self.origin, batch])
+            except EntryTooLarge:  # more than one message holds: drop everything instead
+                self.publish_clear()
 
     def publish_clear(self) -> None:
         """Tell every other process to clear its L1."""
@@ -194,7 +200,7 @@ class InvalidationBus:
 
     def _publish(self, message: list[Any]) -> None:
         try:
-            self.tier.publish(self.channel, msgpack.packb(message))
+            self.tier.publish(self.channel, msgpack.packb(message, unicode_errors="surrogatepass"))
         except TierError:
             self.publish_errors += 1
             raise

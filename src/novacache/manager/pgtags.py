@@ -6,7 +6,9 @@ its own connection to the store's DSN. Every process sharing the store shares th
 Each operation is one statement (``add`` writes every (tag, key) pair of a call in one
 ``INSERT ... SELECT FROM unnest(...)``; ``members`` and ``drop`` take every tag at once).
 
-Rows expire with their entries on the *server's* clock (``now()``), like the store's rows;
+Tags and keys are stored escaped as the store's keys are (NUL, surrogates and U+FFFF;
+see :mod:`novacache.tiers._keys`). Rows expire with their entries on the *server's* clock
+(``now()``), like the store's rows;
 rows of keys evicted from the store stay until they expire or their tag is invalidated
 (deleting an absent key is harmless). The table is logged even when the store's is
 ``UNLOGGED``: after a crash an emptied store with tag rows left is harmless, whereas
@@ -26,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import TierError, TierTimeout, TierUnavailable
+from ..tiers._keys import pg_key, pg_unkey
 
 __all__ = ["PostgresTagIndex", "tag_table"]
 
@@ -147,7 +150,7 @@ class PostgresTagIndex:
         """Record ``keys`` under every tag of ``tags`` (one statement), expiring in ``ttl``."""
         if not tags or not keys:
             return
-        self._run("add", self._add, (ttl, list(tags), keys))
+        self._run("add", self._add, (ttl, [pg_key(t) for t in tags], [pg_key(k) for k in keys]))
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
             self._run("purge", self._purge, None)
@@ -156,12 +159,15 @@ class PostgresTagIndex:
         """The live keys recorded under any of ``tags``."""
         if not tags:
             return set()
-        return {row[0] for row in self._run("members", self._members, (list(tags),))}
+        rows = self._run("members", self._members, ([pg_key(t) for t in tags],))
+        found = {pg_unkey(row[0]) for row in rows}
+        found.discard(None)  # a row no key wrote
+        return found  # type: ignore[return-value]
 
     def drop(self, tags: tuple[str, ...]) -> None:
         """Forget ``tags`` and their keys."""
         if tags:
-            self._run("drop", self._drop, (list(tags),))
+            self._run("drop", self._drop, ([pg_key(t) for t in tags],))
 
     def clear(self) -> None:
         """Forget every tag of this store."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from ..tiers._keys import sqlite_key, sqlite_unkey
 
 __all__ = [
     "AnyTagIndex",
@@ -159,7 +160,9 @@ _PURGE_EVERY = 256
 class SQLiteTagIndex:
     """A tag table in the SQLite store's file, shared by the processes using that file.
 
-    ``clock`` is wall time, as the SQLite tier's (rows expire with their entries).
+    ``clock`` is wall time, as the SQLite tier's (rows expire with their entries). Tags
+    and keys are stored as the SQLite tier stores keys (``TEXT``, or a ``BLOB`` of the
+    bytes of one with a lone surrogate; see :mod:`novacache.tiers._keys`).
     """
 
     slot = "store"
@@ -193,7 +196,8 @@ class SQLiteTagIndex:
     def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
         now = self._clock()
         expires = None if ttl is None else now + ttl
-        rows = [(tag, key, expires) for tag in tags for key in keys]
+        stored = [sqlite_key(key) for key in keys]
+        rows = [(sqlite_key(tag), key, expires) for tag in tags for key in stored]
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -216,9 +220,12 @@ class SQLiteTagIndex:
                     rows = self._conn.execute(
                         "SELECT key FROM novacache_tag_index"
                         " WHERE tag = ? AND (expires IS NULL OR expires > ?)",
-                        (tag, now),
+                        (sqlite_key(tag), now),
                     ).fetchall()
-                    found.update(r[0] for r in rows)
+                    for (stored,) in rows:
+                        key = stored if type(stored) is str else sqlite_unkey(stored)
+                        if key is not None:  # None: a row no key wrote
+                            found.add(key)
             except sqlite3.Error as exc:
                 raise self._error("members", exc) from exc
         return found
@@ -227,7 +234,8 @@ class SQLiteTagIndex:
         with self._lock:
             try:
                 self._conn.executemany(
-                    "DELETE FROM novacache_tag_index WHERE tag = ?", [(t,) for t in tags]
+                    "DELETE FROM novacache_tag_index WHERE tag = ?",
+                    [(sqlite_key(t),) for t in tags],
                 )
             except sqlite3.Error as exc:
                 raise self._error("drop", exc) from exc

@@ -1,23 +1,25 @@
 """The bulk-path helpers of the tiers: compiled (``ext/_tierkit.pyx``) or this twin.
 
 ``prefixed(prefix, names)``: ``[prefix + name for name in names]``, ``TypeError`` naming
-the type of a key that is not ``str`` and ``UnicodeEncodeError`` for a key that has no
-UTF-8 (a lone surrogate); ``encoded(prefix, names)``: the same with a ``bytes`` prefix and
-UTF-8 ``bytes`` keys. ``present(names, values)``: the ``{name: value}``
-pairs whose value is not ``None``. Both twins behave the same; the compiled one is used
-unless ``NOVACACHE_NO_EXTENSIONS`` is set or it is not built.
+the type of a key that is not ``str``; a key with a lone surrogate (no strict UTF-8)
+comes as its ``bytes`` instead (UTF-8 with ``"surrogatepass"``, the tiers' one key
+encoding, see :mod:`._keys`), so the client never has to encode it. ``encoded(prefix,
+names)``: the same with a ``bytes`` prefix and every key as ``bytes``.
+``present(names, values)``: the ``{name: value}`` pairs whose value is not ``None``. Both
+twins behave the same; the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS`` is set
+or it is not built.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .._select import NO_EXTENSIONS
 
 __all__ = ["encoded", "prefixed", "present"]
 
 
-def _prefixed(prefix: str, names: list[str]) -> list[str]:
+def _prefixed(prefix: str, names: list[str]) -> list[str | bytes]:
     try:
         keys = [prefix + name for name in names]
     except TypeError:
@@ -25,16 +27,15 @@ def _prefixed(prefix: str, names: list[str]) -> list[str]:
         for name in names:
             if not isinstance(name, str):
                 raise TypeError(f"a key must be str, not {type(name).__name__}") from None
-            _check_utf8(prefix + name)
         raise
-    for key in keys:
-        _check_utf8(key)
-    return keys
-
-
-def _check_utf8(key: str) -> None:
-    if not key.isascii():
-        key.encode()  # UnicodeEncodeError for a key that has no UTF-8 (a lone surrogate)
+    out = cast("list[str | bytes]", keys)
+    for i, key in enumerate(keys):
+        if not key.isascii():
+            try:
+                key.encode()
+            except UnicodeEncodeError:  # a lone surrogate: its bytes (see ._keys)
+                out[i] = key.encode("utf-8", "surrogatepass")
+    return out
 
 
 def _encoded(prefix: bytes, names: list[str]) -> list[bytes]:
@@ -45,6 +46,14 @@ def _encoded(prefix: bytes, names: list[str]) -> list[bytes]:
             if not isinstance(name, str):
                 raise TypeError(f"a key must be str, not {type(name).__name__}") from None
         raise
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"a key must be str, not {type(name).__name__}")
+        out.append(prefix + name.encode("utf-8", "surrogatepass"))
+    return out
 
 
 def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:

@@ -9,6 +9,12 @@ The table (created on first use, or by :meth:`PostgresTier.migrate`)::
     key text COLLATE "C" PRIMARY KEY, frame bytea, size integer,
     expires_at timestamptz (NULL: no expiry), atime timestamptz
 
+A key is stored as itself, except that NUL, lone surrogates and U+FFFF (which ``text``
+cannot hold, or which is the escape) are written as U+FFFF and a code character, so
+every ``str`` key works and no two collide (see :mod:`novacache.tiers._keys`). A frame
+larger than :data:`MAX_FRAME_BYTES` (or than ``maxbytes``) is refused with
+``EntryTooLarge`` before anything is sent.
+
 Note that expiry and access times use the *server's* clock (``now()``): the table is
 shared by many machines whose clocks need not agree. Tables are ``UNLOGGED`` by default:
 a cache does not need to survive a server crash, and unlogged writes skip the WAL (an
@@ -45,28 +51,40 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
-from ._checks import check_frame, check_key, check_keys, check_ttl
+from ._checks import check_count, check_frame, check_key, check_keys, check_seconds, check_ttl
 from ._glob import glob_regex, literal_prefix, prefix_upper_bound
+from ._keys import pg_key, pg_unkey
 
-__all__ = ["AsyncPostgresTier", "PostgresTier"]
+__all__ = ["MAX_FRAME_BYTES", "AsyncPostgresTier", "PostgresTier"]
 
 SCHEMA_COMMENT = "novacache store, schema 1"
 _SCAN_PAGE = 1000
 _TABLE_NAME = re.compile(r"(?:[a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}\Z")
 
 
+#: The largest frame stored: PostgreSQL refuses a message of 1 GiB or more (its
+#: ``MaxAllocSize``); 1 MiB is left for the rest of the statement.
+MAX_FRAME_BYTES = (1 << 30) - (1 << 20)
+
+
 def _check_pg_key(key: object) -> str:
-    text = check_key(key)
-    if "\x00" in text:
-        raise ValueError("PostgreSQL text cannot hold NUL characters: key refused")
-    return text
+    """The key's PostgreSQL ``text`` (NUL, surrogates and U+FFFF escaped, see
+    :mod:`._keys`); ``TypeError`` for a key that is not a ``str``."""
+    return pg_key(check_key(key))
 
 
-def _check_pg_keys(keys: Iterable[str]) -> list[str]:
+def _check_pg_keys(keys: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The keys without duplicates, and their PostgreSQL forms in the same order."""
     wanted = check_keys(keys)
-    for key in wanted:
-        _check_pg_key(key)
-    return wanted
+    return wanted, [pg_key(key) for key in wanted]
+
+
+def _found(wanted: list[str], stored: list[str], rows: list[Any]) -> dict[str, bytes]:
+    """``{key: frame}`` of the ``(stored key, frame)`` rows of a read of ``wanted``."""
+    if wanted == stored:
+        return {k: bytes(f) for k, f in rows}
+    back = dict(zip(stored, wanted, strict=True))
+    return {back[k]: bytes(f) for k, f in rows}
 
 
 class _Statements:
@@ -173,15 +191,22 @@ class _Statements:
         self.usage = q("SELECT count(*), coalesce(sum(size), 0)::bigint FROM {t}")
 
 
+def _check_pool(dsn: object, min_size: object, max_size: object) -> None:
+    if not isinstance(dsn, str):
+        raise TypeError(f"dsn must be a str, not {type(dsn).__name__}")
+    if check_count("max_size", max_size) < check_count("min_size", min_size, 0):
+        raise ConfigurationError("max_size must be >= min_size")
+
+
 def _scan_plan(st: _Statements, pattern: str) -> tuple[sql.Composed, sql.Composed, list[Any]]:
     """The first-page and next-page statements of a scan and their extra parameters."""
     if not isinstance(pattern, str):
         raise TypeError("pattern must be a str")
-    prefix = literal_prefix(pattern)
+    # Over the stored (escaped) form of the keys: the escape keeps prefixes, so the
+    # escaped literal prefix bounds the index range.
+    prefix = pg_key(literal_prefix(pattern))
     upper = prefix_upper_bound(prefix)
-    regex = glob_regex(pattern)
-    if "\x00" in regex:
-        raise ValueError("PostgreSQL text cannot hold NUL characters: pattern refused")
+    regex = glob_regex(pattern, escaped=True)
     if upper is None:
         return st.scan_first_open, st.scan_next_open, [prefix, regex]
     return st.scan_first, st.scan_next, [prefix, upper, regex]
@@ -205,10 +230,12 @@ class _Base:
             isinstance(maxbytes, bool) or not isinstance(maxbytes, int) or maxbytes <= 0
         ):
             raise ConfigurationError(f"maxbytes must be a positive int or None, not {maxbytes!r}")
-        if not timeout > 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
-        if evict_every < 1 or touch_batch < 1 or not touch_interval >= 0:
-            raise ConfigurationError("evict_every and touch_batch must be >= 1")
+        timeout = check_seconds("timeout", timeout, zero=False)
+        check_count("evict_every", evict_every)
+        check_count("touch_batch", touch_batch)
+        touch_interval = check_seconds("touch_interval", touch_interval)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be str, not {type(name).__name__}")
         self.name = name
         self._st = _Statements(table, unlogged)
         self._maxbytes = maxbytes
@@ -264,11 +291,12 @@ class _Base:
         keys: list[str] = []
         frames: list[bytes] = []
         # Sorted: bulk writes lock rows in key order, as deletes do, so they cannot deadlock.
-        for key, frame in sorted(items.items()):
-            keys.append(_check_pg_key(key))
+        limit = MAX_FRAME_BYTES if self._maxbytes is None else min(self._maxbytes, MAX_FRAME_BYTES)
+        for key, frame in sorted((_check_pg_key(k), f) for k, f in items.items()):
+            keys.append(key)
             frames.append(check_frame(frame))
-            if self._maxbytes is not None and len(frame) > self._maxbytes:
-                raise EntryTooLarge(len(frame), self._maxbytes)
+            if len(frame) > limit:
+                raise EntryTooLarge(len(frame), limit)
         return keys, frames
 
     def _note_touches(self, keys: Iterable[str]) -> bool:
@@ -331,6 +359,7 @@ class PostgresTier(_Base):
         super().__init__(
             table, unlogged, maxbytes, timeout, evict_every, touch_batch, touch_interval, name
         )
+        _check_pool(dsn, min_size, max_size)
         statement_timeout = self._statement_timeout()
 
         def configure(conn: psycopg.Connection[Any]) -> None:
@@ -436,15 +465,16 @@ class PostgresTier(_Base):
 
     def get(self, key: str) -> bytes | None:
         """The frame stored under ``key``, or ``None`` when absent or expired."""
-        rows = self._run("get", self._st.get, (_check_pg_key(key),), binary=True)
+        stored = _check_pg_key(key)
+        rows = self._run("get", self._st.get, (stored,), binary=True)
         if not rows:
             return None
-        self._maybe_flush((key,))
+        self._maybe_flush((stored,))
         return bytes(rows[0][0])
 
     def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key`` for ``ttl`` seconds (``None``: no expiry)."""
-        _check_pg_key(key)
+        check_key(key)
         keys, frames = self._check_frames({key: frame})
         ttl = check_ttl(ttl)
         self._run("set", self._st.set, (keys[0], frames[0], len(frames[0]), ttl), fetch=False)
@@ -452,14 +482,13 @@ class PostgresTier(_Base):
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The frames of the keys present, in one round-trip."""
-        wanted = _check_pg_keys(keys)
+        wanted, stored = _check_pg_keys(keys)
         if not wanted:
             return {}
-        rows = self._run("get_many", self._st.get_many, (wanted,), binary=True)
-        found = {k: bytes(f) for k, f in rows}
-        if found:
-            self._maybe_flush(found)
-        return found
+        rows = self._run("get_many", self._st.get_many, (stored,), binary=True)
+        if rows:
+            self._maybe_flush(k for k, _ in rows)
+        return _found(wanted, stored, rows)
 
     def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every frame of ``items`` with one TTL, in one statement."""
@@ -472,14 +501,14 @@ class PostgresTier(_Base):
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there (an expired key was not)."""
-        return self.delete_many([_check_pg_key(key)]) == 1
+        return self.delete_many([check_key(key)]) == 1
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove the keys in one statement; how many of them were there."""
-        wanted = _check_pg_keys(keys)
-        if not wanted:
+        _, stored = _check_pg_keys(keys)
+        if not stored:
             return 0
-        return int(self._run("delete", self._st.delete, (wanted,))[0][0])
+        return int(self._run("delete", self._st.delete, (stored,))[0][0])
 
     def ttl(self, key: str) -> float | None:
         """Seconds ``key`` has left, ``math.inf`` without expiry, ``None`` when absent."""
@@ -500,8 +529,10 @@ class PostgresTier(_Base):
     ) -> Iterator[str]:
         rows = self._run("scan", first, (*extra, _SCAN_PAGE))
         while True:
-            for (key,) in rows:
-                yield key
+            for (stored,) in rows:
+                key = pg_unkey(stored)
+                if key is not None:
+                    yield key
             if len(rows) < _SCAN_PAGE:
                 return
             rows = self._run("scan", following, (rows[-1][0], *extra[1:], _SCAN_PAGE))
@@ -604,6 +635,7 @@ class AsyncPostgresTier(_Base):
         super().__init__(
             table, unlogged, maxbytes, timeout, evict_every, touch_batch, touch_interval, name
         )
+        _check_pool(dsn, min_size, max_size)
         statement_timeout = self._statement_timeout()
 
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -712,15 +744,16 @@ class AsyncPostgresTier(_Base):
 
     async def get(self, key: str) -> bytes | None:
         """See :meth:`PostgresTier.get`."""
-        rows = await self._run("get", self._st.get, (_check_pg_key(key),), binary=True)
+        stored = _check_pg_key(key)
+        rows = await self._run("get", self._st.get, (stored,), binary=True)
         if not rows:
             return None
-        await self._maybe_flush((key,))
+        await self._maybe_flush((stored,))
         return bytes(rows[0][0])
 
     async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """See :meth:`PostgresTier.set`."""
-        _check_pg_key(key)
+        check_key(key)
         keys, frames = self._check_frames({key: frame})
         ttl = check_ttl(ttl)
         await self._run("set", self._st.set, (keys[0], frames[0], len(frames[0]), ttl), fetch=False)
@@ -728,14 +761,13 @@ class AsyncPostgresTier(_Base):
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """See :meth:`PostgresTier.get_many`."""
-        wanted = _check_pg_keys(keys)
+        wanted, stored = _check_pg_keys(keys)
         if not wanted:
             return {}
-        rows = await self._run("get_many", self._st.get_many, (wanted,), binary=True)
-        found = {k: bytes(f) for k, f in rows}
-        if found:
-            await self._maybe_flush(found)
-        return found
+        rows = await self._run("get_many", self._st.get_many, (stored,), binary=True)
+        if rows:
+            await self._maybe_flush(k for k, _ in rows)
+        return _found(wanted, stored, rows)
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """See :meth:`PostgresTier.set_many`."""
@@ -748,14 +780,14 @@ class AsyncPostgresTier(_Base):
 
     async def delete(self, key: str) -> bool:
         """See :meth:`PostgresTier.delete`."""
-        return await self.delete_many([_check_pg_key(key)]) == 1
+        return await self.delete_many([check_key(key)]) == 1
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """See :meth:`PostgresTier.delete_many`."""
-        wanted = _check_pg_keys(keys)
-        if not wanted:
+        _, stored = _check_pg_keys(keys)
+        if not stored:
             return 0
-        return int((await self._run("delete", self._st.delete, (wanted,)))[0][0])
+        return int((await self._run("delete", self._st.delete, (stored,)))[0][0])
 
     async def ttl(self, key: str) -> float | None:
         """See :meth:`PostgresTier.ttl`."""
@@ -772,8 +804,10 @@ class AsyncPostgresTier(_Base):
     ) -> AsyncIterator[str]:
         rows = await self._run("scan", first, (*extra, _SCAN_PAGE))
         while True:
-            for (key,) in rows:
-                yield key
+            for (stored,) in rows:
+                key = pg_unkey(stored)
+                if key is not None:
+                    yield key
             if len(rows) < _SCAN_PAGE:
                 return
             rows = await self._run("scan", following, (rows[-1][0], *extra[1:], _SCAN_PAGE))

@@ -7,12 +7,19 @@ while it is open, calls raise :class:`~novacache.errors.TierUnavailable` at once
 touching the network. No redis-py exception escapes; they become ``TierUnavailable``
 (connection refused or lost, failover in progress), ``TierTimeout`` (socket timeout) or
 plain ``TierError`` (the server answered with an error: a key of another type written
-by someone else, an ACL refusal). Only the first two count as failures for the breaker.
+by someone else, an ACL refusal, a wrong or missing password: "authentication failed").
+Only the first two count as failures for the breaker: one failure per tier call that
+failed, however many socket timeouts redis-py's ``retries`` paid inside it.
 
 Beyond the contract: a lease lock (``SET NX PX`` and a release script that checks the
 token), ``publish``/``subscribe`` hooks for the invalidation bus, tag index sets
 (``tag_add``/``tag_members``/``tag_invalidate``), and :func:`hash_tag` so related keys
 share a Cluster slot.
+
+Keys: every ``str`` is a key; Redis stores ``prefix + key`` as UTF-8 with lone surrogates
+passed through (:mod:`novacache.tiers._keys`), and ``scan`` decodes them back. Leases
+and tag sets live beside the keys, under ``prefix`` and the byte 0xff (which no key's
+encoding holds), so they never collide with a key.
 """
 
 from __future__ import annotations
@@ -40,7 +47,15 @@ from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
 from ..breaker import CircuitBreaker
-from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from ..errors import (
+    ConfigurationError,
+    EntryTooLarge,
+    TierError,
+    TierTimeout,
+    TierUnavailable,
+)
+from ._checks import MAX_TTL
+from ._keys import decode_key, encode_key
 from ._kit import encoded, prefixed, present
 from ._sentinel import AsyncWatchedSentinel, Switch, WatchedSentinel
 from .redis_config import RedisConfig
@@ -50,9 +65,11 @@ __all__ = ["MAX_BULK_BYTES", "AsyncRedisTier", "RedisConfig", "RedisTier", "hash
 #: Redis' default ``proto-max-bulk-len``: the largest key or value it accepts (512 MiB).
 MAX_BULK_BYTES = 512 * 1024 * 1024
 
-# Tag index sets live under this sub-namespace; ``scan`` and the data operations never
-# see it (keys beginning with it are refused). \x1f is the ASCII unit separator.
-_TAG_INFIX = "\x1ftag:"
+# Tag index sets and leases live in sub-namespaces that begin with the byte 0xff, which
+# the encoding of a key never holds (UTF-8, see ._keys): no key can collide with them,
+# and ``scan`` never returns them.
+_TAG_INFIX = b"\xfftag:"
+_LEASE_INFIX = b"\xfflease:"
 _SCAN_COUNT = 1000
 _DELETE_BATCH = 500
 # A tag set outlives its members' TTL by this much: the index is written just before the
@@ -103,6 +120,17 @@ _TIMEOUTS: tuple[type[BaseException], ...] = (rexc.TimeoutError, TimeoutError, a
 _POOL_EXHAUSTED: tuple[type[BaseException], ...] = tuple(
     e for e in (getattr(rexc, "MaxConnectionsError", None),) if e is not None
 )
+# A wrong or missing password, or a user the server does not let in: the server answered,
+# so these never count for the breaker (redis-py makes some of them ConnectionErrors).
+_AUTH: tuple[type[BaseException], ...] = tuple(
+    e
+    for e in (
+        rexc.AuthenticationError,
+        rexc.AuthenticationWrongNumberOfArgsError,
+        getattr(rexc, "AuthorizationError", None),
+    )
+    if e is not None
+)
 # Everything we translate; anything else is a bug of ours and propagates.
 _CAUGHT: tuple[type[BaseException], ...] = (rexc.RedisError, *_UNAVAILABLE, *_TIMEOUTS)
 
@@ -124,7 +152,8 @@ def _escape_glob(text: str) -> str:
 
 
 def _ttl_ms(ttl: float | None) -> int | None:
-    """Seconds to the millisecond count for ``PX``; ``None``/``inf`` mean no expiry.
+    """Seconds to the millisecond count for ``PX``; ``None``, ``inf`` and any TTL above
+    :data:`~novacache.tiers._checks.MAX_TTL` (100 years) mean no expiry.
 
     Any real number is accepted (int, float, Fraction, Decimal); ``bool``, ``str`` and
     ``bytes`` are a ``TypeError``; ``<= 0`` and NaN a ``ValueError``. A positive TTL
@@ -137,17 +166,17 @@ def _ttl_ms(ttl: float | None) -> int | None:
             raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
         try:
             ttl = float(ttl)
+        except OverflowError:  # a Fraction or Decimal beyond the floats
+            ttl = math.inf if ttl > 0 else -math.inf
         except (TypeError, ValueError):
             raise TypeError(
                 f"ttl must be a number of seconds or None, not {type(ttl).__name__}"
             ) from None
     if not ttl > 0:  # also NaN
         raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
-    if ttl == math.inf:
+    if ttl > MAX_TTL:
         return None
     ms = round(ttl * 1000)
-    if ms > 2**62:
-        raise ValueError("ttl is too large for Redis")
     return ms if ms > 0 else 1
 
 
@@ -156,15 +185,40 @@ def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
     return present(names, values)
 
 
+def _is_auth(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps: a Cluster client reports a startup node that
+    refused the password as a ``RedisClusterException``) is an authentication failure."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, _AUTH):
+            return True
+        cause = cause.__cause__
+        seen += 1
+    return False
+
+
+def _token(token: object) -> bytes:
+    """A lease token as the bytes compared by the release script (``TypeError`` unless
+    a ``str``: the tokens :meth:`RedisTier.acquire_lease` hands out are hex)."""
+    if not isinstance(token, str):
+        raise TypeError(f"a lease token is a str, not {type(token).__name__}")
+    return encode_key(token)
+
+
 def _check_frame(frame: object) -> bytes:
     """``frame`` as ``bytes`` (a bytearray or memoryview is copied: redis-py before 6
-    refuses them), checked against Redis' bulk-string limit."""
+    refuses them). ``TypeError`` for a frame that is not bytes-like; ``EntryTooLarge``
+    (a ``ValueError``) for one over Redis' 512 MiB bulk limit, before any I/O."""
     if type(frame) is not bytes:
         if not isinstance(frame, (bytes, bytearray, memoryview)):
             raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
-        frame = bytes(frame)
+        size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
+        if size > MAX_BULK_BYTES:
+            raise EntryTooLarge(size, MAX_BULK_BYTES)
+        return bytes(frame)
     if len(frame) > MAX_BULK_BYTES:
-        raise ValueError(f"frame of {len(frame)} bytes exceeds Redis' 512 MiB limit")
+        raise EntryTooLarge(len(frame), MAX_BULK_BYTES)
     return frame
 
 
@@ -188,18 +242,23 @@ class _RedisTierBase:
             config = RedisConfig.from_url(config, **options)
         elif config is None:
             config = RedisConfig(**options)
+        elif not isinstance(config, RedisConfig):
+            raise TypeError(
+                f"config must be a RedisConfig, a URL str or None, not {type(config).__name__}"
+            )
         elif options:
             config = config.replace(**options)
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be str, not {type(prefix).__name__}")
         if "{" in prefix or "}" in prefix:
             raise ConfigurationError("the key prefix must not contain braces (hash tags)")
-        if _TAG_INFIX[0] in prefix:
-            raise ConfigurationError("the key prefix must not contain \\x1f")
         self.config = config
         self._cluster = config.topology == "cluster"
         self.prefix = prefix
-        self._prefix_b = prefix.encode()
+        self._prefix_b = encode_key(prefix)
         self._plen = len(self._prefix_b)
-        self._tag_prefix_b = (prefix + _TAG_INFIX).encode()
+        self._tag_prefix_b = self._prefix_b + _TAG_INFIX
+        self._lease_prefix_b = self._prefix_b + _LEASE_INFIX
         self.name = name or f"redis:{config.topology}"
         self.breaker = breaker or CircuitBreaker(name=self.name)
         secret_values = (config.password, config.sentinel_password)
@@ -219,23 +278,30 @@ class _RedisTierBase:
     # -- keys ---------------------------------------------------------------------------
 
     def _key(self, key: str) -> bytes:
+        """``prefix + key`` as the bytes Redis stores (see :mod:`._keys`: UTF-8, a lone
+        surrogate passed through; the fallback costs nothing until a key needs it)."""
         if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"a key must be str, not {type(key).__name__}")
-        if key.startswith("\x1f"):
-            raise ValueError("keys beginning with \\x1f are reserved for the tag index")
-        raw = self._prefix_b + key.encode()
+        try:
+            raw = self._prefix_b + key.encode()
+        except UnicodeEncodeError:
+            raw = self._prefix_b + key.encode("utf-8", "surrogatepass")
         if len(raw) > MAX_BULK_BYTES:
-            raise ValueError("key exceeds Redis' 512 MiB limit")
+            raise EntryTooLarge(len(raw), MAX_BULK_BYTES)  # the key alone
         return raw
 
-    def _read_keys(self, names: list[str]) -> list[str] | list[bytes]:
+    def _lease_key(self, key: str) -> bytes:
+        return self._lease_prefix_b + self._key(key)[self._plen :]
+
+    def _read_keys(self, names: list[str]) -> list[str | bytes] | list[bytes]:
         """Full keys for a batch read, made in one step each (compiled where built,
-        :mod:`._kit`); a key with no UTF-8 is refused here, before any I/O. Standalone
-        and Sentinel get ``str``: hiredis packs a ``str`` argument with one copy of its
-        UTF-8 (an ASCII ``str`` is its own UTF-8) but a ``bytes`` one through the buffer
-        protocol, an empty string and a ``realloc``, ~3 us more for 100 keys than the
-        ``bytes`` save here. Cluster gets UTF-8 ``bytes``: redis-py hashes each key's
-        bytes to find its slot and would encode a ``str`` in Python. Note that this skips
+        :mod:`._kit`). Standalone and Sentinel get ``str``: hiredis packs a ``str``
+        argument with one copy of its UTF-8 (an ASCII ``str`` is its own UTF-8) but a
+        ``bytes`` one through the buffer protocol, an empty string and a ``realloc``, ~3 us
+        more for 100 keys than the ``bytes`` save here; a key with a lone surrogate (no
+        strict UTF-8) comes as its ``bytes`` (see :mod:`._keys`). Cluster gets ``bytes``:
+        redis-py hashes each key's bytes to find its slot and would encode a ``str`` in
+        Python. Note that this skips
         the per-key checks of :meth:`_key` (reserved prefix, size): a read cannot damage
         anything, and Redis itself refuses an oversized key. It is the hot loop of
         ``get_many``."""
@@ -246,7 +312,7 @@ class _RedisTierBase:
     def _tag_key(self, tag: str) -> bytes:
         if not isinstance(tag, str) or not tag:
             raise ValueError("a tag must be a non-empty str")
-        return self._tag_prefix_b + tag.encode()
+        return self._tag_prefix_b + encode_key(tag)
 
     def _tag_batches(
         self, tag: str, keys: Iterable[str], ttl: float | None
@@ -254,7 +320,7 @@ class _RedisTierBase:
         """The tag set's key and the argument lists of :data:`_TAG_ADD_LUA` calls (the
         TTL in ms, or ``""``, then at most :data:`_TAG_BATCH` members each)."""
         tkey = self._tag_key(tag)
-        members = [k.encode() for k in dict.fromkeys(keys) if self._key(k)]
+        members = [encode_key(k) for k in dict.fromkeys(keys) if self._key(k)]
         ms = _ttl_ms(ttl)
         head: bytes | str = "" if ms is None else str(ms + _TAG_SLACK_MS)
         return tkey, [
@@ -264,16 +330,24 @@ class _RedisTierBase:
     def _match(self, pattern: str) -> bytes:
         if not isinstance(pattern, str):
             raise TypeError("a scan pattern must be str")
-        return (_escape_glob(self.prefix) + pattern).encode()
+        return (_escape_glob(self.prefix) + pattern).encode("utf-8", "surrogatepass")
 
     def _unprefix(self, raw: bytes) -> str | None:
         """The tier key of a raw Redis key, or ``None`` for tag sets and foreign bytes."""
         if raw.startswith(self._tag_prefix_b):
             return None
-        try:
-            return raw[self._plen :].decode()
-        except UnicodeDecodeError:
-            return None
+        return decode_key(raw[self._plen :])
+
+    def _members(self, raws: Iterable[bytes]) -> builtins.set[str]:
+        """The keys of a tag set's members (foreign bytes skipped)."""
+        keys = {decode_key(raw) for raw in raws}
+        keys.discard(None)
+        return keys  # type: ignore[return-value]
+
+    def _channel(self, channel: str) -> bytes:
+        if not isinstance(channel, str):
+            raise TypeError(f"a channel must be str, not {type(channel).__name__}")
+        return self._prefix_b + encode_key(channel)
 
     # -- errors -------------------------------------------------------------------------
 
@@ -296,6 +370,13 @@ class _RedisTierBase:
             return type(exc)(str(exc))
         detail = self._scrub(f"{type(exc).__name__}: {exc}")
         message = f"redis tier {self.name!r}: {op} failed ({detail})"
+        if _is_auth(exc):
+            # The server answered (it refused us): healthy, whatever redis-py calls it.
+            self.stats["errors"] += 1
+            self.breaker.record_success()
+            return TierError(
+                f"redis tier {self.name!r}: {op} refused: authentication failed ({detail})"
+            )
         if isinstance(exc, _POOL_EXHAUSTED):
             # Our own pool is exhausted: the server is not at fault.
             self.stats["unavailable"] += 1
@@ -583,7 +664,7 @@ class RedisTier(_RedisTierBase):
         """Remove every key of the namespace (tag index included), nothing outside it."""
         if not self.breaker.allow():
             raise self._rejected("clear")
-        match = _escape_glob(self.prefix).encode() + b"*"
+        match = encode_key(_escape_glob(self.prefix)) + b"*"
         try:
             client = self._client or self._connect()
             batch: list[bytes] = []
@@ -650,8 +731,9 @@ class RedisTier(_RedisTierBase):
 
     def acquire_lease(self, key: str, ttl: float) -> str | None:
         """Take the lease ``key`` for ``ttl`` seconds (SET NX PX): a token to release it
-        with, or ``None`` when someone else holds it."""
-        raw = self._key(key)
+        with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
+        their own: the lease ``key`` never touches the entry cached under ``key``."""
+        raw = self._lease_key(key)
         ms = _ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
@@ -668,12 +750,13 @@ class RedisTier(_RedisTierBase):
     def release_lease(self, key: str, token: str) -> bool:
         """Release the lease if ``token`` still holds it (checked by a server-side script);
         whether it was released. An expired lease taken by another holder is left alone."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
+        tok = _token(token)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
             self._client or self._connect()
-            n = self._release(keys=[raw], args=[token])
+            n = self._release(keys=[raw], args=[tok])
         except _CAUGHT as exc:
             raise self._translate("release_lease", exc) from exc
         self.breaker.record_success()
@@ -712,7 +795,7 @@ class RedisTier(_RedisTierBase):
         except _CAUGHT as exc:
             raise self._translate("tag_members", exc) from exc
         self.breaker.record_success()
-        return {m.decode() for m in members}
+        return self._members(members)
 
     def tag_invalidate(self, tag: str) -> int:
         """Delete every key recorded under ``tag`` and the index set; how many keys existed."""
@@ -733,12 +816,11 @@ class RedisTier(_RedisTierBase):
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
         message = _check_frame(message)
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
-            n = (self._client or self._connect()).publish(
-                self._prefix_b + channel.encode(), message
-            )
+            n = (self._client or self._connect()).publish(name, message)
         except _CAUGHT as exc:
             raise self._translate("publish", exc) from exc
         self.breaker.record_success()
@@ -747,11 +829,12 @@ class RedisTier(_RedisTierBase):
     def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> Subscription:
         """Call ``handler(message)`` in a background thread for every message published on
         ``prefix + channel``, until the returned subscription (or the tier) is closed."""
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("subscribe")
         try:
             pubsub = (self._client or self._connect()).pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(self._prefix_b + channel.encode())
+            pubsub.subscribe(name)
         except _CAUGHT as exc:
             raise self._translate("subscribe", exc) from exc
         self.breaker.record_success()
@@ -1093,7 +1176,7 @@ class AsyncRedisTier(_RedisTierBase):
         """Remove every key of the namespace (tag index included), nothing outside it."""
         if not self.breaker.allow():
             raise self._rejected("clear")
-        match = _escape_glob(self.prefix).encode() + b"*"
+        match = encode_key(_escape_glob(self.prefix)) + b"*"
         try:
             async with self._gate:
                 client = self._client or self._connect()
@@ -1156,7 +1239,7 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def acquire_lease(self, key: str, ttl: float) -> str | None:
         """Async twin of :meth:`RedisTier.acquire_lease`."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
         ms = _ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
@@ -1173,13 +1256,14 @@ class AsyncRedisTier(_RedisTierBase):
 
     async def release_lease(self, key: str, token: str) -> bool:
         """Async twin of :meth:`RedisTier.release_lease`."""
-        raw = self._key(key)
+        raw = self._lease_key(key)
+        tok = _token(token)
         if not self.breaker.allow():
             raise self._rejected("release_lease")
         try:
             async with self._gate:
                 self._client or self._connect()
-                n = await self._release(keys=[raw], args=[token])
+                n = await self._release(keys=[raw], args=[tok])
         except _CAUGHT as exc:
             raise self._translate("release_lease", exc) from exc
         self.breaker.record_success()
@@ -1215,7 +1299,7 @@ class AsyncRedisTier(_RedisTierBase):
         except _CAUGHT as exc:
             raise self._translate("tag_members", exc) from exc
         self.breaker.record_success()
-        return {m.decode() for m in members}
+        return self._members(members)
 
     async def tag_invalidate(self, tag: str) -> int:
         """Async twin of :meth:`RedisTier.tag_invalidate`."""
@@ -1234,12 +1318,12 @@ class AsyncRedisTier(_RedisTierBase):
     async def publish(self, channel: str, message: bytes) -> int:
         """Async twin of :meth:`RedisTier.publish`."""
         message = _check_frame(message)
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")
         try:
             async with self._gate:
                 client = self._client or self._connect()
-                name = self._prefix_b + channel.encode()
                 if hasattr(client, "publish"):
                     n = await client.publish(name, message)
                 else:
@@ -1259,6 +1343,7 @@ class AsyncRedisTier(_RedisTierBase):
         """Call ``handler(message)`` (a function or a coroutine function) from a task of
         the running loop for every message on ``prefix + channel``, until the returned
         subscription (or the tier) is closed."""
+        name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("subscribe")
         try:
@@ -1281,7 +1366,7 @@ class AsyncRedisTier(_RedisTierBase):
                     )
                 )
                 pubsub = owner.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(self._prefix_b + channel.encode())
+            await pubsub.subscribe(name)
         except _CAUGHT as exc:
             raise self._translate("subscribe", exc) from exc
         self.breaker.record_success()

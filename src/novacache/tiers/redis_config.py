@@ -20,6 +20,7 @@ plus ``db``, ``client_name``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -83,6 +84,7 @@ class RedisConfig:
     client_name: str | None = "novacache"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.topology not in _DEFAULT_PORTS:
             raise ConfigurationError(f"unknown Redis topology {self.topology!r}")
         if self.topology == "sentinel" and (not self.sentinels or not self.service_name):
@@ -97,12 +99,17 @@ class RedisConfig:
             raise ConfigurationError("read_from_replicas needs Sentinel or Cluster")
         for name in ("timeout", "connect_timeout", "backoff_base", "backoff_cap"):
             value = getattr(self, name)
-            if not value > 0:
-                raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
+            if not 0 < _seconds(value) < math.inf:
+                raise ConfigurationError(f"{name} must be a finite number of seconds > 0")
         if self.retries < 0 or self.max_connections < 1:
             raise ConfigurationError("retries must be >= 0 and max_connections >= 1")
-        if self.health_check_interval < 0:
-            raise ConfigurationError("health_check_interval must be >= 0")
+        if not 0 <= _seconds(self.health_check_interval) < math.inf:
+            raise ConfigurationError("health_check_interval must be finite and >= 0")
+        if self.db < 0:
+            raise ConfigurationError("db must be >= 0")
+        for _host, port in ((self.host, self.port), *self.sentinels, *self.startup_nodes):
+            if not 0 < port < 65536:
+                raise ConfigurationError("a port must be within 1..65535")
 
     def replace(self, **changes: Any) -> RedisConfig:
         """A copy with some fields changed (validated again)."""
@@ -116,7 +123,13 @@ class RedisConfig:
         malformed address or an unknown query option. The message never repeats the URL
         (it may hold a password).
         """
-        parts = urlsplit(url)
+        if not isinstance(url, str):
+            raise TypeError(f"a Redis URL must be str, not {type(url).__name__}")
+        try:
+            parts = urlsplit(url)
+            query = parse_qsl(parts.query, keep_blank_values=True)
+        except ValueError:  # e.g. an unclosed "[": the message would repeat the URL
+            raise ConfigurationError("malformed Redis URL") from None
         scheme = parts.scheme.lower()
         kw: dict[str, Any] = {}
         base, _, variant = scheme.partition("+")
@@ -156,7 +169,7 @@ class RedisConfig:
             ((kw["host"], kw["port"]),) = _addresses(netloc or "127.0.0.1", 6379)[:1]
             if path.strip("/"):
                 kw["db"] = _number(int, "db", path.strip("/"))
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        for name, value in query:
             if name in _FLOATS:
                 kw[name] = _number(float, name, value)
             elif name in _INTS:
@@ -169,6 +182,49 @@ class RedisConfig:
                 raise ConfigurationError(f"unknown Redis URL option {name!r}")
         kw.update(options)
         return cls(**kw)
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(_FLOATS, (int, float)),
+    **dict.fromkeys(("max_connections", "retries", "db", "port"), (int,)),
+    **dict.fromkeys((*_BOOLS, "ssl"), (bool,)),
+    **dict.fromkeys(("topology", "host"), (str,)),
+}
+_OPTIONAL_STRS = (*_STRS, "unix_socket_path", "username", "password", "sentinel_username",
+                  "sentinel_password")  # fmt: skip
+
+
+def _seconds(value: float) -> float:
+    """``value`` as a float; an int beyond the floats is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _check_types(config: RedisConfig) -> None:
+    """``TypeError`` naming the field for a value of the wrong type (checked before any
+    value, so a comparison never fails with a bare ``TypeError`` of its own)."""
+    for name, kinds in _FIELD_TYPES.items():
+        value = getattr(config, name)
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise TypeError(f"RedisConfig.{name} must be {kinds[-1].__name__}, not {value!r}")
+    for name in _OPTIONAL_STRS:
+        value = getattr(config, name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"RedisConfig.{name} must be str or None, not {type(value).__name__}")
+    for name in ("sentinels", "startup_nodes"):
+        value = getattr(config, name)
+        if not isinstance(value, (tuple, list)) or not all(
+            isinstance(a, (tuple, list))
+            and len(a) == 2
+            and isinstance(a[0], str)
+            and type(a[1]) is int
+            for a in value
+        ):
+            raise TypeError(f"RedisConfig.{name} must be a sequence of (host, port) pairs")
+        # Note that the dataclass is frozen: a list given by the caller becomes a tuple.
+        object.__setattr__(config, name, tuple((host, port) for host, port in value))
 
 
 def _number(kind: type[int] | type[float], name: str, text: str) -> Any:
@@ -185,8 +241,10 @@ def _addresses(netloc: str, default_port: int) -> tuple[Address, ...]:
         if not item:
             continue
         if item.startswith("["):  # [ipv6]:port
-            host, _, rest = item[1:].partition("]")
-            port_text = rest[1:] if rest.startswith(":") else ""
+            host, closed, rest = item[1:].partition("]")
+            if not closed or (rest and not rest.startswith(":")):
+                raise ConfigurationError("malformed address in Redis URL")
+            port_text = rest[1:]
         else:
             host, _, port_text = item.rpartition(":") if ":" in item else (item, "", "")
         port = _number(int, "port", port_text) if port_text else default_port

@@ -10,6 +10,12 @@ Layout (schema version 1, marked in the header with ``PRAGMA application_id``)::
     novacache_access(id = entries.id, atime)     one narrow row per entry
     novacache_stats(id = 0, entries, bytes)      kept exact by triggers
 
+A key is stored as ``TEXT``, or, when it holds a lone surrogate (no strict UTF-8), as a
+``BLOB`` of its UTF-8 with the surrogate passed through: every ``str`` key works, and no
+two collide (see :mod:`novacache.tiers._keys`). A frame larger than SQLite's length
+limit (``SQLITE_LIMIT_LENGTH``, 10**9 bytes by default) or than ``maxbytes`` is refused
+with ``EntryTooLarge`` before anything is written.
+
 Note that the byte budget (``maxbytes``, counted in frame bytes) is enforced in the same
 transaction as the write that exceeds it: expired rows go first, then the least recently
 used. Access times are batched in memory and written in one transaction every
@@ -43,8 +49,17 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
-from ._checks import check_frame, check_key, check_keys, check_ttl
-from ._glob import compile_glob, literal_prefix, prefix_upper_bound
+from ._checks import (
+    check_count,
+    check_frame,
+    check_key,
+    check_keys,
+    check_path,
+    check_seconds,
+    check_ttl,
+)
+from ._glob import bytes_upper_bound, compile_glob, literal_prefix, prefix_upper_bound
+from ._keys import encode_key, has_surrogate, sqlite_key, sqlite_unkey
 
 __all__ = ["AsyncSQLiteTier", "SQLiteTier", "StoreUsage"]
 
@@ -122,6 +137,8 @@ _SCAN_NEXT = "SELECT key, expires FROM novacache_entries WHERE key > ?{upper} OR
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
 _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
 _SQLITE_NOTADB = 26
+# SQLite's default SQLITE_MAX_LENGTH: the largest string or BLOB (the frames) it stores.
+_DEFAULT_MAX_LENGTH = 1_000_000_000
 
 _PRAGMA_NAME = re.compile(r"[a-z_]{1,64}\Z")
 _PRAGMA_VALUE = re.compile(r"-?[0-9]{1,19}\Z|[A-Za-z_]{1,32}\Z")
@@ -182,25 +199,35 @@ class SQLiteTier:
             isinstance(maxbytes, bool) or not isinstance(maxbytes, int) or maxbytes <= 0
         ):
             raise ConfigurationError(f"maxbytes must be a positive int or None, not {maxbytes!r}")
-        if not timeout >= 0:
-            raise ConfigurationError(f"timeout must be >= 0 seconds, not {timeout!r}")
-        if touch_batch < 1 or not touch_interval >= 0:
-            raise ConfigurationError("touch_batch must be >= 1 and touch_interval >= 0")
+        timeout = check_seconds("timeout", timeout)
+        check_count("touch_batch", touch_batch)
+        touch_interval = check_seconds("touch_interval", touch_interval)
+        if not callable(clock):
+            raise TypeError("clock must be a callable returning seconds")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be str, not {type(name).__name__}")
+        if pragmas is not None and not isinstance(pragmas, Mapping):
+            raise TypeError(f"pragmas must be a mapping, not {type(pragmas).__name__}")
         self._pragmas: list[str] = []
         for key, value in (pragmas or {}).items():
+            if not isinstance(key, str) or not isinstance(value, (int, str)):
+                raise TypeError("pragmas map names (str) to integers or bare words")
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise ConfigurationError(f"PRAGMA {key!r}: {value} is out of SQLite's range")
             text = str(value)
             if not _PRAGMA_NAME.match(key) or not _PRAGMA_VALUE.match(text):
                 raise ConfigurationError(f"refusing PRAGMA {key!r} = {text!r}")
             self._pragmas.append(f"PRAGMA {key} = {text}")
         self.name = name
-        self.path = Path(path)
+        self.path = Path(check_path(path))
         self._maxbytes = maxbytes
         self._timeout = float(timeout)
         self._clock = clock
         self._touch_batch = touch_batch
         self._touch_interval = float(touch_interval)
-        self._touched: dict[str, float] = {}
+        self._touched: dict[str | bytes, float] = {}  # stored key -> access time
         self._touch_lock = threading.Lock()
+        self._max_frame = _DEFAULT_MAX_LENGTH
         self._last_flush = clock()
         self._writes = 0
         self._idle: deque[sqlite3.Connection] = deque()
@@ -231,12 +258,16 @@ class SQLiteTier:
 
     def _open(self, *, rebuild: bool, verify: bool) -> None:
         try:
-            self._idle.append(self._connect_and_check(verify=verify))
+            conn = self._connect_and_check(verify=verify)
         except StoreCorrupted:
             if not rebuild:
                 raise
             self._move_aside()
-            self._idle.append(self._connect_and_check(verify=False))
+            conn = self._connect_and_check(verify=False)
+        getlimit = getattr(conn, "getlimit", None)  # Python >= 3.11
+        if getlimit is not None:
+            self._max_frame = int(getlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH", 0)))
+        self._idle.append(conn)
 
     def _connect_and_check(self, *, verify: bool) -> sqlite3.Connection:
         """A first connection to a file known to be our store (created when empty)."""
@@ -382,7 +413,7 @@ class SQLiteTier:
 
     # -- access times and the byte budget --------------------------------------------
 
-    def _touch(self, key: str, now: float) -> None:
+    def _touch(self, key: str | bytes, now: float) -> None:
         self._touched[key] = now
         if (
             len(self._touched) >= self._touch_batch
@@ -393,7 +424,7 @@ class SQLiteTier:
             except TierError:
                 pass  # kept for the next flush: a read never waits for another writer
 
-    def _take_touches(self) -> dict[str, float]:
+    def _take_touches(self) -> dict[str | bytes, float]:
         with self._touch_lock:
             pending, self._touched = self._touched, {}
             self._last_flush = self._clock()
@@ -421,7 +452,9 @@ class SQLiteTier:
                 self._touched = pending
             raise
 
-    def _after_write(self, conn: sqlite3.Connection, now: float, written: Iterable[str]) -> None:
+    def _after_write(
+        self, conn: sqlite3.Connection, now: float, written: Iterable[str | bytes]
+    ) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
             conn.execute(_PURGE, (now,))
@@ -465,10 +498,10 @@ class SQLiteTier:
 
     def get(self, key: str) -> bytes | None:
         """The frame stored under ``key``, or ``None`` when absent or expired."""
-        check_key(key)
+        stored = sqlite_key(check_key(key))
         conn = self._borrow("get")
         try:
-            row = conn.execute(_GET, (key,)).fetchone()
+            row = conn.execute(_GET, (stored,)).fetchone()
         except sqlite3.Error as exc:
             raise self._error("get", exc) from exc
         finally:
@@ -480,14 +513,14 @@ class SQLiteTier:
         if expires is not None and expires <= now:
             return None
         if self._maxbytes is not None:
-            self._touch(key, now)
+            self._touch(stored, now)
         return frame  # type: ignore[no-any-return]
 
     def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key`` for ``ttl`` seconds (``None``: no expiry).
 
-        Raises ``EntryTooLarge`` (a ``ValueError``) for a frame larger than ``maxbytes``,
-        leaving any older frame under the key in place.
+        Raises ``EntryTooLarge`` (a ``ValueError``) for a frame larger than ``maxbytes``
+        or than SQLite's length limit, leaving any older frame under the key in place.
         """
         self.set_many({check_key(key): frame}, ttl)
 
@@ -499,30 +532,34 @@ class SQLiteTier:
             return found
         rows: list[Any] = []
         for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i : i + _CHUNK]
+            chunk = [sqlite_key(k) for k in wanted[i : i + _CHUNK]]
             sql = (
                 "SELECT key, frame, expires FROM novacache_entries "
                 f"WHERE key IN ({_placeholders(len(chunk))})"
             )
             rows.extend(self._read("get_many", sql, chunk))
         now = self._clock()
-        for key, frame, expires in rows:
+        for stored, frame, expires in rows:
             if expires is None or expires > now:
+                key = stored if type(stored) is str else sqlite_unkey(stored)
+                if key is None:
+                    continue
                 found[key] = frame
                 if self._maxbytes is not None:
-                    self._touch(key, now)
+                    self._touch(stored, now)
         return found
 
     def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every frame of ``items`` with one TTL, in one transaction."""
         ttl = check_ttl(ttl)
-        checked: list[tuple[str, bytes]] = []
+        checked: list[tuple[str | bytes, bytes]] = []
+        limit = self._max_frame if self._maxbytes is None else min(self._maxbytes, self._max_frame)
         for key, frame in items.items():
             check_key(key)
             check_frame(frame)
-            if self._maxbytes is not None and len(frame) > self._maxbytes:
-                raise EntryTooLarge(len(frame), self._maxbytes)
-            checked.append((key, frame))
+            if len(frame) > limit:
+                raise EntryTooLarge(len(frame), limit)
+            checked.append((sqlite_key(key), frame))
         if not checked:
             return
         now = self._clock()
@@ -546,14 +583,15 @@ class SQLiteTier:
         wanted = check_keys(keys)
         if not wanted:
             return 0
+        stored = [sqlite_key(k) for k in wanted]
         now = self._clock()
 
         def work(conn: sqlite3.Connection) -> int:
-            if len(wanted) == 1:
-                return conn.execute(_DELETE_LIVE, (wanted[0], now)).rowcount
+            if len(stored) == 1:
+                return conn.execute(_DELETE_LIVE, (stored[0], now)).rowcount
             count = 0
             for i in range(0, len(wanted), _CHUNK):
-                chunk = wanted[i : i + _CHUNK]
+                chunk = stored[i : i + _CHUNK]
                 sql = (
                     f"DELETE FROM novacache_entries WHERE key IN ({_placeholders(len(chunk))}) "
                     "AND (expires IS NULL OR expires > ?)"
@@ -565,7 +603,7 @@ class SQLiteTier:
 
     def ttl(self, key: str) -> float | None:
         """Seconds ``key`` has left, ``math.inf`` without expiry, ``None`` when absent."""
-        rows = self._read("ttl", _TTL, (check_key(key),))
+        rows = self._read("ttl", _TTL, (sqlite_key(check_key(key)),))
         if not rows:
             return None
         expires = rows[0][0]
@@ -589,21 +627,39 @@ class SQLiteTier:
             yield from page
 
     def _scan_pages(self, pattern: str) -> Iterator[list[str]]:
-        """The matching live keys, one list per page of the key index read."""
+        """The matching live keys, one list per page of the key index read.
+
+        Two index ranges: the ``TEXT`` keys starting with the pattern's literal prefix,
+        then the ``BLOB`` keys (those with a lone surrogate) starting with its bytes.
+        Every ``BLOB`` sorts after every ``TEXT``, so an open-ended text range covers
+        them too; a prefix with a lone surrogate has only ``BLOB`` keys to look at."""
         regex = compile_glob(pattern)
         prefix = literal_prefix(pattern)
-        upper = prefix_upper_bound(prefix)
+        if not has_surrogate(prefix):
+            upper = prefix_upper_bound(prefix)
+            yield from self._scan_range(regex, prefix, upper)
+            if upper is None:
+                return
+        low = encode_key(prefix)
+        yield from self._scan_range(regex, low, bytes_upper_bound(low))
+
+    def _scan_range(
+        self, regex: re.Pattern[str], start: str | bytes, upper: str | bytes | None
+    ) -> Iterator[list[str]]:
         bound = " AND key < ?" if upper is not None else ""
         extra = (upper,) if upper is not None else ()
-        sql, start = _SCAN_FIRST.format(upper=bound), prefix
+        sql = _SCAN_FIRST.format(upper=bound)
         while True:
             rows = self._read("scan", sql, (start, *extra, _SCAN_PAGE))
             now = self._clock()
-            yield [
-                key
-                for key, expires in rows
-                if (expires is None or expires > now) and regex.match(key)
-            ]
+            page = []
+            for stored, expires in rows:
+                if expires is not None and expires <= now:
+                    continue
+                key = stored if type(stored) is str else sqlite_unkey(stored)
+                if key is not None and regex.match(key):
+                    page.append(key)
+            yield page
             if len(rows) < _SCAN_PAGE:
                 return
             sql, start = _SCAN_NEXT.format(upper=bound), rows[-1][0]
