@@ -19,6 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+import novacache
 from novacache.errors import NovaCacheError
 
 # Characters that broke something once, or could: NUL and controls, lone surrogates (what
@@ -101,6 +102,9 @@ ODD_VALUES = st.one_of(
 )
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(novacache.__file__)) + os.sep
+
+
 def _innermost_file(exc: BaseException) -> str:
     tb = exc.__traceback__
     last = None
@@ -117,7 +121,8 @@ def assert_typed(exc: BaseException) -> None:
     assert isinstance(exc, (TypeError, ValueError)), f"untyped error: {exc!r}"
     assert not isinstance(exc, UnicodeError), f"a raw UnicodeError: {exc!r}"
     where = _innermost_file(exc)
-    ours = (os.sep + "novacache" + os.sep in where and "site-packages" not in where) or (
+    # Raised by novacache's own code (as installed, or from src/), not by a library.
+    ours = where.startswith(_PACKAGE_DIR) or (
         os.path.basename(where) in ("_tierkit.pyx", "_core.pyx", "_codec.pyx")
     )
     assert ours, f"{exc!r} raised in {where}, not by novacache's own checks"
