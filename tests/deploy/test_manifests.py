@@ -437,3 +437,66 @@ def test_servers_run_from_the_writable_file_their_init_container_renders(
         assert volume["readOnly"] is False
     assert "configMap" in _volume_at(doc, init, template)
     assert _volume_at(doc, server, conf)["name"] == _volume_at(doc, init, conf)["name"]
+
+
+def test_app_urls_are_novacache_urls_that_point_at_the_services() -> None:
+    """The example app's URLs parse with RedisConfig.from_url (the forms novacache
+    accepts) and name the Services, ports and master name the manifests define."""
+    from novacache.tiers.redis_config import RedisConfig
+
+    urls = configmap("novacache-example")
+    sentinel = RedisConfig.from_url(urls["sentinel-url"], password=PASSWORD)
+    assert sentinel.topology == "sentinel"
+    sts = resource("StatefulSet", "redis-sentinel")
+    headless = resource("Service", sts["spec"]["serviceName"])
+    port = headless["spec"]["ports"][0]["port"]
+    assert sentinel.sentinels == tuple(
+        (f"{sts['metadata']['name']}-{i}.{headless['metadata']['name']}.novacron.svc", port)
+        for i in range(sts["spec"]["replicas"])
+    )
+    monitor = re.search(
+        r"^sentinel monitor (\S+) ", configmap("redis-sentinel")["sentinel.conf"], re.M
+    )
+    assert monitor is not None
+    assert sentinel.service_name == monitor.group(1)
+    assert PASSWORD not in repr(sentinel)
+
+    cluster = RedisConfig.from_url(urls["cluster-url"])
+    assert cluster.topology == "cluster"
+    service = resource("Service", "redis-cluster")
+    assert cluster.startup_nodes == (
+        ("redis-cluster.novacron.svc", service["spec"]["ports"][0]["port"]),
+    )
+    for url in urls.values():
+        assert "@" not in url  # no password in a URL: it comes from the Secret
+
+
+def test_app_gets_its_password_from_the_secret_and_is_scraped() -> None:
+    app = resource("Deployment", "novacache-example")
+    template = app["spec"]["template"]
+    (main,) = template["spec"]["containers"]
+    env = {e["name"]: e for e in main["env"]}
+    assert env["NOVACACHE_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "redis-auth",
+        "key": "password",
+    }
+    assert env["NOVACACHE_REDIS_URL"]["valueFrom"]["configMapKeyRef"]["name"] == (
+        "novacache-example"
+    )
+    assert template["metadata"]["labels"]["novacache.io/redis-client"] == "true"
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    ports = {p["containerPort"]: p["name"] for p in main["ports"]}
+    assert int(annotations["prometheus.io/port"]) in ports
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"]["port"] in ports.values()
+
+
+@pytest.mark.parametrize("name", ["redis-cluster", "redis"])
+def test_redis_pods_are_scraped_through_the_exporter(name: str) -> None:
+    template = resource("StatefulSet", name)["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    exporter = next(c for c in template["spec"]["containers"] if c["name"] == "exporter")
+    assert annotations["prometheus.io/port"] == str(exporter["ports"][0]["containerPort"])
+    assert annotations["prometheus.io/path"] == "/metrics"
