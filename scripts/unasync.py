@@ -18,8 +18,11 @@ the names below:
   become their synchronous ones (``__aenter__`` -> ``__enter__``, ``aclose`` ->
   ``close``, ...), and the entries of :data:`NAMES`; a name is also replaced inside
   comments and docstrings;
-- ``if IS_ASYNC: A else: B`` becomes ``B`` (nothing without ``else``), for what differs
-  by nature (see ``novacache._concurrency``);
+- ``if IS_ASYNC: A else: B`` becomes ``B`` (nothing without ``else``) and
+  ``if not IS_ASYNC: B`` becomes ``B``, for what differs by nature (see
+  ``novacache._concurrency``);
+- a ``with`` / ``async with`` line ending in ``# unasync: unwrap`` becomes its body (for a
+  guard only the asyncio code needs, such as a semaphore of connections);
 - dotted paths of :data:`MODULES` (``redis.asyncio.X`` -> ``redis.X``);
 - a line ending in ``# unasync: async-only`` is dropped; a comment line
   ``# unasync: sync: <code>`` becomes ``<code>`` (at the comment's indentation).
@@ -189,31 +192,66 @@ def _format(code: str, target: Path) -> str:
     return proc.stdout if proc.returncode == 0 else code
 
 
+_UNWRAP = "# unasync: unwrap"
+
+
+def _marked(node: ast.AST, lines: list[str]) -> bool:
+    """Whether ``node`` is an ``if IS_ASYNC`` / ``if not IS_ASYNC`` or an unwrapped ``with``."""
+    if isinstance(node, ast.If):
+        return _is_async_test(node.test) is not None
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return lines[node.lineno - 1].rstrip().endswith(_UNWRAP)
+    return False
+
+
+def _is_async_test(test: ast.expr) -> bool | None:
+    """True for ``IS_ASYNC``, False for ``not IS_ASYNC``, None for any other test."""
+    if isinstance(test, ast.Name) and test.id == "IS_ASYNC":
+        return True
+    if (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Name)
+        and test.operand.id == "IS_ASYNC"
+    ):
+        return False
+    return None
+
+
 def _resolve_is_async(source: str, where: Path) -> str:
-    """Every ``if IS_ASYNC: A else: B`` replaced by ``B`` dedented to the ``if``."""
-    lines = source.splitlines(keepends=True)
-    nodes = [
-        node
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.If)
-        and isinstance(node.test, ast.Name)
-        and node.test.id == "IS_ASYNC"
-    ]
-    for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
+    """Every ``if IS_ASYNC: A else: B`` replaced by ``B`` dedented to the ``if`` (and
+    ``if not IS_ASYNC: B`` by ``B``), every ``with`` marked ``# unasync: unwrap`` by its
+    body dedented to the ``with``: one at a time, re-parsing in between (a rewrite moves
+    the lines of the statements around it)."""
+    while True:
+        lines = source.splitlines(keepends=True)
+        found: list[ast.If | ast.With | ast.AsyncWith] = []
+        for node in ast.walk(ast.parse(source)):
+            if _marked(node, lines):
+                found.append(node)  # type: ignore[arg-type]
+        if not found:
+            return source
+        node = max(found, key=lambda n: n.lineno)
         start, end = node.lineno - 1, node.end_lineno or node.lineno
-        kept: list[str] = []
-        if node.orelse:
-            first = node.orelse[0].lineno - 1
-            if lines[first].lstrip().startswith("elif"):
-                sys.exit(f"unasync: {where}:{node.lineno}: no elif after `if IS_ASYNC`")
-            head = first - 1
-            while lines[head].strip() != "else:":
-                head -= 1
-            body = lines[head + 1 : end]
-            shift = node.orelse[0].col_offset - node.col_offset
-            kept = [line[shift:] if line.strip() else line for line in body]
-        lines[start:end] = kept
-    return "".join(lines)
+        if isinstance(node, ast.If) and _is_async_test(node.test):
+            body: list[str] = []
+            shift = 0
+            if node.orelse:
+                first = node.orelse[0].lineno - 1
+                if lines[first].lstrip().startswith("elif"):
+                    sys.exit(f"unasync: {where}:{node.lineno}: no elif after `if IS_ASYNC`")
+                head = first - 1
+                while lines[head].strip() != "else:":
+                    head -= 1
+                body = lines[head + 1 : end]
+                shift = node.orelse[0].col_offset - node.col_offset
+        else:
+            if isinstance(node, ast.If) and node.orelse:
+                sys.exit(f"unasync: {where}:{node.lineno}: no else after `if not IS_ASYNC`")
+            body = lines[node.lineno : end]  # comment lines before the first statement too
+            shift = node.body[0].col_offset - node.col_offset
+        lines[start:end] = [line[shift:] if line.strip() else line for line in body]
+        source = "".join(lines)
 
 
 def generate(source_path: Path, target_path: Path) -> str:
@@ -221,7 +259,13 @@ def generate(source_path: Path, target_path: Path) -> str:
     source = _resolve_is_async(source_path.read_text(encoding="utf-8"), source_path)
     code = _lines(_apply(source, _edits(source)))
     header = HEADER.format(source=source_path.relative_to(source_path.parent.parent).as_posix())
-    return _format(header + code, target_path)
+    code = _format(header + code, target_path)
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if (tok.type == tokenize.NAME and tok.string in ("async", "await", "IS_ASYNC")) or (
+            tok.type == tokenize.COMMENT and "unasync:" in tok.string
+        ):
+            sys.exit(f"unasync: {target_path}:{tok.start[0]}: {tok.string!r} left in the code")
+    return code
 
 
 def pairs() -> list[tuple[Path, Path]]:
