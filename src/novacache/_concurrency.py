@@ -24,10 +24,12 @@ __all__ = [
     "IS_ASYNC",
     "AsyncEvent",
     "AsyncFlight",
+    "AsyncLock",
     "AsyncMutex",
     "AsyncWorker",
     "Event",
     "Flight",
+    "Lock",
     "Mutex",
     "Worker",
     "async_owner",
@@ -80,6 +82,9 @@ def owner() -> object:
 
 AsyncEvent = asyncio.Event
 Event = threading.Event
+#: A lock held across awaits (the asyncio form) or by a thread.
+AsyncLock = asyncio.Lock
+Lock = threading.Lock
 
 
 class AsyncMutex:
