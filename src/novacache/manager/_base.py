@@ -220,6 +220,13 @@ class ManagerBase(Generic[TierT]):
             except Exception:  # a reporting hook must never break a cache call
                 self.stats.hook_errors += 1
 
+    def _read_failed(self, op: str, slot: str, exc: BaseException, down: Down) -> None:
+        """A read of tier ``slot`` failed: a miss of that tier, counted and reported (and
+        the tier skipped for the rest of the call when it is unreachable)."""
+        note_down(down, slot, exc)
+        self.stats.count(slot, "read_errors")
+        self._report(op, slot, exc)
+
     def _finish(
         self, op: str, report: WriteReport, policy: WritePolicy | None = None
     ) -> WriteReport:

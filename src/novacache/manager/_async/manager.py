@@ -205,9 +205,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             try:
                 frame = await tier.get(key)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get", slot, exc)
+                self._read_failed("get", slot, exc, down)
                 continue
             if frame is None:
                 self.stats.count(slot, "misses")
@@ -260,9 +258,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             try:
                 frames = await tier.get_many(missing)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get_many", slot, exc)
+                self._read_failed("get_many", slot, exc, down)
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():

@@ -195,9 +195,7 @@ class CacheManager(ManagerBase[Tier]):
             try:
                 frame = tier.get(key)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get", slot, exc)
+                self._read_failed("get", slot, exc, down)
                 continue
             if frame is None:
                 self.stats.count(slot, "misses")
@@ -250,9 +248,7 @@ class CacheManager(ManagerBase[Tier]):
             try:
                 frames = tier.get_many(missing)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get_many", slot, exc)
+                self._read_failed("get_many", slot, exc, down)
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
