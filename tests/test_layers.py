@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_select",
         "_stats",
         "_concurrency",
+        "_counters",
         "breaker",
         "errors",
         "_version",

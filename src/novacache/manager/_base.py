@@ -218,7 +218,7 @@ class ManagerBase(Generic[TierT]):
             try:
                 hook(op, slot, exc)
             except Exception:  # a reporting hook must never break a cache call
-                self.stats.hook_errors += 1
+                self.stats.add("hook_errors")
 
     def _read_failed(self, op: str, slot: str, exc: BaseException, down: Down) -> None:
         """A read of tier ``slot`` failed: a miss of that tier, counted and reported (and
@@ -231,7 +231,7 @@ class ManagerBase(Generic[TierT]):
         self, op: str, report: WriteReport, policy: WritePolicy | None = None
     ) -> WriteReport:
         if report.failed:
-            self.stats.write_errors += len(report.failed)
+            self.stats.add("write_errors", len(report.failed))
             if (policy or self.on_write_error) == "raise":
                 raise PartialWrite(op, report.failed, report.written)
         return report
@@ -278,13 +278,13 @@ class ManagerBase(Generic[TierT]):
         bus = self.bus
         if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
             local.pop(key, None)
-            self.stats.l1_skipped += 1
+            self.stats.add("l1_skipped")
             return False
         try:
             local.set(key, value, ttl=ttl)
         except EntryTooLarge:
             local.pop(key, None)
-            self.stats.l1_refused += 1
+            self.stats.add("l1_refused")
             return False
         return True
 

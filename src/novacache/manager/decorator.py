@@ -144,7 +144,7 @@ def _sync_manager_coroutine(
             cached = await asyncio.to_thread(manager.get, k, MISS)
             if cached is not MISS:
                 return cached
-            manager.stats.loads += 1
+            manager.stats.add("loads")
             value = await fn(*args, **kwargs)
             if value is None and negative_ttl is None:
                 return value

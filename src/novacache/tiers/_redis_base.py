@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.exceptions as rexc
 
+from .._counters import Counters
 from ..breaker import CircuitBreaker
 from ..errors import (
     ConfigurationError,
@@ -234,13 +235,8 @@ class RedisTierBase:
         secret_values = (config.password, config.sentinel_password)
         self._secrets = tuple(s for s in secret_values if s)
         self._closed = False
-        self.stats = {
-            "errors": 0,
-            "timeouts": 0,
-            "unavailable": 0,
-            "rejected": 0,
-            "failovers": 0,
-        }
+        #: Failures by kind, and Sentinel failovers seen (exact under threads).
+        self.stats = Counters(("errors", "timeouts", "unavailable", "rejected", "failovers"))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} prefix={self.prefix!r} {self.config!r}>"
@@ -327,7 +323,7 @@ class RedisTierBase:
         return text
 
     def _rejected(self, op: str) -> TierUnavailable:
-        self.stats["rejected"] += 1
+        self.stats.add_name("rejected")
         if self._closed:
             return TierUnavailable(f"redis tier {self.name!r}: {op} on a closed tier")
         return TierUnavailable(
@@ -342,25 +338,25 @@ class RedisTierBase:
         message = f"redis tier {self.name!r}: {op} failed ({detail})"
         if _is_auth(exc):
             # The server answered (it refused us): healthy, whatever redis-py calls it.
-            self.stats["errors"] += 1
+            self.stats.add_name("errors")
             self.breaker.record_success()
             return TierError(
                 f"redis tier {self.name!r}: {op} refused: authentication failed ({detail})"
             )
         if isinstance(exc, _POOL_EXHAUSTED):
             # Our own pool is exhausted: the server is not at fault.
-            self.stats["unavailable"] += 1
+            self.stats.add_name("unavailable")
             return TierUnavailable(message)
         if isinstance(exc, _TIMEOUTS):
-            self.stats["timeouts"] += 1
+            self.stats.add_name("timeouts")
             self.breaker.record_failure()
             return TierTimeout(message)
         if isinstance(exc, _UNAVAILABLE):
-            self.stats["unavailable"] += 1
+            self.stats.add_name("unavailable")
             self.breaker.record_failure()
             return TierUnavailable(message)
         # The server answered: it is healthy even if the request was refused.
-        self.stats["errors"] += 1
+        self.stats.add_name("errors")
         self.breaker.record_success()
         if isinstance(exc, rexc.NoPermissionError):
             return TierError(f"redis tier {self.name!r}: {op} refused by ACL ({detail})")

@@ -623,7 +623,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
             if self._flights.in_flight(key):
-                self.stats.stale_served += 1
+                self.stats.add("stale_served")
                 return found.value  # type: ignore[no-any-return]  # another caller refreshes
         self._ttl(ttl)
         self._ttl(negative_ttl)
@@ -636,14 +636,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
-                self.stats.refreshes += 1
+                self.stats.add("refreshes")
             token = None
             if lease is not None:
                 waited, token = await self._wait_for_lease(key, lease, down)
                 if waited is not None:
                     return waited.value  # type: ignore[no-any-return]
             try:
-                self.stats.loads += 1
+                self.stats.add("loads")
                 started = time.perf_counter()
                 loaded = await loader()
                 took = time.perf_counter() - started

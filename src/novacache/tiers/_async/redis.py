@@ -652,7 +652,7 @@ class AsyncFailoverWatch:
         except _CAUGHT:
             pass
         self.switches += 1
-        self._tier.stats["failovers"] = self.switches
+        self._tier.stats.add_name("failovers")
 
     async def close(self) -> None:
         """Stop listening (a thread is waited for about a second at most); harmless to

@@ -586,7 +586,7 @@ class FailoverWatch:
         except _CAUGHT:
             pass
         self.switches += 1
-        self._tier.stats["failovers"] = self.switches
+        self._tier.stats.add_name("failovers")
 
     def close(self) -> None:
         """Stop listening (a thread is waited for about a second at most); harmless to
