@@ -160,8 +160,20 @@ class MsgpackSerializer:
         self._by_name[name] = cls
 
     def dumps(self, value: Any) -> bytes:
-        """Return the msgpack bytes of ``value``; ``TypeError`` for an unsupported type."""
-        out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        """Return the msgpack bytes of ``value``; ``TypeError`` for an unsupported type,
+        :class:`~novacache.errors.SerializerRefused` for a str that holds a lone
+        surrogate (a str value stored alone, outside any container, keeps it: the codec
+        writes it as UTF-8 with ``surrogatepass``, without msgpack)."""
+        try:
+            out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        except UnicodeEncodeError as exc:
+            # Note that msgpack reports the str it met, not the value it was given: name
+            # the str, since the value may be a wrapper (the manager's envelope list).
+            char = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+            raise SerializerRefused(
+                f"msgpack cannot encode a str holding a lone surrogate (U+{ord(char):04X} "
+                f"at index {exc.start}): its strings are UTF-8, which has no form for it"
+            ) from None
         return out
 
     def loads(self, data: bytes) -> Any:
