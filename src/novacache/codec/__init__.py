@@ -15,6 +15,12 @@ Guarantees:
 - With a :class:`KeyRing`, frames are AES-256-GCM encrypted; the header and the cache key
   are authenticated, so an edited frame, or a frame copied to another key, does not
   decrypt. Such a codec refuses unencrypted frames.
+- Values and frames nest at most :data:`MAX_DEPTH` (128) levels: a deeper value is
+  refused on encode (``SerializerRefused``), a deeper frame on decode (``CorruptFrame``),
+  so neither call can exhaust the C stack of a thread (see
+  :mod:`novacache.codec.nesting`).
+
+The contract, its errors and an example: ``docs/codec.md``.
 """
 
 from __future__ import annotations
