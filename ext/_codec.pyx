@@ -398,6 +398,13 @@ cdef inline void _write_u64(unsigned char* p, uint64_t v) noexcept:
         v >>= 8
 
 
+cdef inline void _write_u32(unsigned char* p, uint32_t v) noexcept:
+    p[0] = v & 0xFF
+    p[1] = (v >> 8) & 0xFF
+    p[2] = (v >> 16) & 0xFF
+    p[3] = (v >> 24) & 0xFF
+
+
 cdef inline uint32_t _read_u32(const unsigned char* p) noexcept:
     return (<uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16)
             | (<uint32_t>p[3] << 24))
@@ -426,6 +433,40 @@ cdef bytes _frame_plain(int ser, int flags, bytes payload):
     memcpy(p + _HEADER, PyBytes_AS_STRING(payload), n)
     _write_u64(p + _HEADER + n, _checksum(payload, p))
     return frame
+
+
+# -- lz4: the block of a one-block frame ---------------------------------------------------
+
+# Note that this is novacache.codec.compression.compress in C, for payloads of one lz4
+# frame block (up to 4 MiB): the same call, the same bytes, without the Python slicing.
+# An engine whose compress is that function takes this path (see encode).
+from novacache.codec.compression import compress as _lz4_compress
+
+import lz4.frame
+
+cdef object _frame_compress = lz4.frame.compress
+cdef object _BLOCK_SIZE_ID = lz4.frame.BLOCKSIZE_MAX4MB
+cdef Py_ssize_t _LZ4_ONE_BLOCK = 4 * 1024 * 1024
+
+
+cdef bytes _lz4_block(bytes data):
+    # size (u32 LE) | the block of a one-block lz4 frame: magic (4) | FLG BD HC (3) |
+    # block size (u32 LE, top bit: stored raw) | block | end mark (4). ``data`` itself
+    # when there is no block or it is stored raw (the caller keeps only what is shorter).
+    cdef bytes framed = _frame_compress(data, 0, _BLOCK_SIZE_ID, False, False, False, False)
+    cdef Py_ssize_t m = PyBytes_GET_SIZE(framed)
+    cdef const unsigned char* f = <const unsigned char*>PyBytes_AS_STRING(framed)
+    cdef Py_ssize_t size
+    cdef bytes out
+    cdef unsigned char* o
+    if m < 15 or f[10] & 0x80:
+        return data
+    size = m - 15
+    out = PyBytes_FromStringAndSize(NULL, 4 + size)
+    o = <unsigned char*>PyBytes_AS_STRING(out)
+    _write_u32(o, <uint32_t>PyBytes_GET_SIZE(data))
+    memcpy(o + 4, f + 11, size)
+    return out
 
 
 cdef class FrameEngine:
@@ -507,7 +548,10 @@ cdef class FrameEngine:
         if n > self._max_size:
             raise ValueTooLarge(n, self._max_size)
         if 0 <= self._compress_min <= n:
-            packed = self._compress(payload)
+            if self._compress is _lz4_compress and n <= _LZ4_ONE_BLOCK:
+                packed = _lz4_block(<bytes>payload)
+            else:
+                packed = self._compress(payload)
             if type(packed) is not bytes:
                 packed = bytes(packed)
             if PyBytes_GET_SIZE(packed) < n:
