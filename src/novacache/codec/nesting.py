@@ -61,29 +61,28 @@ def check_nesting(value: Any, limit: int = MAX_DEPTH) -> None:
     level = [value]
     depth = 0
     leaves = _LEAVES
+    only_leaves = leaves.issuperset
     while level:
         below: list[Any] = []
-        push = below.append
+        extend = below.extend
         containers = False
         for obj in level:
             tp = type(obj)
+            # Note that a container of leaves only (most of them) is passed by one
+            # issuperset over map(type, ...), which runs in C, not item by item here.
             if tp is dict:
-                for key, item in obj.items():
-                    if type(key) not in leaves:
-                        push(key)
-                    if type(item) not in leaves:
-                        push(item)
+                if not only_leaves(map(type, obj.values())):
+                    extend([item for item in obj.values() if type(item) not in leaves])
+                if not only_leaves(map(type, obj)):
+                    extend([key for key in obj if type(key) not in leaves])
             elif tp is list or tp is tuple or tp is set or tp is frozenset:
-                for item in obj:
-                    if type(item) not in leaves:
-                        push(item)
+                if not only_leaves(map(type, obj)):
+                    extend([item for item in obj if type(item) not in leaves])
             else:
                 items = _children(obj)
                 if items is None:
                     continue
-                for item in items:
-                    if type(item) not in leaves:
-                        push(item)
+                extend([item for item in items if type(item) not in leaves])
             containers = True
         if not containers:
             return
