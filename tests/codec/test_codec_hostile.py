@@ -420,3 +420,18 @@ def test_large_values_are_refused_with_value_too_large(
     assert isinstance(refused, errors.ValueTooLarge)
     assert refused.size > max_size
     assert refused.max_size == max_size
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=values | deep_values, limit=st.integers(0, 6))
+def test_the_nesting_walks_agree(value: Any, limit: int) -> None:
+    # The compiled walk and its pure twin against the reference count, at small limits
+    # where every boundary is crossed. Values that contain themselves are in the child
+    # tests above (the reference count would not end).
+    compiled = pytest.importorskip("novacache._codec")
+    from novacache.codec import nesting
+
+    expected = _depth(value) > limit
+    for walk in (compiled.check_nesting, nesting.check_nesting):
+        _, refused = _attempt(walk, value, limit)
+        assert (refused is not None) == expected, (walk, limit)
