@@ -58,10 +58,18 @@ def check_nesting(value: Any, limit: int = MAX_DEPTH) -> None:
     The walk goes level by level with a list, never by recursion, so it uses no more C
     stack for a deep value than for a flat one, and stops at ``limit + 1`` levels.
     """
-    level = [value]
-    depth = 0
     leaves = _LEAVES
     only_leaves = leaves.issuperset
+    tp = type(value)
+    if tp in leaves:
+        return
+    if limit >= 1 and (  # most values: one dict or list of leaves
+        (tp is dict and only_leaves(map(type, value.values())) and only_leaves(map(type, value)))
+        or (tp is list and only_leaves(map(type, value)))
+    ):
+        return
+    level = [value]
+    depth = 0
     while level:
         below: list[Any] = []
         extend = below.extend
