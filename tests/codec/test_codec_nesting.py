@@ -278,3 +278,58 @@ def test_embedded_manager_survives_planted_deep_frames(
     for stack in STACKS.values():  # every restart reads them again
         code = _reader(path, framing, body, encrypted=encrypted)
         run_isolated(code, stack_size=stack).check()
+
+
+@pytest.mark.parametrize("stack", ["256KiB", "main"])
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_crafted_deep_json_frames_are_corrupt(framing: str, stack: str) -> None:
+    # json.loads recurses per level and stops only at the recursion limit, which a
+    # program may raise far beyond what its thread stack holds: the codec counts
+    # brackets (not those inside strings) before json runs.
+    code = f"""
+    import sys
+    from codec_helpers import load_codec_class
+    from nesting_cases import plain_frame
+    from novacache import errors
+    from novacache.codec import MAX_DEPTH
+
+    sys.setrecursionlimit(1_000_000)
+    codec = load_codec_class({framing!r})()
+    strings = '"[[[{{{{", "\\\\"[", '
+    for depth, ok in ((MAX_DEPTH, True), (MAX_DEPTH + 1, False), (200_000, False)):
+        for doc in ("[" * depth + "]" * depth, '{{"k":' * depth + "0" + "}}" * depth,
+                    "[" + strings + "[" * (depth - 1) + "]" * depth):
+            frame = plain_frame(3, 0, doc.encode())
+            try:
+                codec.decode("k", frame)
+            except errors.CorruptFrame as exc:
+                assert not ok and "nests deeper than 128" in str(exc), (depth, exc)
+            else:
+                assert ok, depth
+    print("done")
+    """
+    run_isolated(code, stack_size=STACKS[stack]).check()
+
+
+def test_signed_pickle_frames_are_not_scanned_and_do_not_recurse() -> None:
+    # Documented in docs/codec.md: a pickle frame is unpickled only when it carries the
+    # HMAC of the codec's key, and the unpickler builds nested lists with its own heap
+    # stack, so even a frame nested 100,000 deep (only a key holder can write one)
+    # decodes on a 256 KiB thread without recursion.
+    code = """
+    from codec_helpers import load_codec_class
+    from novacache.codec.serializers import PickleSerializer
+    from nesting_cases import plain_frame
+
+    key = b"p" * 32
+    depth = 100_000
+    body = b"\\x80\\x02" + b"]" * depth + b"a" * (depth - 1) + b"."  # [[[...]]]
+    frame = plain_frame(4, 0, PickleSerializer(key)._sign(body) + body)
+    for framing in ("compiled", "pure"):
+        value = load_codec_class(framing)(pickle_key=key).decode("k", frame)
+        for _ in range(depth - 1):
+            (value,) = value
+        assert value == []
+    print("done")
+    """
+    run_isolated(code, stack_size=256 * 1024).check()
