@@ -333,3 +333,37 @@ def test_signed_pickle_frames_are_not_scanned_and_do_not_recurse() -> None:
     print("done")
     """
     run_isolated(code, stack_size=256 * 1024).check()
+
+
+def test_large_compressions_from_many_small_threads_at_once() -> None:
+    # Above 4 MiB, lz4.block runs on a helper thread whose stack size is set, under a
+    # lock, around its start only: concurrent encoders all round-trip, and the program's
+    # own threading.stack_size setting is what it was.
+    code = """
+    import threading
+    from codec_helpers import load_codec_class
+
+    codec = load_codec_class("compiled")()
+    pure = load_codec_class("pure")()
+    failures = []
+    start = threading.Barrier(6)
+
+    def worker(n):
+        start.wait()
+        value = bytes([n]) * (5 * 1024 * 1024 + n)
+        for c in (codec, pure):
+            data = c.encode("k", value)
+            if c.decode("k", data) != value or len(data) > len(value) // 100:
+                failures.append(n)
+
+    threading.stack_size(256 * 1024)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert threading.stack_size() == 256 * 1024
+    print("done")
+    """
+    run_isolated(code).check()
