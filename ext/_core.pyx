@@ -862,6 +862,167 @@ def _restore(cls, config, entries):
 
 
 # ---------------------------------------------------------------------------------------
+# The base of novacache.cachetools' LRUCache, FIFOCache and TTLCache
+# ---------------------------------------------------------------------------------------
+
+cdef uint64_t _ct_epoch = 0         # bumped whenever a hook changes on one of their classes
+cdef object _ct_revalidate = None   # set by novacache.cachetools._fast
+
+
+def _ct_hooks_changed():
+    """Private: a hook of a class based on :class:`_CachetoolsCore` was set or deleted:
+    every instance served by the core checks its class again at its next operation."""
+    global _ct_epoch
+    _ct_epoch += 1
+
+
+def _ct_install(revalidate):
+    """Private: ``revalidate(cache)`` moves a cache served by the core to the general
+    path when its class now overrides a hook (see ``novacache.cachetools._fast``)."""
+    global _ct_revalidate
+    _ct_revalidate = revalidate
+
+
+cdef object _ct_general(_CachetoolsCore self):
+    """The pure class serving ``self``, or None when the core does; a cache served by
+    the core whose class may have changed since is checked first."""
+    if self._epoch != _ct_epoch:
+        self._epoch = _ct_epoch
+        if self._general is None and _ct_revalidate is not None:
+            _ct_revalidate(self)
+    return self._general
+
+
+def _ct_mode(_CachetoolsCore cache):
+    """Private: the pure class serving ``cache`` (its general path), or None."""
+    return _ct_general(cache)
+
+
+def _ct_reset(_CachetoolsCore cache, general=None):
+    """Private: empty ``cache`` and forget its mode, for an ``__init__`` or a
+    ``__setstate__`` to set again: served by the core (``general`` None, then still to
+    be configured) or by the pure class ``general``, whose state lives in the
+    instance's ``__dict__``."""
+    _release_table(cache)
+    cache._track_insertion = False
+    cache._keep_expired = False
+    cache._read_refreshes = True
+    cache._ttl_timer = None
+    cache._ttl_given = None
+    cache._timer = None
+    cache._weigher = None
+    cache._ttl = INFINITY
+    cache._maxsize = -1
+    cache._maxbytes = -1
+    cache._general = general
+    cache._epoch = _ct_epoch
+
+
+cdef class _CachetoolsCore(LocalCache):
+    """Private: the base of ``novacache.cachetools``' ``LRUCache``, ``FIFOCache`` and
+    ``TTLCache``. An instance is served by the core (``_general`` is None), or by the
+    general path: the pure class ``_general``, whose methods these slots call with the
+    instance itself, so the instance is always of its own class whichever path serves
+    it. The check costs one comparison on the core's path."""
+
+    cdef readonly object _general   # None: the core serves; else the pure class
+    cdef uint64_t _epoch            # _ct_epoch when the instance was last checked
+
+    def __cinit__(self, *args, **kwargs):
+        self._epoch = _ct_epoch
+
+    def __getitem__(self, key):
+        cdef PyObject* v
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                return general.__getitem__(self, key)
+        v = _get(self, key, True, 2)
+        if v == NULL:
+            missing = getattr(type(self), "__missing__", None)
+            if missing is not None:
+                return missing(self, key)
+            raise KeyError(key)
+        return <object>v
+
+    def get(self, key, default=None):
+        cdef PyObject* v
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                return general.get(self, key, default)
+        v = _get(self, key, True, 1)
+        if v == NULL:
+            return default
+        return <object>v
+
+    def __contains__(self, key):
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                return general.__contains__(self, key)
+        return _get(self, key, False, 0) != NULL
+
+    def __setitem__(self, key, value):
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                general.__setitem__(self, key, value)
+                return
+        _set(self, key, value, self._ttl, -1)
+
+    def __delitem__(self, key):
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                general.__delitem__(self, key)
+                return
+        if not _discard(self, key, NULL):
+            raise KeyError(key)
+
+    def __len__(self):
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                return general.__len__(self)
+        return self._nused
+
+    def pop(self, key, default=_MISSING):
+        cdef PyObject* v = NULL
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                if default is _MISSING:
+                    return general.pop(self, key)
+                return general.pop(self, key, default)
+        if _discard(self, key, &v):
+            return _steal(v)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def setdefault(self, key, default=None):
+        cdef PyObject* v
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                return general.setdefault(self, key, default)
+        v = _get(self, key, True, 1)
+        if v != NULL:
+            return <object>v
+        _set(self, key, default, self._ttl, -1)
+        return default
+
+    def clear(self):
+        if self._general is not None or self._epoch != _ct_epoch:
+            general = _ct_general(self)
+            if general is not None:
+                general.clear(self)
+                return
+        _release_table(self)
+
+
+# ---------------------------------------------------------------------------------------
 # The table. All helpers take the cache as first argument; none is virtual.
 # ---------------------------------------------------------------------------------------
 
@@ -1919,7 +2080,7 @@ cdef class _CachedCall:
 
     cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
     cdef object _func
-    cdef LocalCache _cache
+    cdef _CachetoolsCore _cache
     cdef object _key                # hashkey, for calls with keyword arguments
     cdef bint _counting
     cdef uint64_t _hits
@@ -1931,7 +2092,7 @@ cdef class _CachedCall:
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = <void*>_cached_call_vectorcall
 
-    def __init__(self, func, LocalCache cache not None, key, bint info, info_type):
+    def __init__(self, func, _CachetoolsCore cache not None, key, bint info, info_type):
         self._func = func
         self._cache = cache
         self._key = key
@@ -1956,7 +2117,14 @@ cdef class _CachedCall:
 
     def _cache_info(self):
         cache = self._cache
-        return self._info_type(self._hits, self._misses, cache.maxsize, len(cache))
+        return self._info_type(self._hits, self._misses, cache.maxsize, cache.currsize)
+
+    def __dir__(self):
+        # As cachetools' wrapper: ``cache_info`` only with ``info=True``.
+        names = object.__dir__(self)
+        if not self._counting:
+            names = [name for name in names if name != "cache_info"]
+        return names
 
     def cache_clear(self):
         """Clear the cache (and, with ``info``, the hit and miss counts)."""
@@ -1984,8 +2152,14 @@ cdef object _cached_call_slow(_CachedCall self, tuple args, dict kwargs):
 cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple args,
                                         dict kwargs):
     """Look ``key`` up; on a miss call the function (``kwargs`` may be ``None``) and
-    store its result."""
-    cdef PyObject* v = _get(self._cache, key, True, 2)  # as cache[key]
+    store its result. A cache the core no longer serves (see ``_CachetoolsCore``) takes
+    the general path."""
+    cdef PyObject* v
+    cdef _CachetoolsCore cache = self._cache
+    if cache._general is not None or cache._epoch != _ct_epoch:
+        if _ct_general(cache) is not None:
+            return _cached_call_general(self, key, args, kwargs)
+    v = _get(cache, key, True, 2)  # as cache[key]
     if v != NULL:
         if self._counting:
             self._hits += 1
@@ -1993,7 +2167,34 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
     if self._counting:
         self._misses += 1
     result = self._func(*args, **kwargs) if kwargs else self._func(*args)
-    _set(self._cache, key, result, self._cache._ttl, -1)
+    if cache._general is not None or cache._epoch != _ct_epoch:
+        if _ct_general(cache) is not None:  # the function changed the cache's class
+            try:
+                cache[key] = result
+            except ValueError:
+                pass
+            return result
+    _set(cache, key, result, cache._ttl, -1)
+    return result
+
+
+cdef object _cached_call_general(_CachedCall self, object key, tuple args, dict kwargs):
+    """What cachetools' wrapper without a lock does, through the cache's methods."""
+    cache = self._cache
+    try:
+        value = cache[key]
+    except KeyError:
+        if self._counting:
+            self._misses += 1
+    else:
+        if self._counting:
+            self._hits += 1
+        return value
+    result = self._func(*args, **kwargs) if kwargs else self._func(*args)
+    try:
+        cache[key] = result
+    except ValueError:
+        pass                                # too large to be cached
     return result
 
 

@@ -18,6 +18,7 @@ from ._lfu import LFUCache
 from ._memo import CacheInfo
 from ._ordered import FIFOCache, LRUCache
 from ._rr import RRCache
+from ._timed import _TimedCache as _TimedCache
 from ._tlru import TLRUCache
 from ._ttl import TTLCache
 
@@ -56,5 +57,26 @@ if _requested == "auto":
 
         _implementation = "compiled"
     del _compiled
+
+# Pickles name the public classes (and the helpers cachetools nests in them) by these
+# module names, whichever implementation serves them, so that a pickle made with one
+# loads with the other, and :mod:`.compat` maps them to cachetools' names and back.
+for _public in (
+    Cache,
+    CacheInfo,
+    FIFOCache,
+    LFUCache,
+    LRUCache,
+    RRCache,
+    TLRUCache,
+    TTLCache,
+    _TimedCache,
+    _TimedCache._Timer,
+    TTLCache._Link,
+    LFUCache._Link,
+    TLRUCache._Item,
+):
+    _public.__module__ = __name__
+del _public
 
 del os

@@ -156,3 +156,10 @@ class _TimedCache(Cache[_KT, _VT], Generic[_KT, _VT, _TT]):
             clone = cast("_TimedCache[_KT, _VT, _TT]", super().__copy__())
             clone.__timer = copy.copy(self.__timer)
         return clone
+
+    #: cachetools' name for the timer's class (pickles name it so).
+    _Timer = _Timer
+
+
+# Pickled as cachetools names it: ``_TimedCache._Timer``.
+_Timer.__qualname__ = "_TimedCache._Timer"
