@@ -44,7 +44,7 @@ the garbage collector, and that may run finalizers.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
-from libc.math cimport INFINITY, isnan
+from libc.math cimport INFINITY, isinf, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -97,6 +97,8 @@ cdef extern from "Python.h":
     object PyNumber_Index(object)
     double PyLong_AsDouble(object) except? -1.0
     bint PyFloat_CheckExact(object)
+    bint PyBool_Check(object)
+    bint PyLong_Check(object)
     double PyFloat_AS_DOUBLE(object)
     PyObject* PyExc_KeyError
 
@@ -244,25 +246,35 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
 cdef double _EXACT_INT = 9007199254740992.0     # 2**53: larger ints lose bits as doubles
 
 
+class _Unrepresentable(Exception):
+    """Private: a time (a timer's reading, or a time passed to ``expire``) that the
+    compiled TTLCache cannot compare exactly as Python would (see :func:`_as_seconds`).
+    ``novacache.cachetools`` catches it and moves the cache to its general path, which
+    takes the time as it is, as cachetools does. ``args[0]`` is the time."""
+
+
+cdef bint _g_reading_int = False        # the last time _as_seconds took was an int
+
+
 cdef double _as_seconds(object t) except? -1.0:
-    """A timer reading as a double, refused unless the double is exact (so comparisons
-    in C give the answers Python's comparisons of the original values give)."""
+    """A time as a double, for times whose double gives, in C comparisons and sums,
+    the answers Python gives with the original object: a finite float, or an int (or
+    bool) below 2**53 in magnitude. Anything else raises :class:`_Unrepresentable`.
+    Records whether it was an int (see ``_ttl_set``)."""
+    global _g_reading_int
     cdef double d
     if PyFloat_CheckExact(t):
-        return PyFloat_AS_DOUBLE(t)
-    if isinstance(t, int):
+        d = PyFloat_AS_DOUBLE(t)
+        if isinf(d) or isnan(d):
+            raise _Unrepresentable(t)
+        _g_reading_int = False
+        return d
+    if PyLong_CheckExact(t) or PyBool_Check(t):
         d = PyLong_AsDouble(t)
         if -_EXACT_INT < d < _EXACT_INT:
+            _g_reading_int = True
             return d
-        raise OverflowError(
-            f"timer returned {t!r}: the compiled TTLCache needs times that are exact "
-            "as doubles (below 2**53)"
-        )
-    if isinstance(t, float):
-        return float(t)
-    raise TypeError(
-        f"timer returned a {type(t).__name__}: the compiled TTLCache needs int or float"
-    )
+    raise _Unrepresentable(t)
 
 
 def _exact_time(t):
@@ -336,16 +348,28 @@ cdef class _TTLTimer:
     def __reduce__(self):
         return (_TTLTimer, (self.wrapped,))
 
+    def _enter_at(self, now):
+        """Private: as ``__enter__``, at ``now`` instead of a reading of the timer (a
+        nested block keeps the outer time); leave with ``__exit__``."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if not depth:
+            local.time = now
+            self._nfrozen += 1
+        local.depth = depth + 1
+
     def __getattr__(self, name):
         return getattr(self.wrapped, name)
 
 
 cdef double _ttl_now(_TTLTimer t) except? -1.0:
     """"Now" for the core: the calling thread's frozen time, else the timer's reading."""
+    global _g_reading_int
     if t._nfrozen:
         if getattr(t._local, "depth", 0):
             return _as_seconds(t._local.time)
     if t._c_clock:
+        _g_reading_int = False
         return nc_clock_precise()
     return _as_seconds(t.wrapped())
 
@@ -388,6 +412,12 @@ cdef class LocalCache:
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
     cdef int32_t* _iorder           # with it: per entry (older, newer) in insertion order
+    cdef uint64_t* _ipos            # with it: per entry, its place in the entries
+                                    # table of the dict cachetools would have (see
+                                    # _dict_place): what a dict's iterator walks
+    cdef Py_ssize_t _d_nentries     # that table's entries handed out (live or deleted)
+    cdef Py_ssize_t _d_usable       # new entries it takes before it resizes
+    cdef uint64_t _d_resizes        # how often it was rebuilt
     cdef int32_t _ifirst            # oldest insertion
     cdef int32_t _ilast             # newest insertion
     cdef bint _keep_expired         # cachetools' TTLCache: expired entries stay until
@@ -812,7 +842,10 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
     if cache._nused or not cache._keep_expired:
         raise ValueError("only an empty cache in cachetools' TTL mode can be restored")
     for key, value, when in items:
-        deadline = _as_seconds(when)
+        if PyFloat_CheckExact(when) and isinf(PyFloat_AS_DOUBLE(when)):
+            deadline = PyFloat_AS_DOUBLE(when)  # ttl=inf: never expires
+        else:
+            deadline = _as_seconds(when)
         h = PyObject_Hash(key)
         ix = _lookup(cache, key, h, &slot)
         if ix >= 0:
@@ -829,6 +862,111 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
         if ix >= 0:
             _ol_unlink(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
             _ol_append(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
+
+
+cdef void _dict_place(LocalCache self, int32_t ix) noexcept:
+    """Give entry ix (a new key, not yet in the insertion order) its place in the
+    entries table of the dict cachetools keeps its items in, which grows as CPython's
+    does (3.7 and later): a new key takes the next entry, and one that finds no free
+    entry first rebuilds the table for three times the items it holds (at least 8
+    slots, two thirds of them usable), keeping the live entries in order. Deleting
+    leaves the entry unused; ``clear`` starts over from the empty table. A dict's
+    iterator walks these places (see :class:`_InsertionIter`)."""
+    cdef Py_ssize_t size = 8, pos = 0
+    cdef int32_t k
+    if self._d_usable <= 0:
+        while size < 3 * self._nused:
+            size <<= 1
+        k = self._ifirst if self._iorder != NULL else NIL
+        while k != NIL:
+            self._ipos[k] = pos
+            pos += 1
+            k = self._iorder[2 * k + 1]
+        self._d_nentries = pos
+        self._d_usable = (2 * size) // 3 - pos
+        self._d_resizes += 1
+    self._ipos[ix] = self._d_nentries
+    self._d_nentries += 1
+    self._d_usable -= 1
+
+
+cdef int32_t _dict_next(LocalCache self, int32_t last, Py_ssize_t pos,
+                        uint64_t resizes) noexcept:
+    """The live entry with the first place at or after ``pos`` (NIL: none): what a
+    dict's iterator finds next. ``last`` (the entry found before, at ``pos - 1``, as of
+    ``resizes``), while it still is, gives it at once."""
+    cdef int32_t nx
+    if self._iorder == NULL:
+        return NIL
+    if (last != NIL and resizes == self._d_resizes and last < self._ecap
+            and self._entries[last].key != NULL and self._ipos[last] == <uint64_t>(pos - 1)):
+        return self._iorder[2 * last + 1]
+    nx = self._ifirst
+    while nx != NIL and self._ipos[nx] < <uint64_t>pos:
+        nx = self._iorder[2 * nx + 1]
+    return nx
+
+
+@cython.final
+cdef class _InsertionIter:
+    """Private: iteration over the keys of a cache in cachetools' mode as a dict's
+    iterator goes over cachetools' dict of items: keys in insertion order (by their
+    place in the dict's table, see ``_dict_place``), ``RuntimeError`` once the size
+    changed (and at every call after), and when a key is found after as many keys as
+    the cache held."""
+
+    cdef LocalCache _cache          # None once exhausted
+    cdef Py_ssize_t _size           # the size when made; -1 once it changed
+    cdef Py_ssize_t _left           # keys still expected
+    cdef Py_ssize_t _pos            # the place to look from
+    cdef int32_t _last              # the entry found last (NIL: none yet)
+    cdef uint64_t _resizes          # the cache's _d_resizes then
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef LocalCache c = self._cache
+        cdef int32_t nx
+        if self._size < 0:
+            raise RuntimeError("dictionary changed size during iteration")
+        if c is None:
+            raise StopIteration
+        if c._nused != self._size:
+            self._size = -1
+            raise RuntimeError("dictionary changed size during iteration")
+        nx = _dict_next(c, self._last, self._pos, self._resizes)
+        if nx == NIL:
+            self._cache = None
+            raise StopIteration
+        if self._left == 0:
+            self._cache = None
+            raise RuntimeError("dictionary keys changed during iteration")
+        self._last = nx
+        self._pos = <Py_ssize_t>c._ipos[nx] + 1
+        self._resizes = c._d_resizes
+        self._left -= 1
+        return <object>c._entries[nx].key
+
+    def __length_hint__(self):
+        if self._cache is None or self._size < 0 or self._cache._nused != self._size:
+            return 0
+        return self._left
+
+
+def _insertion_iter(LocalCache cache):
+    """Private: an iterator over the keys of ``cache`` (in cachetools' mode) in
+    insertion order, as a dict's (see :class:`_InsertionIter`)."""
+    cdef _InsertionIter it
+    if not cache._track_insertion:
+        raise ValueError("not a cache in cachetools' mode")
+    it = _InsertionIter.__new__(_InsertionIter)
+    it._cache = cache
+    it._size = cache._nused
+    it._left = cache._nused
+    it._pos = 0
+    it._last = NIL
+    return it
 
 
 def _insertion_snapshot(LocalCache cache, int what):
@@ -867,6 +1005,21 @@ def _restore(cls, config, entries):
 
 cdef uint64_t _ct_epoch = 0         # bumped whenever a hook changes on one of their classes
 cdef object _ct_revalidate = None   # set by novacache.cachetools._fast
+cdef object _ct_replay = None       # set by novacache.cachetools._fast
+
+# The operations of _ct_guarded.
+cdef enum:
+    OP_GETITEM = 0
+    OP_GET = 1
+    OP_CONTAINS = 2
+    OP_SETITEM = 3
+    OP_DELITEM = 4
+    OP_POP = 5
+    OP_SETDEFAULT = 6
+
+cdef tuple _OP_NAMES = (
+    "__getitem__", "get", "__contains__", "__setitem__", "__delitem__", "pop", "setdefault",
+)
 
 
 def _ct_hooks_changed():
@@ -876,11 +1029,15 @@ def _ct_hooks_changed():
     _ct_epoch += 1
 
 
-def _ct_install(revalidate):
-    """Private: ``revalidate(cache)`` moves a cache served by the core to the general
-    path when its class now overrides a hook (see ``novacache.cachetools._fast``)."""
-    global _ct_revalidate
+def _ct_install(revalidate, replay):
+    """Private, for ``novacache.cachetools._fast``: ``revalidate(cache)`` moves a cache
+    served by the core to the general path when its class now has a hook;
+    ``replay(cache, time, name, args)`` moves it there because of a time the core
+    cannot take (:class:`_Unrepresentable`), and runs method ``name`` of the general
+    path with the timer frozen at that time."""
+    global _ct_revalidate, _ct_replay
     _ct_revalidate = revalidate
+    _ct_replay = replay
 
 
 cdef object _ct_general(_CachetoolsCore self):
@@ -915,7 +1072,19 @@ def _ct_reset(_CachetoolsCore cache, general=None):
     cache._maxsize = -1
     cache._maxbytes = -1
     cache._general = general
+    cache._guarded = False
+    cache._slow = general is not None
     cache._epoch = _ct_epoch
+
+
+def _ct_guard(_CachetoolsCore cache):
+    """Private: ``cache`` (in cachetools' TTL mode) has a timer of the user's, which
+    may return a time the core cannot take, and whose calls cachetools counts: its
+    operations take :func:`_ct_guarded`."""
+    if cache._ttl_timer is None:
+        raise ValueError("not a cache in cachetools' TTL mode")
+    cache._guarded = True
+    cache._slow = True
 
 
 cdef class _CachetoolsCore(LocalCache):
@@ -923,9 +1092,12 @@ cdef class _CachetoolsCore(LocalCache):
     ``TTLCache``. An instance is served by the core (``_general`` is None), or by the
     general path: the pure class ``_general``, whose methods these slots call with the
     instance itself, so the instance is always of its own class whichever path serves
-    it. The check costs one comparison on the core's path."""
+    it. A TTL cache with a timer of the user's (``_guarded``) is served by the core
+    through :func:`_ct_guarded`. The check costs one comparison on the core's path."""
 
     cdef readonly object _general   # None: the core serves; else the pure class
+    cdef bint _guarded              # the core serves, through _ct_guarded
+    cdef bint _slow                 # _general is not None or _guarded
     cdef uint64_t _epoch            # _ct_epoch when the instance was last checked
 
     def __cinit__(self, *args, **kwargs):
@@ -933,68 +1105,72 @@ cdef class _CachetoolsCore(LocalCache):
 
     def __getitem__(self, key):
         cdef PyObject* v
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                return general.__getitem__(self, key)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__getitem__(self, key)
+            if self._guarded:
+                return _ct_guarded(self, OP_GETITEM, key, None)
         v = _get(self, key, True, 2)
         if v == NULL:
-            missing = getattr(type(self), "__missing__", None)
-            if missing is not None:
-                return missing(self, key)
-            raise KeyError(key)
+            return _ct_missing(self, key)
         return <object>v
 
     def get(self, key, default=None):
         cdef PyObject* v
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                return general.get(self, key, default)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.get(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_GET, key, default)
         v = _get(self, key, True, 1)
         if v == NULL:
             return default
         return <object>v
 
     def __contains__(self, key):
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                return general.__contains__(self, key)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__contains__(self, key)
+            if self._guarded:
+                return _ct_guarded(self, OP_CONTAINS, key, None)
         return _get(self, key, False, 0) != NULL
 
     def __setitem__(self, key, value):
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                general.__setitem__(self, key, value)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.__setitem__(self, key, value)
+                return
+            if self._guarded:
+                _ct_guarded(self, OP_SETITEM, key, value)
                 return
         _set(self, key, value, self._ttl, -1)
 
     def __delitem__(self, key):
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                general.__delitem__(self, key)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.__delitem__(self, key)
+                return
+            if self._guarded:
+                _ct_guarded(self, OP_DELITEM, key, None)
                 return
         if not _discard(self, key, NULL):
             raise KeyError(key)
 
     def __len__(self):
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                return general.__len__(self)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__len__(self)
         return self._nused
 
     def pop(self, key, default=_MISSING):
         cdef PyObject* v = NULL
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
                 if default is _MISSING:
-                    return general.pop(self, key)
-                return general.pop(self, key, default)
+                    return self._general.pop(self, key)
+                return self._general.pop(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_POP, key, default)
         if _discard(self, key, &v):
             return _steal(v)
         if default is _MISSING:
@@ -1003,10 +1179,11 @@ cdef class _CachetoolsCore(LocalCache):
 
     def setdefault(self, key, default=None):
         cdef PyObject* v
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                return general.setdefault(self, key, default)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.setdefault(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_SETDEFAULT, key, default)
         v = _get(self, key, True, 1)
         if v != NULL:
             return <object>v
@@ -1014,12 +1191,94 @@ cdef class _CachetoolsCore(LocalCache):
         return default
 
     def clear(self):
-        if self._general is not None or self._epoch != _ct_epoch:
-            general = _ct_general(self)
-            if general is not None:
-                general.clear(self)
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.clear(self)
                 return
         _release_table(self)
+
+
+cdef object _ct_missing(_CachetoolsCore self, object key):
+    """A miss of ``c[key]``: the class's ``__missing__`` answers, as with cachetools."""
+    missing = getattr(type(self), "__missing__", None)
+    if missing is not None:
+        return missing(self, key)
+    raise KeyError(key)
+
+
+cdef object _ct_guarded(_CachetoolsCore self, int op, object key, object arg):
+    """Operation ``op`` of a TTL cache with a timer of the user's, served by the core:
+    the timer is called as often as cachetools calls it (``get``, ``pop`` and
+    ``setdefault`` freeze it for their duration, as cachetools does), and a time the core
+    cannot take moves the cache to the general path, which then runs the operation at
+    that time (so the timer is not called twice)."""
+    cdef PyObject* v = NULL
+    cdef _TTLTimer view = self._ttl_timer
+    cdef bint found
+    try:
+        if op == OP_GETITEM:
+            v = _get(self, key, True, 2)
+            if v != NULL:
+                return <object>v
+        elif op == OP_CONTAINS:
+            return _get(self, key, False, 0) != NULL
+        elif op == OP_SETITEM:
+            _ttl_set(self, key, arg)
+            return None
+        elif op == OP_DELITEM:
+            _ct_ttl_delitem(self, key)
+            return None
+        else:
+            with view:
+                if op == OP_GET:
+                    v = _get(self, key, True, 1)
+                    return arg if v == NULL else <object>v
+                if op == OP_POP:
+                    found = _discard(self, key, &v)
+                    if found:
+                        return _steal(v)
+                    if arg is _MISSING:
+                        raise KeyError(key)
+                    return arg
+                v = _get(self, key, True, 1)     # OP_SETDEFAULT
+                if v != NULL:
+                    return <object>v
+                _ttl_set(self, key, arg)
+                return arg
+    except _Unrepresentable as exc:
+        name = _OP_NAMES[op]
+        if op == OP_GETITEM or op == OP_CONTAINS or op == OP_DELITEM:
+            return _ct_replay(self, exc.args[0], name, (key,))
+        if op == OP_POP and arg is _MISSING:
+            return _ct_replay(self, exc.args[0], name, (key,))
+        return _ct_replay(self, exc.args[0], name, (key, arg))
+    return _ct_missing(self, key)           # OP_GETITEM: a miss
+
+
+cdef int _ct_ttl_delitem(LocalCache self, object key) except -1:
+    """cachetools' ``TTLCache.__delitem__``: ``KeyError`` for an absent key (without
+    reading the timer); else remove it, then read the timer, and raise ``KeyError`` if
+    it had expired."""
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_ssize_t ix = _lookup(self, key, h, NULL)
+    cdef double now
+    cdef bint live
+    cdef Graveyard g
+    if ix < 0:
+        raise KeyError(key)
+    now = _call_timer(self)                 # may run Python: look the key up again
+    ix = _lookup(self, key, h, NULL)
+    if ix < 0:
+        raise KeyError(key)
+    live = not _entry_expired(self, <int32_t>ix, now)
+    _gy_init(&g)
+    _remove(self, <int32_t>ix, &g)
+    if not live:
+        self._expirations += 1
+    _gy_release(&g)
+    if not live:
+        raise KeyError(key)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -1451,14 +1710,21 @@ cdef int _ttl_set(LocalCache self, object key, object value) except -1:
     recently used while the cache is full."""
     cdef double now = _call_timer(self)     # may run Python: before anything else
     cdef double expires = now + self._ttl
-    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_hash_t h
     cdef Py_ssize_t ix
     cdef size_t slot
     cdef Graveyard g
     cdef Entry* e
+    if (isinf(expires) and not isinf(self._ttl)) or (
+            _g_reading_int and PyLong_Check(self._ttl_given)
+            and not (-_EXACT_INT < expires < _EXACT_INT)):
+        # now + ttl is not the sum Python makes (an overflow; ints beyond 2**53).
+        raise _Unrepresentable(int(now) if _g_reading_int else now)
     _gy_init(&g)
     try:
+        # As cachetools: expire first, then hash the key (which may raise).
         _ttl_expire_head(self, now, &g)
+        h = PyObject_Hash(key)
         slot = <size_t>h & self._mask
         ix = self._index[slot]
         if ix < 0 or self._entries[ix].key != <PyObject*>key:
@@ -1583,6 +1849,7 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
     e.pos = NOPOS                           # no record yet (a fresh entry is garbage)
     _log_append(self, ix)
     if self._iorder != NULL:
+        _dict_place(self, ix)
         _ol_append(self._iorder, &self._ifirst, &self._ilast, ix)
     if self._worder != NULL:
         _ol_append(self._worder, &self._wfirst, &self._wlast, ix)
@@ -1630,6 +1897,7 @@ cdef int _grow_entries(LocalCache self) except -1:
     cdef double* expires
     cdef Py_ssize_t* weights
     cdef int32_t* iorder
+    cdef uint64_t* iseq
     cdef int32_t* log
     cdef uint64_t* bits
     cdef Py_ssize_t lcap
@@ -1665,6 +1933,10 @@ cdef int _grow_entries(LocalCache self) except -1:
         for i in range(self._ecap, cap):
             expires[i] = INFINITY
     if self._track_insertion:
+        iseq = <uint64_t*>PyMem_Realloc(self._ipos, cap * sizeof(uint64_t))
+        if iseq == NULL:
+            raise MemoryError()
+        self._ipos = iseq
         iorder = <int32_t*>PyMem_Realloc(self._iorder, 2 * cap * sizeof(int32_t))
         if iorder == NULL:
             raise MemoryError()
@@ -1728,7 +2000,9 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
     """Live keys (0), values (1), items (2) or (key, value, deadline) triples (3), least
     recently used first (``order`` 0), oldest insertion first (1) or oldest write first
     (2, only in cachetools' TTL mode); the deadline is ``INFINITY`` for an entry without
-    TTL. Expired entries are left out.
+    TTL. Expired entries are left out, except in cachetools' TTL mode, which keeps them
+    until an expire (the caller expires first where cachetools does; the timer is not
+    read here).
 
     The walk only copies pointers (with a reference each) and deadlines into C arrays;
     Python objects are built after it, so nothing can change the list while it is walked.
@@ -1739,7 +2013,8 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
     cdef PyObject** buf
     cdef double* deadlines
     cdef list out
-    if self._timer is not None and self._nttl > 0:
+    cdef bint keep = self._keep_expired
+    if self._timer is not None and self._nttl > 0 and not keep:
         now = _call_timer(self)
     buf = <PyObject**>PyMem_Malloc((2 * self._nused + 1) * sizeof(PyObject*))
     deadlines = <double*>PyMem_Malloc((self._nused + 1) * sizeof(double))
@@ -1756,7 +2031,7 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         ix = _lru(self)
         r = self._lhead
     while ix != NIL:
-        if not _entry_expired(self, ix, now):
+        if keep or not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
             buf[2 * n + 1] = self._entries[ix].value
             deadlines[n] = INFINITY if self._expires == NULL else self._expires[ix]
@@ -1822,6 +2097,10 @@ cdef void _release_table(LocalCache self) noexcept:
     self._ifirst = self._ilast = NIL
     PyMem_Free(self._iorder)
     self._iorder = NULL
+    PyMem_Free(self._ipos)
+    self._ipos = NULL
+    self._d_nentries = self._d_usable = 0   # dict.clear(): the empty table
+    self._d_resizes += 1
     self._wfirst = self._wlast = NIL
     PyMem_Free(self._worder)
     self._worder = NULL
@@ -2156,8 +2435,8 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
     the general path."""
     cdef PyObject* v
     cdef _CachetoolsCore cache = self._cache
-    if cache._general is not None or cache._epoch != _ct_epoch:
-        if _ct_general(cache) is not None:
+    if cache._slow or cache._epoch != _ct_epoch:
+        if _ct_general(cache) is not None or cache._guarded:
             return _cached_call_general(self, key, args, kwargs)
     v = _get(cache, key, True, 2)  # as cache[key]
     if v != NULL:
@@ -2167,7 +2446,7 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
     if self._counting:
         self._misses += 1
     result = self._func(*args, **kwargs) if kwargs else self._func(*args)
-    if cache._general is not None or cache._epoch != _ct_epoch:
+    if cache._slow or cache._epoch != _ct_epoch:
         if _ct_general(cache) is not None:  # the function changed the cache's class
             try:
                 cache[key] = result

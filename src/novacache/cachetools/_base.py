@@ -126,10 +126,17 @@ class Cache(MutableMapping[_KT, _VT]):
         self.__currsize += growth
 
     def _discard(self, key: _KT) -> _VT:
-        """Remove ``key`` and its size; return its value (``KeyError`` when absent)."""
+        """Remove ``key`` and its size; return its value (``KeyError`` when absent).
+
+        Note that the key is looked up as cachetools looks it up: ``dict.pop`` on an
+        empty dict raises ``KeyError`` without hashing the key, ``del d[key]`` hashes
+        it first (a key whose ``__hash__`` fails raises that error).
+        """
         sizes = self.__size
         if sizes is None:
-            value = self.__data.pop(key)
+            data = self.__data
+            value = data[key]
+            del data[key]
             self.__currsize -= 1
         else:
             itemsize = sizes.pop(key)

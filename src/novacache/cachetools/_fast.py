@@ -8,7 +8,7 @@ instance is served by one of two paths:
 
 * the core, for exactly the configurations whose behaviour it reproduces: an integer
   ``maxsize >= 1``, no ``getsizeof`` (for ``TTLCache`` also a ``ttl`` and timer
-  readings that are exact as doubles, see :func:`_timer_serves`), and no hook
+  readings that are exact as doubles, see :func:`_ttl_serves`), and no hook
   (``popitem``, ``getsizeof``, ``expire``, ``__missing__``, the mapping methods, see
   :mod:`._hooks`) other than the library's, on the instance or its class. The classes
   put the rest of cachetools' behaviour on top: iteration in insertion order (the core
@@ -32,6 +32,7 @@ Copies and pickles keep every order; pickles take cachetools' layout (see
 from __future__ import annotations
 
 import copyreg
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
@@ -42,16 +43,19 @@ from .._core import (
     _cachetools_mode,
     _cachetools_ttl_mode,
     _CachetoolsCore,
+    _ct_guard,
     _ct_install,
     _ct_mode,
     _ct_reset,
     _exact_time,
+    _insertion_iter,
     _insertion_snapshot,
     _ttl_expire,
     _ttl_given,
     _ttl_len,
     _ttl_restore,
     _ttl_state,
+    _Unrepresentable,
 )
 from . import _base, _ordered, _timed, _ttl
 from ._base import split_state
@@ -109,14 +113,20 @@ def _forget_general(cache: Any) -> None:
 
 def _to_general(cache: Any) -> None:
     """Move an instance served by the core to the general path, with its items, their
-    orders and its attributes (a hook appeared after it was made)."""
+    orders and its attributes (a hook appeared after it was made; a time came that the
+    core cannot take). A TTL cache keeps its timer view, and so its frozen times."""
     state = cache._core_state()
-    writes = _ttl_state(cache)[2] if isinstance(cache, TTLCache) else None
     pure = type(cache)._pure
-    _ct_reset(cache, pure)
-    pure._load_cachetools_state(cache, state)
-    if writes is not None:
+    if isinstance(cache, TTLCache):
+        view = LocalCache.timer.__get__(cache)
+        writes = _ttl_state(cache)[2]
+        _ct_reset(cache, pure)
+        pure._load_cachetools_state(cache, state)
         cache._adopt_write_order(writes)
+        object.__setattr__(cache, "_TimedCache__timer", view)
+    else:
+        _ct_reset(cache, pure)
+        pure._load_cachetools_state(cache, state)
 
 
 def _revalidate(cache: Any) -> None:
@@ -126,7 +136,24 @@ def _revalidate(cache: Any) -> None:
         _to_general(cache)
 
 
-_ct_install(_revalidate)
+def _replay(cache: Any, now: Any, name: str, args: tuple[Any, ...]) -> Any:
+    """A TTL cache served by the core met a time it cannot take (``now``: a reading of
+    its timer, or a time given to ``expire``): move it to the general path, and run its
+    method ``name`` there with the timer frozen at ``now``, which stands for the
+    reading already made (cachetools calls the timer once per operation)."""
+    if cache._general is None:
+        view = LocalCache.timer.__get__(cache)
+        _to_general(cache)
+    else:
+        view = cache.timer
+    view._enter_at(now)
+    try:
+        return getattr(cache._pure, name)(cache, *args)
+    finally:
+        view.__exit__(None, None, None)
+
+
+_ct_install(_revalidate, _replay)
 
 
 def _restore_fast(cls: Any, maxsize: int, items: list[tuple[Any, Any]], recency: list[Any]) -> Any:
@@ -200,14 +227,8 @@ class _FastKeyOrderCache(_CachetoolsCore):
 
     def _core_iter(self) -> Iterator[Any]:
         # As a dict's iterator (cachetools iterates its dict): keys in insertion
-        # order, and RuntimeError once the cache changed size meanwhile.
-        size = len(self)
-        for key in _insertion_snapshot(self, 0):
-            if len(self) != size:
-                break
-            yield key
-        if len(self) != size:
-            raise RuntimeError(f"{type(self).__name__} changed size during iteration")
+        # order, RuntimeError once the cache changed size (or keys) meanwhile.
+        return _insertion_iter(self)
 
     # LocalCache's own API beyond cachetools' is hidden: code that probes for a TTL
     # cache with hasattr(cache, "expire") or "ttl" must not mistake these for one.
@@ -241,7 +262,8 @@ class _FastKeyOrderCache(_CachetoolsCore):
         if general is not None:
             return general.__repr__(self)  # type: ignore[no-any-return]
         data = dict(_insertion_snapshot(self, 2))
-        return f"{type(self).__name__}({data!r}, maxsize={self.maxsize!r}, currsize={len(self)!r})"
+        size = LocalCache.__len__(self)  # (a TTL cache expired already: no timer call)
+        return f"{type(self).__name__}({data!r}, maxsize={self.maxsize!r}, currsize={size!r})"
 
     def popitem(self) -> tuple[Any, Any]:
         """Remove and return the `(key, value)` pair the policy evicts next."""
@@ -341,7 +363,10 @@ class _FastKeyOrderCache(_CachetoolsCore):
             _state_serves(self, fields, maxsize, data)
             and isinstance(order, dict)
             and len(order) == len(data)  # type: ignore[arg-type]
+            and all(key in data for key in order)  # type: ignore[operator]
         ):
+            # (A NaN key, say, comes back as two objects that are not equal: the
+            # general path keeps the state as cachetools does.)
             return False
         self._to_core()
         LocalCache.__init__(self, maxsize)
@@ -382,24 +407,27 @@ def _fast_serves(maxsize: Any) -> bool:
 
 
 def _ttl_serves(maxsize: Any, ttl: Any, timer: Any) -> bool:
-    """``TTLCache`` arguments the compiled core serves."""
-    return _fast_serves(maxsize) and bool(_exact_time(ttl)) and _timer_serves(timer)
-
-
-def _timer_serves(timer: Any) -> bool:
-    """Whether the compiled TTLCache reproduces cachetools with this timer: the default
-    clock, or a timer whose reading (probed once, here) is an int or float that is exact
-    as a double. Comparisons of such times in C give Python's answers. (A timer that
-    later returns another kind of time makes the compiled cache raise TypeError or
-    OverflowError on that reading.)"""
-    if timer is time.monotonic:
-        return True
-    if not callable(timer):
+    """``TTLCache`` arguments the compiled core serves: a ``ttl`` that is an int or
+    float exact as a double, and a timer. The default clock is read in C; another
+    timer is called where cachetools calls it, and its first reading the core cannot
+    take exactly (not a finite float, nor an int below 2**53) moves the cache to the
+    general path (see ``_replay``). (With a timer of the user's, a ``ttl`` of
+    ``math.inf`` takes the general path: the core would not call the timer for
+    items that never expire, and cachetools does.)"""
+    if not (_fast_serves(maxsize) and _exact_time(ttl) and callable(timer)):
         return False
-    try:
-        return bool(_exact_time(timer()))
-    except Exception:
-        return False  # the general path calls it again, where cachetools would
+    return timer is time.monotonic or math.isfinite(ttl)
+
+
+def _ttl_core_mode(cache: Any, timer: Any, ttl: Any) -> None:
+    _cachetools_ttl_mode(cache, timer, ttl)
+    if timer is not time.monotonic:
+        _ct_guard(cache)
+
+
+def _finite_time(t: Any) -> bool:
+    """A time the core takes from a timer of the user's (see ``_as_seconds``)."""
+    return bool(_exact_time(t)) and math.isfinite(t)
 
 
 class LRUCache(_FastKeyOrderCache, _ordered.LRUCache[_KT, _VT], metaclass=FastMeta):
@@ -419,14 +447,13 @@ class FIFOCache(_FastKeyOrderCache, _ordered.FIFOCache[_KT, _VT], metaclass=Fast
 def _restore_ttl(
     cls: Any, maxsize: int, ttl: Any, timer: Any, state: tuple[list[Any], list[Any], list[Any]]
 ) -> Any:
-    """Rebuild a fast TTLCache: items in insertion order with their deadlines, then the
-    recency and write orders; then expire at the timer's now, as cachetools does."""
+    """Rebuild a fast TTLCache (a copy): items in insertion order with their deadlines,
+    then the recency and write orders. (As cachetools' copy, nothing expires.)"""
     cache = cls.__new__(cls)
     cache._to_core()
     LocalCache.__init__(cache, maxsize)
-    _cachetools_ttl_mode(cache, timer, ttl)
+    _ttl_core_mode(cache, timer, ttl)
     _ttl_restore(cache, *state)
-    _ttl_expire(cache)
     return cache
 
 
@@ -447,7 +474,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         if getsizeof is None and _ttl_serves(maxsize, ttl, timer) and not _hooked(self):
             self._to_core()
             LocalCache.__init__(self, maxsize)
-            _cachetools_ttl_mode(self, timer, ttl)
+            _ttl_core_mode(self, timer, ttl)
         else:
             self._to_general()
             self._pure.__init__(self, maxsize, ttl, timer, getsizeof)
@@ -473,6 +500,10 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
             return _ttl.TTLCache.ttl.__get__(self)
         return _ttl_given(self)
 
+    # Note that each method the core serves here catches _Unrepresentable: a time the
+    # core cannot take moves the cache to the general path, which does the operation
+    # (see _replay).
+
     def expire(self, time: Any = None) -> list[tuple[Any, Any]]:
         """Remove expired items from the cache and return an iterable of the
         expired `(key, value)` pairs.
@@ -481,13 +512,19 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         general = _ct_mode(self)
         if general is not None:
             return general.expire(self, time)  # type: ignore[no-any-return]
-        return _ttl_expire(self, time)
+        try:
+            return _ttl_expire(self, time)
+        except _Unrepresentable as exc:
+            return _replay(self, exc.args[0], "expire", (time,))  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         general = _ct_mode(self)
         if general is not None:
             return general.__len__(self)  # type: ignore[no-any-return]
-        return _ttl_len(self)
+        try:
+            return _ttl_len(self)
+        except _Unrepresentable as exc:
+            return _replay(self, exc.args[0], "__len__", ())  # type: ignore[no-any-return]
 
     @property
     def currsize(self) -> Any:
@@ -495,18 +532,53 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         general = _ct_mode(self)
         if general is not None:
             return general.currsize.__get__(self)
-        return _ttl_len(self)
+        try:
+            return _ttl_len(self)
+        except _Unrepresentable as exc:
+            return _replay(self, exc.args[0], "__len__", ())
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the `(key, value)` pair least recently used that
+        has not already expired.
+
+        """
+        general = _ct_mode(self)
+        if general is not None:
+            return general.popitem(self)  # type: ignore[no-any-return]
+        view = LocalCache.timer.__get__(self)
+        try:
+            with view:  # one reading, as cachetools (even when the cache is empty)
+                return LocalCache.popitem(self)  # type: ignore[no-any-return]
+        except _Unrepresentable as exc:
+            return _replay(self, exc.args[0], "popitem", ())  # type: ignore[no-any-return]
+        except KeyError:
+            raise KeyError(f"{type(self).__name__} is empty") from None
 
     def _core_iter(self) -> Iterator[Any]:
         # A snapshot of the keys, in insertion order: storing or deleting while
         # iterating does not raise as for a dict, since items expire meanwhile anyway.
-        for key in _insertion_snapshot(self, 0):
-            if LocalCache.__contains__(self, key):
-                yield key
+        # As cachetools, one "now" per step, frozen until the next.
+        keys = _insertion_snapshot(self, 0)
+        view = LocalCache.timer.__get__(self)
+        for i, key in enumerate(keys):
+            if _ct_mode(self) is not None:  # moved to the general path meanwhile
+                yield from self._pure._iter_keys(self, keys[i:])
+                return
+            with view:
+                try:
+                    live = LocalCache.__contains__(self, key)
+                except _Unrepresentable:
+                    _to_general(self)  # its timer is this view, frozen at that time
+                    live = self._pure._live(self, key)
+                if live:
+                    yield key
 
     def __repr__(self) -> str:
         if _ct_mode(self) is None:
-            _ttl_len(self)
+            try:
+                _ttl_len(self)
+            except _Unrepresentable as exc:
+                return _replay(self, exc.args[0], "__repr__", ())  # type: ignore[no-any-return]
         return _FastKeyOrderCache.__repr__(self)
 
     def _rebuild_args(self) -> tuple[Any, ...]:
@@ -534,18 +606,19 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         links = fields.get("_TTLCache__links")
         ttl = fields.get("_TTLCache__ttl")
         timer: Any = getattr(fields.get("_TimedCache__timer"), "_Timer__timer", None)
+        exact = _exact_time if timer is time.monotonic else _finite_time
         if not (
             _state_serves(self, fields, maxsize, data)
             and isinstance(links, dict)
             and len(links) == len(data)  # type: ignore[arg-type]
-            and all(key in links and _exact_time(links[key].expires) for key in data)  # type: ignore[union-attr]
-            and _exact_time(ttl)
-            and _timer_serves(timer)
+            and all(key in links and exact(links[key].expires) for key in data)  # type: ignore[union-attr]
+            and all(key in data for key in links)  # type: ignore[operator]
+            and _ttl_serves(maxsize, ttl, timer)
         ):
             return False
         self._to_core()
         LocalCache.__init__(self, maxsize)
-        _cachetools_ttl_mode(self, timer, ttl)
+        _ttl_core_mode(self, timer, ttl)
         for name in (
             "_Cache__data",
             "_Cache__currsize",
@@ -562,7 +635,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         writes = sorted(links, key=lambda key: links[key].expires)
         _ttl_restore(self, items, list(links), writes)
         _set_attributes(self, fields)
-        _ttl_expire(self)
+        self.expire(LocalCache.timer.__get__(self)())  # as cachetools: expire(timer())
         return True
 
 

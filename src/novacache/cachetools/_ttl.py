@@ -122,12 +122,23 @@ class TTLCache(_TimedCache[_KT, _VT, _TT]):
         # iterating does not raise as for a dict, since items expire meanwhile anyway.
         with self._novacache_lock:
             keys = list(Cache.__iter__(self))
+        return self._iter_keys(keys)
+
+    def _iter_keys(self, keys: list[_KT]) -> Iterator[_KT]:
+        """The live keys among ``keys``: one "now" per step, frozen until the next
+        (as cachetools, which yields inside its ``with self.timer`` block)."""
         deadlines = self.__deadlines
         for key in keys:
-            with self.timer as now:  # one "now" per step
+            with self.timer as now:
                 deadline = deadlines.get(key, _GONE)
                 if deadline is not _GONE and now < deadline:
                     yield key
+
+    def _live(self, key: _KT) -> bool:
+        """Whether ``key`` is present and not expired, at the timer's now."""
+        with self.timer as now:
+            deadline = self.__deadlines.get(key, _GONE)
+            return deadline is not _GONE and bool(now < deadline)
 
     def expire(self, time: _TT | None = None) -> list[tuple[_KT, _VT]]:
         """Remove expired items from the cache and return an iterable of the
