@@ -99,6 +99,7 @@ cdef extern from "Python.h":
     bint PyFloat_CheckExact(object)
     bint PyBool_Check(object)
     bint PyLong_Check(object)
+    int PY_VERSION_HEX
     double PyFloat_AS_DOUBLE(object)
     PyObject* PyExc_KeyError
 
@@ -120,7 +121,8 @@ ctypedef struct Entry:
     PyObject* key       # NULL: the entry is free
     PyObject* value
     uint32_t pos        # position of the entry's current record in the recency log
-    int32_t next        # next free entry (free list)
+    int32_t next        # a free entry: the next free one (free list); a live one, in
+                        # cachetools' mode: its place in the insertion log (_ilog)
 
 
 nc_clock_init()
@@ -411,15 +413,13 @@ cdef class LocalCache:
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
-    cdef int32_t* _iorder           # with it: per entry (older, newer) in insertion order
-    cdef uint64_t* _ipos            # with it: per entry, its place in the entries
-                                    # table of the dict cachetools would have (see
-                                    # _dict_place): what a dict's iterator walks
-    cdef Py_ssize_t _d_nentries     # that table's entries handed out (live or deleted)
-    cdef Py_ssize_t _d_usable       # new entries it takes before it resizes
-    cdef uint64_t _d_resizes        # how often it was rebuilt
-    cdef int32_t _ifirst            # oldest insertion
-    cdef int32_t _ilast             # newest insertion
+    cdef int32_t* _ilog             # with it: the insertion log, laid out as the entries
+                                    # table of the dict cachetools keeps its items in
+                                    # (see _ilog_append): entry numbers in insertion
+                                    # order, -1 where a key was removed
+    cdef Py_ssize_t _ilen           # places of the log handed out (live or removed)
+    cdef Py_ssize_t _icap           # places it has (0: the dict's empty table)
+    cdef uint64_t _iresizes         # how often it was rebuilt
     cdef bint _keep_expired         # cachetools' TTLCache: expired entries stay until
                                     # an expire (by a write, len, popitem or expire())
     cdef _TTLTimer _ttl_timer       # with it: the freezable timer ("now"); else None
@@ -446,8 +446,6 @@ cdef class LocalCache:
         memset(self._index, 0xFF, MIN_INDEX * sizeof(int32_t))   # all EMPTY (-1)
         self._mask = MIN_INDEX - 1
         self._free = NIL
-        self._ifirst = NIL
-        self._ilast = NIL
         self._wfirst = NIL
         self._wlast = NIL
         self._read_refreshes = True
@@ -864,70 +862,87 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
             _ol_append(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
 
 
-cdef void _dict_place(LocalCache self, int32_t ix) noexcept:
-    """Give entry ix (a new key, not yet in the insertion order) its place in the
-    entries table of the dict cachetools keeps its items in, which grows as CPython's
-    does (3.7 and later): a new key takes the next entry, and one that finds no free
-    entry first rebuilds the table for three times the items it holds (at least 8
-    slots, two thirds of them usable), keeping the live entries in order. Deleting
-    leaves the entry unused; ``clear`` starts over from the empty table. A dict's
-    iterator walks these places (see :class:`_InsertionIter`)."""
-    cdef Py_ssize_t size = 8, pos = 0
-    cdef int32_t k
-    if self._d_usable <= 0:
-        while size < 3 * self._nused:
+cdef Py_ssize_t _dict_table_size(Py_ssize_t minsize) noexcept:
+    """The number of slots CPython gives a dict's table asked for ``minsize``
+    (``calculate_log2_keysize`` since 3.11; the smallest power of two from 8 before)."""
+    cdef Py_ssize_t size = 8, m
+    if PY_VERSION_HEX >= 0x030B0000:
+        m = ((minsize | 8) - 1) | 7
+        size = 1
+        while m:
             size <<= 1
-        k = self._ifirst if self._iorder != NULL else NIL
-        while k != NIL:
-            self._ipos[k] = pos
-            pos += 1
-            k = self._iorder[2 * k + 1]
-        self._d_nentries = pos
-        self._d_usable = (2 * size) // 3 - pos
-        self._d_resizes += 1
-    self._ipos[ix] = self._d_nentries
-    self._d_nentries += 1
-    self._d_usable -= 1
+            m >>= 1
+        return size
+    while size < minsize:
+        size <<= 1
+    return size
 
 
-cdef int32_t _dict_next(LocalCache self, int32_t last, Py_ssize_t pos,
-                        uint64_t resizes) noexcept:
-    """The live entry with the first place at or after ``pos`` (NIL: none): what a
-    dict's iterator finds next. ``last`` (the entry found before, at ``pos - 1``, as of
-    ``resizes``), while it still is, gives it at once."""
-    cdef int32_t nx
-    if self._iorder == NULL:
-        return NIL
-    if (last != NIL and resizes == self._d_resizes and last < self._ecap
-            and self._entries[last].key != NULL and self._ipos[last] == <uint64_t>(pos - 1)):
-        return self._iorder[2 * last + 1]
-    nx = self._ifirst
-    while nx != NIL and self._ipos[nx] < <uint64_t>pos:
-        nx = self._iorder[2 * nx + 1]
-    return nx
+cdef int _ilog_rebuild(LocalCache self) except -1:
+    """Make room in the insertion log for one more key, as the dict cachetools keeps
+    its items in makes room in its entries table (CPython 3.10 to 3.13): a table
+    asked for three times the keys it holds (see ``_dict_table_size``), two thirds of
+    its slots usable, with the live keys moved to the front in order (their places
+    change). Until it is full, a new key takes the next place; a removed key leaves
+    its place empty; ``clear`` goes back to the empty table. A dict's iterator walks
+    these places (see :class:`_InsertionIter`). Pure C but for the allocation, done
+    last."""
+    cdef Py_ssize_t size, cap, r, w = 0
+    cdef int32_t ix
+    cdef int32_t* grown
+    size = 8 if self._ilen == 0 and self._icap == 0 else _dict_table_size(3 * self._nused)
+    cap = (2 * size) // 3
+    if cap > 0x7FFFFFFF:
+        raise OverflowError("too many keys for a cache in cachetools' mode")
+    for r in range(self._ilen):
+        if r + PREFETCH_AHEAD < self._ilen and self._ilog[r + PREFETCH_AHEAD] >= 0:
+            nc_prefetch_w(&self._entries[self._ilog[r + PREFETCH_AHEAD]])
+        ix = self._ilog[r]
+        if ix >= 0:
+            self._ilog[w] = ix
+            self._entries[ix].next = <int32_t>w
+            w += 1
+    self._ilen = w
+    self._iresizes += 1
+    grown = <int32_t*>PyMem_Realloc(self._ilog, cap * sizeof(int32_t))
+    if grown == NULL:
+        raise MemoryError()
+    self._ilog = grown
+    self._icap = cap
+    return 0
+
+
+cdef inline int32_t _ilog_next(LocalCache self, Py_ssize_t* r) noexcept:
+    """The entry at the first live place of the insertion log at or after ``r[0]``
+    (NIL: none), and ``r[0]`` moved past it."""
+    cdef int32_t ix
+    while r[0] < self._ilen:
+        ix = self._ilog[r[0]]
+        r[0] += 1
+        if ix >= 0:
+            return ix
+    return NIL
 
 
 @cython.final
 cdef class _InsertionIter:
     """Private: iteration over the keys of a cache in cachetools' mode as a dict's
-    iterator goes over cachetools' dict of items: keys in insertion order (by their
-    place in the dict's table, see ``_dict_place``), ``RuntimeError`` once the size
-    changed (and at every call after), and when a key is found after as many keys as
-    the cache held."""
+    iterator goes over cachetools' dict of items: over the places of the insertion
+    log (laid out as that dict's table, see ``_ilog_rebuild``), ``RuntimeError`` once
+    the size changed (and at every call after), and when a key is found after as many
+    keys as the cache held."""
 
     cdef LocalCache _cache          # None once exhausted
     cdef Py_ssize_t _size           # the size when made; -1 once it changed
     cdef Py_ssize_t _left           # keys still expected
     cdef Py_ssize_t _pos            # the place to look from
-    cdef int32_t _last              # the entry found last (NIL: none yet)
-    cdef uint64_t _resizes          # the cache's _d_resizes then
 
     def __iter__(self):
         return self
 
     def __next__(self):
         cdef LocalCache c = self._cache
-        cdef int32_t nx
+        cdef Py_ssize_t r
         if self._size < 0:
             raise RuntimeError("dictionary changed size during iteration")
         if c is None:
@@ -935,18 +950,18 @@ cdef class _InsertionIter:
         if c._nused != self._size:
             self._size = -1
             raise RuntimeError("dictionary changed size during iteration")
-        nx = _dict_next(c, self._last, self._pos, self._resizes)
-        if nx == NIL:
+        r = self._pos
+        while r < c._ilen and c._ilog[r] < 0:
+            r += 1
+        if r >= c._ilen:
             self._cache = None
             raise StopIteration
         if self._left == 0:
             self._cache = None
             raise RuntimeError("dictionary keys changed during iteration")
-        self._last = nx
-        self._pos = <Py_ssize_t>c._ipos[nx] + 1
-        self._resizes = c._d_resizes
+        self._pos = r + 1
         self._left -= 1
-        return <object>c._entries[nx].key
+        return <object>c._entries[c._ilog[r]].key
 
     def __length_hint__(self):
         if self._cache is None or self._size < 0 or self._cache._nused != self._size:
@@ -965,8 +980,46 @@ def _insertion_iter(LocalCache cache):
     it._size = cache._nused
     it._left = cache._nused
     it._pos = 0
-    it._last = NIL
     return it
+
+
+def _insertion_copy_layout(LocalCache copy, LocalCache source):
+    """Private: lay out the insertion log of ``copy`` (just filled with the items of
+    ``source``, in its insertion order) as CPython 3.11 lays out ``dict.copy()`` of
+    the dict cachetools keeps its items in: the same table when at most a third of
+    its places are empty (removed keys), else a compact table sized for the keys."""
+    cdef Py_ssize_t r, k = 0, cap, n = source._nused
+    cdef int32_t* log
+    if (not (copy._track_insertion and source._track_insertion) or copy._nused != n
+            or copy._ilen != n):
+        raise ValueError("not a fresh copy of a cache in cachetools' mode")
+    if n >= (source._ilen * 2) // 3:
+        cap = source._icap
+    elif n == 0:
+        cap = 0
+    else:
+        cap = (2 * _dict_table_size((n * 3 + 1) // 2)) // 3
+    log = <int32_t*>PyMem_Malloc((cap if cap > 0 else 1) * sizeof(int32_t))
+    if log == NULL:
+        raise MemoryError()
+    if n >= (source._ilen * 2) // 3:
+        for r in range(source._ilen):       # the same places, removed ones included
+            if source._ilog[r] < 0:
+                log[r] = -1
+            else:
+                log[r] = copy._ilog[k]          # (the fresh fill is compact)
+                copy._entries[log[r]].next = <int32_t>r
+                k += 1
+        copy._ilen = source._ilen
+    else:
+        for r in range(n):
+            log[r] = copy._ilog[r]
+            copy._entries[log[r]].next = <int32_t>r
+        copy._ilen = n
+    PyMem_Free(copy._ilog)
+    copy._ilog = log
+    copy._icap = cap
+    copy._iresizes += 1
 
 
 def _insertion_snapshot(LocalCache cache, int what):
@@ -1497,8 +1550,8 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._ndummy += 1
     _bit_clear(self._lbits, e.pos)          # its log record is stale from now on
     e.pos = NOPOS
-    if self._iorder != NULL:
-        _ol_unlink(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._ilog != NULL:
+        self._ilog[e.next] = -1
     if self._worder != NULL:
         _ol_unlink(self._worder, &self._wfirst, &self._wlast, ix)
     _gy_push(g, e.key)
@@ -1822,6 +1875,8 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
         _rebuild_index(self, self._nused + 1)
         slot = _empty_slot(self, h)
+    if self._track_insertion and self._ilen == self._icap:
+        _ilog_rebuild(self)
     if self._free != NIL:
         ix = self._free
         self._free = self._entries[ix].next
@@ -1848,9 +1903,10 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         self._currbytes += w
     e.pos = NOPOS                           # no record yet (a fresh entry is garbage)
     _log_append(self, ix)
-    if self._iorder != NULL:
-        _dict_place(self, ix)
-        _ol_append(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._track_insertion:
+        self._ilog[self._ilen] = ix
+        e.next = <int32_t>self._ilen
+        self._ilen += 1
     if self._worder != NULL:
         _ol_append(self._worder, &self._wfirst, &self._wlast, ix)
     self._nused += 1
@@ -1897,7 +1953,6 @@ cdef int _grow_entries(LocalCache self) except -1:
     cdef double* expires
     cdef Py_ssize_t* weights
     cdef int32_t* iorder
-    cdef uint64_t* iseq
     cdef int32_t* log
     cdef uint64_t* bits
     cdef Py_ssize_t lcap
@@ -1932,15 +1987,6 @@ cdef int _grow_entries(LocalCache self) except -1:
         self._expires = expires
         for i in range(self._ecap, cap):
             expires[i] = INFINITY
-    if self._track_insertion:
-        iseq = <uint64_t*>PyMem_Realloc(self._ipos, cap * sizeof(uint64_t))
-        if iseq == NULL:
-            raise MemoryError()
-        self._ipos = iseq
-        iorder = <int32_t*>PyMem_Realloc(self._iorder, 2 * cap * sizeof(int32_t))
-        if iorder == NULL:
-            raise MemoryError()
-        self._iorder = iorder
     if self._keep_expired:
         iorder = <int32_t*>PyMem_Realloc(self._worder, 2 * cap * sizeof(int32_t))
         if iorder == NULL:
@@ -2023,8 +2069,9 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         PyMem_Free(deadlines)
         raise MemoryError()
     cdef Py_ssize_t r = self._lhead
+    cdef Py_ssize_t ir = 0                  # order 1: the place in the insertion log
     if order == 1:
-        ix = NIL if self._iorder == NULL else self._ifirst  # NULL: empty or not tracked
+        ix = _ilog_next(self, &ir)          # NIL: empty or not tracked
     elif order == 2:
         ix = NIL if self._worder == NULL else self._wfirst
     else:
@@ -2039,7 +2086,7 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
             nc_incref(buf[2 * n + 1])
             n += 1
         if order == 1:
-            ix = self._iorder[2 * ix + 1]
+            ix = _ilog_next(self, &ir)
         elif order == 2:
             ix = self._worder[2 * ix + 1]
         else:
@@ -2094,13 +2141,10 @@ cdef void _release_table(LocalCache self) noexcept:
     PyMem_Free(self._lbits)
     self._lbits = NULL
     self._lhead = self._ltail = self._lcap = 0
-    self._ifirst = self._ilast = NIL
-    PyMem_Free(self._iorder)
-    self._iorder = NULL
-    PyMem_Free(self._ipos)
-    self._ipos = NULL
-    self._d_nentries = self._d_usable = 0   # dict.clear(): the empty table
-    self._d_resizes += 1
+    PyMem_Free(self._ilog)
+    self._ilog = NULL
+    self._ilen = self._icap = 0             # dict.clear(): the empty table
+    self._iresizes += 1
     self._wfirst = self._wlast = NIL
     PyMem_Free(self._worder)
     self._worder = NULL

@@ -488,6 +488,83 @@ def check_caches(recipe: Any, ops: list[tuple[Any, ...]]) -> None:
     assert got == expected, (recipe, ops, expected, got)
 
 
+@st.composite
+def mutation_plans(draw: Any) -> list[tuple[Any, ...]]:
+    """Long runs of writes, deletes, copies and pickles over few keys, with iterations
+    that write or delete as they go: what a dict's iterator does then depends on where
+    the dict's table puts each key (and when it rebuilds it), which the core lays out
+    as CPython does."""
+    small = st.integers(0, 9)
+    step = st.one_of(
+        st.tuples(st.just("set"), small),
+        st.tuples(st.just("set"), small),
+        st.tuples(st.just("del"), small),
+        st.tuples(st.just("get"), small),
+        st.tuples(st.sampled_from(["copy", "pickle", "clear"])),
+        st.tuples(
+            st.just("iterate"), st.lists(st.tuples(st.sampled_from("sd"), small), max_size=4)
+        ),
+    )
+    return draw(st.lists(step, max_size=60))
+
+
+def _iterate(cache: Any, plan: list[tuple[str, int]]) -> Any:
+    seen = []
+    it = iter(cache)
+    for i in range(len(plan) + 12):
+        try:
+            key = next(it)
+        except StopIteration:
+            seen.append("stop")
+            break
+        except RuntimeError as exc:
+            seen.append(str(exc))
+            continue  # a dict's iterator keeps raising (size) or stops (keys)
+        seen.append(key)
+        if i < len(plan):
+            kind, k = plan[i]
+            if kind == "s":
+                cache[100 + k] = k
+            else:
+                cache.pop(k, None)
+    return seen
+
+
+@_SETTINGS
+@given(
+    name=st.sampled_from(["LRUCache", "FIFOCache"]),
+    maxsize=st.integers(1, 12),
+    plan=mutation_plans(),
+)
+def check_iteration_under_mutation(name: str, maxsize: int, plan: list[tuple[Any, ...]]) -> None:
+    theirs, ours = _packages()
+
+    def run(ct: Any) -> list[Any]:
+        cache = getattr(ct, name)(maxsize)
+        seen: list[Any] = []
+        for step in plan:
+            if step[0] == "set":
+                cache[step[1]] = step[1]
+            elif step[0] == "del":
+                seen.append(cache.pop(step[1], None))
+            elif step[0] == "get":
+                seen.append(cache.get(step[1]))
+            elif step[0] == "copy":
+                cache = copy.copy(cache)
+            elif step[0] == "pickle":
+                cache = pickle.loads(pickle.dumps(cache))
+            elif step[0] == "clear":
+                cache.clear()
+            else:
+                seen.append(_iterate(cache, step[1]))
+        seen.append(list(cache.items()))
+        return seen
+
+    expected = run(theirs)
+    got = run(ours)
+    assert got == expected, (name, maxsize, plan, expected, got)
+
+
 @_SETTINGS
 @given(
     maxsize=st.one_of(maxsizes, st.none()),
@@ -570,7 +647,13 @@ def check_decorator_arguments(cache: Any, key: Any, lock: Any, condition: Any, i
 
 # -- the tests: each property in a child process, per implementation --------------------
 
-PROPERTIES = ("check_caches", "check_func_decorators", "check_keys", "check_decorator_arguments")
+PROPERTIES = (
+    "check_caches",
+    "check_iteration_under_mutation",
+    "check_func_decorators",
+    "check_keys",
+    "check_decorator_arguments",
+)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

@@ -48,6 +48,7 @@ from .._core import (
     _ct_mode,
     _ct_reset,
     _exact_time,
+    _insertion_copy_layout,
     _insertion_iter,
     _insertion_snapshot,
     _ttl_expire,
@@ -301,6 +302,9 @@ class _FastKeyOrderCache(_CachetoolsCore):
         if general is not None:
             return general.__copy__(self)
         clone = self._restore(*self._rebuild_args())
+        if not isinstance(clone, TTLCache):
+            # Iterating the copy goes as cachetools' copied dict would.
+            _insertion_copy_layout(clone, self)
         clone.__dict__.update(self.__dict__)
         return clone
 

@@ -198,6 +198,6 @@ class TLRUCache(_TimedCache[_KT, _VT, _TT]):
     def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
         fields = super()._load_cachetools_state(state)
         self.__deadlines = OrderedDict(fields.pop("_TLRUCache__items", None) or ())
+        # A heap already, as cachetools takes it (heapify would reorder equal times).
         self.__heap = list(fields.pop("_TLRUCache__order", None) or ())
-        heapq.heapify(self.__heap)  # a heap already, unless the pickle was edited
         return fields
