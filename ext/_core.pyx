@@ -255,6 +255,14 @@ class _Unrepresentable(Exception):
     takes the time as it is, as cachetools does. ``args[0]`` is the time."""
 
 
+class _Moved(_Unrepresentable):
+    """Private: while the core called user code in an operation of a cache in
+    cachetools' TTL mode, another thread moved the cache to the general path (see
+    ``novacache.cachetools._fast``): the operation is done there instead, at the time
+    read (``args[0]``, as for :class:`_Unrepresentable`), or reading the timer itself
+    when none was read (no ``args``)."""
+
+
 cdef bint _g_reading_int = False        # the last time _as_seconds took was an int
 
 
@@ -423,6 +431,10 @@ cdef class LocalCache:
     cdef bint _keep_expired         # cachetools' TTLCache: expired entries stay until
                                     # an expire (by a write, len, popitem or expire())
     cdef _TTLTimer _ttl_timer       # with it: the freezable timer ("now"); else None
+    cdef bint _guarded              # with it, novacache.cachetools': a timer of the
+                                    # user's, so operations take _ct_guarded
+    cdef bint _moved                # novacache.cachetools' cache moved (or moving) to
+                                    # its general path: the core's storage is dead
     cdef object _ttl_given          # with it: the ttl as the caller gave it
     cdef int32_t* _worder           # with it: per entry (older, newer) in last-write order
     cdef int32_t _wfirst            # oldest write (the next to expire)
@@ -1085,9 +1097,9 @@ def _ct_hooks_changed():
 def _ct_install(revalidate, replay):
     """Private, for ``novacache.cachetools._fast``: ``revalidate(cache)`` moves a cache
     served by the core to the general path when its class now has a hook;
-    ``replay(cache, time, name, args)`` moves it there because of a time the core
-    cannot take (:class:`_Unrepresentable`), and runs method ``name`` of the general
-    path with the timer frozen at that time."""
+    ``replay(cache, times, name, args)`` moves it there because of a time the core
+    cannot take (:class:`_Unrepresentable`, whose ``args`` are ``times``), and runs
+    method ``name`` of the general path with the timer frozen at that time (if any)."""
     global _ct_revalidate, _ct_replay
     _ct_revalidate = revalidate
     _ct_replay = replay
@@ -1095,12 +1107,41 @@ def _ct_install(revalidate, replay):
 
 cdef object _ct_general(_CachetoolsCore self):
     """The pure class serving ``self``, or None when the core does; a cache served by
-    the core whose class may have changed since is checked first."""
+    the core whose class may have changed since is checked first. While another
+    thread moves the cache to the general path, this waits for it."""
+    if self._moving is not None:
+        _ct_wait(self)
     if self._epoch != _ct_epoch:
         self._epoch = _ct_epoch
         if self._general is None and _ct_revalidate is not None:
             _ct_revalidate(self)
     return self._general
+
+
+cdef void _ct_wait(_CachetoolsCore self) except *:
+    lock = self._moving
+    if lock is not None:
+        with lock:                          # (an RLock: its own thread goes on)
+            pass
+
+
+def _ct_begin_move(_CachetoolsCore cache, lock):
+    """Private: start moving ``cache`` (served by the core) to the general path, holding
+    ``lock`` (an RLock): until :func:`_ct_end_move`, the operations of other threads
+    wait for it, and one already under way in a call to the timer finds the cache
+    moved when the timer returns (it is done again on the general path). False when
+    the cache is on the general path or moving already."""
+    if cache._moving is not None or cache._general is not None:
+        return False
+    cache._moving = lock
+    cache._slow = True
+    cache._moved = True
+    return True
+
+
+def _ct_end_move(_CachetoolsCore cache):
+    """Private: the move started by :func:`_ct_begin_move` is over."""
+    cache._moving = None
 
 
 def _ct_mode(_CachetoolsCore cache):
@@ -1126,6 +1167,7 @@ def _ct_reset(_CachetoolsCore cache, general=None):
     cache._maxbytes = -1
     cache._general = general
     cache._guarded = False
+    cache._moved = general is not None
     cache._slow = general is not None
     cache._epoch = _ct_epoch
 
@@ -1149,9 +1191,10 @@ cdef class _CachetoolsCore(LocalCache):
     through :func:`_ct_guarded`. The check costs one comparison on the core's path."""
 
     cdef readonly object _general   # None: the core serves; else the pure class
-    cdef bint _guarded              # the core serves, through _ct_guarded
-    cdef bint _slow                 # _general is not None or _guarded
+    cdef bint _slow                 # _general is not None or _guarded or _moving
     cdef uint64_t _epoch            # _ct_epoch when the instance was last checked
+    cdef object _moving             # while a thread moves it to the general path: the
+                                    # RLock that thread holds (see _ct_begin_move)
 
     def __cinit__(self, *args, **kwargs):
         self._epoch = _ct_epoch
@@ -1196,7 +1239,8 @@ cdef class _CachetoolsCore(LocalCache):
             if self._guarded:
                 _ct_guarded(self, OP_SETITEM, key, value)
                 return
-        _set(self, key, value, self._ttl, -1)
+        if _set(self, key, value, self._ttl, -1):
+            _ct_general(self).__setitem__(self, key, value)  # moved meanwhile (_ttl_set)
 
     def __delitem__(self, key):
         if self._slow or self._epoch != _ct_epoch:
@@ -1240,7 +1284,8 @@ cdef class _CachetoolsCore(LocalCache):
         v = _get(self, key, True, 1)
         if v != NULL:
             return <object>v
-        _set(self, key, default, self._ttl, -1)
+        if _set(self, key, default, self._ttl, -1):
+            return _ct_general(self).setdefault(self, key, default)  # moved meanwhile
         return default
 
     def clear(self):
@@ -1298,38 +1343,35 @@ cdef object _ct_guarded(_CachetoolsCore self, int op, object key, object arg):
                     return <object>v
                 _ttl_set(self, key, arg)
                 return arg
-    except _Unrepresentable as exc:
+    except _Unrepresentable as exc:         # (or _Moved)
         name = _OP_NAMES[op]
         if op == OP_GETITEM or op == OP_CONTAINS or op == OP_DELITEM:
-            return _ct_replay(self, exc.args[0], name, (key,))
+            return _ct_replay(self, exc.args, name, (key,))
         if op == OP_POP and arg is _MISSING:
-            return _ct_replay(self, exc.args[0], name, (key,))
-        return _ct_replay(self, exc.args[0], name, (key, arg))
+            return _ct_replay(self, exc.args, name, (key,))
+        return _ct_replay(self, exc.args, name, (key, arg))
     return _ct_missing(self, key)           # OP_GETITEM: a miss
 
 
 cdef int _ct_ttl_delitem(LocalCache self, object key) except -1:
     """cachetools' ``TTLCache.__delitem__``: ``KeyError`` for an absent key (without
-    reading the timer); else remove it, then read the timer, and raise ``KeyError`` if
-    it had expired."""
+    reading the timer); else remove it, then read the timer (which may raise: the key
+    is gone all the same), and raise ``KeyError`` if it had expired. The reading is
+    compared as Python compares it, whatever it is."""
     cdef Py_hash_t h = PyObject_Hash(key)
     cdef Py_ssize_t ix = _lookup(self, key, h, NULL)
-    cdef double now
-    cdef bint live
+    cdef double deadline
     cdef Graveyard g
+    if self._moved:
+        raise _Moved()                      # the key's __hash__/__eq__ let it move
     if ix < 0:
         raise KeyError(key)
-    now = _call_timer(self)                 # may run Python: look the key up again
-    ix = _lookup(self, key, h, NULL)
-    if ix < 0:
-        raise KeyError(key)
-    live = not _entry_expired(self, <int32_t>ix, now)
+    deadline = INFINITY if self._expires == NULL else self._expires[ix]
     _gy_init(&g)
     _remove(self, <int32_t>ix, &g)
-    if not live:
-        self._expirations += 1
     _gy_release(&g)
-    if not live:
+    now = self._ttl_timer() if self._ttl_timer is not None else self._timer()
+    if not (now < deadline):
         raise KeyError(key)
     return 0
 
@@ -1346,8 +1388,17 @@ cdef inline object _steal(PyObject* o):
 
 
 cdef double _call_timer(LocalCache self) except? -1.0:
-    if self._ttl_timer is not None:
-        return _ttl_now(self._ttl_timer)
+    cdef _TTLTimer view = self._ttl_timer
+    cdef double now
+    if self._moved:
+        raise _Moved()                      # moved before this call (see below)
+    if view is not None:
+        now = _ttl_now(view)
+        if self._moved:
+            # The timer (user code) let another thread move the cache to the general
+            # path: what the core was doing no longer counts.
+            raise _Moved(int(now) if _g_reading_int else now)
+        return now
     return float(self._timer())
 
 
@@ -1648,6 +1699,8 @@ cdef PyObject* _get_timed(LocalCache self, object key, Py_hash_t h, Py_ssize_t i
                 expired = _c_expired(exp)
             else:
                 if not have_now:
+                    if touch == 2 and self._keep_expired:
+                        _touch(self, <int32_t>ix)  # cachetools refreshes, then reads
                     version = self._version
                     now = _call_timer(self)
                     have_now = True
@@ -1761,7 +1814,9 @@ cdef int _ttl_set(LocalCache self, object key, object value) except -1:
     time has come (oldest write first), then store the item to expire ``ttl`` after now,
     newest in the write order and most recently used; a new key evicts the least
     recently used while the cache is full."""
+    cdef _TTLTimer view = self._ttl_timer
     cdef double now = _call_timer(self)     # may run Python: before anything else
+    cdef bint was_int = _g_reading_int      # (the reading was an int: see _as_seconds)
     cdef double expires = now + self._ttl
     cdef Py_hash_t h
     cdef Py_ssize_t ix
@@ -1769,10 +1824,10 @@ cdef int _ttl_set(LocalCache self, object key, object value) except -1:
     cdef Graveyard g
     cdef Entry* e
     if (isinf(expires) and not isinf(self._ttl)) or (
-            _g_reading_int and PyLong_Check(self._ttl_given)
+            was_int and PyLong_Check(self._ttl_given)
             and not (-_EXACT_INT < expires < _EXACT_INT)):
         # now + ttl is not the sum Python makes (an overflow; ints beyond 2**53).
-        raise _Unrepresentable(int(now) if _g_reading_int else now)
+        raise _Unrepresentable(int(now) if was_int else now)
     _gy_init(&g)
     try:
         # As cachetools: expire first, then hash the key (which may raise).
@@ -1782,6 +1837,13 @@ cdef int _ttl_set(LocalCache self, object key, object value) except -1:
         ix = self._index[slot]
         if ix < 0 or self._entries[ix].key != <PyObject*>key:
             ix = _lookup(self, key, h, &slot)   # a key's __eq__ may run
+        if self._moved:
+            # A key's __hash__ or __eq__ let another thread move the cache to the
+            # general path (see _call_timer): _ct_guarded does it there; a caller on
+            # the core's path gets 1 and does the same.
+            if self._guarded:
+                raise _Moved(int(now) if was_int else now)
+            return 1
         if self._expires == NULL:               # first TTL, or cleared meanwhile
             _alloc_expires(self)
         if ix >= 0:
@@ -2497,7 +2559,11 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
             except ValueError:
                 pass
             return result
-    _set(cache, key, result, cache._ttl, -1)
+    if _set(cache, key, result, cache._ttl, -1):    # moved meanwhile (see _ttl_set)
+        try:
+            cache[key] = result
+        except ValueError:
+            pass
     return result
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copyreg
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
@@ -43,6 +44,8 @@ from .._core import (
     _cachetools_mode,
     _cachetools_ttl_mode,
     _CachetoolsCore,
+    _ct_begin_move,
+    _ct_end_move,
     _ct_guard,
     _ct_install,
     _ct_mode,
@@ -115,19 +118,35 @@ def _forget_general(cache: Any) -> None:
 def _to_general(cache: Any) -> None:
     """Move an instance served by the core to the general path, with its items, their
     orders and its attributes (a hook appeared after it was made; a time came that the
-    core cannot take). A TTL cache keeps its timer view, and so its frozen times."""
-    state = cache._core_state()
-    pure = type(cache)._pure
-    if isinstance(cache, TTLCache):
-        view = LocalCache.timer.__get__(cache)
-        writes = _ttl_state(cache)[2]
-        _ct_reset(cache, pure)
-        pure._load_cachetools_state(cache, state)
-        cache._adopt_write_order(writes)
-        object.__setattr__(cache, "_TimedCache__timer", view)
-    else:
-        _ct_reset(cache, pure)
-        pure._load_cachetools_state(cache, state)
+    core cannot take). A TTL cache keeps its timer view, and so its frozen times.
+
+    Other threads' operations on the cache wait until the move is over (and a second
+    thread that would move it waits for the first). Note that an operation of another
+    thread that was already under way in the core, inside a call to user code (a
+    key's ``__hash__`` or ``__eq__``) when the move began, completes on the storage
+    the move left behind: its effect is lost. A move happens once per instance, on a
+    hook set later or a timer's first odd reading, and such a race needs both at once.
+    """
+    lock = threading.RLock()
+    with lock:
+        if not _ct_begin_move(cache, lock):
+            _ct_mode(cache)  # waits for the thread moving it
+            return
+        try:
+            state = cache._core_state()
+            pure = type(cache)._pure
+            if isinstance(cache, TTLCache):
+                view = LocalCache.timer.__get__(cache)
+                writes = _ttl_state(cache)[2]
+                _ct_reset(cache, pure)
+                pure._load_cachetools_state(cache, state)
+                cache._adopt_write_order(writes)
+                object.__setattr__(cache, "_TimedCache__timer", view)
+            else:
+                _ct_reset(cache, pure)
+                pure._load_cachetools_state(cache, state)
+        finally:
+            _ct_end_move(cache)
 
 
 def _revalidate(cache: Any) -> None:
@@ -137,19 +156,25 @@ def _revalidate(cache: Any) -> None:
         _to_general(cache)
 
 
-def _replay(cache: Any, now: Any, name: str, args: tuple[Any, ...]) -> Any:
-    """A TTL cache served by the core met a time it cannot take (``now``: a reading of
-    its timer, or a time given to ``expire``): move it to the general path, and run its
-    method ``name`` there with the timer frozen at ``now``, which stands for the
-    reading already made (cachetools calls the timer once per operation)."""
+def _replay(cache: Any, times: tuple[Any, ...], name: str, args: tuple[Any, ...]) -> Any:
+    """A TTL cache served by the core met a time it cannot take (``times``: the
+    ``args`` of the :class:`_Unrepresentable` raised: a reading of its timer, or a
+    time given to ``expire``), or was moved by another thread while it read its timer:
+    move it to the general path (if not done), and run its method ``name`` there with
+    the timer frozen at that time, which stands for the reading already made
+    (cachetools calls the timer once per operation). Without a time, the method reads
+    the timer itself."""
     if cache._general is None:
         view = LocalCache.timer.__get__(cache)
         _to_general(cache)
     else:
         view = cache.timer
-    view._enter_at(now)
+    method = getattr(cache._pure, name)
+    if not times:
+        return method(cache, *args)
+    view._enter_at(times[0])
     try:
-        return getattr(cache._pure, name)(cache, *args)
+        return method(cache, *args)
     finally:
         view.__exit__(None, None, None)
 
@@ -519,7 +544,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         try:
             return _ttl_expire(self, time)
         except _Unrepresentable as exc:
-            return _replay(self, exc.args[0], "expire", (time,))  # type: ignore[no-any-return]
+            return _replay(self, exc.args, "expire", (time,))  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         general = _ct_mode(self)
@@ -528,7 +553,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         try:
             return _ttl_len(self)
         except _Unrepresentable as exc:
-            return _replay(self, exc.args[0], "__len__", ())  # type: ignore[no-any-return]
+            return _replay(self, exc.args, "__len__", ())  # type: ignore[no-any-return]
 
     @property
     def currsize(self) -> Any:
@@ -539,7 +564,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
         try:
             return _ttl_len(self)
         except _Unrepresentable as exc:
-            return _replay(self, exc.args[0], "__len__", ())
+            return _replay(self, exc.args, "__len__", ())
 
     def popitem(self) -> tuple[Any, Any]:
         """Remove and return the `(key, value)` pair least recently used that
@@ -554,7 +579,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
             with view:  # one reading, as cachetools (even when the cache is empty)
                 return LocalCache.popitem(self)  # type: ignore[no-any-return]
         except _Unrepresentable as exc:
-            return _replay(self, exc.args[0], "popitem", ())  # type: ignore[no-any-return]
+            return _replay(self, exc.args, "popitem", ())  # type: ignore[no-any-return]
         except KeyError:
             raise KeyError(f"{type(self).__name__} is empty") from None
 
@@ -582,7 +607,7 @@ class TTLCache(_FastKeyOrderCache, _ttl.TTLCache[_KT, _VT, Any], metaclass=FastM
             try:
                 _ttl_len(self)
             except _Unrepresentable as exc:
-                return _replay(self, exc.args[0], "__repr__", ())  # type: ignore[no-any-return]
+                return _replay(self, exc.args, "__repr__", ())  # type: ignore[no-any-return]
         return _FastKeyOrderCache.__repr__(self)
 
     def _rebuild_args(self) -> tuple[Any, ...]:
