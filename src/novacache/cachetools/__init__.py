@@ -4,7 +4,9 @@ The same classes, decorators and behaviour as cachetools 8.0.2, and thread-safe
 without ``lock=``. ``NOVACACHE_CACHETOOLS_IMPL`` selects the implementation at
 import: ``pure`` (the Python classes here) or ``auto`` (the default: ``LRUCache``,
 ``FIFOCache`` and ``TTLCache`` on the compiled core when it is active, see
-:mod:`._fast`; the Python classes otherwise, and for every other class).
+:mod:`._fast`; the Python classes otherwise, and for every other class). Pickles take
+cachetools' layout; :mod:`.compat` loads cachetools' pickles as ours (and back). See
+``docs/cachetools.md``.
 """
 
 from __future__ import annotations
