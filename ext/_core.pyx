@@ -907,8 +907,6 @@ cdef int _ilog_rebuild(LocalCache self) except -1:
     if cap > 0x7FFFFFFF:
         raise OverflowError("too many keys for a cache in cachetools' mode")
     for r in range(self._ilen):
-        if r + PREFETCH_AHEAD < self._ilen and self._ilog[r + PREFETCH_AHEAD] >= 0:
-            nc_prefetch_w(&self._entries[self._ilog[r + PREFETCH_AHEAD]])
         ix = self._ilog[r]
         if ix >= 0:
             self._ilog[w] = ix
