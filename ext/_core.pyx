@@ -759,8 +759,9 @@ def _cachetools_ttl_mode(LocalCache cache, timer, ttl):
     ``TTLCache(maxsize, ttl, timer)``: LRU eviction, insertion order kept for iteration,
     every item expiring ``ttl`` after its last write, expired items kept (reported
     missing) until an expire, which every write runs first; "now" from a freezable
-    :class:`_TTLTimer` around ``timer``. The caller checks that ``ttl`` and the timer's
-    readings are exact as doubles (:func:`_exact_time`). Returns the timer view."""
+    :class:`_TTLTimer` around ``timer``. The caller checks that ``ttl`` is exact as a
+    double (:func:`_exact_time`); a reading of the timer that is not raises
+    :class:`_Unrepresentable` where it is read. Returns the timer view."""
     if cache._nused:
         raise ValueError("only an empty cache can change mode")
     if not _exact_time(ttl):
@@ -837,9 +838,10 @@ def _ttl_len(LocalCache cache):
 
 
 def _ttl_state(LocalCache cache):
-    """Private: what rebuilds a cache in cachetools' TTL mode: its live items in
-    insertion order as ``(key, value, deadline)``, its keys least recently used first,
-    and its keys oldest write first."""
+    """Private: what rebuilds a cache in cachetools' TTL mode: its items (expired ones
+    kept until an expire included, as cachetools keeps them) in insertion order as
+    ``(key, value, deadline)``, its keys least recently used first, and its keys oldest
+    write first. Reads no timer."""
     return (_snapshot(cache, 3, 1), _snapshot(cache, 0, 0), _snapshot(cache, 0, 2))
 
 

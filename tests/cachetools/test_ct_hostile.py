@@ -472,7 +472,7 @@ def _packages() -> tuple[Any, Any]:
 
 # More examples for a long hunt: CT_HOSTILE_EXAMPLES=20000.
 _SETTINGS = settings(
-    max_examples=int(os.environ.get("CT_HOSTILE_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("CT_HOSTILE_EXAMPLES", "600")),
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),

@@ -7,8 +7,8 @@ Each class derives from the core's ``_CachetoolsCore`` (a ``LocalCache`` whose
 instance is served by one of two paths:
 
 * the core, for exactly the configurations whose behaviour it reproduces: an integer
-  ``maxsize >= 1``, no ``getsizeof`` (for ``TTLCache`` also a ``ttl`` and timer
-  readings that are exact as doubles, see :func:`_ttl_serves`), and no hook
+  ``maxsize >= 1``, no ``getsizeof`` (for ``TTLCache`` also a ``ttl`` exact as a
+  double, see :func:`_ttl_serves`), and no hook
   (``popitem``, ``getsizeof``, ``expire``, ``__missing__``, the mapping methods, see
   :mod:`._hooks`) other than the library's, on the instance or its class. The classes
   put the rest of cachetools' behaviour on top: iteration in insertion order (the core
@@ -19,14 +19,19 @@ instance is served by one of two paths:
   cachetools calls it. The C slots hand the call over (one comparison on the core's
   path), and so do the methods here.
 
-The path is decided when the instance is made (``__init__``, ``__setstate__``), and
-again when a hook appears later: set on the instance, or on a class of the library or
-of the user (see :mod:`._fastmeta`); the instance then moves to the general path with
-its items and their orders. Either way an instance is of its own class: ``type(obj)
-is Sub``, ``Sub.__init__`` runs once, and what is set on ``Sub`` later is seen.
+The path is decided when the instance is made (``__init__``, ``__setstate__``). The
+instance moves to the general path, with its items and their orders, when a hook
+appears later (set on the instance, or on a class of the library or of the user, see
+:mod:`._fastmeta`), and, for a ``TTLCache`` with a timer of the user's, at the first
+time the core cannot compare as Python does (see ``_replay``). Either way an instance
+is of its own class: ``type(obj) is Sub``, ``Sub.__init__`` runs once, and what is set
+on ``Sub`` later is seen.
 
-Copies and pickles keep every order; pickles take cachetools' layout (see
-:mod:`._base`), whichever path serves the instance.
+A ``TTLCache`` with a timer of the user's calls it where cachetools does, as often
+(the core's ``_ct_guarded``). Iterating an ``LRUCache``/``FIFOCache`` goes as a dict's
+iterator over cachetools' dict (the core's ``_InsertionIter``). Copies and pickles
+keep every order; pickles take cachetools' layout (see :mod:`._base`), whichever path
+serves the instance. ``docs/cachetools.md`` says what users see.
 """
 
 from __future__ import annotations
@@ -121,11 +126,13 @@ def _to_general(cache: Any) -> None:
     core cannot take). A TTL cache keeps its timer view, and so its frozen times.
 
     Other threads' operations on the cache wait until the move is over (and a second
-    thread that would move it waits for the first). Note that an operation of another
-    thread that was already under way in the core, inside a call to user code (a
-    key's ``__hash__`` or ``__eq__``) when the move began, completes on the storage
-    the move left behind: its effect is lost. A move happens once per instance, on a
-    hook set later or a timer's first odd reading, and such a race needs both at once.
+    thread that would move it waits for the first); one already under way in the core
+    inside a call to the timer, or to a key's ``__hash__``/``__eq__`` in a TTL write,
+    finds the storage dead when it returns and is done again on the general path (the
+    core raises ``_Moved``, or ``_ttl_set`` returns 1). Note that one under way inside
+    a key's ``__hash__``/``__eq__`` in any other operation completes on the storage the
+    move left behind: its effect is lost. A move happens once per instance, on a hook
+    set later or a timer's first odd reading, and such a race needs both at once.
     """
     lock = threading.RLock()
     with lock:
