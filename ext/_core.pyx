@@ -44,8 +44,8 @@ the garbage collector, and that may run finalizers.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
-from libc.math cimport INFINITY, isnan
 from libc.float cimport DBL_MAX
+from libc.math cimport INFINITY, isinf, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -100,6 +100,9 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
     Py_ssize_t PY_SSIZE_T_MAX
     bint PyFloat_CheckExact(object)
+    bint PyBool_Check(object)
+    bint PyLong_Check(object)
+    int PY_VERSION_HEX
     double PyFloat_AS_DOUBLE(object)
     PyObject* PyExc_KeyError
 
@@ -121,7 +124,8 @@ ctypedef struct Entry:
     PyObject* key       # NULL: the entry is free
     PyObject* value
     uint32_t pos        # position of the entry's current record in the recency log
-    int32_t next        # next free entry (free list)
+    int32_t next        # a free entry: the next free one (free list); a live one, in
+                        # cachetools' mode: its place in the insertion log (_ilog)
 
 
 nc_clock_init()
@@ -281,25 +285,43 @@ cdef double _timer_reading(object t) except? -1.0:
 cdef double _EXACT_INT = 9007199254740992.0     # 2**53: larger ints lose bits as doubles
 
 
+class _Unrepresentable(Exception):
+    """Private: a time (a timer's reading, or a time passed to ``expire``) that the
+    compiled TTLCache cannot compare exactly as Python would (see :func:`_as_seconds`).
+    ``novacache.cachetools`` catches it and moves the cache to its general path, which
+    takes the time as it is, as cachetools does. ``args[0]`` is the time."""
+
+
+class _Moved(_Unrepresentable):
+    """Private: while the core called user code in an operation of a cache in
+    cachetools' TTL mode, another thread moved the cache to the general path (see
+    ``novacache.cachetools._fast``): the operation is done there instead, at the time
+    read (``args[0]``, as for :class:`_Unrepresentable`), or reading the timer itself
+    when none was read (no ``args``)."""
+
+
+cdef bint _g_reading_int = False        # the last time _as_seconds took was an int
+
+
 cdef double _as_seconds(object t) except? -1.0:
-    """A timer reading as a double, refused unless the double is exact (so comparisons
-    in C give the answers Python's comparisons of the original values give)."""
+    """A time as a double, for times whose double gives, in C comparisons and sums,
+    the answers Python gives with the original object: a finite float, or an int (or
+    bool) below 2**53 in magnitude. Anything else raises :class:`_Unrepresentable`.
+    Records whether it was an int (see ``_ttl_set``)."""
+    global _g_reading_int
     cdef double d
     if PyFloat_CheckExact(t):
-        return PyFloat_AS_DOUBLE(t)
-    if isinstance(t, int):
+        d = PyFloat_AS_DOUBLE(t)
+        if isinf(d) or isnan(d):
+            raise _Unrepresentable(t)
+        _g_reading_int = False
+        return d
+    if PyLong_CheckExact(t) or PyBool_Check(t):
         d = PyLong_AsDouble(t)
         if -_EXACT_INT < d < _EXACT_INT:
+            _g_reading_int = True
             return d
-        raise OverflowError(
-            f"timer returned {t!r}: the compiled TTLCache needs times that are exact "
-            "as doubles (below 2**53)"
-        )
-    if isinstance(t, float):
-        return float(t)
-    raise TypeError(
-        f"timer returned a {type(t).__name__}: the compiled TTLCache needs int or float"
-    )
+    raise _Unrepresentable(t)
 
 
 def _exact_time(t):
@@ -373,16 +395,28 @@ cdef class _TTLTimer:
     def __reduce__(self):
         return (_TTLTimer, (self.wrapped,))
 
+    def _enter_at(self, now):
+        """Private: as ``__enter__``, at ``now`` instead of a reading of the timer (a
+        nested block keeps the outer time); leave with ``__exit__``."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if not depth:
+            local.time = now
+            self._nfrozen += 1
+        local.depth = depth + 1
+
     def __getattr__(self, name):
         return getattr(self.wrapped, name)
 
 
 cdef double _ttl_now(_TTLTimer t) except? -1.0:
     """"Now" for the core: the calling thread's frozen time, else the timer's reading."""
+    global _g_reading_int
     if t._nfrozen:
         if getattr(t._local, "depth", 0):
             return _as_seconds(t._local.time)
     if t._c_clock:
+        _g_reading_int = False
         return nc_clock_precise()
     return _as_seconds(t.wrapped())
 
@@ -424,12 +458,20 @@ cdef class LocalCache:
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
-    cdef int32_t* _iorder           # with it: per entry (older, newer) in insertion order
-    cdef int32_t _ifirst            # oldest insertion
-    cdef int32_t _ilast             # newest insertion
+    cdef int32_t* _ilog             # with it: the insertion log, laid out as the entries
+                                    # table of the dict cachetools keeps its items in
+                                    # (see _ilog_append): entry numbers in insertion
+                                    # order, -1 where a key was removed
+    cdef Py_ssize_t _ilen           # places of the log handed out (live or removed)
+    cdef Py_ssize_t _icap           # places it has (0: the dict's empty table)
+    cdef uint64_t _iresizes         # how often it was rebuilt
     cdef bint _keep_expired         # cachetools' TTLCache: expired entries stay until
                                     # an expire (by a write, len, popitem or expire())
     cdef _TTLTimer _ttl_timer       # with it: the freezable timer ("now"); else None
+    cdef bint _guarded              # with it, novacache.cachetools': a timer of the
+                                    # user's, so operations take _ct_guarded
+    cdef bint _moved                # novacache.cachetools' cache moved (or moving) to
+                                    # its general path: the core's storage is dead
     cdef object _ttl_given          # with it: the ttl as the caller gave it
     cdef int32_t* _worder           # with it: per entry (older, newer) in last-write order
     cdef int32_t _wfirst            # oldest write (the next to expire)
@@ -455,8 +497,6 @@ cdef class LocalCache:
         memset(self._index, 0xFF, MIN_INDEX * sizeof(int32_t))   # all EMPTY (-1)
         self._mask = MIN_INDEX - 1
         self._free = NIL
-        self._ifirst = NIL
-        self._ilast = NIL
         self._wfirst = NIL
         self._wlast = NIL
         self._read_refreshes = True
@@ -764,8 +804,9 @@ def _cachetools_ttl_mode(LocalCache cache, timer, ttl):
     ``TTLCache(maxsize, ttl, timer)``: LRU eviction, insertion order kept for iteration,
     every item expiring ``ttl`` after its last write, expired items kept (reported
     missing) until an expire, which every write runs first; "now" from a freezable
-    :class:`_TTLTimer` around ``timer``. The caller checks that ``ttl`` and the timer's
-    readings are exact as doubles (:func:`_exact_time`). Returns the timer view."""
+    :class:`_TTLTimer` around ``timer``. The caller checks that ``ttl`` is exact as a
+    double (:func:`_exact_time`); a reading of the timer that is not raises
+    :class:`_Unrepresentable` where it is read. Returns the timer view."""
     if cache._nused:
         raise ValueError("only an empty cache can change mode")
     if not _exact_time(ttl):
@@ -842,9 +883,10 @@ def _ttl_len(LocalCache cache):
 
 
 def _ttl_state(LocalCache cache):
-    """Private: what rebuilds a cache in cachetools' TTL mode: its live items in
-    insertion order as ``(key, value, deadline)``, its keys least recently used first,
-    and its keys oldest write first."""
+    """Private: what rebuilds a cache in cachetools' TTL mode: its items (expired ones
+    kept until an expire included, as cachetools keeps them) in insertion order as
+    ``(key, value, deadline)``, its keys least recently used first, and its keys oldest
+    write first. Reads no timer."""
     return (_snapshot(cache, 3, 1), _snapshot(cache, 0, 0), _snapshot(cache, 0, 2))
 
 
@@ -857,7 +899,10 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
     if cache._nused or not cache._keep_expired:
         raise ValueError("only an empty cache in cachetools' TTL mode can be restored")
     for key, value, when in items:
-        deadline = _as_seconds(when)
+        if PyFloat_CheckExact(when) and isinf(PyFloat_AS_DOUBLE(when)):
+            deadline = PyFloat_AS_DOUBLE(when)  # ttl=inf: never expires
+        else:
+            deadline = _as_seconds(when)
         h = PyObject_Hash(key)
         ix = _lookup(cache, key, h, &slot)
         if ix >= 0:
@@ -874,6 +919,164 @@ def _ttl_restore(LocalCache cache, items, recency, writes):
         if ix >= 0:
             _ol_unlink(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
             _ol_append(cache._worder, &cache._wfirst, &cache._wlast, <int32_t>ix)
+
+
+cdef Py_ssize_t _dict_table_size(Py_ssize_t minsize) noexcept:
+    """The number of slots CPython gives a dict's table asked for ``minsize``
+    (``calculate_log2_keysize`` since 3.11; the smallest power of two from 8 before)."""
+    cdef Py_ssize_t size = 8, m
+    if PY_VERSION_HEX >= 0x030B0000:
+        m = ((minsize | 8) - 1) | 7
+        size = 1
+        while m:
+            size <<= 1
+            m >>= 1
+        return size
+    while size < minsize:
+        size <<= 1
+    return size
+
+
+cdef int _ilog_rebuild(LocalCache self) except -1:
+    """Make room in the insertion log for one more key, as the dict cachetools keeps
+    its items in makes room in its entries table (CPython 3.10 to 3.13): a table
+    asked for three times the keys it holds (see ``_dict_table_size``), two thirds of
+    its slots usable, with the live keys moved to the front in order (their places
+    change). Until it is full, a new key takes the next place; a removed key leaves
+    its place empty; ``clear`` goes back to the empty table. A dict's iterator walks
+    these places (see :class:`_InsertionIter`). Pure C but for the allocation, done
+    last."""
+    cdef Py_ssize_t size, cap, r, w = 0
+    cdef int32_t ix
+    cdef int32_t* grown
+    size = 8 if self._ilen == 0 and self._icap == 0 else _dict_table_size(3 * self._nused)
+    cap = (2 * size) // 3
+    if cap > 0x7FFFFFFF:
+        raise OverflowError("too many keys for a cache in cachetools' mode")
+    for r in range(self._ilen):
+        ix = self._ilog[r]
+        if ix >= 0:
+            self._ilog[w] = ix
+            self._entries[ix].next = <int32_t>w
+            w += 1
+    self._ilen = w
+    self._iresizes += 1
+    grown = <int32_t*>PyMem_Realloc(self._ilog, cap * sizeof(int32_t))
+    if grown == NULL:
+        raise MemoryError()
+    self._ilog = grown
+    self._icap = cap
+    return 0
+
+
+cdef inline int32_t _ilog_next(LocalCache self, Py_ssize_t* r) noexcept:
+    """The entry at the first live place of the insertion log at or after ``r[0]``
+    (NIL: none), and ``r[0]`` moved past it."""
+    cdef int32_t ix
+    while r[0] < self._ilen:
+        ix = self._ilog[r[0]]
+        r[0] += 1
+        if ix >= 0:
+            return ix
+    return NIL
+
+
+@cython.final
+cdef class _InsertionIter:
+    """Private: iteration over the keys of a cache in cachetools' mode as a dict's
+    iterator goes over cachetools' dict of items: over the places of the insertion
+    log (laid out as that dict's table, see ``_ilog_rebuild``), ``RuntimeError`` once
+    the size changed (and at every call after), and when a key is found after as many
+    keys as the cache held."""
+
+    cdef LocalCache _cache          # None once exhausted
+    cdef Py_ssize_t _size           # the size when made; -1 once it changed
+    cdef Py_ssize_t _left           # keys still expected
+    cdef Py_ssize_t _pos            # the place to look from
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef LocalCache c = self._cache
+        cdef Py_ssize_t r
+        if self._size < 0:
+            raise RuntimeError("dictionary changed size during iteration")
+        if c is None:
+            raise StopIteration
+        if c._nused != self._size:
+            self._size = -1
+            raise RuntimeError("dictionary changed size during iteration")
+        r = self._pos
+        while r < c._ilen and c._ilog[r] < 0:
+            r += 1
+        if r >= c._ilen:
+            self._cache = None
+            raise StopIteration
+        if self._left == 0:
+            self._cache = None
+            raise RuntimeError("dictionary keys changed during iteration")
+        self._pos = r + 1
+        self._left -= 1
+        return <object>c._entries[c._ilog[r]].key
+
+    def __length_hint__(self):
+        if self._cache is None or self._size < 0 or self._cache._nused != self._size:
+            return 0
+        return self._left
+
+
+def _insertion_iter(LocalCache cache):
+    """Private: an iterator over the keys of ``cache`` (in cachetools' mode) in
+    insertion order, as a dict's (see :class:`_InsertionIter`)."""
+    cdef _InsertionIter it
+    if not cache._track_insertion:
+        raise ValueError("not a cache in cachetools' mode")
+    it = _InsertionIter.__new__(_InsertionIter)
+    it._cache = cache
+    it._size = cache._nused
+    it._left = cache._nused
+    it._pos = 0
+    return it
+
+
+def _insertion_copy_layout(LocalCache copy, LocalCache source):
+    """Private: lay out the insertion log of ``copy`` (just filled with the items of
+    ``source``, in its insertion order) as CPython 3.11 lays out ``dict.copy()`` of
+    the dict cachetools keeps its items in: the same table when at most a third of
+    its places are empty (removed keys), else a compact table sized for the keys."""
+    cdef Py_ssize_t r, k = 0, cap, n = source._nused
+    cdef int32_t* log
+    if (not (copy._track_insertion and source._track_insertion) or copy._nused != n
+            or copy._ilen != n):
+        raise ValueError("not a fresh copy of a cache in cachetools' mode")
+    if n >= (source._ilen * 2) // 3:
+        cap = source._icap
+    elif n == 0:
+        cap = 0
+    else:
+        cap = (2 * _dict_table_size((n * 3 + 1) // 2)) // 3
+    log = <int32_t*>PyMem_Malloc((cap if cap > 0 else 1) * sizeof(int32_t))
+    if log == NULL:
+        raise MemoryError()
+    if n >= (source._ilen * 2) // 3:
+        for r in range(source._ilen):       # the same places, removed ones included
+            if source._ilog[r] < 0:
+                log[r] = -1
+            else:
+                log[r] = copy._ilog[k]          # (the fresh fill is compact)
+                copy._entries[log[r]].next = <int32_t>r
+                k += 1
+        copy._ilen = source._ilen
+    else:
+        for r in range(n):
+            log[r] = copy._ilog[r]
+            copy._entries[log[r]].next = <int32_t>r
+        copy._ilen = n
+    PyMem_Free(copy._ilog)
+    copy._ilog = log
+    copy._icap = cap
+    copy._iresizes += 1
 
 
 def _insertion_snapshot(LocalCache cache, int what):
@@ -907,6 +1110,318 @@ def _restore(cls, config, entries):
 
 
 # ---------------------------------------------------------------------------------------
+# The base of novacache.cachetools' LRUCache, FIFOCache and TTLCache
+# ---------------------------------------------------------------------------------------
+
+cdef uint64_t _ct_epoch = 0         # bumped whenever a hook changes on one of their classes
+cdef object _ct_revalidate = None   # set by novacache.cachetools._fast
+cdef object _ct_replay = None       # set by novacache.cachetools._fast
+
+# The operations of _ct_guarded.
+cdef enum:
+    OP_GETITEM = 0
+    OP_GET = 1
+    OP_CONTAINS = 2
+    OP_SETITEM = 3
+    OP_DELITEM = 4
+    OP_POP = 5
+    OP_SETDEFAULT = 6
+
+cdef tuple _OP_NAMES = (
+    "__getitem__", "get", "__contains__", "__setitem__", "__delitem__", "pop", "setdefault",
+)
+
+
+def _ct_hooks_changed():
+    """Private: a hook of a class based on :class:`_CachetoolsCore` was set or deleted:
+    every instance served by the core checks its class again at its next operation."""
+    global _ct_epoch
+    _ct_epoch += 1
+
+
+def _ct_install(revalidate, replay):
+    """Private, for ``novacache.cachetools._fast``: ``revalidate(cache)`` moves a cache
+    served by the core to the general path when its class now has a hook;
+    ``replay(cache, times, name, args)`` moves it there because of a time the core
+    cannot take (:class:`_Unrepresentable`, whose ``args`` are ``times``), and runs
+    method ``name`` of the general path with the timer frozen at that time (if any)."""
+    global _ct_revalidate, _ct_replay
+    _ct_revalidate = revalidate
+    _ct_replay = replay
+
+
+cdef object _ct_general(_CachetoolsCore self):
+    """The pure class serving ``self``, or None when the core does; a cache served by
+    the core whose class may have changed since is checked first. While another
+    thread moves the cache to the general path, this waits for it."""
+    if self._moving is not None:
+        _ct_wait(self)
+    if self._epoch != _ct_epoch:
+        self._epoch = _ct_epoch
+        if self._general is None and _ct_revalidate is not None:
+            _ct_revalidate(self)
+    return self._general
+
+
+cdef void _ct_wait(_CachetoolsCore self) except *:
+    lock = self._moving
+    if lock is not None:
+        with lock:                          # (an RLock: its own thread goes on)
+            pass
+
+
+def _ct_begin_move(_CachetoolsCore cache, lock):
+    """Private: start moving ``cache`` (served by the core) to the general path, holding
+    ``lock`` (an RLock): until :func:`_ct_end_move`, the operations of other threads
+    wait for it, and one already under way in a call to the timer finds the cache
+    moved when the timer returns (it is done again on the general path). False when
+    the cache is on the general path or moving already."""
+    if cache._moving is not None or cache._general is not None:
+        return False
+    cache._moving = lock
+    cache._slow = True
+    cache._moved = True
+    return True
+
+
+def _ct_end_move(_CachetoolsCore cache):
+    """Private: the move started by :func:`_ct_begin_move` is over."""
+    cache._moving = None
+
+
+def _ct_mode(_CachetoolsCore cache):
+    """Private: the pure class serving ``cache`` (its general path), or None."""
+    return _ct_general(cache)
+
+
+def _ct_reset(_CachetoolsCore cache, general=None):
+    """Private: empty ``cache`` and forget its mode, for an ``__init__`` or a
+    ``__setstate__`` to set again: served by the core (``general`` None, then still to
+    be configured) or by the pure class ``general``, whose state lives in the
+    instance's ``__dict__``."""
+    _release_table(cache)
+    cache._track_insertion = False
+    cache._keep_expired = False
+    cache._read_refreshes = True
+    cache._ttl_timer = None
+    cache._ttl_given = None
+    cache._timer = None
+    cache._weigher = None
+    cache._ttl = INFINITY
+    cache._maxsize = -1
+    cache._maxbytes = -1
+    cache._general = general
+    cache._guarded = False
+    cache._moved = general is not None
+    cache._slow = general is not None
+    cache._epoch = _ct_epoch
+
+
+def _ct_guard(_CachetoolsCore cache):
+    """Private: ``cache`` (in cachetools' TTL mode) has a timer of the user's, which
+    may return a time the core cannot take, and whose calls cachetools counts: its
+    operations take :func:`_ct_guarded`."""
+    if cache._ttl_timer is None:
+        raise ValueError("not a cache in cachetools' TTL mode")
+    cache._guarded = True
+    cache._slow = True
+
+
+cdef class _CachetoolsCore(LocalCache):
+    """Private: the base of ``novacache.cachetools``' ``LRUCache``, ``FIFOCache`` and
+    ``TTLCache``. An instance is served by the core (``_general`` is None), or by the
+    general path: the pure class ``_general``, whose methods these slots call with the
+    instance itself, so the instance is always of its own class whichever path serves
+    it. A TTL cache with a timer of the user's (``_guarded``) is served by the core
+    through :func:`_ct_guarded`. The check costs one comparison on the core's path."""
+
+    cdef readonly object _general   # None: the core serves; else the pure class
+    cdef bint _slow                 # _general is not None or _guarded or _moving
+    cdef uint64_t _epoch            # _ct_epoch when the instance was last checked
+    cdef object _moving             # while a thread moves it to the general path: the
+                                    # RLock that thread holds (see _ct_begin_move)
+
+    def __cinit__(self, *args, **kwargs):
+        self._epoch = _ct_epoch
+
+    def __getitem__(self, key):
+        cdef PyObject* v
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__getitem__(self, key)
+            if self._guarded:
+                return _ct_guarded(self, OP_GETITEM, key, None)
+        v = _get(self, key, True, 2)
+        if v == NULL:
+            return _ct_missing(self, key)
+        return <object>v
+
+    def get(self, key, default=None):
+        cdef PyObject* v
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.get(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_GET, key, default)
+        v = _get(self, key, True, 1)
+        if v == NULL:
+            return default
+        return <object>v
+
+    def __contains__(self, key):
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__contains__(self, key)
+            if self._guarded:
+                return _ct_guarded(self, OP_CONTAINS, key, None)
+        return _get(self, key, False, 0) != NULL
+
+    def __setitem__(self, key, value):
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.__setitem__(self, key, value)
+                return
+            if self._guarded:
+                _ct_guarded(self, OP_SETITEM, key, value)
+                return
+        if _set(self, key, value, self._ttl, -1):
+            _ct_general(self).__setitem__(self, key, value)  # moved meanwhile (_ttl_set)
+
+    def __delitem__(self, key):
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.__delitem__(self, key)
+                return
+            if self._guarded:
+                _ct_guarded(self, OP_DELITEM, key, None)
+                return
+        if not _discard(self, key, NULL):
+            raise KeyError(key)
+
+    def __len__(self):
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.__len__(self)
+        return self._nused
+
+    def pop(self, key, default=_MISSING):
+        cdef PyObject* v = NULL
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                if default is _MISSING:
+                    return self._general.pop(self, key)
+                return self._general.pop(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_POP, key, default)
+        if _discard(self, key, &v):
+            return _steal(v)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def setdefault(self, key, default=None):
+        cdef PyObject* v
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                return self._general.setdefault(self, key, default)
+            if self._guarded:
+                return _ct_guarded(self, OP_SETDEFAULT, key, default)
+        v = _get(self, key, True, 1)
+        if v != NULL:
+            return <object>v
+        if _set(self, key, default, self._ttl, -1):
+            return _ct_general(self).setdefault(self, key, default)  # moved meanwhile
+        return default
+
+    def clear(self):
+        if self._slow or self._epoch != _ct_epoch:
+            if _ct_general(self) is not None:
+                self._general.clear(self)
+                return
+        _release_table(self)
+
+
+cdef object _ct_missing(_CachetoolsCore self, object key):
+    """A miss of ``c[key]``: the class's ``__missing__`` answers, as with cachetools."""
+    missing = getattr(type(self), "__missing__", None)
+    if missing is not None:
+        return missing(self, key)
+    raise KeyError(key)
+
+
+cdef object _ct_guarded(_CachetoolsCore self, int op, object key, object arg):
+    """Operation ``op`` of a TTL cache with a timer of the user's, served by the core:
+    the timer is called as often as cachetools calls it (``get``, ``pop`` and
+    ``setdefault`` freeze it for their duration, as cachetools does), and a time the core
+    cannot take moves the cache to the general path, which then runs the operation at
+    that time (so the timer is not called twice)."""
+    cdef PyObject* v = NULL
+    cdef _TTLTimer view = self._ttl_timer
+    cdef bint found
+    try:
+        if op == OP_GETITEM:
+            v = _get(self, key, True, 2)
+            if v != NULL:
+                return <object>v
+        elif op == OP_CONTAINS:
+            return _get(self, key, False, 0) != NULL
+        elif op == OP_SETITEM:
+            _ttl_set(self, key, arg)
+            return None
+        elif op == OP_DELITEM:
+            _ct_ttl_delitem(self, key)
+            return None
+        else:
+            with view:
+                if op == OP_GET:
+                    v = _get(self, key, True, 1)
+                    return arg if v == NULL else <object>v
+                if op == OP_POP:
+                    found = _discard(self, key, &v)
+                    if found:
+                        return _steal(v)
+                    if arg is _MISSING:
+                        raise KeyError(key)
+                    return arg
+                v = _get(self, key, True, 1)     # OP_SETDEFAULT
+                if v != NULL:
+                    return <object>v
+                _ttl_set(self, key, arg)
+                return arg
+    except _Unrepresentable as exc:         # (or _Moved)
+        name = _OP_NAMES[op]
+        if op == OP_GETITEM or op == OP_CONTAINS or op == OP_DELITEM:
+            return _ct_replay(self, exc.args, name, (key,))
+        if op == OP_POP and arg is _MISSING:
+            return _ct_replay(self, exc.args, name, (key,))
+        return _ct_replay(self, exc.args, name, (key, arg))
+    return _ct_missing(self, key)           # OP_GETITEM: a miss
+
+
+cdef int _ct_ttl_delitem(LocalCache self, object key) except -1:
+    """cachetools' ``TTLCache.__delitem__``: ``KeyError`` for an absent key (without
+    reading the timer); else remove it, then read the timer (which may raise: the key
+    is gone all the same), and raise ``KeyError`` if it had expired. The reading is
+    compared as Python compares it, whatever it is."""
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_ssize_t ix = _lookup(self, key, h, NULL)
+    cdef double deadline
+    cdef Graveyard g
+    if self._moved:
+        raise _Moved()                      # the key's __hash__/__eq__ let it move
+    if ix < 0:
+        raise KeyError(key)
+    deadline = INFINITY if self._expires == NULL else self._expires[ix]
+    _gy_init(&g)
+    _remove(self, <int32_t>ix, &g)
+    _gy_release(&g)
+    now = self._ttl_timer() if self._ttl_timer is not None else self._timer()
+    if not (now < deadline):
+        raise KeyError(key)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
 # The table. All helpers take the cache as first argument; none is virtual.
 # ---------------------------------------------------------------------------------------
 
@@ -918,8 +1433,17 @@ cdef inline object _steal(PyObject* o):
 
 
 cdef double _call_timer(LocalCache self) except? -1.0:
-    if self._ttl_timer is not None:
-        return _ttl_now(self._ttl_timer)
+    cdef _TTLTimer view = self._ttl_timer
+    cdef double now
+    if self._moved:
+        raise _Moved()                      # moved before this call (see below)
+    if view is not None:
+        now = _ttl_now(view)
+        if self._moved:
+            # The timer (user code) let another thread move the cache to the general
+            # path: what the core was doing no longer counts.
+            raise _Moved(int(now) if _g_reading_int else now)
+        return now
     return _timer_reading(self._timer())
 
 
@@ -1122,8 +1646,8 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     self._ndummy += 1
     _bit_clear(self._lbits, e.pos)          # its log record is stale from now on
     e.pos = NOPOS
-    if self._iorder != NULL:
-        _ol_unlink(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._ilog != NULL:
+        self._ilog[e.next] = -1
     if self._worder != NULL:
         _ol_unlink(self._worder, &self._wfirst, &self._wlast, ix)
     _gy_push(g, e.key)
@@ -1220,6 +1744,8 @@ cdef PyObject* _get_timed(LocalCache self, object key, Py_hash_t h, Py_ssize_t i
                 expired = _c_expired(exp)
             else:
                 if not have_now:
+                    if touch == 2 and self._keep_expired:
+                        _touch(self, <int32_t>ix)  # cachetools refreshes, then reads
                     version = self._version
                     now = _call_timer(self)
                     have_now = True
@@ -1346,20 +1872,36 @@ cdef int _ttl_set(LocalCache self, object key, object value) except -1:
     time has come (oldest write first), then store the item to expire ``ttl`` after now,
     newest in the write order and most recently used; a new key evicts the least
     recently used while the cache is full."""
+    cdef _TTLTimer view = self._ttl_timer
     cdef double now = _call_timer(self)     # may run Python: before anything else
+    cdef bint was_int = _g_reading_int      # (the reading was an int: see _as_seconds)
     cdef double expires = now + self._ttl
-    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_hash_t h
     cdef Py_ssize_t ix
     cdef size_t slot
     cdef Graveyard g
     cdef Entry* e
+    if (isinf(expires) and not isinf(self._ttl)) or (
+            was_int and PyLong_Check(self._ttl_given)
+            and not (-_EXACT_INT < expires < _EXACT_INT)):
+        # now + ttl is not the sum Python makes (an overflow; ints beyond 2**53).
+        raise _Unrepresentable(int(now) if was_int else now)
     _gy_init(&g)
     try:
+        # As cachetools: expire first, then hash the key (which may raise).
         _ttl_expire_head(self, now, &g)
+        h = PyObject_Hash(key)
         slot = <size_t>h & self._mask
         ix = self._index[slot]
         if ix < 0 or self._entries[ix].key != <PyObject*>key:
             ix = _lookup(self, key, h, &slot)   # a key's __eq__ may run
+        if self._moved:
+            # A key's __hash__ or __eq__ let another thread move the cache to the
+            # general path (see _call_timer): _ct_guarded does it there; a caller on
+            # the core's path gets 1 and does the same.
+            if self._guarded:
+                raise _Moved(int(now) if was_int else now)
+            return 1
         if self._expires == NULL:               # first TTL, or cleared meanwhile
             _alloc_expires(self)
         if ix >= 0:
@@ -1458,6 +2000,8 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
         _rebuild_index(self, self._nused + 1)
         slot = _empty_slot(self, h)
+    if self._track_insertion and self._ilen == self._icap:
+        _ilog_rebuild(self)
     if self._free != NIL:
         ix = self._free
         self._free = self._entries[ix].next
@@ -1484,8 +2028,10 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         self._currbytes += w
     e.pos = NOPOS                           # no record yet (a fresh entry is garbage)
     _log_append(self, ix)
-    if self._iorder != NULL:
-        _ol_append(self._iorder, &self._ifirst, &self._ilast, ix)
+    if self._track_insertion:
+        self._ilog[self._ilen] = ix
+        e.next = <int32_t>self._ilen
+        self._ilen += 1
     if self._worder != NULL:
         _ol_append(self._worder, &self._wfirst, &self._wlast, ix)
     self._nused += 1
@@ -1566,11 +2112,6 @@ cdef int _grow_entries(LocalCache self) except -1:
         self._expires = expires
         for i in range(self._ecap, cap):
             expires[i] = INFINITY
-    if self._track_insertion:
-        iorder = <int32_t*>PyMem_Realloc(self._iorder, 2 * cap * sizeof(int32_t))
-        if iorder == NULL:
-            raise MemoryError()
-        self._iorder = iorder
     if self._keep_expired:
         iorder = <int32_t*>PyMem_Realloc(self._worder, 2 * cap * sizeof(int32_t))
         if iorder == NULL:
@@ -1630,7 +2171,9 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
     """Live keys (0), values (1), items (2) or (key, value, deadline) triples (3), least
     recently used first (``order`` 0), oldest insertion first (1) or oldest write first
     (2, only in cachetools' TTL mode); the deadline is ``INFINITY`` for an entry without
-    TTL. Expired entries are left out.
+    TTL. Expired entries are left out, except in cachetools' TTL mode, which keeps them
+    until an expire (the caller expires first where cachetools does; the timer is not
+    read here).
 
     The walk only copies pointers (with a reference each) and deadlines into C arrays;
     Python objects are built after it, so nothing can change the list while it is walked.
@@ -1641,7 +2184,8 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
     cdef PyObject** buf
     cdef double* deadlines
     cdef list out
-    if self._timer is not None and self._nttl > 0:
+    cdef bint keep = self._keep_expired
+    if self._timer is not None and self._nttl > 0 and not keep:
         now = _call_timer(self)
     buf = <PyObject**>PyMem_Malloc((2 * self._nused + 1) * sizeof(PyObject*))
     deadlines = <double*>PyMem_Malloc((self._nused + 1) * sizeof(double))
@@ -1650,15 +2194,16 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         PyMem_Free(deadlines)
         raise MemoryError()
     cdef Py_ssize_t r = self._lhead
+    cdef Py_ssize_t ir = 0                  # order 1: the place in the insertion log
     if order == 1:
-        ix = NIL if self._iorder == NULL else self._ifirst  # NULL: empty or not tracked
+        ix = _ilog_next(self, &ir)          # NIL: empty or not tracked
     elif order == 2:
         ix = NIL if self._worder == NULL else self._wfirst
     else:
         ix = _lru(self)
         r = self._lhead
     while ix != NIL:
-        if not _entry_expired(self, ix, now):
+        if keep or not _entry_expired(self, ix, now):
             buf[2 * n] = self._entries[ix].key
             buf[2 * n + 1] = self._entries[ix].value
             deadlines[n] = INFINITY if self._expires == NULL else self._expires[ix]
@@ -1666,7 +2211,7 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
             nc_incref(buf[2 * n + 1])
             n += 1
         if order == 1:
-            ix = self._iorder[2 * ix + 1]
+            ix = _ilog_next(self, &ir)
         elif order == 2:
             ix = self._worder[2 * ix + 1]
         else:
@@ -1721,9 +2266,10 @@ cdef void _release_table(LocalCache self) noexcept:
     PyMem_Free(self._lbits)
     self._lbits = NULL
     self._lhead = self._ltail = self._lcap = 0
-    self._ifirst = self._ilast = NIL
-    PyMem_Free(self._iorder)
-    self._iorder = NULL
+    PyMem_Free(self._ilog)
+    self._ilog = NULL
+    self._ilen = self._icap = 0             # dict.clear(): the empty table
+    self._iresizes += 1
     self._wfirst = self._wlast = NIL
     PyMem_Free(self._worder)
     self._worder = NULL
@@ -1986,7 +2532,7 @@ cdef class _CachedCall:
 
     cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
     cdef object _func
-    cdef LocalCache _cache
+    cdef _CachetoolsCore _cache
     cdef object _key                # hashkey, for calls with keyword arguments
     cdef bint _counting
     cdef uint64_t _hits
@@ -1998,7 +2544,7 @@ cdef class _CachedCall:
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = <void*>_cached_call_vectorcall
 
-    def __init__(self, func, LocalCache cache not None, key, bint info, info_type):
+    def __init__(self, func, _CachetoolsCore cache not None, key, bint info, info_type):
         self._func = func
         self._cache = cache
         self._key = key
@@ -2023,7 +2569,14 @@ cdef class _CachedCall:
 
     def _cache_info(self):
         cache = self._cache
-        return self._info_type(self._hits, self._misses, cache.maxsize, len(cache))
+        return self._info_type(self._hits, self._misses, cache.maxsize, cache.currsize)
+
+    def __dir__(self):
+        # As cachetools' wrapper: ``cache_info`` only with ``info=True``.
+        names = object.__dir__(self)
+        if not self._counting:
+            names = [name for name in names if name != "cache_info"]
+        return names
 
     def cache_clear(self):
         """Clear the cache (and, with ``info``, the hit and miss counts)."""
@@ -2051,8 +2604,14 @@ cdef object _cached_call_slow(_CachedCall self, tuple args, dict kwargs):
 cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple args,
                                         dict kwargs):
     """Look ``key`` up; on a miss call the function (``kwargs`` may be ``None``) and
-    store its result."""
-    cdef PyObject* v = _get(self._cache, key, True, 2)  # as cache[key]
+    store its result. A cache the core no longer serves (see ``_CachetoolsCore``) takes
+    the general path."""
+    cdef PyObject* v
+    cdef _CachetoolsCore cache = self._cache
+    if cache._slow or cache._epoch != _ct_epoch:
+        if _ct_general(cache) is not None or cache._guarded:
+            return _cached_call_general(self, key, args, kwargs)
+    v = _get(cache, key, True, 2)  # as cache[key]
     if v != NULL:
         if self._counting:
             self._hits += 1
@@ -2060,7 +2619,38 @@ cdef inline object _cached_call_with_key(_CachedCall self, object key, tuple arg
     if self._counting:
         self._misses += 1
     result = self._func(*args, **kwargs) if kwargs else self._func(*args)
-    _set(self._cache, key, result, self._cache._ttl, -1)
+    if cache._slow or cache._epoch != _ct_epoch:
+        if _ct_general(cache) is not None:  # the function changed the cache's class
+            try:
+                cache[key] = result
+            except ValueError:
+                pass
+            return result
+    if _set(cache, key, result, cache._ttl, -1):    # moved meanwhile (see _ttl_set)
+        try:
+            cache[key] = result
+        except ValueError:
+            pass
+    return result
+
+
+cdef object _cached_call_general(_CachedCall self, object key, tuple args, dict kwargs):
+    """What cachetools' wrapper without a lock does, through the cache's methods."""
+    cache = self._cache
+    try:
+        value = cache[key]
+    except KeyError:
+        if self._counting:
+            self._misses += 1
+    else:
+        if self._counting:
+            self._hits += 1
+        return value
+    result = self._func(*args, **kwargs) if kwargs else self._func(*args)
+    try:
+        cache[key] = result
+    except ValueError:
+        pass                                # too large to be cached
     return result
 
 

@@ -18,6 +18,15 @@ def load_package(name: str) -> ModuleType:
     return package
 
 
+def core_serves(cache: Any) -> bool:
+    """Whether the compiled core serves ``cache`` (else the general path does)."""
+    try:
+        from novacache._core import _CachetoolsCore, _ct_mode
+    except ImportError:
+        return False
+    return isinstance(cache, _CachetoolsCore) and _ct_mode(cache) is None
+
+
 class FakeTimer:
     """A timer that only moves when told to (``tick``)."""
 

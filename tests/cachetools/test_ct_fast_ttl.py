@@ -13,14 +13,14 @@ import pickle
 import threading
 import time
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
-from ct_helpers import FakeTimer
+from ct_helpers import FakeTimer, core_serves
 
 import novacache
 import novacache.cachetools as ct
-from novacache import LocalCache
 
 
 @pytest.fixture(autouse=True)
@@ -32,22 +32,29 @@ def _compiled_fast_path() -> None:
 
 
 def test_which_configurations_the_core_serves() -> None:
-    assert isinstance(ct.TTLCache(3, 10), LocalCache)  # default timer: the C clock
-    assert isinstance(ct.TTLCache(3, 0.5, timer=FakeTimer()), LocalCache)
-    assert isinstance(ct.TTLCache(3, math.inf), LocalCache)
-    assert isinstance(ct.TTLCache(maxsize=3, ttl=1, timer=time.time), LocalCache)
+    assert core_serves(ct.TTLCache(3, 10))  # default timer: the C clock
+    assert core_serves(ct.TTLCache(3, 0.5, timer=FakeTimer()))
+    assert core_serves(ct.TTLCache(3, math.inf))
+    assert core_serves(ct.TTLCache(maxsize=3, ttl=1, timer=time.time))
     pure = [
         ct.TTLCache(3, 10, getsizeof=len),
         ct.TTLCache(0, 10),
         ct.TTLCache(3.5, 10),
         ct.TTLCache(3, math.nan),  # NaN compares False both ways: Python semantics
         ct.TTLCache(3, 2**60, timer=lambda: 0),  # not exact as a double
-        ct.TTLCache(3, 10, timer=time.time_ns),  # readings beyond 2**53
         ct.TTLCache(3, timedelta(seconds=1), timer=datetime.now),
+        ct.TTLCache(3, math.inf, timer=FakeTimer()),  # the timer is read anyway
     ]
     for cache in pure:
-        assert not isinstance(cache, LocalCache)
-        assert isinstance(cache, ct.TTLCache)
+        assert not core_serves(cache)
+        assert type(cache) is ct.TTLCache  # the general path, in the same class
+    # The core reads a timer of the user's where cachetools does (never when the
+    # cache is made); a first reading it cannot take moves the cache.
+    cache = ct.TTLCache(3, 10**12, timer=time.time_ns)  # readings beyond 2**53
+    assert core_serves(cache)
+    cache["k"] = 1
+    assert not core_serves(cache)
+    assert cache["k"] == 1
     with pytest.raises(TypeError):
         ct.TTLCache(3)  # ttl is required, as in cachetools
 
@@ -61,22 +68,22 @@ def test_subclass_placement() -> None:
         def expire(self, time: Any = None) -> Any:
             return super().expire(time)
 
-    assert isinstance(OnlyInit(2), LocalCache)
-    assert not isinstance(Hooked(2, 5), LocalCache)
+    assert core_serves(OnlyInit(2))
+    assert not core_serves(Hooked(2, 5))
+    assert type(Hooked(2, 5)) is Hooked
 
     class SizedInit(ct.LRUCache):  # type: ignore[misc]
         def __init__(self, maxsize: int) -> None:
             super().__init__(maxsize, getsizeof=lambda v: 2)
 
-    twin = SizedInit(4)
-    assert not isinstance(twin, LocalCache)
-    assert isinstance(twin, SizedInit)
-    assert isinstance(twin, ct.LRUCache)
-    twin["a"] = 1
-    twin["b"] = 2
-    twin["c"] = 3
-    assert list(twin) == ["b", "c"]
-    assert twin.currsize == 4
+    sized = SizedInit(4)
+    assert not core_serves(sized)
+    assert type(sized) is SizedInit
+    sized["a"] = 1
+    sized["b"] = 2
+    sized["c"] = 3
+    assert list(sized) == ["b", "c"]
+    assert sized.currsize == 4
 
 
 def test_frozen_time_is_per_thread() -> None:
@@ -133,24 +140,37 @@ def test_default_clock_deadlines_match_time_monotonic() -> None:
     assert cache.expire(after + 5) == [("live", 2)]
 
 
-def test_a_timer_that_changes_kind_is_refused_clearly() -> None:
-    readings: list[Any] = [1.0, 2.0]
+def test_a_timer_that_changes_kind_moves_the_cache_to_the_general_path() -> None:
+    import cachetools
 
-    def timer() -> Any:
-        return readings[0]
+    def run(package: Any) -> list[Any]:
+        readings: list[Any] = [1.0]
+        calls: list[Any] = []
 
-    cache = ct.TTLCache(4, 10, timer=timer)
-    assert isinstance(cache, LocalCache)
-    cache["k"] = 1
-    readings[0] = "noon"
-    with pytest.raises(TypeError, match="int or float"):
+        def timer() -> Any:
+            calls.append(readings[0])
+            return readings[0]
+
+        cache = package.TTLCache(4, 10, timer=timer)
+        seen: list[Any] = [core_serves(cache)]
+        cache["k"] = 1
+        readings[0] = Fraction(3, 2)  # cachetools takes it; the core cannot
         cache["j"] = 2
-    readings[0] = 2**60
-    with pytest.raises(OverflowError, match="2\\*\\*53"):
-        cache.expire()
-    readings[0] = 3
-    assert cache["k"] == 1
-    assert len(cache) == 1
+        seen.append(core_serves(cache))
+        readings[0] = 2**60  # an int beyond 2**53: exact in Python
+        seen.append(cache.expire())
+        readings[0] = "noon"
+        try:
+            cache["x"] = 3
+        except TypeError:
+            seen.append("TypeError")
+        readings[0] = 3
+        seen += [list(cache.items()), len(cache), calls]
+        return seen
+
+    ours, theirs = run(ct), run(cachetools)
+    assert ours[:2] == [True, False]
+    assert ours[2:] == theirs[2:]
 
 
 def _three_orders(ttl_cache: Any) -> list[Any]:
@@ -179,7 +199,7 @@ def _three_orders(ttl_cache: Any) -> list[Any]:
 def test_pickle_keeps_the_three_orders() -> None:
     import cachetools
 
-    assert isinstance(pickle.loads(pickle.dumps(ct.TTLCache(3, 1))), LocalCache)
+    assert core_serves(pickle.loads(pickle.dumps(ct.TTLCache(3, 1))))
     expected = _three_orders(cachetools.TTLCache)
     assert expected[3] == ["a", "d", "e"]
     assert _three_orders(ct.TTLCache) == expected

@@ -1,8 +1,8 @@
 """User subclasses, stated for cachetools and for our drop-in (the ``ct`` fixture).
 
-Our drop-in keeps a subclass on the compiled core unless it overrides a hook, and falls
-back to a pure twin of the subclass for arguments the core does not serve; whichever it
-takes, a subclass must behave as it does with cachetools.
+Our drop-in serves an instance of a subclass on the compiled core unless it has a hook
+or arguments the core does not serve, and on the general path otherwise; whichever it
+takes, the instance is of the subclass and behaves as with cachetools.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import copy
 import pickle
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
 from ct_helpers import user_subclasses as _classes
@@ -77,3 +78,105 @@ def test_an_exception_in_a_subclass_init_propagates(ct: ModuleType) -> None:
 
     with pytest.raises(RuntimeError, match="user init failed"):
         Broken(3)
+
+
+# -- a subclass is itself, whichever path serves it (issue 18, item 9) -----------------
+
+_SERVED = {
+    "plain": {},
+    "sized": {"getsizeof": len},
+}
+
+
+def _counting_subclass(ct: ModuleType) -> Any:
+    """A subclass of ``ct.LRUCache`` that counts its ``__init__`` and
+    ``__init_subclass__`` calls."""
+    calls: dict[str, int] = {"init": 0, "init_subclass": 0}
+
+    class Base(ct.LRUCache):  # type: ignore[misc,name-defined]
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            calls["init_subclass"] += 1
+
+    class Counted(Base):
+        def __init__(self, maxsize: Any, **kwargs: Any) -> None:
+            calls["init"] += 1
+            super().__init__(maxsize, **kwargs)
+
+        def describe(self) -> str:
+            return "original"
+
+    return Counted, calls
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(3,), (3.5,), (0,), (3, len)],
+    ids=["int", "float", "zero", "getsizeof"],
+)
+def test_subclass_instance_is_of_the_subclass(ct: ModuleType, args: tuple[Any, ...]) -> None:
+    cls, calls = _counting_subclass(ct)
+    assert calls["init_subclass"] == 1
+    kwargs = {"getsizeof": args[1]} if len(args) > 1 else {}
+    cache = cls(args[0], **kwargs)
+    assert type(cache) is cls
+    assert calls == {"init": 1, "init_subclass": 1}
+    # Attributes added to the class later, and patches, are seen by the instance.
+    cls.added_later = lambda self: "added"
+    assert cache.added_later() == "added"
+    with mock.patch.object(cls, "describe", return_value="patched"):
+        assert cache.describe() == "patched"
+    assert cache.describe() == "original"
+    for clone in (copy.copy(cache), copy.deepcopy(cache)):  # (pickles: ct_fidelity_app)
+        assert type(clone) is cls
+    assert calls["init"] == 1
+
+
+@pytest.mark.parametrize("kwargs", list(_SERVED.values()), ids=list(_SERVED))
+def test_a_hook_patched_after_the_instance_was_made_is_called(
+    ct: ModuleType, kwargs: dict[str, Any]
+) -> None:
+    class Plain(ct.LRUCache):  # type: ignore[misc,name-defined]
+        pass
+
+    cache = Plain(2, **kwargs)
+    cache["a"] = "x"
+    cache["b"] = "y"
+    evicted: list[Any] = []
+    original = Plain.popitem
+
+    def popitem(self: Any) -> Any:
+        item = original(self)
+        evicted.append(item)
+        return item
+
+    with mock.patch.object(Plain, "popitem", popitem):
+        cache["c"] = "z"
+        assert evicted == [("a", "x")]
+    cache["d"] = "w"
+    assert evicted == [("a", "x")]
+    assert list(cache.items()) == [("c", "z"), ("d", "w")]
+
+
+def test_a_hook_set_on_the_instance_is_called(ct: ModuleType) -> None:
+    cache = ct.TTLCache(2, 10, timer=lambda: 0)
+    cache["a"] = 1
+    seen: list[Any] = []
+    cache.expire = lambda time=None: seen.append(time) or []
+    cache["b"] = 2
+    assert seen == [0]
+    assert len(cache) == 2
+    assert seen == [0, 0]
+    assert sorted(cache.items()) == [("a", 1), ("b", 2)]
+
+
+def test_a_missing_hook_from_a_mixin_added_later(ct: ModuleType) -> None:
+    class Lookup(ct.LRUCache):  # type: ignore[misc,name-defined]
+        pass
+
+    cache = Lookup(2)
+    with pytest.raises(KeyError):
+        cache["k"]
+    Lookup.__missing__ = lambda self, key: f"made {key}"
+    assert cache["k"] == "made k"
+    assert ct.cached(cache)(lambda x: x)("q") == "made ('q',)"

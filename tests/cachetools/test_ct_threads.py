@@ -247,3 +247,74 @@ def test_missing_runs_outside_the_lock(name: str) -> None:
     cache = Loading(*args)
     assert cache[1] == 1
     assert cache[101] == 1
+
+
+# -- a cache moving from the core to the general path while threads use it ------------
+
+
+class _TurningTimer:
+    """Floats for its first ``switch`` readings, then Fractions (which only the general
+    path takes): the cache moves on the first Fraction, whichever thread reads it."""
+
+    def __init__(self, switch: int) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.switch = switch
+
+    def __call__(self) -> Any:
+        from fractions import Fraction
+
+        with self._lock:
+            self.calls += 1
+            calls = self.calls
+        return 1.0 if calls <= self.switch else Fraction(1)
+
+
+def _write_while_moving(name: str, trigger: str) -> None:
+    timer = _TurningTimer(switch=THREADS * OPS // 3 if trigger == "timer" else 10**9)
+
+    class Moving(getattr(nct, name)):  # type: ignore[misc]
+        pass
+
+    size = THREADS * OPS + 1
+    cache = Moving(size, 100, timer=timer) if name == "TTLCache" else Moving(size)
+    start = threading.Barrier(THREADS + 1)
+    errors: list[BaseException] = []
+
+    def writer(base: int) -> None:
+        start.wait()
+        try:
+            for i in range(OPS):
+                cache[base + i] = i
+                assert cache[base + i] == i
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t * OPS,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    if trigger == "hook":
+        Moving.popitem = lambda self: getattr(nct, name).popitem(self)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(cache) == list(range(THREADS * OPS))
+    assert len(cache) == THREADS * OPS
+    if nct._implementation == "compiled":
+        from ct_helpers import core_serves
+
+        assert not core_serves(cache)
+
+
+@pytest.mark.parametrize(
+    ("name", "trigger"),
+    [("TTLCache", "timer"), ("TTLCache", "hook"), ("LRUCache", "hook"), ("FIFOCache", "hook")],
+)
+def test_no_write_is_lost_while_the_cache_moves(
+    fast_switching: None, name: str, trigger: str
+) -> None:
+    """Threads write and read while the cache moves from the core to the general path
+    (on a timer's first Fraction, or a hook set on the class meanwhile)."""
+    for _ in range(ROUNDS):
+        _write_while_moving(name, trigger)

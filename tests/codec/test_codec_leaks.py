@@ -21,10 +21,24 @@ def _exercise(codec: Any, value: Any, frames: list[bytes]) -> None:
             codec.decode("k", data)
         except errors.CodecError:
             pass
-    try:
-        codec.encode("k", object())
-    except errors.SerializerRefused:
-        pass
+    for refused in (object(), _TOO_DEEP, _LOOP):
+        try:
+            codec.encode("k", refused)
+        except errors.SerializerRefused:
+            pass
+
+
+# Refused by the nesting walk (deep, and holding itself) and by the msgpack scan.
+_TOO_DEEP: Any = 0
+for _ in range(200):
+    _TOO_DEEP = [{"k": (_TOO_DEEP,)}]
+_LOOP: Any = [1]
+_LOOP.append({"again": _LOOP})
+_DEEP_FRAMES = [
+    frame.pack_plain(frame.SER_MSGPACK, 0, b"\x91" * 500 + b"\x00"),
+    frame.pack_plain(frame.SER_MSGPACK, 0, b"\x92\x00\xc7\x00\x0c"),
+    frame.pack_plain(frame.SER_MSGPACK, 0, b"\xc7\x03\x01\x92\x01\x02"),  # old (1, 2)
+]
 
 
 def test_no_growth_over_many_calls(codec_cls: Any) -> None:
@@ -37,6 +51,7 @@ def test_no_growth_over_many_calls(codec_cls: Any) -> None:
             b"NC\x02",
             frame.pack_plain(frame.SER_MSGPACK, 0, b"\xc1"),
             frame.pack_plain(frame.SER_BYTES, frame.COMPRESSED, b"\xff\xff\xff\x7f\x00"),
+            *_DEEP_FRAMES,
         ]
         for _ in range(200):
             _exercise(codec, value, bad)
@@ -64,6 +79,22 @@ def test_values_and_frames_keep_their_refcounts(codec_cls: Any) -> None:
         codec.encode("k", text)
         codec.decode("k", data)
     assert [sys.getrefcount(o) for o in (value, text, data)] == counts
+
+
+def test_the_nesting_walk_keeps_refcounts(codec_cls: Any) -> None:
+    # The compiled walk reads borrowed references: what it holds, it must let go of.
+    inner = ["leaf"]
+    key = ("k", 1)
+    value = {key: [inner, (inner,), {inner[0]}], "n": [[inner]]}
+    codec = codec_cls()
+    counts = [sys.getrefcount(o) for o in (inner, key, value)]
+    for _ in range(1000):
+        codec.encode("k", value)
+        try:
+            codec.encode("k", [value, _TOO_DEEP])
+        except errors.SerializerRefused:
+            pass
+    assert [sys.getrefcount(o) for o in (inner, key, value)] == counts
 
 
 def test_threads_share_one_codec_while_keys_rotate(codec_cls: Any) -> None:

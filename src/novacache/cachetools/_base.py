@@ -2,8 +2,7 @@
 
 Storage primitives
 ------------------
-The state of a cache changes only through a few methods, so that a compiled core can
-later replace the storage of an exact library class (see :mod:`._hooks`):
+The state of a cache changes only through a few methods:
 
 * ``_fetch(key)``: the stored value, ``KeyError`` when absent (no ``__missing__``);
 * ``_store(key, value, dropped)``: insert or replace, evicting through ``popitem()``
@@ -22,15 +21,22 @@ held across it deadlocks as soon as that computation waits for another thread.
 Note that values and keys removed by an operation are kept alive until the operation
 has left every structure consistent (the ``dropped`` list, or a local), so that a
 ``__del__`` which re-enters the cache never sees it half updated.
+
+Pickles
+-------
+Every class pickles its state as cachetools 8.0.2 lays out its instance ``__dict__``
+(``_Cache__data``, ``_Cache__currsize``, ``_Cache__maxsize``, ``_Cache__size`` for a
+sized cache, then each class's own), and ``__setstate__`` takes that layout: a pickle
+made by one loads in the other (see :mod:`.compat` for the module names). Where our
+structures differ from cachetools' (the order of a ``TTLCache``, the counts of an
+``LFUCache``), ``__getstate__`` and ``__setstate__`` convert.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, ClassVar, TypeVar, overload
-
-from ._hooks import overridden_hooks
+from typing import Any, TypeVar, overload
 
 __all__ = ("Cache",)
 
@@ -48,14 +54,12 @@ class Cache(MutableMapping[_KT, _VT]):
     item's size (1 for every item by default).
     """
 
-    #: The hooks this class overrides (computed per class by ``__init_subclass__``).
-    _user_hooks: ClassVar[frozenset[str]] = frozenset()
-
     _novacache_lock: threading.RLock
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._user_hooks = overridden_hooks(cls)
+    # Sizes are tracked per item (``{key: size}``) only when an item's size can differ
+    # from 1; else None, as a class attribute (so that an unsized cache's state is the
+    # one cachetools pickles).
+    __size: dict[Any, float] | None = None
 
     def __init__(self, maxsize: float, getsizeof: Callable[[_VT], float] | None = None) -> None:
         if maxsize < 0:
@@ -63,10 +67,13 @@ class Cache(MutableMapping[_KT, _VT]):
         if getsizeof is not None:
             self.getsizeof = getsizeof  # type: ignore[method-assign, assignment]
         self._novacache_lock = threading.RLock()
+        # As cachetools decides, when the cache is made: sized when getsizeof is not
+        # Cache's own (an argument, now or to an earlier __init__, or an override).
+        if "getsizeof" in vars(self) or _resolve(type(self), "getsizeof") is not _GETSIZEOF:
+            self.__size = {}
+        elif "_Cache__size" in vars(self):
+            del self.__size  # an earlier __init__ made it sized
         self.__data: dict[_KT, _VT] = {}
-        # Sizes are tracked per item only when an item's size can differ from 1.
-        sized = getsizeof is not None or "getsizeof" in self._user_hooks
-        self.__sizes: dict[_KT, float] | None = {} if sized else None
         self.__currsize: float = 0
         self.__maxsize = maxsize
 
@@ -83,7 +90,7 @@ class Cache(MutableMapping[_KT, _VT]):
         caller to release once its own structures are consistent.
         """
         data = self.__data
-        sizes = self.__sizes
+        sizes = self.__size
         maxsize = self.__maxsize
         if sizes is None:
             if maxsize < 1:
@@ -119,10 +126,17 @@ class Cache(MutableMapping[_KT, _VT]):
         self.__currsize += growth
 
     def _discard(self, key: _KT) -> _VT:
-        """Remove ``key`` and its size; return its value (``KeyError`` when absent)."""
-        sizes = self.__sizes
+        """Remove ``key`` and its size; return its value (``KeyError`` when absent).
+
+        Note that the key is looked up as cachetools looks it up: ``dict.pop`` on an
+        empty dict raises ``KeyError`` without hashing the key, ``del d[key]`` hashes
+        it first (a key whose ``__hash__`` fails raises that error).
+        """
+        sizes = self.__size
         if sizes is None:
-            value = self.__data.pop(key)
+            data = self.__data
+            value = data[key]
+            del data[key]
             self.__currsize -= 1
         else:
             itemsize = sizes.pop(key)
@@ -133,8 +147,8 @@ class Cache(MutableMapping[_KT, _VT]):
     def _clear_store(self) -> list[tuple[_KT, _VT]]:
         """Empty the mapping; return the items it held, for the caller to release."""
         held = list(self.__data.items())
-        if self.__sizes is not None:
-            self.__sizes.clear()
+        if self.__size is not None:
+            self.__size.clear()
         self.__data.clear()
         self.__currsize = 0
         return held
@@ -257,22 +271,71 @@ class Cache(MutableMapping[_KT, _VT]):
     # their sizes and order, and its lock.
 
     def __copy__(self) -> Cache[_KT, _VT]:
-        cls = type(self)
-        clone = cls.__new__(cls)
+        clone: Cache[_KT, _VT] = self._novacache_blank()
         with self._novacache_lock:
             clone.__dict__.update(self.__dict__)
             clone.__data = self.__data.copy()
-            if self.__sizes is not None:
-                clone.__sizes = self.__sizes.copy()
+            if self.__size is not None:
+                clone.__size = self.__size.copy()
         clone._novacache_lock = threading.RLock()
         return clone
 
+    def _novacache_blank(self) -> Any:
+        """An uninitialised instance of this cache's class (for a copy)."""
+        cls = type(self)
+        return cls.__new__(cls)
+
     def __getstate__(self) -> dict[str, Any]:
         with self._novacache_lock:
-            state = self.__dict__.copy()
-        del state["_novacache_lock"]
+            return self._cachetools_state()
+
+    def __setstate__(self, state: Any) -> None:
+        self._load_cachetools_state(state)
+
+    def _cachetools_state(self) -> dict[str, Any]:
+        """The instance ``__dict__`` cachetools would have (the lock held): the user's
+        attributes, and copies of the containers, which the caller may hold on to."""
+        state = self.__dict__.copy()
+        state.pop("_novacache_lock", None)
+        state["_Cache__data"] = self.__data.copy()
+        if self.__size is not None:
+            state["_Cache__size"] = self.__size.copy()
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
+        """Take a state in cachetools' layout (what :meth:`_cachetools_state` gives,
+        or what cachetools pickled); subclasses take their own entries out first.
+        Returns the instance ``__dict__``."""
+        state, slots = split_state(state)
         self.__dict__.update(state)
+        for name, value in slots.items():
+            setattr(self, name, value)
         self._novacache_lock = threading.RLock()
+        return self.__dict__
+
+
+def split_state(state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A pickled state as ``(dict, slots)``: a copy of the dict (its entries are taken
+    out as they are converted), and the ``__slots__`` values of a subclass, if any (as
+    pickle lays them out: ``(dict or None, {slot: value})``)."""
+    slots: dict[str, Any] = {}
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+        slots = dict(slots or {})
+    if state is None:
+        state = {}
+    if not isinstance(state, dict):
+        raise TypeError(f"cannot restore a cache from a {type(state).__name__} state")
+    return dict(state), slots
+
+
+def _resolve(cls: type, name: str) -> Any:
+    """What ``name`` is on ``cls`` (the first definition in its MRO, undecorated)."""
+    for klass in cls.__mro__:
+        found = vars(klass).get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+    return None
+
+
+_GETSIZEOF = vars(Cache)["getsizeof"]

@@ -138,20 +138,21 @@ def cached(
 def _compiled_wrapper(
     func: Callable[..., Any], cache: Any, key: Any, lock: Any, condition: Any, info: bool
 ) -> Any:
-    """The compiled wrapper, for what it serves exactly: a library ``LRUCache``,
-    ``FIFOCache`` or ``TTLCache`` on the compiled core, the default key, no lock and no
-    condition (the caches are thread-safe without one). ``None`` for anything else."""
+    """The compiled wrapper, for what it serves exactly: an ``LRUCache``, ``FIFOCache``
+    or ``TTLCache`` (or a subclass) that the compiled core serves, the default key, no
+    lock and no condition (the caches are thread-safe without one). ``None`` for
+    anything else. (Should the cache later move to the general path, see
+    :mod:`._fast`, the wrapper follows it.)"""
     if lock is not None or condition is not None or key is not keys.hashkey:
         return None
     from . import _implementation
 
     if _implementation != "compiled":
         return None
-    from ._fast import FIFOCache, LRUCache, TTLCache
+    from .._core import _CachedCall, _CachetoolsCore, _ct_mode  # type: ignore[attr-defined]
 
-    if type(cache) not in (LRUCache, FIFOCache, TTLCache):
+    if not isinstance(cache, _CachetoolsCore) or _ct_mode(cache) is not None:
         return None
-    from .._core import _CachedCall  # type: ignore[attr-defined]
     from ._memo import CacheInfo
 
     wrapper = _CachedCall(func, cache, key, info, CacheInfo)

@@ -1,15 +1,17 @@
 """Which of the cachetools subclass hooks a class overrides.
 
-A compiled core may stand in for the storage of an exact, library-defined cache class,
-but only while every hook a user can override still is the library's own: a subclass
-that overrides ``popitem`` (the eviction hook), ``getsizeof``, ``expire`` or
-``__missing__``, or any mapping method, must take the general path, which calls the
-hook exactly where cachetools does. This module is the one place that decides it.
+cachetools calls a few methods of its own instances where a subclass may override
+them: ``popitem`` (to evict), ``getsizeof`` (to size an item), ``expire`` (before a
+write, ``len``, ``repr``), ``__missing__`` (on a miss), and the mapping methods through
+one another. The compiled core does that work in C, so it serves a cache only while
+all of them are the library's own; otherwise the general path (the pure classes, which
+call each hook exactly where cachetools does) serves it. This module is the one place
+that tells a library definition from a user's.
 """
 
 from __future__ import annotations
 
-__all__ = ("HOOKS", "overridden_hooks")
+__all__ = ("HOOKS", "is_library", "overrides")
 
 #: The names a subclass may override and that the general path honours.
 HOOKS: tuple[str, ...] = (
@@ -29,30 +31,23 @@ HOOKS: tuple[str, ...] = (
     "clear",
 )
 
-_PACKAGE = __name__.rpartition(".")[0]
+# Modules whose definitions are the library's (novacache's own, and the bases it builds
+# on), not a user's override.
+_LIBRARY_MODULES = frozenset(("builtins", "abc", "collections.abc", "typing"))
 
 
-def _is_ours(module: str) -> bool:
-    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+def is_library(module: str) -> bool:
+    """Whether a definition made in ``module`` is the library's own."""
+    return module in _LIBRARY_MODULES or module == "novacache" or module.startswith("novacache.")
 
 
-def _overrides(cls: type, name: str) -> bool:
-    """Whether ``cls`` resolves ``name`` to a definition made outside this package.
+def overrides(cls: type, name: str) -> bool:
+    """Whether ``cls`` resolves ``name`` to a definition made outside the library.
 
-    The first class in the MRO that defines ``name`` wins, as for attribute lookup;
-    a definition in one of our own modules is the library's, anything else is a
-    user's override.
+    The first class in the MRO that defines ``name`` wins, as for attribute lookup. It
+    is looked up now: a method assigned to a class after it was made counts.
     """
     for klass in cls.__mro__:
         if name in vars(klass):
-            return not _is_ours(klass.__module__)
+            return not is_library(klass.__module__)
     return False
-
-
-def overridden_hooks(cls: type) -> frozenset[str]:
-    """The names in :data:`HOOKS` that ``cls`` overrides.
-
-    Note that this is decided when the class is created: assigning a method to the
-    class afterwards is not seen (cachetools gives no such guarantee either).
-    """
-    return frozenset(name for name in HOOKS if _overrides(cls, name))

@@ -23,7 +23,24 @@ class LFUCache(Cache[_KT, _VT]):
     arrival first; a heap holds the counts that have a bucket. A count whose bucket
     emptied stays in the heap until it reaches the top (lazy deletion), and the heap
     is rebuilt when such stale counts outnumber the live ones.
+
+    Pickled, they take cachetools' layout: ``_LFUCache__links`` maps each key to the
+    :class:`LFUCache._Link` of its count (one per count, holding its keys oldest
+    first), beside ``_LFUCache__root``.
     """
+
+    class _Link:
+        """cachetools' ``LFUCache._Link``: in a pickle, the keys used ``count`` times,
+        oldest first."""
+
+        __slots__ = ("count", "keys", "next", "prev")
+
+        def __init__(self, count: int) -> None:
+            self.count = count
+            self.keys: OrderedDict[Any, None] = OrderedDict()
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (LFUCache._Link, (self.count,), (None, {"keys": self.keys}))
 
     def __init__(self, maxsize: float, getsizeof: Callable[[_VT], float] | None = None) -> None:
         Cache.__init__(self, maxsize, getsizeof)
@@ -127,6 +144,37 @@ class LFUCache(Cache[_KT, _VT]):
             self.__buckets.clear()
             self.__heap.clear()
 
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        del state["_LFUCache__counts"], state["_LFUCache__heap"]
+        buckets: dict[int, OrderedDict[_KT, None]] = state.pop("_LFUCache__buckets")
+        links: dict[int, LFUCache._Link] = {}
+        for count in sorted(buckets):
+            link = links[count] = LFUCache._Link(count)
+            link.keys = buckets[count].copy()
+        state["_LFUCache__root"] = LFUCache._Link(0)
+        state["_LFUCache__links"] = {key: links[count] for key, (count, _) in self.__counts.items()}
+        return state
+
+    def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
+        fields = super()._load_cachetools_state(state)
+        fields.pop("_LFUCache__root", None)
+        links: dict[_KT, Any] = fields.pop("_LFUCache__links", None) or {}
+        buckets: dict[int, OrderedDict[_KT, None]] = {}
+        # One link per count, its keys oldest first (cachetools shares the link
+        # between its keys); in order of count, as cachetools links them on load.
+        for link in sorted({id(link): link for link in links.values()}.values(), key=_count):
+            bucket = buckets.setdefault(link.count, OrderedDict())
+            bucket.update(OrderedDict.fromkeys(key for key in link.keys if key in links))
+        counts: dict[_KT, list[Any]] = {}
+        for count, bucket in buckets.items():
+            for key in bucket:
+                counts[key] = [count, key]
+        self.__counts = counts
+        self.__buckets = buckets
+        self.__heap = sorted(buckets)
+        return fields
+
     def __copy__(self) -> LFUCache[_KT, _VT]:
         with self._novacache_lock:
             clone = cast("LFUCache[_KT, _VT]", super().__copy__())
@@ -134,3 +182,7 @@ class LFUCache(Cache[_KT, _VT]):
             clone.__buckets = {count: keys.copy() for count, keys in self.__buckets.items()}
             clone.__heap = self.__heap.copy()
         return clone
+
+
+def _count(link: Any) -> Any:
+    return link.count

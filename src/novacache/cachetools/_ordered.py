@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from ._base import Cache
 
@@ -22,6 +22,9 @@ _VT = TypeVar("_VT")
 
 class _KeyOrderCache(Cache[_KT, _VT]):
     """A cache that evicts the oldest key of an order kept beside the mapping."""
+
+    #: The name cachetools gives the order in an instance's ``__dict__``.
+    _CACHETOOLS_ORDER: ClassVar[str]
 
     def __init__(self, maxsize: float, getsizeof: Callable[[_VT], float] | None = None) -> None:
         Cache.__init__(self, maxsize, getsizeof)
@@ -86,6 +89,20 @@ class _KeyOrderCache(Cache[_KT, _VT]):
             clone.__order = self.__order.copy()
         return clone
 
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        del state["_KeyOrderCache__order"]
+        state[self._CACHETOOLS_ORDER] = self.__order.copy()
+        return state
+
+    def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
+        fields = super()._load_cachetools_state(state)
+        order = fields.pop(self._CACHETOOLS_ORDER, None)
+        if order is None:  # not a cachetools state: the keys in insertion order
+            order = OrderedDict.fromkeys(fields.get("_Cache__data", ()))
+        self.__order = OrderedDict.fromkeys(order)
+        return fields
+
 
 class FIFOCache(_KeyOrderCache[_KT, _VT]):
     """First In First Out (FIFO) cache implementation.
@@ -94,6 +111,8 @@ class FIFOCache(_KeyOrderCache[_KT, _VT]):
     cachetools; reading does not change the order.
     """
 
+    _CACHETOOLS_ORDER = "_FIFOCache__order"
+
     def popitem(self) -> tuple[_KT, _VT]:
         """Remove and return the `(key, value)` pair first inserted."""
         return _KeyOrderCache.popitem(self)
@@ -101,6 +120,8 @@ class FIFOCache(_KeyOrderCache[_KT, _VT]):
 
 class LRUCache(_KeyOrderCache[_KT, _VT]):
     """Least Recently Used (LRU) cache implementation."""
+
+    _CACHETOOLS_ORDER = "_LRUCache__order"
 
     def __getitem__(self, key: _KT) -> _VT:
         try:

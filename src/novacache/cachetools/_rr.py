@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from ._base import Cache
 
@@ -72,6 +72,14 @@ class RRCache(Cache[_KT, _VT]):
             held = self._clear_store()  # noqa: F841 (released after the lock)
             self.__index.clear()
             self.__keys.clear()
+
+    # Pickled under the names cachetools uses: _RRCache__choice, __keys, __index.
+
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        state["_RRCache__keys"] = self.__keys.copy()
+        state["_RRCache__index"] = self.__index.copy()
+        return state
 
     def __copy__(self) -> RRCache[_KT, _VT]:
         with self._novacache_lock:

@@ -156,3 +156,19 @@ class _TimedCache(Cache[_KT, _VT], Generic[_KT, _VT, _TT]):
             clone = cast("_TimedCache[_KT, _VT, _TT]", super().__copy__())
             clone.__timer = copy.copy(self.__timer)
         return clone
+
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        timer = self.__timer
+        if not isinstance(timer, _Timer):
+            # The compiled cache's timer view, kept by a cache that moved from the
+            # core to this path: pickled as cachetools' timer of the same timer.
+            state["_TimedCache__timer"] = _Timer(timer.wrapped)
+        return state
+
+    #: cachetools' name for the timer's class (pickles name it so).
+    _Timer = _Timer
+
+
+# Pickled as cachetools names it: ``_TimedCache._Timer``.
+_Timer.__qualname__ = "_TimedCache._Timer"

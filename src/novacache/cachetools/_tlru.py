@@ -22,11 +22,12 @@ _HEAP_SLACK = 2
 
 class _Deadline:
     """A heap entry: when ``key`` expires. Replacing or deleting the item marks its
-    entry ``removed`` instead of taking it out of the heap."""
+    entry ``removed`` instead of taking it out of the heap. (cachetools'
+    ``TLRUCache._Item``, the name it pickles under.)"""
 
     __slots__ = ("expires", "key", "removed")
 
-    def __init__(self, key: Any, expires: Any) -> None:
+    def __init__(self, key: Any = None, expires: Any = None) -> None:
         self.key = key
         self.expires = expires
         self.removed = False
@@ -35,13 +36,20 @@ class _Deadline:
         return bool(self.expires < other.expires)
 
 
+_Deadline.__qualname__ = "TLRUCache._Item"  # cachetools' name, for pickles
+
+
 class TLRUCache(_TimedCache[_KT, _VT, _TT]):
     """Time-aware Least Recently Used (TLRU) cache implementation.
 
     ``ttu(key, value, now)`` gives the time an item expires at (its time to use).
     The items' deadlines are kept in an ``OrderedDict``, least recently used first
     (the eviction order), and in a heap ordered by expiry time (for ``expire``).
+    Pickled, they take cachetools' names: ``_TLRUCache__items`` and
+    ``_TLRUCache__order``.
     """
+
+    _Item = _Deadline
 
     def __init__(
         self,
@@ -167,12 +175,29 @@ class TLRUCache(_TimedCache[_KT, _VT, _TT]):
     def __copy__(self) -> TLRUCache[_KT, _VT, _TT]:
         with self._novacache_lock:
             clone = cast("TLRUCache[_KT, _VT, _TT]", super().__copy__())
-            twins: dict[int, _Deadline] = {}
-            for entry in self.__heap:
-                twin = twins[id(entry)] = _Deadline(entry.key, entry.expires)
-                twin.removed = entry.removed
-            clone.__heap = [twins[id(entry)] for entry in self.__heap]
-            clone.__deadlines = OrderedDict(
-                (key, twins[id(entry)]) for key, entry in self.__deadlines.items()
-            )
+            clone.__heap, clone.__deadlines = self.__copy_entries()
         return clone
+
+    def __copy_entries(self) -> tuple[list[_Deadline], OrderedDict[_KT, _Deadline]]:
+        """Copies of the heap and of the deadlines, sharing copied entries as the
+        originals share theirs."""
+        twins: dict[int, _Deadline] = {}
+        for entry in self.__heap:
+            twin = twins[id(entry)] = _Deadline(entry.key, entry.expires)
+            twin.removed = entry.removed
+        heap = [twins[id(entry)] for entry in self.__heap]
+        deadlines = OrderedDict((key, twins[id(entry)]) for key, entry in self.__deadlines.items())
+        return heap, deadlines
+
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        del state["_TLRUCache__heap"], state["_TLRUCache__deadlines"]
+        state["_TLRUCache__order"], state["_TLRUCache__items"] = self.__copy_entries()
+        return state
+
+    def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
+        fields = super()._load_cachetools_state(state)
+        self.__deadlines = OrderedDict(fields.pop("_TLRUCache__items", None) or ())
+        # A heap already, as cachetools takes it (heapify would reorder equal times).
+        self.__heap = list(fields.pop("_TLRUCache__order", None) or ())
+        return fields

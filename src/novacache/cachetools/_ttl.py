@@ -25,7 +25,24 @@ class TTLCache(_TimedCache[_KT, _VT, _TT]):
       with one ``ttl`` for all items this is also the order they expire in, so
       ``expire()`` only looks at the front;
     * ``__recency``: the keys, least recently used first (the eviction order).
+
+    Pickled, they take cachetools' layout: ``_TTLCache__links``, the keys least
+    recently used first, each with a :class:`TTLCache._Link` holding its expiry time,
+    and ``_TTLCache__root``. Loading rebuilds the expiry order from the times (as
+    cachetools does), then expires what is due.
     """
+
+    class _Link:
+        """cachetools' ``TTLCache._Link``: in a pickle, when a key expires."""
+
+        __slots__ = ("expires", "key", "next", "prev")
+
+        def __init__(self, key: Any = None, expires: Any = None) -> None:
+            self.key = key
+            self.expires = expires
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (TTLCache._Link, (self.key, self.expires))
 
     def __init__(
         self,
@@ -105,12 +122,23 @@ class TTLCache(_TimedCache[_KT, _VT, _TT]):
         # iterating does not raise as for a dict, since items expire meanwhile anyway.
         with self._novacache_lock:
             keys = list(Cache.__iter__(self))
+        return self._iter_keys(keys)
+
+    def _iter_keys(self, keys: list[_KT]) -> Iterator[_KT]:
+        """The live keys among ``keys``: one "now" per step, frozen until the next
+        (as cachetools, which yields inside its ``with self.timer`` block)."""
         deadlines = self.__deadlines
         for key in keys:
-            with self.timer as now:  # one "now" per step
+            with self.timer as now:
                 deadline = deadlines.get(key, _GONE)
                 if deadline is not _GONE and now < deadline:
                     yield key
+
+    def _live(self, key: _KT) -> bool:
+        """Whether ``key`` is present and not expired, at the timer's now."""
+        with self.timer as now:
+            deadline = self.__deadlines.get(key, _GONE)
+            return deadline is not _GONE and bool(now < deadline)
 
     def expire(self, time: _TT | None = None) -> list[tuple[_KT, _VT]]:
         """Remove expired items from the cache and return an iterable of the
@@ -158,9 +186,34 @@ class TTLCache(_TimedCache[_KT, _VT, _TT]):
             clone.__recency = self.__recency.copy()
         return clone
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        _TimedCache.__setstate__(self, state)
+    def _cachetools_state(self) -> dict[str, Any]:
+        state = super()._cachetools_state()
+        deadlines = state.pop("_TTLCache__deadlines")
+        recency = state.pop("_TTLCache__recency")
+        link = TTLCache._Link
+        state["_TTLCache__root"] = link()
+        state["_TTLCache__links"] = OrderedDict((key, link(key, deadlines[key])) for key in recency)
+        return state
+
+    def _load_cachetools_state(self, state: Any) -> dict[str, Any]:
+        fields = super()._load_cachetools_state(state)
+        fields.pop("_TTLCache__root", None)
+        links: dict[Any, Any] = fields.pop("_TTLCache__links", None) or {}
+        self.__recency = OrderedDict.fromkeys(links)
+        # As cachetools: the expiry order from the times, ties in recency order.
+        timed = sorted(links.items(), key=lambda item: item[1].expires)
+        self.__deadlines = OrderedDict((key, link.expires) for key, link in timed)
+        return fields
+
+    def __setstate__(self, state: Any) -> None:
+        self._load_cachetools_state(state)
         self.expire(self.timer())
+
+    def _adopt_write_order(self, keys: Any) -> None:
+        """Put the expiry order back in the order the keys were last written (a
+        state in cachetools' layout keeps only the times)."""
+        deadlines = self.__deadlines
+        self.__deadlines = OrderedDict((key, deadlines[key]) for key in keys)
 
 
 _GONE: Any = object()

@@ -9,12 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from . import keys
+from . import FIFOCache, LFUCache, LRUCache, RRCache, TTLCache, keys
 from ._decorators import cached
-from ._lfu import LFUCache
-from ._ordered import FIFOCache, LRUCache
-from ._rr import RRCache
-from ._ttl import TTLCache
 
 if TYPE_CHECKING:
     from ._typing import LruCacheFunction

@@ -7,15 +7,21 @@ from collections.abc import Hashable
 __all__ = ("hashkey", "methodkey", "typedkey", "typedmethodkey")
 
 
-class _KeywordsFollow:
-    """Marks where the keyword arguments start in a key.
+class _HashedTuple(tuple):  # type: ignore[type-arg]
+    """Marks where the keyword arguments start in a key (cachetools' name and role).
 
     The class itself is the marker: it is unique, and pickles by reference, so a key
-    keeps its meaning across processes.
+    keeps its meaning across processes. A key pickled by cachetools names
+    ``cachetools.keys._HashedTuple``; :mod:`novacache.cachetools.compat` loads it as
+    this class, so the loaded key equals (and hashes as) the key made here.
     """
 
 
-_KWMARK: tuple[Hashable, ...] = (_KeywordsFollow,)
+#: The separator between positional and keyword arguments in a key.
+_kwmark: tuple[Hashable, ...] = (_HashedTuple,)
+
+# The marker's name in earlier development builds (pickles naming it still load).
+_KeywordsFollow = _HashedTuple
 
 
 def hashkey(*args: Hashable, **kwargs: Hashable) -> tuple[Hashable, ...]:
@@ -26,14 +32,14 @@ def hashkey(*args: Hashable, **kwargs: Hashable) -> tuple[Hashable, ...]:
     """
     if not kwargs:
         return args
-    return args + _KWMARK + tuple(sorted(kwargs.items()))
+    return args + _kwmark + tuple(sorted(kwargs.items()))
 
 
 def methodkey(self: object, /, *args: Hashable, **kwargs: Hashable) -> tuple[Hashable, ...]:
     """Return a cache key for use with cached methods (``self`` is not part of it)."""
     if not kwargs:
         return args
-    return args + _KWMARK + tuple(sorted(kwargs.items()))
+    return args + _kwmark + tuple(sorted(kwargs.items()))
 
 
 def typedkey(*args: Hashable, **kwargs: Hashable) -> tuple[Hashable, ...]:
@@ -46,7 +52,7 @@ def typedkey(*args: Hashable, **kwargs: Hashable) -> tuple[Hashable, ...]:
         return args + tuple(map(type, args))
     named = tuple(sorted(kwargs.items()))
     return (
-        args + _KWMARK + named + tuple(type(value) for _, value in named) + tuple(map(type, args))
+        args + _kwmark + named + tuple(type(value) for _, value in named) + tuple(map(type, args))
     )
 
 

@@ -15,6 +15,12 @@ Guarantees:
 - With a :class:`KeyRing`, frames are AES-256-GCM encrypted; the header and the cache key
   are authenticated, so an edited frame, or a frame copied to another key, does not
   decrypt. Such a codec refuses unencrypted frames.
+- Values and frames nest at most :data:`MAX_DEPTH` (128) levels: a deeper value is
+  refused on encode (``SerializerRefused``), a deeper frame on decode (``CorruptFrame``),
+  so neither call can exhaust the C stack of a thread (see
+  :mod:`novacache.codec.nesting`).
+
+The contract, its errors and an example: ``docs/codec.md``.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CodecError, ConfigurationError
-from ._framing import IMPORT_ERROR, FrameEngine, compiled
+from . import msgpack_layout
+from ._framing import IMPORT_ERROR, FrameEngine, compiled, scan_msgpack
 from .compression import compress as lz4_compress
 from .compression import decompress as lz4_decompress
 from .crypto import KeyRing
 from .frame import MAX_PAYLOAD
 from .frame import FrameEngine as PureFrameEngine
+from .nesting import MAX_DEPTH
 from .serializers import (
     JsonSerializer,
     MsgpackSerializer,
@@ -40,6 +48,7 @@ from .serializers import (
 
 __all__ = [
     "IMPORT_ERROR",
+    "MAX_DEPTH",
     "Codec",
     "CodecAPI",
     "KeyRing",
@@ -102,7 +111,11 @@ class CodecAPI(_EngineBase):
             raise ConfigurationError(f"max_size is an int in 1..{MAX_PAYLOAD}")
         if keyring is not None and not isinstance(keyring, KeyRing):
             raise ConfigurationError("keyring must be a novacache.KeyRing")
-        msgpack_ser = MsgpackSerializer(dataclasses)
+        # Note that PureCodec scans msgpack payloads with the pure twin of the scan too.
+        pure = isinstance(self, PureFrameEngine)
+        msgpack_ser = MsgpackSerializer(
+            dataclasses, scan=msgpack_layout.scan if pure else scan_msgpack
+        )
         readers: list[Serializer] = [msgpack_ser, JsonSerializer()]
         readers += registered_serializers().values()
         if pickle_key is not None:

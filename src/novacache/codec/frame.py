@@ -51,6 +51,7 @@ from ..errors import (
     UnknownFormat,
     ValueTooLarge,
 )
+from .nesting import check_nesting
 
 if TYPE_CHECKING:
     from .crypto import KeyRing
@@ -163,7 +164,9 @@ class FrameEngine:
 
         ``bytes`` and ``str`` values skip the serializer. Raises
         :class:`~novacache.errors.SerializerRefused` when the serializer cannot encode
-        the value and :class:`~novacache.errors.ValueTooLarge` above ``max_size``.
+        the value or it nests deeper than
+        :data:`~novacache.codec.nesting.MAX_DEPTH`, and
+        :class:`~novacache.errors.ValueTooLarge` above ``max_size``.
         """
         if type(key) is not str:
             raise TypeError(f"a cache key is a str, got {type(key).__name__}")
@@ -177,6 +180,7 @@ class FrameEngine:
             ser = SER_STR
         else:
             try:
+                check_nesting(value)
                 payload = self._dumps(value)
             except CodecError:
                 raise

@@ -31,7 +31,24 @@ from typing import Any, Protocol, runtime_checkable
 import msgpack  # type: ignore[import-untyped]
 
 from ..errors import ConfigurationError, SerializerRefused, SignatureMismatch
+from ._framing import scan_msgpack
 from .frame import SER_JSON, SER_MSGPACK, SER_PICKLE
+from .msgpack_layout import (
+    EXT_BIGINT,
+    EXT_DATACLASS_MARK,
+    EXT_DATE,
+    EXT_DATETIME,
+    EXT_DECIMAL,
+    EXT_FROZENSET_MARK,
+    EXT_SET_MARK,
+    EXT_TIME,
+    EXT_TIMEDELTA,
+    EXT_TUPLE_MARK,
+    EXT_UUID,
+    HAS_OLD,
+    upgrade,
+)
+from .nesting import MAX_DEPTH, check_json_nesting
 
 __all__ = [
     "CUSTOM_MIN_ID",
@@ -66,19 +83,6 @@ class Serializer(Protocol):
 
 # -- msgpack ------------------------------------------------------------------------------
 
-# Extension type codes inside msgpack payloads. Never renumber: frames in caches use them.
-EXT_TUPLE = 1
-EXT_SET = 2
-EXT_FROZENSET = 3
-EXT_DATETIME = 4
-EXT_DATE = 5
-EXT_TIME = 6
-EXT_TIMEDELTA = 7
-EXT_UUID = 8
-EXT_DECIMAL = 9
-EXT_DATACLASS = 10
-EXT_BIGINT = 11
-
 _packb = msgpack.packb
 _unpackb = msgpack.unpackb
 _ExtType = msgpack.ExtType
@@ -86,16 +90,37 @@ _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
 
 
+class _Mark:
+    """What the first element of an inline container decodes to, until the array
+    completes and is turned into its type (see :mod:`.msgpack_layout`)."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"<novacache container mark {self.code}>"
+
+
+_MARK_OBJECTS = {code: _Mark(code) for code in range(EXT_TUPLE_MARK, EXT_DATACLASS_MARK + 1)}
+_TUPLE_MARK = _ExtType(EXT_TUPLE_MARK, b"")
+_SET_MARK = _ExtType(EXT_SET_MARK, b"")
+_FROZENSET_MARK = _ExtType(EXT_FROZENSET_MARK, b"")
+_DATACLASS_MARK = _ExtType(EXT_DATACLASS_MARK, b"")
+
+
 class MsgpackSerializer:
     """msgpack with extension types, so more than JSON's types come back as they went in.
 
-    Round-trips, nested at any depth: ``None``, ``bool``, ``int`` (any size), ``float``,
-    ``str``, ``bytes``, ``list``, ``dict`` (any hashable keys that are themselves
-    supported), ``tuple``, ``set``, ``frozenset``, ``datetime.datetime`` / ``date`` /
-    ``time`` / ``timedelta`` (a ``tzinfo`` comes back as a fixed-offset
-    ``datetime.timezone``), ``uuid.UUID``, ``decimal.Decimal``, and instances of the
-    dataclasses given to the constructor (restored field by field, without calling
-    ``__init__`` or ``__post_init__``).
+    Round-trips, nested up to :data:`~novacache.codec.nesting.MAX_DEPTH` levels:
+    ``None``, ``bool``, ``int`` (any size), ``float``, ``str``, ``bytes``, ``list``,
+    ``dict`` (any hashable keys that are themselves supported), ``tuple``, ``set``,
+    ``frozenset``, ``datetime.datetime`` / ``date`` / ``time`` / ``timedelta`` (a
+    ``tzinfo`` comes back as a fixed-offset ``datetime.timezone``), ``uuid.UUID``,
+    ``decimal.Decimal``, and instances of the dataclasses given to the constructor
+    (restored field by field, without calling ``__init__`` or ``__post_init__``). The
+    payload layout is in :mod:`novacache.codec.msgpack_layout`.
 
     Subclasses of ``dict``, ``list``, ``str``, ``bytes``, ``int`` and ``float`` (an
     ``IntEnum`` member, an ``OrderedDict``) come back as the base type; ``bytearray``
@@ -107,13 +132,21 @@ class MsgpackSerializer:
     id = SER_MSGPACK
     name = "msgpack"
 
-    def __init__(self, dataclasses: Iterable[type] = ()) -> None:
+    def __init__(
+        self,
+        dataclasses: Iterable[type] = (),
+        *,
+        scan: Callable[[bytes, int], int] | None = None,
+    ) -> None:
         self._by_type: dict[type, str] = {}
         self._by_name: dict[str, type] = {}
         for cls in dataclasses:
             self.register_dataclass(cls)
         self._default_fn = self._default
         self._ext_hook_fn = self._ext_hook
+        self._list_hook_fn = self._list_hook
+        # The nesting scan of novacache._codec, or its pure twin (PureCodec passes it).
+        self._scan = scan if scan is not None else scan_msgpack
 
     def register_dataclass(self, cls: type) -> None:
         """Let instances of the dataclass ``cls`` round-trip (under its qualified name)."""
@@ -127,13 +160,36 @@ class MsgpackSerializer:
         self._by_name[name] = cls
 
     def dumps(self, value: Any) -> bytes:
-        """Return the msgpack bytes of ``value``; ``TypeError`` for an unsupported type."""
-        out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        """Return the msgpack bytes of ``value``; ``TypeError`` for an unsupported type,
+        :class:`~novacache.errors.SerializerRefused` for a str that holds a lone
+        surrogate (a str value stored alone, outside any container, keeps it: the codec
+        writes it as UTF-8 with ``surrogatepass``, without msgpack)."""
+        try:
+            out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+        except UnicodeEncodeError as exc:
+            # Note that msgpack reports the str it met, not the value it was given: name
+            # the str, since the value may be a wrapper (the manager's envelope list).
+            char = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+            raise SerializerRefused(
+                f"msgpack cannot encode a str holding a lone surrogate (U+{ord(char):04X} "
+                f"at index {exc.start}): its strings are UTF-8, which has no form for it"
+            ) from None
         return out
 
     def loads(self, data: bytes) -> Any:
-        """Return the value in ``data``; raises on anything that is not our msgpack."""
-        return _unpackb(data, ext_hook=self._ext_hook_fn, strict_map_key=False)
+        """Return the value in ``data``; raises on anything that is not our msgpack, and
+        on a payload nested deeper than :data:`~novacache.codec.nesting.MAX_DEPTH`."""
+        found = self._scan(data, MAX_DEPTH)
+        if not found:  # no tuple, set or dataclass: no list hook, no call per array
+            return _unpackb(data, ext_hook=self._ext_hook_fn, strict_map_key=False)
+        if found & HAS_OLD:
+            data = upgrade(data, MAX_DEPTH)
+        return _unpackb(
+            data,
+            ext_hook=self._ext_hook_fn,
+            list_hook=self._list_hook_fn,
+            strict_map_key=False,
+        )
 
     def _pack(self, value: Any) -> bytes:
         out: bytes = _packb(value, default=self._default_fn, strict_types=True)
@@ -142,13 +198,15 @@ class MsgpackSerializer:
     def _default(self, obj: Any) -> Any:
         # Note that strict_types=True sends tuples and subclasses of the native types
         # here, instead of msgpack silently writing a tuple as a list.
+        # Containers come back as a marked list that msgpack packs in place (see
+        # msgpack_layout): never a nested packb, whose stack use would add up per level.
         tp = type(obj)
         if tp is tuple:
-            return _ExtType(EXT_TUPLE, self._pack(list(obj)))
+            return [_TUPLE_MARK, *obj]
         if tp is set:
-            return _ExtType(EXT_SET, self._pack(list(obj)))
+            return [_SET_MARK, *obj]
         if tp is frozenset:
-            return _ExtType(EXT_FROZENSET, self._pack(list(obj)))
+            return [_FROZENSET_MARK, *obj]
         if tp is dt.datetime:
             return _ExtType(EXT_DATETIME, obj.isoformat().encode())
         if tp is dt.date:
@@ -167,8 +225,10 @@ class MsgpackSerializer:
             )
         name = self._by_type.get(tp)
         if name is not None:
-            fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-            return _ExtType(EXT_DATACLASS, self._pack([name, fields]))
+            out = [_DATACLASS_MARK, name]
+            for f in dataclasses.fields(obj):
+                out += (f.name, getattr(obj, f.name))
+            return out
         if dataclasses.is_dataclass(obj):
             raise SerializerRefused(
                 f"dataclass {tp.__qualname__} is not registered with this codec "
@@ -202,12 +262,11 @@ class MsgpackSerializer:
         raise TypeError(f"msgpack cannot encode {tp.__module__}.{tp.__qualname__}")
 
     def _ext_hook(self, code: int, data: bytes) -> Any:
-        if code == EXT_TUPLE:
-            return tuple(self.loads(data))
-        if code == EXT_SET:
-            return set(self.loads(data))
-        if code == EXT_FROZENSET:
-            return frozenset(self.loads(data))
+        mark = _MARK_OBJECTS.get(code)
+        if mark is not None:
+            if data:
+                raise ValueError("a container mark carries data")
+            return mark
         if code == EXT_DATETIME:
             return dt.datetime.fromisoformat(data.decode())
         if code == EXT_DATE:
@@ -215,7 +274,11 @@ class MsgpackSerializer:
         if code == EXT_TIME:
             return dt.time.fromisoformat(data.decode())
         if code == EXT_TIMEDELTA:
-            days, seconds, micros = self.loads(data)
+            # Note that its data is unpacked with no hooks: whatever it holds, this is
+            # one more unpack, never one per level.
+            days, seconds, micros = _unpackb(data)
+            if not type(days) is type(seconds) is type(micros) is int:
+                raise ValueError("a timedelta that is not three ints")
             return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
         if code == EXT_UUID:
             return uuid.UUID(bytes=data)
@@ -223,15 +286,32 @@ class MsgpackSerializer:
             return Decimal(data.decode())
         if code == EXT_BIGINT:
             return int.from_bytes(data, "little", signed=True)
-        if code == EXT_DATACLASS:
-            name, fields = self.loads(data)
-            cls = self._by_name.get(name) if type(name) is str else None
-            if cls is None:
-                raise SerializerRefused(
-                    f"frame holds dataclass {name!r}, which is not registered with this codec"
-                )
-            return _restore_dataclass(cls, fields)
+        # The old nested containers (1, 2, 3, 10) never get here: the scan reported
+        # them and loads() upgraded the payload.
         raise ValueError(f"unknown msgpack extension type {code}")
+
+    def _list_hook(self, items: list[Any]) -> Any:
+        # Called by the unpacker as each array completes, innermost first, so the
+        # items of a marked array are already what they will be.
+        if not items or type(items[0]) is not _Mark:
+            return items
+        code = items[0].code
+        del items[0]  # the list is ours: cheaper than copying a slice
+        if code == EXT_TUPLE_MARK:
+            return tuple(items)
+        if code == EXT_SET_MARK:
+            return set(items)
+        if code == EXT_FROZENSET_MARK:
+            return frozenset(items)
+        if not len(items) % 2:
+            raise ValueError("a dataclass that is not [mark, name, field, value...]")
+        name: Any = items[0]  # (mypy still sees the mark, deleted above)
+        cls = self._by_name.get(name) if type(name) is str else None
+        if cls is None:
+            raise SerializerRefused(
+                f"frame holds dataclass {name!r}, which is not registered with this codec"
+            )
+        return _restore_dataclass(cls, dict(zip(items[1::2], items[2::2], strict=True)))
 
 
 def _restore_dataclass(cls: type, fields: Any) -> Any:
@@ -264,7 +344,9 @@ class JsonSerializer:
         )
 
     def loads(self, data: bytes) -> Any:
-        """Return the value of the JSON document ``data``."""
+        """Return the value of the JSON document ``data``; ``ValueError`` when it nests
+        deeper than :data:`~novacache.codec.nesting.MAX_DEPTH`."""
+        check_json_nesting(data, MAX_DEPTH)
         return json.loads(data.decode("utf-8", "surrogatepass"))
 
 
