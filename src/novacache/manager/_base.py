@@ -135,12 +135,15 @@ def check_freshness(
     return out[0], out[1], out[2]
 
 
+_TIER_METHODS = ("get", "set", "get_many", "set_many", "delete_many", "close")
+
+
 def check_tier_kind(slot: str, tier: object, want_async: bool) -> None:
     """``ConfigurationError`` unless ``tier`` is a tier of the kind the manager awaits
     (asyncio) or calls (synchronous): a synchronous manager given an asyncio tier would
     report writes that never happened, and the reverse would fail at the first await."""
     get = getattr(tier, "get", None)
-    if get is None or not callable(get):
+    if not all(callable(getattr(tier, name, None)) for name in _TIER_METHODS):
         raise ConfigurationError(
             f"{slot}= must be a cache tier (RedisTier, SQLiteTier, PostgresTier, ...),"
             f" not {type(tier).__name__}"
