@@ -22,10 +22,10 @@ and its sampling noise cost hits on small caches.
 Structures (all sized from the capacity; ``n`` = capacity in entries):
 
 * window (LRU), probation (LRU), protected (LRU): disjoint; every entry is in one.
-* count-min sketch: 4 rows of ``w`` 4-bit counters, ``w`` the power of two
-  ``>= 4 * n`` (at least 64): ``8 * n`` bytes. Conservative increment (only the
-  counters equal to the row minimum grow, up to 15); after ``10 * n`` increments every
-  counter is halved (aging).
+* count-min sketch: 4-bit counters in 64-byte blocks of 128, a key's 4 counters in
+  one block (one cache line per lookup in C); blocks = the power of two ``>= n / 8``:
+  ``8 * n`` bytes. Conservative increment (only the counters equal to the minimum
+  grow, up to 15); after ``10 * n`` increments every counter is halved (aging).
 * ghost: FIFO of at most ``n`` 32-bit fingerprints (duplicates are not re-added).
 * per entry: the queue it is in (2 bits) and a ``demoted`` flag (1 bit).
 """
@@ -61,7 +61,6 @@ _PROTECTED_MAX = 90
 _DOWN_NUM, _DOWN_DEN = 13, 10  # a ghost hit moves the target 1.3x as far as a demoted hit
 _Q = 256  # the protected target is kept in 1/256 units of weight
 _SAMPLE_FACTOR = 10  # sketch aging period: 10 increments per entry of capacity
-_WIDTH_FACTOR = 4  # sketch counters per row per entry of capacity
 
 _WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
 
@@ -111,46 +110,58 @@ class PolicyCounters:
 
 
 class _Sketch:
-    """Count-min sketch, 4 rows of 4-bit counters, conservative increment, halving."""
+    """Count-min sketch of 4-bit counters in 64-byte blocks, conservative increment,
+    halving.
 
-    __slots__ = ("adds", "mask", "rows", "sample")
+    A key's four counters share one block (one CPU cache line in C): 128 counters, the
+    ``i``-th quarter of the block is row ``i``. The block is ``h mod blocks`` (low bits
+    of the mixed hash); row ``i``'s counter is bits ``32 + 5*i`` .. ``36 + 5*i`` of
+    ``h``. Blocks = the power of two ``>= entries / 8`` (at least 4): 16 counters,
+    8 bytes, per entry.
+    """
+
+    __slots__ = ("adds", "block_mask", "sample", "table")
 
     def __init__(self, entries: int) -> None:
-        width = max(64, _pow2_at_least(_WIDTH_FACTOR * max(1, entries)))
-        self.rows = [bytearray(width) for _ in range(4)]
-        self.mask = width - 1
+        blocks = max(4, _pow2_at_least((max(1, entries) + 7) // 8))
+        # One byte per counter here; C packs two per byte (values never exceed 15).
+        self.table = bytearray(128 * blocks)
+        self.block_mask = blocks - 1
         self.sample = max(16, _SAMPLE_FACTOR * entries)
         self.adds = 0
 
     def _slots(self, h: int) -> tuple[int, int, int, int]:
-        # Double hashing: row i reads counter (h1 + i * h2) mod width.
-        h1 = h & _M32
-        h2 = (h >> 32) | 1
-        m = self.mask
-        return (h1 & m, (h1 + h2) & m, (h1 + 2 * h2) & m, (h1 + 3 * h2) & m)
+        base = (h & self.block_mask) << 7
+        c = h >> 32
+        return (
+            base + (c & 31),
+            base + 32 + ((c >> 5) & 31),
+            base + 64 + ((c >> 10) & 31),
+            base + 96 + ((c >> 15) & 31),
+        )
 
     def frequency(self, h: int) -> int:
         """The estimate: the minimum of the key's 4 counters (0..15)."""
         a, b, c, d = self._slots(h)
-        r0, r1, r2, r3 = self.rows
-        return min(r0[a], r1[b], r2[c], r3[d])
+        t = self.table
+        return min(t[a], t[b], t[c], t[d])
 
     def increment(self, h: int) -> None:
         """Add one to the counters that equal the minimum, unless it is 15; count the
         increment, and halve every counter once ``sample`` increments were counted."""
         a, b, c, d = self._slots(h)
-        r0, r1, r2, r3 = self.rows
-        low = min(r0[a], r1[b], r2[c], r3[d])
+        t = self.table
+        low = min(t[a], t[b], t[c], t[d])
         if low >= 15:
             return
-        if r0[a] == low:
-            r0[a] = low + 1
-        if r1[b] == low:
-            r1[b] = low + 1
-        if r2[c] == low:
-            r2[c] = low + 1
-        if r3[d] == low:
-            r3[d] = low + 1
+        if t[a] == low:
+            t[a] = low + 1
+        if t[b] == low:
+            t[b] = low + 1
+        if t[c] == low:
+            t[c] = low + 1
+        if t[d] == low:
+            t[d] = low + 1
         self.adds += 1
         if self.adds >= self.sample:
             self.age()
@@ -158,10 +169,9 @@ class _Sketch:
     def age(self) -> None:
         """Halve every counter; ``adds`` becomes ``(adds - odd // 4) // 2`` where ``odd``
         counts the counters that were odd (the increments the halving truncated)."""
-        odd = 0
-        for row in self.rows:
-            odd += sum(v & 1 for v in row)
-            row[:] = bytes(v >> 1 for v in row)
+        t = self.table
+        odd = sum(v & 1 for v in t)
+        t[:] = bytes(v >> 1 for v in t)
         self.adds = (self.adds - (odd >> 2)) >> 1
 
 
