@@ -206,3 +206,55 @@ def test_lru_policy_is_exact_lru_with_weights() -> None:
     assert p.weight == 9
     assert not p.access("huge", 11)
     assert len(p) == 3
+
+
+def test_removal_is_not_a_rejection() -> None:
+    # A delete or an expiry takes the entry out without a ghost record and without
+    # moving the protected target: the key comes back through the window.
+    p = TinyLFUPolicy(100)
+    keys = [f"k{i}" for i in range(100)]
+    warm(p, keys, 3)
+    target = p.protected_max
+    demoted = [k for k in p if p.queue_of(k) == "probation"]
+    assert demoted
+    for k in demoted:
+        assert p.remove(k)
+    p.check()
+    assert p.protected_max == target
+    assert not p.remove(demoted[0])
+    p.access(demoted[0])
+    assert p.queue_of(demoted[0]) == "window"
+    assert p.counters.ghost_hits == 0
+    p.check()
+
+
+def test_a_weighted_cache_grows_its_sketch_when_more_entries_fit() -> None:
+    p = TinyLFUPolicy(10_000, entries=4)
+    for i in range(100):
+        p.access(i, 1)
+    assert len(p) == 100
+    p.access(5, 1)
+    assert p.frequency(5) >= 1
+    p.check()
+
+
+def test_window_grows_when_lru_would_hit_more_and_not_otherwise() -> None:
+    # Popularity turning over every 2 cache sizes: the shadow LRU hits more than the
+    # cache on the sampled keys, so the window grows; on stationary Zipf it stays put.
+    fast = TraceSpec("fast", "shift", 0.9, 80_000, 20_000, shift_every=2_048)
+    p = TinyLFUPolicy(1_024)
+    p.replay(generate(fast, use_numpy=False))
+    assert p.window_max > max(1, 1_024 // 100)
+    assert p.window_max <= 1_024 * 99 // 100
+    p.check()
+    steady = TraceSpec("steady", "zipf", 0.9, 80_000, 20_000)
+    q = TinyLFUPolicy(1_024)
+    q.replay(generate(steady, use_numpy=False))
+    assert q.window_max == max(1, 1_024 // 100)
+
+
+def test_small_caches_keep_the_minimum_window() -> None:
+    fast = TraceSpec("fast", "shift", 0.9, 40_000, 20_000, shift_every=2_000)
+    p = TinyLFUPolicy(1_000)
+    p.replay(generate(fast, use_numpy=False))
+    assert p.window_max == 10

@@ -15,9 +15,12 @@ matter on shifting popularity (see docs/policies.md):
   entry demoted from the protected segment grows it, a hit in the ghost shrinks it,
   each step weighted by the ratio of the two populations.
 
-The window is a fixed 1% of the capacity. Caffeine's hill climber (a window resized
-on sampled hit rates) was measured and left out: it did not help shifting popularity
-and its sampling noise cost hits on small caches.
+* a **window sized by a shadow LRU** (caches of 1,024 entries or more): an exact LRU
+  over a hash-sampled slice of the keys (SHARDS-style) is compared with the cache on
+  the same lookups; when LRU hits more, the window (1% at first) grows toward 99%,
+  when the cache hits more it shrinks back. Caffeine's hill climber (the window resized
+  on sampled hit rates alone) was measured and left out: it did not help shifting
+  popularity and its sampling noise cost hits on small caches.
 
 Structures (all sized from the capacity; ``n`` = capacity in entries):
 
@@ -28,6 +31,7 @@ Structures (all sized from the capacity; ``n`` = capacity in entries):
   grow, up to 15); after ``10 * n`` increments every counter is halved (aging).
 * ghost: FIFO of at most ``n`` 32-bit fingerprints (duplicates are not re-added).
 * per entry: the queue it is in (2 bits) and a ``demoted`` flag (1 bit).
+* shadow (``n >= 1024``): an LRU of at most 1,024 mixed hashes.
 """
 
 from __future__ import annotations
@@ -54,7 +58,14 @@ _M32 = 0xFFFFFFFF
 ADMIT_RANDOM_THRESHOLD = 6
 _RNG_SEED = 0x2545F491
 
-_WINDOW_PERCENT = 1  # window = max(1, capacity * 1 // 100)
+_WINDOW_PERCENT = 1  # minimum window = max(1, capacity * 1 // 100)
+_WINDOW_MAX_PERCENT = 99
+_SHADOW_MIN_ENTRIES = 1024  # smaller caches keep the minimum window
+_SHADOW_MIN_SHIFT = 4  # at most 1 key in 16 is sampled
+_SHADOW_MAX_CAP = 1024  # the shadow emulates the cache on at most this many entries
+_SHADOW_PERIOD = 4  # sampled lookups per decision, per shadow entry
+_SHADOW_MARGIN = 20  # per mille of the period's lookups: the difference that counts
+_SHADOW_STEP = 5  # percent of the capacity the window moves by
 _PROTECTED_INITIAL = 80  # percent of the main space
 _PROTECTED_MIN = 5
 _PROTECTED_MAX = 90
@@ -206,6 +217,20 @@ class TinyLFUPolicy:
         self._demoted = 0  # resident entries with the demoted flag
         self._rng = _RNG_SEED
         self.counters = PolicyCounters()
+        self._window_min = self.window_max
+        # The shadow: an exact LRU over a hash-sampled subset of the keys, sized like the
+        # cache scaled by the sampling rate (SHARDS), fed every lookup of a sampled key.
+        n = self._entries_hint
+        self._shadow_limit = 0  # a key is sampled iff (h >> 56) < limit; 0: no shadow
+        self._shadow_cap = 0
+        if n >= _SHADOW_MIN_ENTRIES:
+            shift = _SHADOW_MIN_SHIFT
+            while shift < 8 and (n >> shift) > _SHADOW_MAX_CAP:
+                shift += 1
+            self._shadow_limit = 256 >> shift
+            self._shadow_cap = n >> shift
+        self._shadow: OrderedDict[int, None] = OrderedDict()
+        self._shadow_lookups = self._shadow_hits = self._sampled_hits = 0
 
     # ----------------------------------------------------------------- introspection
     def __len__(self) -> int:
@@ -268,8 +293,16 @@ class TinyLFUPolicy:
         protected weight exceeds its target.
         """
         node = self._nodes.get(key)
+        if self._shadow_limit:
+            h = fmix64(hash(key)) if node is None else node.h
+            if (h >> 56) < self._shadow_limit:
+                self._shadow_lookup(h, node is not None)
         if node is None:
             return False
+        self._touch(key, node)
+        return True
+
+    def _touch(self, key: Hashable, node: _Node) -> None:
         self._sketch.increment(node.h)
         q = node.queue
         if q == _PROBATION:
@@ -282,7 +315,6 @@ class TinyLFUPolicy:
             self._demote_overflow()
         else:
             self._queues[q].move_to_end(key)
-        return True
 
     def insert(self, key: Hashable, weight: int = 1) -> list[Hashable]:
         """Add a key that is not resident; return the keys evicted (maybe ``key``).
@@ -317,11 +349,12 @@ class TinyLFUPolicy:
         return evicted
 
     def update(self, key: Hashable, weight: int) -> list[Hashable]:
-        """A write to a resident key: a hit (its moves), then the new weight; evict."""
+        """A write to a resident key: a hit's moves (not a lookup: the shadow does not
+        see it), then the new weight; evict."""
         node = self._nodes[key]
         if weight < 0 or weight > self.capacity:
             raise ValueError(f"weight must be in [0, {self.capacity}]")
-        self.hit(key)
+        self._touch(key, node)
         self._weights[node.queue] += weight - node.weight
         node.weight = weight
         return self._evict(None)
@@ -407,6 +440,37 @@ class TinyLFUPolicy:
             if d > g:
                 step = step * d // max(1, g)
             self._protected_q -= step
+        self._clamp_protected()
+
+    def _shadow_lookup(self, h: int, main_hit: bool) -> None:
+        """Feed the shadow one sampled lookup; every ``4 * shadow_cap`` of them, move the
+        window: grow it by 5% of the capacity when the shadow LRU hit more than the
+        cache on the sampled lookups by over 2% of them, shrink it by as much (not
+        below its minimum) when the cache hit more by over 2%."""
+        sh = self._shadow
+        if h in sh:
+            sh.move_to_end(h)
+            self._shadow_hits += 1
+        else:
+            sh[h] = None
+            if len(sh) > self._shadow_cap:
+                sh.popitem(last=False)
+        self._sampled_hits += main_hit
+        self._shadow_lookups += 1
+        if self._shadow_lookups < _SHADOW_PERIOD * self._shadow_cap:
+            return
+        margin = self._shadow_lookups * _SHADOW_MARGIN // 1000
+        step = max(1, self.capacity * _SHADOW_STEP // 100)
+        if self._shadow_hits > self._sampled_hits + margin:
+            self.window_max = min(
+                max(1, self.capacity * _WINDOW_MAX_PERCENT // 100), self.window_max + step
+            )
+        elif self._sampled_hits > self._shadow_hits + margin:
+            self.window_max = max(self._window_min, self.window_max - step)
+        self._clamp_protected()
+        self._shadow_lookups = self._shadow_hits = self._sampled_hits = 0
+
+    def _clamp_protected(self) -> None:
         main = self.capacity - self.window_max
         lo = main * _Q * _PROTECTED_MIN // 100
         hi = main * _Q * _PROTECTED_MAX // 100
