@@ -436,6 +436,18 @@ def format_report(doc: dict[str, Any]) -> str:
 
 
 _PLOTTED = ("novacache LRU", "tinylfu (pure ref)", "theine", "moka-py")
+_COLORS = (
+    "tab:gray",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:blue",
+)
 
 
 def plot(doc: dict[str, Any], path: Path) -> Path | None:
@@ -458,17 +470,21 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
         series: dict[str, list[tuple[int, float]]] = {}
         for row in tr["rows"]:
             impl: str = row["impl"]
-            if row["kind"] == "replay" and not impl.startswith(_PLOTTED):
+            if impl == "libCacheSim LRU" or (
+                row["kind"] == "replay" and not impl.startswith(_PLOTTED)
+            ):
                 continue  # the other LRUs draw the same line as novacache's
             series.setdefault(impl, []).append((row["capacity"], row["miss_ratio"]))
-        for impl, points in series.items():
+        for i, (impl, points) in enumerate(series.items()):
             points.sort()
             style = "--" if impl.startswith("libCacheSim") else "-"
             width = 2.5 if impl.startswith("tinylfu") else 1.2
+            color = "black" if impl.endswith("Belady") else _COLORS[i % len(_COLORS)]
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
                 style,
+                color=color,
                 marker="o",
                 markersize=3,
                 linewidth=width,
