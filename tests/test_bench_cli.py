@@ -178,3 +178,78 @@ def test_sections_run_in_a_child_process_and_unknown_ones_are_refused() -> None:
 
     with pytest.raises(ValueError, match="unknown benchmark section"):
         run_section("os", quick=True)
+
+
+# ------------------------------------------------------------------ bench --traces
+def test_traces_section_runs_and_writes_json(tmp_path: Path) -> None:
+    from novacache.benchmark.traces.formats import write_csv
+
+    trace_file = tmp_path / "mine.csv"
+    write_csv(trace_file, [1, 2, 1, 3, 1, 2] * 200)
+    out = tmp_path / "traces.json"
+    png = tmp_path / "traces.png"
+    argv = [
+        "bench",
+        "--traces",
+        "--quick",
+        "--quiet",
+        "--trace-names",
+        "zipf-0.9,shift",
+        "--trace-requests",
+        "6000",
+        "--trace-objects",
+        "3000",
+        "--trace-file",
+        str(trace_file),
+        "--plot",
+        str(png),
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))["traces"]
+    assert [t["trace"] for t in doc["traces"]] == ["zipf-0.9", "shift", "mine.csv"]
+    for trace in doc["traces"]:
+        impls = {row["impl"] for row in trace["rows"]}
+        assert "novacache LRU" in impls
+        assert "tinylfu (pure ref)" in impls
+        for row in trace["rows"]:
+            assert 0.0 <= row["miss_ratio"] <= 1.0
+            assert row["ns_per_request"] > 0
+        lru = {
+            r["capacity"]: r["miss_ratio"] for r in trace["rows"] if r["impl"] == "novacache LRU"
+        }
+        for row in trace["rows"]:  # every LRU peer misses exactly as novacache does
+            if row["impl"].startswith(("cachebox", "lru-dict", "cachetools", "libCacheSim LRU")):
+                assert row["miss_ratio"] == pytest.approx(lru[row["capacity"]], abs=1e-9)
+    assert {r["impl"] for r in doc["cache_aside"]} >= {"dict", "novacache"}
+    if "plot" in doc:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_traces_section_refuses_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "--traces", "--quick", "--quiet", "--trace-file", str(tmp_path / "nope.bin")]
+    assert main(argv) == 2
+    assert "no such trace file" in capsys.readouterr().err
+
+
+def test_traces_section_refuses_a_malformed_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.oracleGeneral"
+    bad.write_bytes(b"\x00" * 25)
+    argv = [
+        "bench",
+        "--traces",
+        "--quick",
+        "--quiet",
+        "--no-plot",
+        "--trace-names",
+        "none",
+        "--trace-file",
+        str(bad),
+    ]
+    assert main(argv) == 2
+    assert "trailing bytes" in capsys.readouterr().err

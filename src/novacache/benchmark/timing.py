@@ -34,6 +34,8 @@ STATEMENTS: dict[str, str] = {
     "get": "c.get(k)",
     "setitem": "c[k] = v",
     "call": "c(k)",
+    # The cache-aside loop of ``bench --traces``: a lookup, and a store on a miss.
+    "aside": "if c.get(k) is None: c[k] = v",
 }
 
 _TEMPLATE = """

@@ -24,8 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -56,6 +57,31 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
     return value
+
+
+def _trace_names(text: str) -> tuple[str, ...]:
+    from ..benchmark.traces.generate import standard_specs
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names == ("none",):
+        return ()
+    known = [s.name for s in standard_specs(1, 1)]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown traces {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}"
+        )
+    return names
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or any(not 0.0 < v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError("cache sizes are fractions in (0, 1]")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +122,60 @@ def build_parser() -> argparse.ArgumentParser:
         "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
     )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    traces = bench.add_argument_group(
+        "traces",
+        "--traces replays request traces through the eviction policies (miss ratio and "
+        "ns/request, novacache beside its peers and libCacheSim's policies) instead of "
+        "the L1 rows (add --only to run both)",
+    )
+    traces.add_argument(
+        "--traces", action="store_true", help="run the trace section (see the group above)"
+    )
+    traces.add_argument(
+        "--trace-file",
+        metavar="PATH",
+        type=Path,
+        action="append",
+        default=[],
+        help="also replay this trace file (libCacheSim oracleGeneral or csv); repeatable",
+    )
+    traces.add_argument(
+        "--trace-format",
+        choices=("oracleGeneral", "csv"),
+        help="format of --trace-file (default: csv for *.csv, else oracleGeneral)",
+    )
+    traces.add_argument(
+        "--trace-names",
+        metavar="NAMES",
+        type=_trace_names,
+        help="comma-separated synthetic traces to run (default all: "
+        "zipf-0.9, zipf-0.7, zipf-1.1, scan, shift, loop); 'none' for files only",
+    )
+    traces.add_argument(
+        "--trace-sizes",
+        metavar="FRACTIONS",
+        type=_fractions,
+        help="cache sizes as fractions of the trace's objects (default 0.001,0.01,0.1)",
+    )
+    traces.add_argument(
+        "--trace-requests", type=_positive, help="requests per synthetic trace (default 2M)"
+    )
+    traces.add_argument(
+        "--trace-objects", type=_positive, help="objects per synthetic trace (default 100k)"
+    )
+    traces.add_argument(
+        "--plot",
+        metavar="PATH",
+        type=Path,
+        help="PNG of miss ratio against cache size (default novacache-traces.png; "
+        "needs matplotlib)",
+    )
+    traces.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
+    traces.add_argument(
+        "--no-references",
+        action="store_true",
+        help="skip libCacheSim's policies and Belady (run when libcachesim is installed)",
+    )
     demo = sub.add_parser(
         "demo",
         help="run a short workload through the multi-tier manager (no server needed)",
@@ -136,7 +216,8 @@ def _bench(args: argparse.Namespace) -> int:
     with_codec = CODEC_ROW in rows
     with_cachetools = CACHETOOLS_ROW in rows
     overrides["rows"] = tuple(r for r in rows if r not in _SECTIONS)
-    if args.impl:
+    trace_only = args.traces and args.only is None
+    if args.impl and not trace_only:
         from ..benchmark.peers import discover
 
         names = tuple(i.strip() for i in args.impl.split(",") if i.strip())
@@ -157,6 +238,9 @@ def _bench(args: argparse.Namespace) -> int:
             print(message, file=sys.stderr, flush=True)
 
     document: dict[str, object] = {}
+    if trace_only:
+        options = BenchOptions.quick(rows=()) if args.quick else BenchOptions(rows=())
+        with_codec = with_cachetools = False
     if options.rows:
         results = run(options, progress)
         sys.stdout.write(render(results))
@@ -188,9 +272,75 @@ def _bench(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         document["cachetools"] = ct_rows
+    if args.traces:
+        code = _traces(args, progress, document)
+        if code:
+            return code
     if args.json is not None:
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         progress(f"wrote {args.json}")
+    return 0
+
+
+def _traces(
+    args: argparse.Namespace, progress: Callable[[str], None], document: dict[str, object]
+) -> int:
+    from ..benchmark.traces import section
+
+    overrides: dict[str, Any] = {}
+    for option, field in (
+        ("trace_names", "traces"),
+        ("trace_sizes", "sizes"),
+        ("trace_requests", "n_requests"),
+        ("trace_objects", "n_objects"),
+        ("seed", "seed"),
+        ("rounds", "rounds"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            overrides[field] = value
+    if args.trace_file:
+        missing = [str(p) for p in args.trace_file if not p.is_file()]
+        if missing:
+            print(f"novacache bench: no such trace file: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        overrides["files"] = tuple(args.trace_file)
+        overrides["file_format"] = args.trace_format
+    if args.impl:
+        names = tuple(i.strip() for i in args.impl.split(",") if i.strip())
+        known = [r.name for r in section.replayers()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            print(
+                f"novacache bench: unknown trace implementations {', '.join(unknown)};"
+                f" choose from {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 2
+        overrides["impls"] = names
+    overrides["references"] = not args.no_references
+    opts = (
+        section.TraceOptions.quick(**overrides) if args.quick else section.TraceOptions(**overrides)
+    )
+    try:
+        doc = section.run(opts, progress)
+    except (OSError, ValueError) as exc:  # unreadable or malformed trace file
+        print(f"novacache bench: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(
+        "\ntraces: miss ratio (lower is better) and ns/request, cache-aside replay\n"
+        + section.format_report(doc)
+    )
+    sys.stdout.flush()
+    if not args.no_plot:
+        target = args.plot if args.plot is not None else Path("novacache-traces.png")
+        drawn = section.plot(doc, target)
+        if drawn is None:
+            progress("no plot: matplotlib is not installed (pip install matplotlib)")
+        else:
+            print(f"plot: {drawn}")
+            doc["plot"] = str(drawn)
+    document["traces"] = doc
     return 0
 
 
