@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_stats",
         "_concurrency",
         "_counters",
+        "_policy_py",
         "breaker",
         "errors",
         "_version",
