@@ -19,12 +19,16 @@ the garbage collector, and that may run finalizers.
 
 # The source is split by concept into the parts in ext/core/, included below: one
 # module, one translation unit. `include` is textual, so the C compiler sees every part
-# at once and inlines across them as it did when this was one file (the generated C of
-# the hot paths is the same; measured in issue 12). Each part starts by saying what it
-# holds and what it relies on. Directives (the `# cython:` line above) are read from
-# this file only; the parts hold none. The order matters only for the C types (a
-# struct before a signature that names it, a base class before its subclass) and for
-# module-level statements, which run in this order at import.
+# at once and inlines across them as it did when this was one file. Measured when it
+# was split (issue 12, callgrind, instructions per operation, before / after): str hit
+# 788.9 / 788.8, int hit 996.6 / 996.4, get miss 1209.2 / 1209.0, overwrite 845.7 /
+# 845.6, insert with eviction 1824.2 / 1823.4, TTL hit 858.2 / 858.0, stats 4457.7 /
+# 4457.5 (each with its Python loop). A traceback now names the part it comes
+# from. Each part starts by saying what it holds and what it relies on. Directives
+# (the `# cython:` line above) are read from this file only; the parts hold none. The
+# order matters only for the C types (a struct before a signature that names it, a
+# base class before its subclass) and for module-level statements, which run in this
+# order at import.
 
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
