@@ -29,8 +29,8 @@ from novacache.tiers import (
     RedisTier,
     SQLiteTier,
 )
-from novacache.tiers import postgres as postgres_tier
-from novacache.tiers import redis as redis_tier
+from novacache.tiers import _pg_base as postgres_tier  # its limits are patched
+from novacache.tiers import _redis_base as redis_tier  # its limits are patched
 from novacache.tiers._checks import MAX_TTL
 from tiers.redis_servers import Standalone
 

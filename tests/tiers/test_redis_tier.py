@@ -23,7 +23,7 @@ from redis.crc import key_slot
 
 from novacache.errors import ConfigurationError, EntryTooLarge, TierError, TierUnavailable
 from novacache.tiers import RedisConfig, Tier
-from novacache.tiers import redis as redis_tier
+from novacache.tiers import _redis_base as redis_tier  # its limits are patched
 from novacache.tiers.redis import AsyncRedisTier, RedisTier, hash_tag
 
 from .redis_servers import Cluster, SentinelSet, Standalone, wait_until

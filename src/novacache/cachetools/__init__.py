@@ -11,8 +11,6 @@ cachetools' layout; :mod:`.compat` loads cachetools' pickles as ours (and back).
 
 from __future__ import annotations
 
-import os
-
 from . import keys as keys
 from ._base import Cache
 from ._decorators import cached, cachedmethod
@@ -20,6 +18,7 @@ from ._lfu import LFUCache
 from ._memo import CacheInfo
 from ._ordered import FIFOCache, LRUCache
 from ._rr import RRCache
+from ._select import IMPLEMENTATION
 from ._timed import _TimedCache as _TimedCache
 from ._tlru import TLRUCache
 from ._ttl import TTLCache
@@ -40,25 +39,12 @@ __all__ = (
 #: The cachetools release whose API and behaviour this package reproduces.
 __version__ = "8.0.2"
 
-_IMPLEMENTATIONS = ("pure", "auto")
-
-_requested = os.environ.get("NOVACACHE_CACHETOOLS_IMPL", "auto") or "auto"
-if _requested not in _IMPLEMENTATIONS:
-    raise ImportError(
-        f"NOVACACHE_CACHETOOLS_IMPL={_requested!r}: expected one of {', '.join(_IMPLEMENTATIONS)}"
-    )
 #: The implementation in use: "compiled" (LRUCache, FIFOCache and TTLCache on the
-#: compiled core) or "pure".
-_implementation = "pure"
+#: compiled core) or "pure" (see :mod:`._select`).
+_implementation = IMPLEMENTATION
 
-if _requested == "auto":
-    from .._local import compiled as _compiled
-
-    if _compiled:
-        from ._fast import FIFOCache, LRUCache, TTLCache  # type: ignore[assignment]
-
-        _implementation = "compiled"
-    del _compiled
+if _implementation == "compiled":
+    from ._fast import FIFOCache, LRUCache, TTLCache  # type: ignore[assignment]
 
 # Pickles name the public classes (and the helpers cachetools nests in them) by these
 # module names, whichever implementation serves them, so that a pickle made with one
@@ -80,5 +66,3 @@ for _public in (
 ):
     _public.__module__ = __name__
 del _public
-
-del os

@@ -145,9 +145,9 @@ def _compiled_wrapper(
     :mod:`._fast`, the wrapper follows it.)"""
     if lock is not None or condition is not None or key is not keys.hashkey:
         return None
-    from . import _implementation
+    from ._select import IMPLEMENTATION
 
-    if _implementation != "compiled":
+    if IMPLEMENTATION != "compiled":
         return None
     from .._core import _CachedCall, _CachetoolsCore, _ct_mode  # type: ignore[attr-defined]
 

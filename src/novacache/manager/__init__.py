@@ -3,15 +3,16 @@
 - :class:`CacheManager`: the synchronous manager (threads).
 - :class:`AsyncCacheManager`: its asyncio twin (async tiers, asyncio single-flight).
 - :class:`Router`, :class:`Route`: which tiers a write goes to.
-- :class:`InvalidationBus`: cross-process L1 coherence over Redis pub/sub.
+- :class:`InvalidationBus`: cross-process L1 coherence over Redis pub/sub
+  (:mod:`novacache.coherence`).
 - :class:`WriteReport`, :class:`ManagerStats`: what writes report and what is counted.
 """
 
 from __future__ import annotations
 
-from ._async import AsyncCacheManager
-from ._sync import CacheManager
-from .invalidation import InvalidationBus
+from ..coherence import InvalidationBus
+from ._async.manager import AsyncCacheManager
+from ._sync.manager import CacheManager
 from .router import Route, Router
 from .stats import ManagerStats, WriteReport
 

@@ -3,14 +3,16 @@ read, routing and encoding on write, L1 updates and failure reporting (no I/O he
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
+from ..coherence import InvalidationBus
 from ..errors import (
     CodecError,
     ConfigurationError,
@@ -22,10 +24,9 @@ from ..errors import (
 )
 from ..tiers._checks import MAX_TTL
 from .envelope import Envelope, open_envelope, seal
-from .invalidation import InvalidationBus
 from .router import REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
-from .tags import AnyTagIndex, AsyncRedisTagIndex, TagIndex, indexes_for
+from .tags import AnyTagIndex, indexes_for
 
 __all__ = [
     "MISS",
@@ -134,8 +135,38 @@ def check_freshness(
     return out[0], out[1], out[2]
 
 
+_TIER_METHODS = ("get", "set", "get_many", "set_many", "delete_many", "close")
+
+
+def check_tier_kind(slot: str, tier: object, want_async: bool) -> None:
+    """``ConfigurationError`` unless ``tier`` is a tier of the kind the manager awaits
+    (asyncio) or calls (synchronous): a synchronous manager given an asyncio tier would
+    report writes that never happened, and the reverse would fail at the first await."""
+    get = getattr(tier, "get", None)
+    if not all(callable(getattr(tier, name, None)) for name in _TIER_METHODS):
+        raise ConfigurationError(
+            f"{slot}= must be a cache tier (RedisTier, SQLiteTier, PostgresTier, ...),"
+            f" not {type(tier).__name__}"
+        )
+    if inspect.iscoroutinefunction(get) == want_async:
+        return
+    name = type(tier).__name__
+    if want_async:
+        raise ConfigurationError(
+            f"{slot}={name} is a synchronous tier: give AsyncCacheManager its asyncio form"
+            f" (e.g. Async{name}), or use CacheManager"
+        )
+    plain = name.removeprefix("Async") if name.startswith("Async") else f"the sync form of {name}"
+    raise ConfigurationError(
+        f"{slot}={name} is an asyncio tier: give CacheManager {plain}, or use AsyncCacheManager"
+    )
+
+
 class ManagerBase(Generic[TierT]):
     """Configuration and the I/O-free steps of both managers (see ``CacheManager``)."""
+
+    #: Whether the tiers are awaited (the asyncio manager) or called.
+    _async_tiers = False
 
     def __init__(
         self,
@@ -153,6 +184,9 @@ class ManagerBase(Generic[TierT]):
             raise ConfigurationError("on_write_error is 'raise' or 'report'")
         if router is not None and not isinstance(router, Router):
             raise ConfigurationError("router must be a novacache.manager.Router")
+        for slot, tier in ((REMOTE, remote), (STORE, store)):
+            if tier is not None:
+                check_tier_kind(slot, tier, self._async_tiers)
         self.local = local
         self.remote = remote
         self.store = store
@@ -187,13 +221,20 @@ class ManagerBase(Generic[TierT]):
             try:
                 hook(op, slot, exc)
             except Exception:  # a reporting hook must never break a cache call
-                self.stats.hook_errors += 1
+                self.stats.add("hook_errors")
+
+    def _read_failed(self, op: str, slot: str, exc: BaseException, down: Down) -> None:
+        """A read of tier ``slot`` failed: a miss of that tier, counted and reported (and
+        the tier skipped for the rest of the call when it is unreachable)."""
+        note_down(down, slot, exc)
+        self.stats.count(slot, "read_errors")
+        self._report(op, slot, exc)
 
     def _finish(
         self, op: str, report: WriteReport, policy: WritePolicy | None = None
     ) -> WriteReport:
         if report.failed:
-            self.stats.write_errors += len(report.failed)
+            self.stats.add("write_errors", len(report.failed))
             if (policy or self.on_write_error) == "raise":
                 raise PartialWrite(op, report.failed, report.written)
         return report
@@ -240,13 +281,13 @@ class ManagerBase(Generic[TierT]):
         bus = self.bus
         if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
             local.pop(key, None)
-            self.stats.l1_skipped += 1
+            self.stats.add("l1_skipped")
             return False
         try:
             local.set(key, value, ttl=ttl)
         except EntryTooLarge:
             local.pop(key, None)
-            self.stats.l1_refused += 1
+            self.stats.add("l1_refused")
             return False
         return True
 
@@ -302,14 +343,6 @@ class ManagerBase(Generic[TierT]):
         if self._tag_indexes is None:
             self._tag_indexes = indexes_for(self.remote, self.store, self.clock)
         return self._tag_indexes
-
-    def _sync_indexes(self) -> tuple[TagIndex, ...]:
-        """The tag indexes of a sync manager: ``ConfigurationError`` if one is awaited
-        (an ``AsyncRedisTier`` given to the sync manager)."""
-        indexes = self._indexes()
-        if any(isinstance(index, AsyncRedisTagIndex) for index in indexes):
-            raise ConfigurationError("an AsyncRedisTier needs the AsyncCacheManager")
-        return cast("tuple[TagIndex, ...]", indexes)
 
     def _close_indexes(self) -> None:
         for index in self._tag_indexes or ():

@@ -18,13 +18,10 @@ import hashlib
 import inspect
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from .singleflight import AsyncSingleFlight
-
-if TYPE_CHECKING:
-    from ._async import AsyncCacheManager
-    from ._sync import CacheManager
+from ._async.singleflight import AsyncSingleFlight
+from ._base import MISS
 
 __all__ = ["KeyFunc", "TagsArg", "default_key", "make_decorator"]
 
@@ -64,19 +61,20 @@ def _tags_for(tags: TagsArg, args: tuple[Any, ...], kwargs: dict[str, Any]) -> I
 
 
 def make_decorator(
-    manager: CacheManager | AsyncCacheManager,
+    manager: Any,
     ttl: float | None,
     key: KeyFunc | None,
     tags: TagsArg,
     negative_ttl: float | None,
 ) -> Callable[[F], F]:
-    """The decorator behind ``CacheManager.cached`` and ``AsyncCacheManager.cached``."""
-    from ._async import AsyncCacheManager
+    """The decorator behind ``CacheManager.cached`` and ``AsyncCacheManager.cached``
+    (``manager`` is one of them: this module imports neither, the managers import it)."""
+    is_async = inspect.iscoroutinefunction(manager.get_or_load)
 
     def decorate(fn: F) -> F:
         build = _key_builder(fn, key)
         if inspect.iscoroutinefunction(fn):
-            if isinstance(manager, AsyncCacheManager):
+            if is_async:
                 amanager = manager
 
                 @functools.wraps(fn)
@@ -91,7 +89,7 @@ def make_decorator(
 
                 return cast(F, async_wrapper)
             return cast(F, _sync_manager_coroutine(manager, fn, build, ttl, tags, negative_ttl))
-        if isinstance(manager, AsyncCacheManager):
+        if is_async:
             raise TypeError(
                 "AsyncCacheManager.cached decorates coroutine functions; use a CacheManager"
                 " for plain functions"
@@ -114,7 +112,7 @@ def make_decorator(
 
 
 def _sync_manager_coroutine(
-    manager: CacheManager,
+    manager: Any,
     fn: Callable[..., Any],
     build: Callable[..., str],
     ttl: float | None,
@@ -124,7 +122,6 @@ def _sync_manager_coroutine(
     """A coroutine function cached by a *synchronous* manager: an L1 hit is answered
     directly; the manager's blocking calls below L1 run in a worker thread, and the
     function itself once per key per event loop (an asyncio single-flight)."""
-    from ._base import MISS
 
     flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSingleFlight] = (
         weakref.WeakKeyDictionary()
@@ -147,7 +144,7 @@ def _sync_manager_coroutine(
             cached = await asyncio.to_thread(manager.get, k, MISS)
             if cached is not MISS:
                 return cached
-            manager.stats.loads += 1
+            manager.stats.add("loads")
             value = await fn(*args, **kwargs)
             if value is None and negative_ttl is None:
                 return value

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .._counters import Counters
 from ..errors import TierError
 
 __all__ = ["ManagerStats", "WriteReport"]
 
 _PER_TIER = ("hits", "misses", "corrupt", "expired", "read_errors", "promote_errors")
+_SLOTS = ("remote", "store")
+_OVERALL_NAMES = (
+    "loads",
+    "refreshes",
+    "stale_served",
+    "write_errors",
+    "l1_refused",
+    "l1_skipped",
+    "hook_errors",
+)
+_NAMES = (*_OVERALL_NAMES, *(f"{slot}.{name}" for slot in _SLOTS for name in _PER_TIER))
+_OVERALL = {name: _NAMES.index(name) for name in _OVERALL_NAMES}
+_PER_SLOT = {slot: {name: _NAMES.index(f"{slot}.{name}") for name in _PER_TIER} for slot in _SLOTS}
 
 
 class WriteReport(NamedTuple):
@@ -25,8 +39,8 @@ class WriteReport(NamedTuple):
 
 
 class ManagerStats:
-    """Plain counters, read by metrics at scrape time (no call on the L1 hit path: L1's
-    own hits and misses are in ``LocalCache.stats``).
+    """What the manager counts, read by metrics at scrape time (no call on the L1 hit
+    path: L1's own hits and misses are in ``LocalCache.stats``).
 
     Per tier slot (``"remote"``, ``"store"``): ``hits``, ``misses``, ``corrupt`` (frames
     the codec or the envelope refused: read as misses), ``expired`` (envelope deadline
@@ -34,58 +48,75 @@ class ManagerStats:
     (loader calls), ``refreshes`` (loads that replaced a stale or early-refreshed value),
     ``stale_served`` (stale values returned while another caller refreshed them),
     ``write_errors`` (tiers that failed a write), ``l1_refused`` (values larger than
-    L1's budget), ``l1_skipped`` (L1 fills skipped because the
-    invalidation bus was down or an invalidation arrived during the read),
-    ``hook_errors`` (exceptions raised by ``on_error``).
+    L1's budget), ``l1_skipped`` (L1 fills skipped because the invalidation bus was down
+    or an invalidation arrived during the read), ``hook_errors`` (exceptions raised by
+    ``on_error``).
 
-    Note that the counters are updated without a lock: under heavy thread contention
-    an increment may be lost; they are for monitoring, not accounting.
+    The counts are exact under threads (:class:`~novacache._counters.Counters`: each
+    thread counts into its own array, a read sums them).
     """
 
-    __slots__ = (
-        "hook_errors",
-        "l1_refused",
-        "l1_skipped",
-        "loads",
-        "refreshes",
-        "stale_served",
-        "tiers",
-        "write_errors",
-    )
+    __slots__ = ("_counters",)
 
     def __init__(self) -> None:
-        self.tiers: dict[str, dict[str, int]] = {}
-        self.loads = 0
-        self.refreshes = 0
-        self.stale_served = 0
-        self.write_errors = 0
-        self.l1_refused = 0
-        self.l1_skipped = 0
-        self.hook_errors = 0
+        self._counters = Counters(_NAMES)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the overall counter ``name`` (``"loads"``, ``"refreshes"``, ...)."""
+        self._counters.add(_OVERALL[name], n)
 
     def count(self, slot: str, name: str, n: int = 1) -> None:
         """Add ``n`` to the counter ``name`` of tier ``slot``."""
-        counters = self.tiers.get(slot)
-        if counters is None:
-            counters = self.tiers[slot] = dict.fromkeys(_PER_TIER, 0)
-        counters[name] += n
+        self._counters.add(_PER_SLOT[slot][name], n)
 
     def get(self, slot: str, name: str) -> int:
         """The counter ``name`` of tier ``slot`` (0 before anything was counted)."""
-        return self.tiers.get(slot, {}).get(name, 0)
+        return self._counters[f"{slot}.{name}"]
+
+    @property
+    def tiers(self) -> dict[str, dict[str, int]]:
+        """``{slot: {name: count}}`` for the tiers that counted anything."""
+        return self.snapshot()["tiers"]  # type: ignore[no-any-return]
+
+    @property
+    def loads(self) -> int:
+        return self._counters["loads"]
+
+    @property
+    def refreshes(self) -> int:
+        return self._counters["refreshes"]
+
+    @property
+    def stale_served(self) -> int:
+        return self._counters["stale_served"]
+
+    @property
+    def write_errors(self) -> int:
+        return self._counters["write_errors"]
+
+    @property
+    def l1_refused(self) -> int:
+        return self._counters["l1_refused"]
+
+    @property
+    def l1_skipped(self) -> int:
+        return self._counters["l1_skipped"]
+
+    @property
+    def hook_errors(self) -> int:
+        return self._counters["hook_errors"]
 
     def snapshot(self) -> dict[str, Any]:
-        """Every counter, as plain data."""
-        return {
-            "tiers": {slot: dict(c) for slot, c in self.tiers.items()},
-            "loads": self.loads,
-            "refreshes": self.refreshes,
-            "stale_served": self.stale_served,
-            "write_errors": self.write_errors,
-            "l1_refused": self.l1_refused,
-            "l1_skipped": self.l1_skipped,
-            "hook_errors": self.hook_errors,
-        }
+        """Every counter, as plain data (one consistent read)."""
+        totals = self._counters.snapshot()
+        tiers: dict[str, dict[str, int]] = {}
+        for slot in _SLOTS:
+            counts = {name: totals[f"{slot}.{name}"] for name in _PER_TIER}
+            if any(counts.values()):
+                tiers[slot] = counts
+        out: dict[str, Any] = {"tiers": tiers}
+        out.update((name, totals[name]) for name in _OVERALL)
+        return out
 
     def __repr__(self) -> str:
         return f"ManagerStats({self.snapshot()!r})"

@@ -35,6 +35,8 @@ from typing import Any, Protocol
 
 from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
 from ..tiers._keys import sqlite_key, sqlite_unkey
+from ._async.tags import AsyncRedisTagIndex
+from ._sync.tags import RedisTagIndex
 
 __all__ = [
     "AnyTagIndex",
@@ -83,64 +85,6 @@ class AsyncTagIndex(Protocol):
 
 #: Either kind; the sync manager only ever gets :class:`TagIndex` objects.
 AnyTagIndex = TagIndex | AsyncTagIndex
-
-
-class RedisTagIndex:
-    """The tag index sets of a :class:`~novacache.tiers.RedisTier`."""
-
-    slot = "remote"
-
-    def __init__(self, tier: Any) -> None:
-        self.tier = tier
-
-    def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
-        """Add ``keys`` to each tag's set; the set lives at least ``ttl`` more (never
-        less than before), or forever when ``ttl`` is ``None``."""
-        for tag in tags:
-            self.tier.tag_add(tag, keys, ttl)
-
-    def members(self, tags: tuple[str, ...]) -> set[str]:
-        found: set[str] = set()
-        for tag in tags:
-            found |= self.tier.tag_members(tag)
-        return found
-
-    def drop(self, tags: tuple[str, ...]) -> None:
-        for tag in tags:
-            self.tier.tag_invalidate(tag)  # deletes members added meanwhile too
-
-    def clear(self) -> None:
-        """Nothing to do: ``RedisTier.clear`` removes the tier's whole namespace."""
-
-
-class AsyncRedisTagIndex:
-    """The tag index sets of a :class:`~novacache.tiers.AsyncRedisTier` (the same keys
-    as :class:`RedisTagIndex`: sync and async managers share them)."""
-
-    slot = "remote"
-
-    def __init__(self, tier: Any) -> None:
-        self.tier = tier
-
-    async def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
-        """As :meth:`RedisTagIndex.add`."""
-        for tag in tags:
-            await self.tier.tag_add(tag, keys, ttl)
-
-    async def members(self, tags: tuple[str, ...]) -> set[str]:
-        """The keys recorded under any of ``tags``."""
-        found: set[str] = set()
-        for tag in tags:
-            found |= await self.tier.tag_members(tag)
-        return found
-
-    async def drop(self, tags: tuple[str, ...]) -> None:
-        """Delete the tags' keys and their sets."""
-        for tag in tags:
-            await self.tier.tag_invalidate(tag)  # deletes members added meanwhile too
-
-    async def clear(self) -> None:
-        """Nothing to do: ``AsyncRedisTier.clear`` removes the tier's whole namespace."""
 
 
 _TABLE = (

@@ -705,6 +705,12 @@ class SQLiteTier:
         """Write the access times batched in memory now."""
         self._flush_touches_now(wait=True)
 
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **options: Any) -> SQLiteTier:
+        """The tier on the file ``path``: the same as ``SQLiteTier(path, **options)``, the
+        synchronous form of :meth:`AsyncSQLiteTier.open`."""
+        return cls(path, **options)
+
     def __enter__(self) -> SQLiteTier:
         return self
 

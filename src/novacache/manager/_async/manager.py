@@ -1,15 +1,26 @@
-"""AsyncCacheManager: the asyncio twin of :class:`~novacache.manager.CacheManager`.
+"""AsyncCacheManager: one API over L1 (LocalCache), L2 (Redis) and L3 (a store).
 
-The same read path, write path, routing, promotion, failure policy and counters, with
-every tier call awaited (``AsyncRedisTier``, ``AsyncSQLiteTier``, ``AsyncPostgresTier``)
-and an asyncio single-flight for :meth:`AsyncCacheManager.get_or_load`. L1 stays the
-synchronous :class:`~novacache.LocalCache`: its calls never block, so they are made
-directly from the event loop.
+This is the one hand-written source of both managers: ``CacheManager`` (threads) is
+generated from it (``../_sync/manager.py``, by ``scripts/unasync.py``).
+
+Read path: L1, then L2, then L3; a hit below is promoted to the tiers above it that the
+router allows, with the remaining lifetime (see :mod:`..envelope`). The frame read below
+is written up as it is (no second encode); L1 gets the live object decoded once. L1 is
+the synchronous :class:`~novacache.LocalCache` in both managers: its calls never block.
+
+Write path: the value is sealed in an envelope and encoded once, then written to the
+tiers the router picks, lowest first (store, remote, local). A tier that fails does not
+stop the others; every failure is counted, passed to ``on_error`` and, under the default
+``on_write_error="raise"`` policy, raised as :class:`~novacache.errors.PartialWrite` once
+every tier was tried.
+
+Reads never raise because a tier below is down or returned garbage: a
+:class:`~novacache.errors.TierError` counts as a miss of that tier (``read_errors``), a
+frame the codec refuses as a miss too (``corrupt``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import math
@@ -19,11 +30,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._local import LocalCache
-from ..codec import Codec
-from ..errors import ConfigurationError, EntryTooLarge, TierError
-from ..tiers.base import AsyncTier
-from ._base import (
+from ..._concurrency import IS_ASYNC, async_run_blocking, async_sleep
+from ..._local import LocalCache
+from ...codec import Codec
+from ...coherence import InvalidationBus
+from ...errors import ConfigurationError, EntryTooLarge, TierError
+from ...tiers.base import AsyncTier
+from .._base import (
     MISS,
     Down,
     ErrorHook,
@@ -37,13 +50,12 @@ from ._base import (
     through_tier,
     wants_refresh,
 )
-from .decorator import KeyFunc, TagsArg, make_decorator
-from .envelope import Envelope
-from .invalidation import InvalidationBus
-from .router import LOCAL, REMOTE, Router
+from ..decorator import KeyFunc, TagsArg, make_decorator
+from ..envelope import Envelope
+from ..router import LOCAL, REMOTE, Router
+from ..stats import WriteReport
+from ..tags import check_tags
 from .singleflight import AsyncSingleFlight
-from .stats import WriteReport
-from .tags import check_tags
 
 __all__ = ["AsyncCacheManager"]
 
@@ -54,26 +66,51 @@ _MISS = MISS
 
 
 async def _call(method: Callable[..., Any], *args: Any) -> Any:
-    """Call a tag index method: await an async index's (the Redis one over an
-    ``AsyncRedisTier``); run the SQLite and PostgreSQL indexes' in a worker thread (they
-    block); call any other directly."""
-    if getattr(getattr(method, "__self__", None), "blocking", False):
-        return await asyncio.to_thread(method, *args)
-    result = method(*args)
-    if inspect.isawaitable(result):
-        return await result
-    return result
+    """Call a tag index method. In the asyncio manager: await an awaitable index's (the
+    Redis index over the asyncio Redis tier), run the SQLite and PostgreSQL indexes' in a
+    worker thread (they block), call any other directly."""
+    if IS_ASYNC:
+        if getattr(getattr(method, "__self__", None), "blocking", False):
+            return await async_run_blocking(method, *args)
+        result = method(*args)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+    else:
+        return method(*args)
 
 
 class AsyncCacheManager(ManagerBase[AsyncTier]):
-    """The asyncio twin of :class:`~novacache.manager.CacheManager`: the same parameters
-    (``remote`` and ``store`` are :class:`~novacache.tiers.AsyncTier` objects) and the
-    same methods, awaited. Use it from one event loop.
+    """Chains an in-process L1, a remote L2 and a persistent L3 behind one cache API.
 
-    ``bus``: an :class:`~novacache.manager.InvalidationBus` over a *synchronous*
-    ``RedisTier`` on the same server (its listener is a thread; announcements are
-    published from a worker thread).
+    :param local: the L1, a :class:`~novacache.LocalCache` holding live objects, or ``None``.
+    :param remote: the L2, a tier (typically ``AsyncRedisTier``), or ``None``.
+    :param store: the L3, a tier (``AsyncSQLiteTier``, ``AsyncPostgresTier``), or ``None``.
+    :param codec: encodes values for L2/L3 (default: ``Codec()``, msgpack + lz4).
+    :param router: picks the tiers each write goes to (default: all of them).
+    :param default_ttl: lifetime of entries set without a ``ttl`` (``None``: no expiry).
+    :param on_write_error: ``"raise"`` (default): a write that failed on some tier raises
+        :class:`~novacache.errors.PartialWrite` after writing every tier it could;
+        ``"report"``: the same writes, and the failures are returned (``set`` returns a
+        :class:`WriteReport`), counted and passed to ``on_error``, never raised.
+    :param on_error: called as ``on_error(op, tier_slot, exc)`` for every tier failure,
+        reads included (an exception it raises is ignored).
+    :param clock: wall-clock time for the envelopes' deadlines (``time.time``).
+    :param bus: an :class:`~novacache.coherence.InvalidationBus` over a *synchronous*
+        ``RedisTier``: every write, delete, tag invalidation and clear is announced to the
+        other processes, which drop the keys from their L1 (a failed announcement is
+        reported as the tier slot ``"bus"``); see :mod:`novacache.coherence`. (The
+        asyncio manager publishes from a worker thread.)
+
+    Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
+    closes them. The synchronous manager is safe to share between threads; the asyncio
+    manager serves the tasks of one event loop. A tier of the other kind (an asyncio tier
+    given to the synchronous manager, or the reverse) is refused with a
+    :class:`~novacache.errors.ConfigurationError`.
     """
+
+    if IS_ASYNC:
+        _async_tiers = True
 
     def __init__(
         self,
@@ -93,6 +130,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
         )
         self._flights = AsyncSingleFlight()
+        if local is None:
+            # Note that without an L1 there is nothing to try first: skip a KeyError.
+            self.get = self._get_below  # type: ignore[method-assign]
         if bus is not None:
             if local is None:
                 raise ConfigurationError("an invalidation bus keeps an L1 coherent: give local=")
@@ -111,10 +151,17 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> AsyncCacheManager:
-        """The embedded default, with no server: an L1 of ``maxsize`` entries over an
-        SQLite store in the file ``path`` (opened off the event loop). ``rebuild`` and
-        ``store_options`` as for :meth:`CacheManager.embedded`."""
-        from ..tiers.sqlite import AsyncSQLiteTier
+        """The embedded default, with no server: an L1 of ``maxsize`` entries (``maxbytes``)
+        over an SQLite store in the file ``path`` (created if missing; the asyncio form
+        opens it off the event loop) of at most ``store_maxbytes`` frame bytes.
+
+        ``rebuild=True``: a file that is damaged or not a store is moved aside (renamed
+        ``<path>.corrupt-<time>``) and an empty store created, instead of
+        :class:`~novacache.errors.StoreCorrupted` on every start. ``store_options`` are
+        more keyword arguments of :class:`~novacache.tiers.SQLiteTier` (``verify``,
+        ``timeout``, ``pragmas``, ...); ``options`` go to the manager.
+        """
+        from ...tiers.sqlite import AsyncSQLiteTier
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         store = await AsyncSQLiteTier.open(
@@ -134,13 +181,15 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         Never raises because a tier below is unreachable or holds a corrupt frame: those
         read as misses of that tier (counted in :attr:`stats`).
         """
+        # Note that the subscript is the L1's cheapest hit (no method call with
+        # arguments); a miss costs a KeyError, cheap beside the round trip that follows.
         try:
             return self._l1[key]
         except KeyError:
             pass
         return await self._get_below(key, default)
 
-    async def _get_below(self, key: str, default: Any) -> Any:
+    async def _get_below(self, key: str, default: Any = None) -> Any:
         env = await self._read(key, {})
         return default if env is None else env.value
 
@@ -156,9 +205,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             try:
                 frame = await tier.get(key)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get", slot, exc)
+                self._read_failed("get", slot, exc, down)
                 continue
             if frame is None:
                 self.stats.count(slot, "misses")
@@ -211,9 +258,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             try:
                 frames = await tier.get_many(missing)
             except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                self.stats.count(slot, "read_errors")
-                self._report("get_many", slot, exc)
+                self._read_failed("get_many", slot, exc, down)
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
             for key, frame in frames.items():
@@ -411,8 +456,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         return found, WriteReport(tuple(written), failed)
 
     async def _announce(self, keys: list[str], failed: dict[str, TierError], down: Down) -> None:
-        """Tell the other processes' L1 to drop ``keys`` (one bus message, published from
-        a worker thread: the bus runs on a synchronous Redis tier)."""
+        """Tell the other processes' L1 to drop ``keys`` (one bus message; the asyncio
+        manager publishes it from a worker thread: the bus runs on a synchronous tier)."""
         bus = self.bus
         if bus is None or not keys:
             return
@@ -422,7 +467,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self._report("publish", BUS, error)
             return
         try:
-            await asyncio.to_thread(bus.publish_keys, keys)
+            await async_run_blocking(bus.publish_keys, keys)
         except TierError as exc:
             failed[BUS] = exc
             self._report("publish", BUS, exc)
@@ -518,7 +563,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             try:
                 if error is not None:
                     raise error
-                await asyncio.to_thread(self.bus.publish_clear)
+                await async_run_blocking(self.bus.publish_clear)
             except TierError as exc:
                 failed[BUS] = exc
                 self._report("publish", BUS, exc)
@@ -538,15 +583,33 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         beta: float | None = None,
         lease: float | None = None,
     ) -> T:
-        """The cached value of ``key``; on a miss, ``await loader()``'s value, cached for
-        ``ttl``: :meth:`CacheManager.get_or_load` for tasks.
+        """The cached value of ``key``; on a miss, the value of ``loader()`` (awaited in
+        the asyncio manager), cached for ``ttl``.
 
-        The loader runs at most once at a time per key in this event loop: concurrent
-        tasks wait for its result, or its exception (raised in each of them; not cached).
-        A call for the same key from inside its own loader (same task) raises
-        :class:`~novacache.errors.ReentrantLoad`. ``tags``, ``negative_ttl``,
-        ``stale_ttl`` (stale-while-revalidate), ``beta`` (XFetch) and ``lease``
-        (cross-process single-flight on the Redis lease) as for the sync manager.
+        The loader runs at most once at a time per key in this process (in this event
+        loop): concurrent callers wait for its result, or its exception (raised in every
+        one of them; an exception is not cached). Tier failures while storing the loaded
+        value are counted and reported, never raised: the caller gets its value. A call
+        for the same key from inside its own loader raises
+        :class:`~novacache.errors.ReentrantLoad`.
+
+        ``tags`` are recorded with the loaded value. A loader that returns ``None``
+        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
+        cached for that many seconds (negative caching).
+
+        ``stale_ttl`` (stale-while-revalidate): the value stays stored ``stale_ttl``
+        seconds past ``ttl``; a caller that finds it stale refreshes it (running the
+        loader) while every other caller gets the stale value at once; never served past
+        ``ttl + stale_ttl``. ``beta`` (XFetch, e.g. 1.0): a caller may refresh a fresh
+        value early, with a probability that grows as its expiry nears and with how long
+        the loader took; larger is earlier. Both need a finite ``ttl``.
+
+        ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
+        per key across processes. The caller that takes the Redis lease of ``key``
+        (``SET NX PX`` in the tier's lease sub-namespace) loads; the others poll L2 until
+        the value appears, the lease is released, or ``lease`` seconds pass, and then
+        load themselves. With Redis down, each process loads on its own (degraded, never
+        blocked).
         """
         try:
             return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
@@ -560,8 +623,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
             if self._flights.in_flight(key):
-                self.stats.stale_served += 1
-                return found.value  # type: ignore[no-any-return]  # another task refreshes
+                self.stats.add("stale_served")
+                return found.value  # type: ignore[no-any-return]  # another caller refreshes
         self._ttl(ttl)
         self._ttl(negative_ttl)
         check_tags(tags)
@@ -573,14 +636,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
-                self.stats.refreshes += 1
+                self.stats.add("refreshes")
             token = None
             if lease is not None:
                 waited, token = await self._wait_for_lease(key, lease, down)
                 if waited is not None:
                     return waited.value  # type: ignore[no-any-return]
             try:
-                self.stats.loads += 1
+                self.stats.add("loads")
                 started = time.perf_counter()
                 loaded = await loader()
                 took = time.perf_counter() - started
@@ -601,7 +664,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     async def _wait_for_lease(
         self, key: str, lease: float, down: Down
     ) -> tuple[Envelope | None, str | None]:
-        """Take the Redis lease of ``key`` (``(None, token)``: this task loads) or wait for
+        """Take the Redis lease of ``key`` (``(None, token)``: this caller loads) or wait for
         the holder's value in L2 (``(entry, None)``); ``(None, None)``: load without it
         (at once when Redis was unreachable earlier in this call: ``down``)."""
         remote = self.remote
@@ -628,7 +691,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 return None, token
             if time.monotonic() >= deadline:
                 return None, None
-            await asyncio.sleep(pause)
+            await async_sleep(pause)
             pause = min(pause * 2, 0.05)
 
     async def _release_lease(self, key: str, token: str) -> None:
@@ -645,8 +708,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         tags: TagsArg = (),
         negative_ttl: float | None = None,
     ) -> Callable[[F], F]:
-        """Decorate a function (a coroutine function) so that its results are cached through this
-        manager for ``ttl`` seconds (see :mod:`novacache.manager.decorator`).
+        """Decorate a function so that its results are cached through this manager for
+        ``ttl`` seconds (see :mod:`novacache.manager.decorator`): a coroutine function for
+        the asyncio manager; a function or a coroutine function for the synchronous one.
 
         ``key(*args, **kwargs)`` builds the cache key (default: the function's qualified
         name and the ``repr`` of its arguments); ``tags`` is a list of tags or a
@@ -664,7 +728,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             return
         self._closed = True
         if self.bus is not None:
-            await asyncio.to_thread(self.bus.close)
+            await async_run_blocking(self.bus.close)
         self._close_indexes()
         for slot, tier in self._below:
             try:

@@ -1,4 +1,5 @@
-"""The invalidation bus: keeps the L1 of every process sharing a Redis coherent.
+"""L1 coherence across processes: the bus that keeps the L1 of every process sharing a
+Redis coherent (:class:`InvalidationBus`).
 
 Why pub/sub and not ``CLIENT TRACKING``: tracking needs a dedicated connection per
 process and RESP3 push handling or a redirect connection, and it reports keys this
@@ -45,8 +46,8 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from .._local import LocalCache
-from ..errors import EntryTooLarge, TierError
+from ._local import LocalCache
+from .errors import EntryTooLarge, TierError
 
 __all__ = ["InvalidationBus"]
 

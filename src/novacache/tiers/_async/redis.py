@@ -1,0 +1,660 @@
+"""The Redis tier, written once: the asyncio form of this module is the hand-written
+source, and the synchronous form is generated from it by ``scripts/unasync.py`` (see
+:mod:`novacache.tiers.redis` for what the tier promises).
+
+What differs by nature: the asyncio tier waits for a free connection on a semaphore (its
+pools raise when every connection is busy) where the synchronous one uses redis-py's
+blocking pool and a lock around connecting; subscriptions and the Sentinel failover
+watch run as tasks of the loop or as daemon threads (:mod:`novacache._concurrency`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import inspect
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.cluster
+from redis.backoff import EqualJitterBackoff
+
+from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker
+from ...breaker import CircuitBreaker
+from ...errors import TierUnavailable
+from .._keys import encode_key
+from .._kit import encoded, prefixed, present
+from .._redis_base import (
+    _CAUGHT,
+    _DELETE_BATCH,
+    _RELEASE_LUA,
+    _SCAN_COUNT,
+    _TAG_ADD_LUA,
+    AsyncHandler,
+    RedisTierBase,
+    _check_frame,
+    _escape_glob,
+    _token,
+    _ttl_ms,
+)
+from .._sentinel import AsyncWatchedSentinel, Switch
+from ..redis_config import RedisConfig
+
+__all__ = ["AsyncFailoverWatch", "AsyncRedisTier", "AsyncSubscription"]
+
+
+class AsyncRedisTier(RedisTierBase):
+    """A Redis tier: frames in, frames out, under a key prefix (the namespace).
+
+    Build it from a :class:`RedisConfig`, a URL (``"redis://127.0.0.1:6379/0"``) or
+    keyword options (``host=..., port=...``); options given together with a config or URL
+    override it. The client connects lazily, so constructing a tier never fails because
+    Redis is down; the first call reports that. The synchronous tier is thread-safe
+    (redis-py's connection pool); the asyncio tier serves the tasks of one event loop.
+    """
+
+    def __init__(
+        self,
+        config: RedisConfig | str | None = None,
+        *,
+        prefix: str = "",
+        name: str | None = None,
+        breaker: CircuitBreaker | None = None,
+        **options: Any,
+    ) -> None:
+        self._setup(config, prefix, name, breaker, options)
+        self._client: Any = None
+        self._reader: Any = None  # replicas (Sentinel read_from_replicas)
+        self._sentinel: AsyncWatchedSentinel | None = None
+        self._release: Any = None
+        self._tag_script: Any = None
+        self._connect_lock = AsyncMutex()
+        if IS_ASYNC:
+            # Note that redis.asyncio's pools raise instead of waiting when every
+            # connection is busy; this gate makes excess tasks wait for a free one.
+            self._gate = asyncio.Semaphore(self.config.max_connections)
+        self._subscriptions: list[AsyncSubscription] = []
+        self._watch: AsyncFailoverWatch | None = None
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _retry(self) -> redis.asyncio.retry.Retry:
+        c = self.config
+        return redis.asyncio.retry.Retry(
+            EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base), c.retries
+        )
+
+    def _connect(self) -> Any:
+        # Note that building a client does no I/O: connections open on first use.
+        with self._connect_lock:
+            if self._closed:
+                raise TierUnavailable(f"redis tier {self.name!r}: the tier is closed")
+            if self._client is not None:
+                return self._client
+            c = self.config
+            kw = self._connection_kwargs()
+            client: Any
+            if c.topology == "standalone":
+                if IS_ASYNC:
+                    client = redis.asyncio.Redis(
+                        host=c.host,
+                        port=c.port,
+                        db=c.db,
+                        unix_socket_path=c.unix_socket_path,
+                        max_connections=c.max_connections,
+                        retry=self._retry(),
+                        **kw,
+                    )
+                else:
+                    # Note that a blocking pool makes a thread wait (up to ``timeout``)
+                    # for a free connection instead of failing when all are in use.
+                    if c.unix_socket_path:
+                        kw.update(connection_class=redis.UnixDomainSocketConnection)
+                        kw.update(path=c.unix_socket_path)
+                    else:
+                        kw.update(host=c.host, port=c.port)
+                        if kw.pop("ssl", False):
+                            kw.update(connection_class=redis.SSLConnection)
+                    pool = redis.BlockingConnectionPool(
+                        db=c.db,
+                        max_connections=c.max_connections,
+                        timeout=c.timeout,
+                        retry=self._retry(),
+                        **kw,
+                    )
+                    client = redis.Redis(connection_pool=pool, retry=self._retry())
+            elif c.topology == "sentinel":
+                assert c.service_name is not None
+                self._sentinel = AsyncWatchedSentinel(
+                    list(c.sentinels),
+                    sentinel_kwargs=self._sentinel_kwargs(),
+                    db=c.db,
+                    retry=self._retry(),
+                    max_connections=c.max_connections,
+                    **kw,
+                )
+                client = self._sentinel.master_for(c.service_name)
+                if c.watch_failover:
+                    self._watch = AsyncFailoverWatch(self, client)
+                if c.read_from_replicas:
+                    self._reader = self._sentinel.slave_for(c.service_name)
+            else:
+                strategy = None
+                if c.read_from_replicas:
+                    strategy = redis.cluster.LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
+                client = redis.asyncio.cluster.RedisCluster(
+                    startup_nodes=[
+                        redis.asyncio.cluster.ClusterNode(h, p) for h, p in c.startup_nodes
+                    ],
+                    retry=self._retry(),
+                    max_connections=c.max_connections,
+                    load_balancing_strategy=strategy,
+                    **kw,
+                )
+            self._release = client.register_script(_RELEASE_LUA)
+            self._tag_script = client.register_script(_TAG_ADD_LUA)
+            self._client = client
+            return client
+
+    def _reads(self) -> Any:
+        client = self._client or self._connect()
+        return self._reader or client
+
+    # -- the contract -------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        """The frame stored under ``key``, or ``None``."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("get")
+        try:
+            client = self._reader or self._client or self._reads()
+            async with self._gate:  # unasync: unwrap
+                value: bytes | None = await client.get(raw)
+        except _CAUGHT as exc:
+            raise self._translate("get", exc) from exc
+        self.breaker.record_success()
+        return value
+
+    async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
+        """Store ``frame`` under ``key``, replacing its frame and TTL."""
+        raw = self._key(key)
+        frame = _check_frame(frame)
+        ms = _ttl_ms(ttl)
+        if not self.breaker.allow():
+            raise self._rejected("set")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                await client.set(raw, frame, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("set", exc) from exc
+        self.breaker.record_success()
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
+        slots of a node in one pipeline, the nodes' pipelines sent before any is read)."""
+        names = keys if type(keys) is list else list(keys)
+        if not names:
+            return {}
+        # The hot path of a batch read: the helpers are called directly (this is
+        # _read_keys, _reads and _present inlined; each Python-level call costs here).
+        cluster = self._cluster
+        raws = encoded(self._prefix_b, names) if cluster else prefixed(self.prefix, names)
+        if not self.breaker.allow():
+            raise self._rejected("get_many")
+        try:
+            client = self._reader or self._client or self._reads()
+            async with self._gate:  # unasync: unwrap
+                values = await (client.mget_nonatomic(raws) if cluster else client.mget(raws))
+        except _CAUGHT as exc:
+            raise self._translate("get_many", exc) from exc
+        self.breaker.record_success()
+        return present(names, values)
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        """Store every item with the same TTL in one pipeline (one round trip per node)."""
+        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
+        ms = _ttl_ms(ttl)
+        if not pairs:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("set_many")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                pipe = client.pipeline(transaction=False)
+                for raw, frame in pairs:
+                    pipe.set(raw, frame, px=ms)
+                await pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("set_many", exc) from exc
+        self.breaker.record_success()
+
+    async def delete(self, key: str) -> bool:
+        """UNLINK ``key``; whether it existed."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("delete")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                n = await client.unlink(raw)
+        except _CAUGHT as exc:
+            raise self._translate("delete", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """UNLINK every key (Cluster: one UNLINK per slot, pipelined); how many existed."""
+        raws = list(dict.fromkeys(self._key(k) for k in keys))
+        if not raws:
+            return 0
+        if not self.breaker.allow():
+            raise self._rejected("delete_many")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                n = await client.unlink(*raws)
+        except _CAUGHT as exc:
+            raise self._translate("delete_many", exc) from exc
+        self.breaker.record_success()
+        return int(n)
+
+    async def ttl(self, key: str) -> float | None:
+        """Remaining lifetime in seconds, ``math.inf`` without expiry, ``None`` if absent."""
+        raw = self._key(key)
+        if not self.breaker.allow():
+            raise self._rejected("ttl")
+        try:
+            client = self._reads()
+            async with self._gate:  # unasync: unwrap
+                ms = await client.pttl(raw)
+        except _CAUGHT as exc:
+            raise self._translate("ttl", exc) from exc
+        self.breaker.record_success()
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return float(ms) / 1000.0
+
+    def scan(self, pattern: str = "*") -> AsyncIterator[str]:
+        """Each live key of the namespace matching ``pattern`` once (SCAN; in a Cluster on
+        every master). Keys are de-duplicated in memory, since SCAN may repeat a key."""
+        match = self._match(pattern)
+        if not self.breaker.allow():
+            raise self._rejected("scan")
+        return self._scan(match, "scan")
+
+    async def _scan(self, match: bytes, op: str) -> AsyncIterator[str]:
+        seen: set[bytes] = set()
+        try:
+            client = self._reads()
+            async with self._gate:  # unasync: unwrap
+                async for raw in client.scan_iter(match=match, count=_SCAN_COUNT):
+                    if raw in seen:
+                        continue
+                    seen.add(raw)
+                    key = self._unprefix(raw)
+                    if key is not None:
+                        yield key
+        except _CAUGHT as exc:
+            raise self._translate(op, exc) from exc
+        self.breaker.record_success()
+
+    async def clear(self) -> None:
+        """Remove every key of the namespace (tag index included), nothing outside it."""
+        if not self.breaker.allow():
+            raise self._rejected("clear")
+        match = encode_key(_escape_glob(self.prefix)) + b"*"
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                batch: list[bytes] = []
+                async for raw in client.scan_iter(match=match, count=_SCAN_COUNT):
+                    batch.append(raw)
+                    if len(batch) >= _DELETE_BATCH:
+                        await client.unlink(*batch)
+                        batch.clear()
+                if batch:
+                    await client.unlink(*batch)
+        except _CAUGHT as exc:
+            raise self._translate("clear", exc) from exc
+        self.breaker.record_success()
+
+    async def ping(self) -> float:
+        """Round-trip time of a PING in seconds (Cluster: every node answers)."""
+        if not self.breaker.allow():
+            raise self._rejected("ping")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                start = time.perf_counter()
+                await client.ping()
+                rtt = time.perf_counter() - start
+        except _CAUGHT as exc:
+            raise self._translate("ping", exc) from exc
+        self.breaker.record_success()
+        return rtt
+
+    async def close(self) -> None:
+        """Stop subscriptions and close every connection; harmless to repeat."""
+        with self._connect_lock:
+            self._closed = True
+            client, reader, sentinel = self._client, self._reader, self._sentinel
+            self._client = self._reader = self._sentinel = None
+            subscriptions, self._subscriptions = self._subscriptions, []
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            await watch.close()
+        for sub in subscriptions:
+            await sub.close()
+        for c in (reader, client):
+            if c is not None:
+                try:
+                    await c.aclose()
+                    if not IS_ASYNC:
+                        # A blocking pool keeps idle connections open after close().
+                        pool = getattr(c, "connection_pool", None)
+                        if pool is not None:
+                            pool.disconnect()
+                except _CAUGHT:
+                    pass
+        if sentinel is not None:
+            for s in sentinel.sentinels:
+                try:
+                    await s.aclose()
+                except _CAUGHT:
+                    pass
+
+    async def __aenter__(self) -> AsyncRedisTier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- lease lock ---------------------------------------------------------------------
+
+    async def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """Take the lease ``key`` for ``ttl`` seconds (SET NX PX): a token to release it
+        with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
+        their own: the lease ``key`` never touches the entry cached under ``key``."""
+        raw = self._lease_key(key)
+        ms = _ttl_ms(ttl)
+        if ms is None:
+            raise ValueError("a lease needs a finite ttl")
+        token = secrets.token_hex(16)
+        if not self.breaker.allow():
+            raise self._rejected("acquire_lease")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                ok = await client.set(raw, token, nx=True, px=ms)
+        except _CAUGHT as exc:
+            raise self._translate("acquire_lease", exc) from exc
+        self.breaker.record_success()
+        return token if ok else None
+
+    async def release_lease(self, key: str, token: str) -> bool:
+        """Release the lease if ``token`` still holds it (checked by a server-side script);
+        whether it was released. An expired lease taken by another holder is left alone."""
+        raw = self._lease_key(key)
+        tok = _token(token)
+        if not self.breaker.allow():
+            raise self._rejected("release_lease")
+        try:
+            self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                n = await self._release(keys=[raw], args=[tok])
+        except _CAUGHT as exc:
+            raise self._translate("release_lease", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    # -- tag index ----------------------------------------------------------------------
+
+    async def tag_add(self, tag: str, keys: Iterable[str], ttl: float | None = None) -> None:
+        """Record that ``keys`` carry ``tag`` (a set in the tier's tag sub-namespace).
+
+        The set's expiry is bounded by its members' TTLs, atomically (a server-side
+        script): with ``ttl``, the set lives at least ``ttl`` (plus a second of slack)
+        from now, never less than it already had; an expiry is never shortened. Without
+        ``ttl`` (keys that do not expire), the set keeps no expiry from then on. The
+        sync and asyncio tiers use the same sets: managers of both kinds on one
+        namespace share one tag index.
+        """
+        tkey, batches = self._tag_batches(tag, keys, ttl)
+        if not batches:
+            return
+        if not self.breaker.allow():
+            raise self._rejected("tag_add")
+        try:
+            self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                for args in batches:
+                    await self._tag_script(keys=[tkey], args=args)
+        except _CAUGHT as exc:
+            raise self._translate("tag_add", exc) from exc
+        self.breaker.record_success()
+
+    async def tag_members(self, tag: str) -> builtins.set[str]:
+        """The keys recorded under ``tag`` (some may have expired since)."""
+        tkey = self._tag_key(tag)
+        if not self.breaker.allow():
+            raise self._rejected("tag_members")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                members = await client.smembers(tkey)
+        except _CAUGHT as exc:
+            raise self._translate("tag_members", exc) from exc
+        self.breaker.record_success()
+        return self._members(members)
+
+    async def tag_invalidate(self, tag: str) -> int:
+        """Delete every key recorded under ``tag`` and the index set; how many keys existed."""
+        keys = await self.tag_members(tag)
+        n = await self.delete_many(keys)
+        if not self.breaker.allow():
+            raise self._rejected("tag_invalidate")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                await client.unlink(self._tag_key(tag))
+        except _CAUGHT as exc:
+            raise self._translate("tag_invalidate", exc) from exc
+        self.breaker.record_success()
+        return n
+
+    # -- publish / subscribe ------------------------------------------------------------
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        """Publish ``message`` on ``prefix + channel``; how many subscribers received it
+        (in a Cluster: those connected to the node that took the message)."""
+        message = _check_frame(message)
+        name = self._channel(channel)
+        if not self.breaker.allow():
+            raise self._rejected("publish")
+        try:
+            client = self._client or self._connect()
+            async with self._gate:  # unasync: unwrap
+                if IS_ASYNC:
+                    if hasattr(client, "publish"):
+                        n = await client.publish(name, message)
+                    else:
+                        # redis-py < 8: no publish on the asyncio cluster client. Any
+                        # node broadcasts a classic PUBLISH to the whole cluster.
+                        n = await client.execute_command(
+                            "PUBLISH", name, message, target_nodes=client.get_default_node()
+                        )
+                else:
+                    n = client.publish(name, message)
+        except _CAUGHT as exc:
+            raise self._translate("publish", exc) from exc
+        self.breaker.record_success()
+        return int(n)
+
+    async def subscribe(self, channel: str, handler: AsyncHandler) -> AsyncSubscription:
+        """Call ``handler(message)`` for every message published on ``prefix + channel``,
+        until the returned subscription (or the tier) is closed: from a daemon thread
+        (the synchronous tier), or from a task of the running loop (the asyncio tier;
+        ``handler`` may then be a coroutine function)."""
+        name = self._channel(channel)
+        if not self.breaker.allow():
+            raise self._rejected("subscribe")
+        owner = None
+        try:
+            client = self._client or self._connect()
+            if IS_ASYNC:
+                if self._cluster:
+                    # Note that the asyncio cluster client learns its slots lazily; its
+                    # pubsub needs them before the first command.
+                    await client.initialize()
+                if not hasattr(client, "pubsub"):
+                    # redis-py < 8 has no pubsub on the asyncio cluster client. Classic
+                    # pub/sub is broadcast to every node of a cluster, so a client of one
+                    # node (with the cluster's connection settings) hears every message.
+                    node = client.get_default_node()
+                    client = owner = redis.asyncio.Redis(
+                        connection_pool=redis.asyncio.ConnectionPool(
+                            connection_class=node.connection_class, **node.connection_kwargs
+                        )
+                    )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(name)
+        except _CAUGHT as exc:
+            raise self._translate("subscribe", exc) from exc
+        self.breaker.record_success()
+        sub = AsyncSubscription(pubsub, handler, owner)
+        with self._connect_lock:
+            self._subscriptions.append(sub)
+        return sub
+
+
+class AsyncSubscription:
+    """A channel subscription, served by a daemon thread (the synchronous tier) or a task
+    of the loop (the asyncio tier); ``close()`` stops it."""
+
+    def __init__(
+        self,
+        pubsub: Any,
+        handler: AsyncHandler,
+        owner: Any = None,
+    ) -> None:
+        self._pubsub = pubsub
+        self._owner = owner  # a client made for this subscription alone, closed with it
+        self._handler = handler
+        self.errors = 0
+        self._worker = AsyncWorker(self._run, "novacache-redis-sub")
+        self._worker.start()
+
+    async def _run(self) -> None:
+        while self._worker.running:
+            try:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            except _CAUGHT:
+                self.errors += 1
+                await self._worker.pause(0.1)
+                continue
+            if msg and msg.get("type") == "message":
+                try:
+                    if IS_ASYNC:
+                        result = self._handler(msg["data"])
+                        if inspect.isawaitable(result):
+                            await result
+                    else:
+                        self._handler(msg["data"])
+                except Exception:
+                    self.errors += 1
+
+    async def close(self) -> None:
+        """Stop serving (a thread is waited for about a second at most) and drop the
+        connection; harmless to repeat."""
+        await self._worker.stop()
+        try:
+            await self._pubsub.aclose()
+            if self._owner is not None:
+                await self._owner.aclose()
+        except _CAUGHT:
+            pass
+
+
+class AsyncFailoverWatch:
+    """Listens for ``+switch-master`` on the sentinels (one at a time, rotating on
+    errors) and, when our master moves, drops every pooled connection so the next
+    command asks Sentinel for the new master. A daemon thread (the synchronous tier) or
+    a task of the loop that first used the tier (the asyncio tier).
+
+    Note why this exists: after a manual ``SENTINEL FAILOVER`` the old master was
+    measured to keep accepting writes for ~11 s, and those writes were lost. For a cache
+    a lost delete is stale data, so the tier moves as soon as Sentinel announces the
+    switch instead of waiting for the old master to refuse a write.
+    """
+
+    def __init__(self, tier: AsyncRedisTier, master: Any) -> None:
+        self._tier = tier
+        self._master = master
+        self.switches = 0
+        self.errors = 0
+        self.subscribed = AsyncEvent()
+        self._worker = AsyncWorker(self._run, "novacache-sentinel-watch")
+        self._worker.start()
+
+    async def _run(self) -> None:
+        sentinels = self._tier.config.sentinels
+        kwargs = self._tier._sentinel_kwargs()
+        turn = 0
+        while self._worker.running:
+            host, port = sentinels[turn % len(sentinels)]
+            turn += 1
+            client = redis.asyncio.Redis(host=host, port=port, **kwargs)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe("+switch-master")
+                self.subscribed.set()
+                while self._worker.running:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                    if msg and msg.get("type") == "message":
+                        await self._switched(msg["data"])
+            except _CAUGHT:
+                self.errors += 1
+                self.subscribed.clear()
+                await self._worker.pause(0.2)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except _CAUGHT:
+                    pass
+
+    async def _switched(self, data: bytes) -> None:
+        switch = Switch.parse(data)
+        if switch is None or switch.service != self._tier.config.service_name:
+            return
+        # Remember the switch before reconnecting: a sentinel that has not heard of it
+        # yet would otherwise send the reconnect back to the old master.
+        if self._tier._sentinel is not None:
+            self._tier._sentinel.switches.note(switch)
+        # Drop the connections first, count second: whoever waits for the counter (a
+        # test, a health check) must find the pool already pointing at the new master;
+        # in asyncio the await yields, and a task that saw the counter move could
+        # otherwise write through a connection to the old master.
+        try:
+            await self._master.connection_pool.disconnect(inuse_connections=True)
+        except _CAUGHT:
+            pass
+        self.switches += 1
+        self._tier.stats.add_name("failovers")
+
+    async def close(self) -> None:
+        """Stop listening (a thread is waited for about a second at most); harmless to
+        repeat."""
+        await self._worker.stop()
