@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_core",
         "_codec",
         "_tierkit",
+        "_managerkit",
         "_floor",
         "_select",
         "_stats",

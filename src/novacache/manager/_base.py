@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..tiers._checks import MAX_TTL
 from .envelope import Envelope, open_envelope, seal
-from .router import REMOTE, STORE, Router
+from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import AnyTagIndex, indexes_for
 
@@ -197,11 +197,17 @@ class ManagerBase(Generic[TierT]):
         self.on_error = on_error
         self.clock = clock if clock is not None else time.time
         self.stats = ManagerStats()
+        # The read path counts with these directly (one call per count).
+        self._count = self.stats.counters.add
+        self._hits = {slot: self.stats.index(slot, "hits") for slot in (REMOTE, STORE)}
+        self._misses = {slot: self.stats.index(slot, "misses") for slot in (REMOTE, STORE)}
         self._below: tuple[tuple[str, TierT], ...] = tuple(
             (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
         )
         # ``self._l1[key]`` is a hit or a KeyError (an empty dict when there is no L1)
         self._l1: Any = local if local is not None else {}
+        # L1's own default TTL bounds how long a value read below stays in L1.
+        self._l1_cap: float | None = local.ttl if local is not None else None
         self._closed = False
         self._tag_indexes: tuple[AnyTagIndex, ...] | None = None
         self.bus: InvalidationBus | None = None
@@ -290,6 +296,29 @@ class ManagerBase(Generic[TierT]):
             self.stats.add("l1_refused")
             return False
         return True
+
+    def _fill_l1(self, key: str, size: int, env: Envelope, gen: int) -> None:
+        """Put a value read from the first tier below into L1 (what :meth:`_promote`
+        does when no tier above it is to be written): the same rules as ``_to_l1`` with
+        ``_l1_ttl``, in one call for the common case (no route rules, no freshness
+        deadline, no bus)."""
+        local = self.local
+        if local is None:
+            return
+        if not self.router.everywhere and LOCAL not in self.router.tiers(key, size):
+            return
+        if env.fresh is not None or self.bus is not None:
+            self._to_l1(key, env.value, self._l1_ttl(env), gen)
+            return
+        ttl = env.remaining
+        cap = self._l1_cap
+        if ttl is None or (cap is not None and cap < ttl):
+            ttl = cap
+        try:
+            local.set(key, env.value, ttl=ttl)
+        except EntryTooLarge:
+            local.pop(key, None)
+            self.stats.add("l1_refused")
 
     def _bus_generation(self) -> int:
         bus = self.bus

@@ -37,6 +37,7 @@ from ...codec import Codec
 from ...coherence import InvalidationBus
 from ...errors import ConfigurationError, EntryTooLarge, TierError
 from ...tiers.base import Tier
+from .. import _kit
 from .._base import (
     MISS,
     Down,
@@ -165,19 +166,9 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- reading ----------------------------------------------------------------------
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value cached under ``key``, or ``default``.
-
-        Never raises because a tier below is unreachable or holds a corrupt frame: those
-        read as misses of that tier (counted in :attr:`stats`).
-        """
-        # Note that the subscript is the L1's cheapest hit (no method call with
-        # arguments); a miss costs a KeyError, cheap beside the round trip that follows.
-        try:
-            return self._l1[key]
-        except KeyError:
-            pass
-        return self._get_below(key, default)
+    # The synchronous method is compiled (the same body: .._kit.get), so an L1 hit
+    # pays no Python frame.
+    get = _kit.get
 
     def _get_below(self, key: str, default: Any = None) -> Any:
         env = self._read(key, {})
@@ -188,7 +179,9 @@ class CacheManager(ManagerBase[Tier]):
         the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
         call) are skipped; a tier found unreachable now is added to it."""
         below = self._below
-        gen = self._bus_generation()
+        bus = self.bus
+        gen = bus.generation if bus is not None else 0
+        count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
                 continue
@@ -198,14 +191,16 @@ class CacheManager(ManagerBase[Tier]):
                 self._read_failed("get", slot, exc, down)
                 continue
             if frame is None:
-                self.stats.count(slot, "misses")
+                count(self._misses[slot])
                 continue
             env = self._open(slot, key, frame)
             if env is None:
                 continue
-            self.stats.count(slot, "hits")
-            if i or self.local is not None:
+            count(self._hits[slot])
+            if i:
                 self._promote(key, frame, env, below[:i], gen, down)
+            elif self.local is not None:
+                self._fill_l1(key, len(frame), env, gen)
             return env
         return None
 
@@ -559,50 +554,22 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- loading ----------------------------------------------------------------------
 
-    def get_or_load(
+    # Compiled (.._kit.get_or_load): an L1 hit pays no Python frame and no
+    # keyword-only defaults; a miss goes to _load below.
+    get_or_load = _kit.get_or_load
+
+    def _load(
         self,
         key: str,
         loader: Callable[[], T],
-        ttl: float | None = None,
-        *,
-        tags: Iterable[str] = (),
-        negative_ttl: float | None = None,
-        stale_ttl: float | None = None,
-        beta: float | None = None,
-        lease: float | None = None,
+        ttl: float | None,
+        tags: Iterable[str],
+        negative_ttl: float | None,
+        stale_ttl: float | None,
+        beta: float | None,
+        lease: float | None,
     ) -> T:
-        """The cached value of ``key``; on a miss, the value of ``loader()`` (awaited in
-        the asyncio manager), cached for ``ttl``.
-
-        The loader runs at most once at a time per key in this process (in this event
-        loop): concurrent callers wait for its result, or its exception (raised in every
-        one of them; an exception is not cached). Tier failures while storing the loaded
-        value are counted and reported, never raised: the caller gets its value. A call
-        for the same key from inside its own loader raises
-        :class:`~novacache.errors.ReentrantLoad`.
-
-        ``tags`` are recorded with the loaded value. A loader that returns ``None``
-        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
-        cached for that many seconds (negative caching).
-
-        ``stale_ttl`` (stale-while-revalidate): the value stays stored ``stale_ttl``
-        seconds past ``ttl``; a caller that finds it stale refreshes it (running the
-        loader) while every other caller gets the stale value at once; never served past
-        ``ttl + stale_ttl``. ``beta`` (XFetch, e.g. 1.0): a caller may refresh a fresh
-        value early, with a probability that grows as its expiry nears and with how long
-        the loader took; larger is earlier. Both need a finite ``ttl``.
-
-        ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
-        per key across processes. The caller that takes the Redis lease of ``key``
-        (``SET NX PX`` in the tier's lease sub-namespace) loads; the others poll L2 until
-        the value appears, the lease is released, or ``lease`` seconds pass, and then
-        load themselves. With Redis down, each process loads on its own (degraded, never
-        blocked).
-        """
-        try:
-            return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
-        except KeyError:
-            pass
+        """``get_or_load`` below L1: read the tiers, then load once (see there)."""
         # A tier found unreachable is not tried again in this call: one call pays at most
         # one timeout per tier (the read, the read inside the lead, the write).
         down: Down = {}

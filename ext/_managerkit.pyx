@@ -1,0 +1,276 @@
+# cython: language_level=3
+"""Compiled hit paths of the cache manager (pure twin: ``novacache.manager._kit``).
+
+Every call of the manager that an L1 hit can answer pays, with the pure twin, for a
+Python frame that does nothing a miss does not need as well: argument defaults, a
+closure, building a key. The helpers here answer a hit in C and hand everything else
+to the manager's Python code, with the same results:
+
+``get(self, key, default=None)`` and ``get_or_load(self, key, loader, ttl=None, *,
+tags=(), negative_ttl=None, stale_ttl=None, beta=None, lease=None)`` are the method
+bodies of the synchronous ``CacheManager``: ``self._l1[key]`` when it holds the key,
+else ``self._get_below(key, default)`` / ``self._load(key, loader, ttl, tags,
+negative_ttl, stale_ttl, beta, lease)``.
+
+``CachedCall(func, local, miss, key, name)`` is ``@manager.cached``'s wrapper for plain
+functions. A call builds the cache key (with the default key, a memo maps the
+arguments to their key string for calls of exact ``int`` and ``str`` arguments, so a hit
+builds nothing), answers from ``local`` (the manager's L1) when it holds the key, and
+otherwise calls ``miss(key, args, kwargs)``, the manager's ``get_or_load`` path.
+
+``open_envelope(decoded, clock)`` checks and opens an envelope read from L2/L3 exactly
+as ``novacache.manager.envelope.open_envelope`` does (the envelope class is given once
+with ``bind``).
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from libc.math cimport isfinite
+
+cdef extern from "_core_support.h":
+    void nc_enable_vectorcall(object tp, Py_ssize_t offset)
+    Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
+
+cdef extern from "Python.h":
+    bint PyLong_CheckExact(object)
+    bint PyUnicode_CheckExact(object)
+    bint PyFloat_CheckExact(object)
+    bint PyList_CheckExact(object)
+    Py_ssize_t PyTuple_GET_SIZE(object)
+    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
+    object PyTuple_New(Py_ssize_t)
+    void nc_tuple_set "PyTuple_SET_ITEM"(object, Py_ssize_t, PyObject*)
+    void nc_incref "Py_INCREF"(PyObject*)
+    object PyMethod_New(object, object)
+    PyObject* PyDict_GetItemWithError(object, object) except? NULL
+    double PyFloat_AS_DOUBLE(object)
+
+from time import time as _time
+
+cdef object _Envelope = None
+cdef object _tuple_new = tuple.__new__
+cdef Py_ssize_t _MEMO_MAX = 4096  # keys memoized per decorated function, at most
+
+
+def bind(envelope_type):
+    """Give the envelope class that :func:`open_envelope` returns (once, at import)."""
+    global _Envelope
+    _Envelope = envelope_type
+
+
+# -- the synchronous manager's hit-first methods --------------------------------------
+
+
+def get(self, key, default=None):
+    """The value cached under ``key``, or ``default``.
+
+    Never raises because a tier below is unreachable or holds a corrupt frame: those
+    read as misses of that tier (counted in :attr:`stats`).
+    """
+    try:
+        return self._l1[key]
+    except KeyError:
+        pass
+    return self._get_below(key, default)
+
+
+def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
+                stale_ttl=None, beta=None, lease=None):
+    """The cached value of ``key``; on a miss, the value of ``loader()``, cached for
+    ``ttl``: the loader runs once at a time per key in this process, and its failures are
+    raised in every caller that waited for it. ``tags``, ``negative_ttl``, ``stale_ttl``
+    (stale-while-revalidate), ``beta`` (XFetch) and ``lease`` (one load across processes)
+    as documented for ``AsyncCacheManager.get_or_load`` and in docs/manager.md.
+    """
+    try:
+        return self._l1[key]
+    except KeyError:
+        pass
+    return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
+# -- @manager.cached for plain functions ----------------------------------------------
+
+
+@cython.final
+cdef class CachedCall:
+    """``@manager.cached``'s wrapper of a plain function (see the module)."""
+
+    cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
+    cdef object _func
+    cdef object _local              # the manager's L1, or None
+    cdef object _miss               # miss(key, args, kwargs) -> value
+    cdef object _key                # key(*args, **kwargs) -> str
+    cdef bint _default_key          # _key is the default: the memo may serve it
+    cdef dict _memo1                # one exact int/str argument -> its key
+    cdef dict _memo                 # a tuple of exact int/str arguments -> its key
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._vectorcall = <void*>_cached_call_vectorcall
+
+    def __init__(self, func, local, miss, key, bint default_key):
+        self._func = func
+        self._local = local
+        self._miss = miss
+        self._key = key
+        self._default_key = default_key
+        self._memo1 = {}
+        self._memo = {}
+
+    def __call__(self, *args, **kwargs):
+        # Reached only through tp_call; `f(x)` uses vectorcall.
+        return _cached_call(self, self._key(*args, **kwargs), args, kwargs)
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return PyMethod_New(self, obj)
+
+    def __repr__(self):
+        return f"<manager.cached {self._func!r}>"
+
+
+cdef inline object _cached_call(CachedCall self, object key, tuple args, dict kwargs):
+    local = self._local
+    if local is not None:
+        try:
+            return local[key]
+        except KeyError:
+            pass
+    return self._miss(key, args, kwargs)
+
+
+cdef tuple _args_tuple(PyObject** args, Py_ssize_t nargs):
+    cdef tuple pos = PyTuple_New(nargs)
+    cdef Py_ssize_t i
+    for i in range(nargs):
+        nc_incref(args[i])
+        nc_tuple_set(pos, i, args[i])
+    return pos
+
+
+cdef inline bint _memoable(PyObject* o) noexcept:
+    """An argument whose key text its value alone decides (``repr`` of an exact ``int``
+    or ``str``: equal values, equal text; ``True``, ``1.0`` and ``-0.0`` are excluded)."""
+    return PyLong_CheckExact(<object>o) or PyUnicode_CheckExact(<object>o)
+
+
+cdef object _memo_key(CachedCall self, dict memo, object memo_key, tuple pos):
+    """The key of the call whose arguments are ``pos``, built once per ``memo_key``."""
+    key = self._key(*pos)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[memo_key] = key
+    return key
+
+
+cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nargsf,
+                                    PyObject* kwnames):
+    cdef CachedCall self = <CachedCall>callable
+    cdef Py_ssize_t nargs = nc_vectorcall_nargs(nargsf)
+    cdef Py_ssize_t i
+    cdef PyObject* found
+    cdef tuple pos
+    if kwnames != NULL and PyTuple_GET_SIZE(<object>kwnames):
+        pos = _args_tuple(args, nargs)
+        kw = {}
+        for i in range(PyTuple_GET_SIZE(<object>kwnames)):
+            kw[<object>PyTuple_GET_ITEM(<object>kwnames, i)] = <object>args[nargs + i]
+        return _cached_call(self, self._key(*pos, **kw), pos, kw)
+    if self._default_key and nargs == 1 and _memoable(args[0]):
+        # The hit path of a one-argument function: no tuple, no key text built.
+        found = PyDict_GetItemWithError(self._memo1, <object>args[0])
+        if found != NULL:
+            key = <object>found
+            local = self._local
+            if local is not None:
+                try:
+                    return local[key]
+                except KeyError:
+                    pass
+            return self._miss(key, _args_tuple(args, 1), None)
+        pos = _args_tuple(args, 1)
+        return _cached_call(self, _memo_key(self, self._memo1, pos[0], pos), pos, None)
+    pos = _args_tuple(args, nargs)
+    if not self._default_key or nargs == 0:
+        return _cached_call(self, self._key(*pos), pos, None)
+    for i in range(nargs):
+        if not _memoable(args[i]):
+            return _cached_call(self, self._key(*pos), pos, None)
+    found = PyDict_GetItemWithError(self._memo, pos)
+    if found != NULL:
+        return _cached_call(self, <object>found, pos, None)
+    return _cached_call(self, _memo_key(self, self._memo, pos, pos), pos, None)
+
+
+cdef Py_ssize_t _vectorcall_offset():
+    cdef CachedCall probe = CachedCall.__new__(CachedCall)
+    return <Py_ssize_t>(<char*>&probe._vectorcall - <char*><PyObject*>probe)
+
+
+nc_enable_vectorcall(CachedCall, _vectorcall_offset())
+
+
+# -- envelopes --------------------------------------------------------------------------
+
+
+cdef double _number(object x, str what) except? -1.0:
+    """``x`` as a float when it is a finite real (an exact ``int`` or ``float``, never a
+    ``bool``); ``ValueError`` otherwise (NaN and the infinities included)."""
+    cdef double f
+    if PyFloat_CheckExact(x):
+        f = PyFloat_AS_DOUBLE(x)
+    elif PyLong_CheckExact(x):
+        try:
+            f = float(x)
+        except OverflowError:
+            raise ValueError(f"malformed envelope: {what} out of range") from None
+    else:
+        raise ValueError(f"malformed envelope: {what} is not a number")
+    if not isfinite(f):
+        raise ValueError(f"malformed envelope: {what} is not finite")
+    return f
+
+
+def open_envelope(decoded, clock=_time):
+    """See ``novacache.manager.envelope.open_envelope``: the same checks, the same
+    errors, the same result."""
+    cdef Py_ssize_t n
+    cdef double deadline, lifetime, fresh_until = 0.0, delta = 0.0, beta = 0.0
+    cdef double now, remaining, fresh
+    if not PyList_CheckExact(decoded):
+        raise ValueError("not a novacache envelope")
+    cdef list env = <list>decoded
+    n = len(env)
+    version = env[0] if n else None
+    if not PyLong_CheckExact(version) or not (
+        (n == 4 and version == 1) or (n == 7 and version == 2)
+    ):
+        raise ValueError("not a novacache envelope")
+    expires_at = env[1]
+    ttl = env[2]
+    value = env[3]
+    if expires_at is None:
+        if ttl is not None or n != 4:
+            raise ValueError("malformed envelope: a lifetime without a deadline")
+        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0))
+    deadline = _number(expires_at, "expires_at")
+    lifetime = _number(ttl, "ttl")
+    if not lifetime > 0:
+        raise ValueError("malformed envelope: ttl is not > 0")
+    if n == 7:
+        fresh_until = _number(env[4], "fresh_until")
+        delta = _number(env[5], "delta")
+        beta = _number(env[6], "beta")
+        if delta < 0 or beta < 0:
+            raise ValueError("malformed envelope: negative delta or beta")
+    now = clock()
+    remaining = min(deadline - now, lifetime)
+    if not remaining > 0:
+        return None
+    if n == 4:
+        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0))
+    fresh = min(fresh_until - now, remaining)
+    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta))

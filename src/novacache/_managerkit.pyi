@@ -1,0 +1,37 @@
+"""Type stub of the manager's compiled hit paths; the pure twin is ``novacache.manager._kit``
+(and, for ``open_envelope``, ``novacache.manager.envelope``)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from typing_extensions import disjoint_base
+
+def bind(envelope_type: type) -> None: ...
+def get(self: Any, key: str, default: Any = None) -> Any: ...
+def get_or_load(
+    self: Any,
+    key: str,
+    loader: Callable[[], Any],
+    ttl: float | None = None,
+    *,
+    tags: Any = (),
+    negative_ttl: float | None = None,
+    stale_ttl: float | None = None,
+    beta: float | None = None,
+    lease: float | None = None,
+) -> Any: ...
+
+@disjoint_base
+class CachedCall:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        local: Any,
+        miss: Callable[[str, tuple[Any, ...], dict[str, Any] | None], Any],
+        key: Callable[..., str],
+        default_key: bool,
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, obj: Any, objtype: Any, /) -> Any: ...
+
+def open_envelope(decoded: Any, clock: Callable[[], float] = ...) -> Any: ...

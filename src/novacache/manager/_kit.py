@@ -1,0 +1,134 @@
+"""The manager's hit paths: compiled (``ext/_managerkit.pyx``) or this pure twin.
+
+``get`` and ``get_or_load`` are the synchronous manager's method bodies: the L1 first,
+and everything a miss needs in the manager's own ``_get_below`` / ``_load``.
+``CachedCall`` is ``@manager.cached``'s wrapper of a plain function: it builds the key
+(memoized for calls of exact ``int`` and ``str`` arguments with the default key), answers
+from the L1, else calls ``miss(key, args, kwargs)``. Both twins give the same results;
+the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS`` is set or it is not built.
+The envelope's compiled twin is selected in :mod:`.envelope`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._select import NO_EXTENSIONS
+
+__all__ = ["COMPILED", "CachedCall", "get", "get_or_load"]
+
+T = TypeVar("T")
+
+_MEMO_MAX = 4096  # keys memoized per decorated function, at most
+_MEMOABLE = (int, str)  # exact types whose key text the value alone decides
+
+
+def _get(self: Any, key: str, default: Any = None) -> Any:
+    """The value cached under ``key``, or ``default``.
+
+    Never raises because a tier below is unreachable or holds a corrupt frame: those read
+    as misses of that tier (counted in :attr:`stats`).
+    """
+    try:
+        return self._l1[key]
+    except KeyError:
+        pass
+    return self._get_below(key, default)
+
+
+def _get_or_load(
+    self: Any,
+    key: str,
+    loader: Callable[[], T],
+    ttl: float | None = None,
+    *,
+    tags: Iterable[str] = (),
+    negative_ttl: float | None = None,
+    stale_ttl: float | None = None,
+    beta: float | None = None,
+    lease: float | None = None,
+) -> T:
+    """The cached value of ``key``; on a miss, the value of ``loader()``, cached for
+    ``ttl``: the loader runs once at a time per key in this process, and its failures are
+    raised in every caller that waited for it. ``tags``, ``negative_ttl``, ``stale_ttl``
+    (stale-while-revalidate), ``beta`` (XFetch) and ``lease`` (one load across processes)
+    as documented for ``AsyncCacheManager.get_or_load`` and in docs/manager.md.
+    """
+    try:
+        return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
+    except KeyError:
+        pass
+    return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)  # type: ignore[no-any-return]
+
+
+class _CachedCall:
+    """The pure twin of the compiled ``CachedCall`` (see the module)."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        local: Any,
+        miss: Callable[[str, tuple[Any, ...], dict[str, Any] | None], Any],
+        key: Callable[..., str],
+        default_key: bool,
+    ) -> None:
+        self._func = func
+        self._local = local
+        self._miss = miss
+        self._key = key
+        self._default_key = default_key
+        self._memo1: dict[Any, str] = {}
+        self._memo: dict[tuple[Any, ...], str] = {}
+
+    def _memo_key(self, memo: dict[Any, str], memo_key: Any, args: tuple[Any, ...]) -> str:
+        key = self._key(*args)
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[memo_key] = key
+        return key
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            key = self._key(*args, **kwargs)
+        elif not self._default_key or not args:
+            key = self._key(*args)
+        elif len(args) == 1 and type(args[0]) in _MEMOABLE:
+            found = self._memo1.get(args[0])
+            key = found if found is not None else self._memo_key(self._memo1, args[0], args)
+        elif all(type(a) in _MEMOABLE for a in args):
+            found = self._memo.get(args)
+            key = found if found is not None else self._memo_key(self._memo, args, args)
+        else:
+            key = self._key(*args)
+        local = self._local
+        if local is not None:
+            try:
+                return local[key]
+            except KeyError:
+                pass
+        return self._miss(key, args, kwargs or None)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        import types
+
+        return types.MethodType(self, obj)
+
+    def __repr__(self) -> str:
+        return f"<manager.cached {self._func!r}>"
+
+
+get = _get
+get_or_load = _get_or_load
+CachedCall: Any = _CachedCall
+COMPILED = False
+
+if not TYPE_CHECKING and not NO_EXTENSIONS:
+    try:
+        from .._managerkit import CachedCall, get, get_or_load
+
+        COMPILED = True
+    except ImportError:  # a pure build
+        pass
