@@ -26,9 +26,11 @@ def test_sync_manager_refuses_asyncio_tiers(tmp_path: Path) -> None:
 
 
 def test_asyncio_manager_refuses_sync_tiers(tmp_path: Path) -> None:
-    with SQLiteTier(tmp_path / "s.db") as store:
-        with pytest.raises(ConfigurationError, match=r"store=SQLiteTier is a synchronous"):
-            AsyncCacheManager(store=store)  # type: ignore[arg-type]
+    with (
+        SQLiteTier(tmp_path / "s.db") as store,
+        pytest.raises(ConfigurationError, match=r"store=SQLiteTier is a synchronous"),
+    ):
+        AsyncCacheManager(store=store)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=r"AsyncRedisTier\), or use CacheManager"):
         AsyncCacheManager(remote=RedisTier(URL))  # type: ignore[arg-type]
 
