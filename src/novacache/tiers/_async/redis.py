@@ -28,7 +28,7 @@ from redis.backoff import EqualJitterBackoff
 
 from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker
 from ...breaker import CircuitBreaker
-from ...errors import TierUnavailable
+from ...errors import TierError, TierUnavailable
 from .._keys import encode_key
 from .._kit import encoded, prefixed, present
 from .._redis_base import (
@@ -48,6 +48,11 @@ from .._sentinel import AsyncWatchedSentinel, Switch
 from ..redis_config import RedisConfig
 
 __all__ = ["AsyncFailoverWatch", "AsyncRedisTier", "AsyncSubscription"]
+
+if IS_ASYNC:
+    # What a batch of gets turns into each waiter's error: redis-py's failures, and the
+    # refusal of a tier closed meanwhile.
+    _CAUGHT_OR_CLOSED: tuple[type[BaseException], ...] = (TierError, *_CAUGHT)
 
 
 class AsyncRedisTier(RedisTierBase):
@@ -80,6 +85,11 @@ class AsyncRedisTier(RedisTierBase):
             # Note that redis.asyncio's pools raise instead of waiting when every
             # connection is busy; this gate makes excess tasks wait for a free one.
             self._gate = asyncio.Semaphore(self.config.max_connections)
+            # Gets waiting for the server, and the batch of gets that joined them in this
+            # pass of the loop (see get).
+            self._waiting = 0
+            self._batch: dict[bytes, asyncio.Future[bytes | None]] | None = None
+            self._batch_tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: list[AsyncSubscription] = []
         self._watch: AsyncFailoverWatch | None = None
 
@@ -170,18 +180,86 @@ class AsyncRedisTier(RedisTierBase):
     # -- the contract -------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        """The frame stored under ``key``, or ``None``."""
+        """The frame stored under ``key``, or ``None``.
+
+        In the asyncio tier, a ``get`` issued while others are waiting for the server
+        joins a batch: the keys of the gets issued in one pass of the event loop go out
+        as one MGET (one round trip for them all, the same answers as their GETs).
+        """
         raw = self._key(key)
         if not self.breaker.allow():
             raise self._rejected("get")
+        if IS_ASYNC:
+            if self._waiting:
+                return await self._batched_get(raw)
+            self._waiting += 1
         try:
             client = self._reader or self._client or self._reads()
             async with self._gate:  # unasync: unwrap
                 value: bytes | None = await client.get(raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
+        finally:
+            if IS_ASYNC:
+                self._waiting -= 1
         self.breaker.record_success()
         return value
+
+    if IS_ASYNC:
+
+        async def _batched_get(self, raw: bytes) -> bytes | None:
+            """Wait for ``raw`` in the batch of this pass of the loop (made, and its
+            flush scheduled, by the first get that joins it)."""
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = {}
+                asyncio.get_running_loop().call_soon(self._flush_batch)
+            future = batch.get(raw)
+            if future is None:
+                future = batch[raw] = asyncio.get_running_loop().create_future()
+            # shield: a caller that is cancelled must not cancel the others' answer
+            return await asyncio.shield(future)
+
+        def _closed_get(self) -> TierUnavailable:
+            return TierUnavailable(f"redis tier {self.name!r}: get on a closed tier")
+
+        def _flush_batch(self) -> None:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._waiting += 1
+                task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+                self._batch_tasks.add(task)
+                task.add_done_callback(self._batch_tasks.discard)
+
+        async def _run_batch(self, batch: dict[bytes, asyncio.Future[bytes | None]]) -> None:
+            raws = list(batch)
+            try:
+                try:
+                    client = self._reader or self._client or self._reads()
+                    async with self._gate:
+                        if self._cluster:
+                            values = await client.mget_nonatomic(raws)
+                        else:
+                            values = await client.mget(raws)
+                except _CAUGHT_OR_CLOSED as exc:
+                    error = self._translate("get", exc)
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(error)
+                            future.exception()  # retrieved: each waiter raises it
+                    return
+                except BaseException:  # cancelled (the tier closed): no waiter may hang
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(self._closed_get())
+                            future.exception()
+                    raise
+                self.breaker.record_success()
+                for future, value in zip(batch.values(), values, strict=True):
+                    if not future.done():
+                        future.set_result(value)
+            finally:
+                self._waiting -= 1
 
     async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
@@ -353,6 +431,15 @@ class AsyncRedisTier(RedisTierBase):
             self._client = self._reader = self._sentinel = None
             subscriptions, self._subscriptions = self._subscriptions, []
             watch, self._watch = self._watch, None
+        if IS_ASYNC:
+            # Gets waiting in a batch fail rather than wait for a closed tier.
+            batch, self._batch = self._batch, None
+            for future in (batch or {}).values():
+                if not future.done():
+                    future.set_exception(self._closed_get())
+                    future.exception()
+            for task in list(self._batch_tasks):
+                task.cancel()
         if watch is not None:
             await watch.close()
         for sub in subscriptions:

@@ -151,7 +151,12 @@ class RedisTier(RedisTierBase):
     # -- the contract -------------------------------------------------------------------
 
     def get(self, key: str) -> bytes | None:
-        """The frame stored under ``key``, or ``None``."""
+        """The frame stored under ``key``, or ``None``.
+
+        In the asyncio tier, a ``get`` issued while others are waiting for the server
+        joins a batch: the keys of the gets issued in one pass of the event loop go out
+        as one MGET (one round trip for them all, the same answers as their GETs).
+        """
         raw = self._key(key)
         if not self.breaker.allow():
             raise self._rejected("get")
