@@ -342,7 +342,7 @@ def format_report(doc: dict[str, Any]) -> str:
         lines.append(row["title"])
         cmp = ">=" if row["unit"] == "ops/s" else "<="
         for e in row["entries"]:
-            name = f"  {e['impl']:<20}{e['label']}"
+            name = f"  {e['impl']:<20} {e['label']}"
             if len(name) > _NAME - 1:
                 name = name[: _NAME - 4] + "..."
             if "median" not in e:

@@ -1150,6 +1150,11 @@ class Bench:
                 await plain(i)
 
         data = (Dataset(fam, lambda: self.in_loop(fam, fill_all())),)
+        data[0].ensure()
+        started = getattr(backend, "_listen_started", None)
+        if started is None or not started.is_set():
+            # Then every get would go to Redis: not the client-side cache it claims to be.
+            raise RuntimeError("cashews' client-side invalidation listener did not start")
         ints = list(range(n))
         self._loop_case(
             "cached-l1-async", peer.name, f"@cache(ttl={TTL:g}, key=...) hit, client_side",
