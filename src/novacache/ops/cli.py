@@ -11,7 +11,11 @@ Subcommands:
     wire, and its two targets. The ``cachetools`` row adds the drop-in's table
     (:mod:`novacache.benchmark.cachetools_bench`) beside cachetools itself. Each of
     these two sections runs in a child process (:mod:`novacache.benchmark.isolated`),
-    so the L1 rows' heap does not slow it down.
+    so the L1 rows' heap does not slow it down. The ``manager`` row (only when asked
+    for, ``--only manager``: it needs Redis) adds the manager's hot paths beside their
+    floors and dogpile.cache, cashews and aiocache
+    (:mod:`novacache.benchmark.manager_bench`), against a ``redis-server`` it starts on
+    a loopback port or the one given with ``--redis URL``; also in a child process.
 
 ``demo``
     The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
@@ -32,13 +36,20 @@ __all__ = ["build_parser", "main"]
 
 CODEC_ROW = "codec"
 CACHETOOLS_ROW = "cachetools"
-_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW)
+MANAGER_ROW = "manager"
+_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW)
+# Sections run only when --only names them (the manager section needs Redis).
+_OPT_IN = (MANAGER_ROW,)
 
 
 def _all_rows() -> tuple[str, ...]:
     from ..benchmark import ROW_IDS
 
     return (*ROW_IDS, *_SECTIONS)
+
+
+def _default_rows() -> tuple[str, ...]:
+    return tuple(r for r in _all_rows() if r not in _OPT_IN)
 
 
 def _rows(text: str) -> tuple[str, ...]:
@@ -109,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="ROWS",
         type=_rows,
-        help=f"comma-separated rows to run, from: {', '.join(_all_rows())}",
+        help=f"comma-separated rows to run, from: {', '.join(_all_rows())}"
+        f" (default: all but {', '.join(_OPT_IN)})",
     )
     bench.add_argument("--seed", type=int, help="seed of the random key order (default 1234)")
     bench.add_argument(
@@ -122,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
         "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
     )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    manager = bench.add_argument_group(
+        "manager",
+        "--only manager: CacheManager/AsyncCacheManager hot paths beside their floors (bare "
+        "redis-py / redis.asyncio) and dogpile.cache, cashews, aiocache (pip install "
+        "novacache[peers]); --rounds and --seed apply",
+    )
+    manager.add_argument(
+        "--redis",
+        metavar="URL",
+        help="use this Redis (redis://[user:password@]host:port/db) instead of starting "
+        "redis-server on a free loopback port; the bench deletes the keys it wrote",
+    )
+    manager.add_argument(
+        "--pin",
+        choices=("same", "split", "none"),
+        default="same",
+        help="CPUs for the bench and its redis-server: 'same' one CPU for both (default, "
+        "the most stable ratios), 'split' one each, 'none' not pinned",
+    )
     traces = bench.add_argument_group(
         "traces",
         "--traces replays request traces through the eviction policies (miss ratio and "
@@ -212,9 +243,15 @@ def _bench(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             overrides[field] = value
-    rows = args.only or _all_rows()
+    rows = args.only or _default_rows()
     with_codec = CODEC_ROW in rows
     with_cachetools = CACHETOOLS_ROW in rows
+    with_manager = MANAGER_ROW in rows
+    if with_manager:
+        problem = _manager_precheck(args)
+        if problem:
+            print(f"novacache bench: {problem}", file=sys.stderr)
+            return 2
     overrides["rows"] = tuple(r for r in rows if r not in _SECTIONS)
     trace_only = args.traces and args.only is None
     if args.impl and not trace_only:
@@ -240,7 +277,7 @@ def _bench(args: argparse.Namespace) -> int:
     document: dict[str, object] = {}
     if trace_only:
         options = BenchOptions.quick(rows=()) if args.quick else BenchOptions(rows=())
-        with_codec = with_cachetools = False
+        with_codec = with_cachetools = with_manager = False
     if options.rows:
         results = run(options, progress)
         sys.stdout.write(render(results))
@@ -272,6 +309,10 @@ def _bench(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         document["cachetools"] = ct_rows
+    if with_manager:
+        code = _manager(args, progress, document)
+        if code:
+            return code
     if args.traces:
         code = _traces(args, progress, document)
         if code:
@@ -279,6 +320,52 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         progress(f"wrote {args.json}")
+    return 0
+
+
+def _manager_precheck(args: argparse.Namespace) -> str | None:
+    """Why the manager section cannot run (``None``: it can)."""
+    if args.redis is not None:
+        from ..benchmark.manager_bench import redis_target
+        from ..errors import ConfigurationError
+
+        try:
+            redis_target(args.redis)
+        except (ConfigurationError, TypeError, ValueError) as exc:
+            return f"--redis: {exc}"
+        return None
+    from ..benchmark.redis_server import find_redis_server
+
+    if find_redis_server() is None:
+        return "the manager section needs redis-server on PATH, or --redis URL"
+    return None
+
+
+def _manager(
+    args: argparse.Namespace, progress: Callable[[str], None], document: dict[str, object]
+) -> int:
+    from ..benchmark import manager_bench
+    from ..benchmark.isolated import SectionFailed, run_section
+
+    options: dict[str, Any] = {"pin": args.pin}
+    for name in ("redis", "rounds", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    progress("measuring manager (child process): the manager beside its floors and peers")
+    try:
+        doc = run_section("manager_bench", quick=args.quick, options=options, progress=progress)
+    except SectionFailed as exc:
+        print(f"novacache bench: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(
+        "\nmanager: CacheManager / AsyncCacheManager hot paths beside their floors and"
+        " peers (ratio to the row's reference; targets are printed, never asserted)\n"
+        + manager_bench.format_report(doc)
+        + "\n"
+    )
+    sys.stdout.flush()
+    document["manager"] = doc
     return 0
 
 
