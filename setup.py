@@ -89,6 +89,15 @@ def _cython_directives() -> dict[str, object]:
     return directives
 
 
+def _depends(pyx: Path) -> list[str]:
+    """The files a module is rebuilt for besides its ``.pyx``: every header of ``ext/``,
+    and the parts the ``.pyx`` includes, kept in the folder named as the module without
+    its underscore (``ext/_core.pyx`` includes ``ext/core/*.pxi``)."""
+    parts = EXT_DIR / pyx.stem.lstrip("_")
+    files = [*EXT_DIR.glob("*.h"), *parts.glob("*.pxi"), *parts.glob("*.pxd")]
+    return sorted(str(p.relative_to(HERE)) for p in files)
+
+
 def _extensions() -> list[Extension]:
     if NO_EXTENSIONS:
         return []
@@ -100,7 +109,7 @@ def _extensions() -> list[Extension]:
             f"novacache.{pyx.stem}",
             [str(pyx.relative_to(HERE))],
             include_dirs=[str(EXT_DIR.relative_to(HERE))],
-            depends=[str(p.relative_to(HERE)) for p in EXT_DIR.glob("*.h")],
+            depends=_depends(pyx),
         )
         for pyx in sorted(EXT_DIR.glob("*.pyx"))
         if not only or pyx.stem in only

@@ -121,9 +121,13 @@ def assert_typed(exc: BaseException) -> None:
     assert isinstance(exc, (TypeError, ValueError)), f"untyped error: {exc!r}"
     assert not isinstance(exc, UnicodeError), f"a raw UnicodeError: {exc!r}"
     where = _innermost_file(exc)
-    # Raised by novacache's own code (as installed, or from src/), not by a library.
-    ours = where.startswith(_PACKAGE_DIR) or (
-        os.path.basename(where) in ("_tierkit.pyx", "_core.pyx", "_codec.pyx")
+    # Raised by novacache's own code (as installed, or from src/), not by a library: a
+    # compiled module names its Cython source, ext/_core.pyx's the part of ext/core/.
+    parts = os.path.normpath(where).split(os.sep)
+    ours = (
+        where.startswith(_PACKAGE_DIR)
+        or parts[-1] in ("_tierkit.pyx", "_core.pyx", "_codec.pyx")
+        or (parts[-2:-1] == ["core"] and parts[-1].endswith(".pxi"))
     )
     assert ours, f"{exc!r} raised in {where}, not by novacache's own checks"
 

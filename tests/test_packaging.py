@@ -1,11 +1,14 @@
-"""The version is written once (src/novacache/_version.py) and seen the same everywhere."""
+"""Packaging: the version is written once (src/novacache/_version.py) and seen the same
+everywhere; the parts of a compiled module's source are where the build and the sdist look."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +35,25 @@ def test_cli_version() -> None:
         check=True,
     )
     assert out.stdout.strip() == f"novacache {novacache.__version__}"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+EXT = ROOT / "ext"
+
+
+@pytest.mark.parametrize("pyx", sorted(EXT.glob("*.pyx")), ids=lambda p: p.name)
+def test_included_parts_are_where_the_build_looks(pyx: Path) -> None:
+    # setup.py rebuilds ext/_<name>.pyx when a file of ext/<name>/ changes, and
+    # MANIFEST.in ships ext/**/*.pxi: every part a module includes must live there, and
+    # every file there must be included (none left behind after a move).
+    parts = EXT / pyx.stem.lstrip("_")
+    included = re.findall(r'^include "([^"]+)"', pyx.read_text(encoding="utf-8"), re.M)
+    for name in included:
+        path = (EXT / name).resolve()
+        assert path.parent == parts.resolve(), f"{pyx.name} includes {name} outside {parts}"
+        assert path.is_file(), f"{pyx.name} includes {name}, which does not exist"
+    on_disk = sorted(p.name for p in parts.glob("*.pxi")) if parts.is_dir() else []
+    assert sorted(Path(n).name for n in included) == on_disk
+    manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
+    if included:
+        assert re.search(r"^recursive-include ext .*\*\.pxi", manifest, re.M)
