@@ -58,3 +58,5 @@ include "core/cachetools_mode.pxi"  # a LocalCache in cachetools' modes
 include "core/cachetools_core.pxi"  # class _CachetoolsCore (novacache.cachetools)
 include "core/memoize.pxi"          # memoize, class Memoized
 include "core/cached_call.pxi"      # class _CachedCall (cachetools' cached())
+include "core/api.pxi"              # the C API struct other compiled modules use
+include "core/export.pxi"           # its capsule, _capi

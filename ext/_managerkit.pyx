@@ -12,6 +12,11 @@ bodies of the synchronous ``CacheManager``: ``self._l1[key]`` when it holds the 
 else ``self._get_below(key, default)`` / ``self._load(key, loader, ttl, tags,
 negative_ttl, stale_ttl, beta, lease)``.
 
+``fill_l1(self, key, size, env, gen)`` is the manager's ``_fill_l1``: the common case
+(a LocalCache, no route rules, no freshness deadline, no bus) here, else
+``self._fill_l1_any``. A LocalCache is read and filled through the core's C API (the
+capsule ``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
+
 ``CachedCall(func, local, miss, key, name)`` is ``@manager.cached``'s wrapper for plain
 functions. A call builds the cache key (with the default key, a memo maps the
 arguments to their key string for calls of exact ``int`` and ``str`` arguments, so a hit
@@ -25,7 +30,10 @@ with ``bind``).
 
 cimport cython
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport isfinite
+
+include "core/api.pxi"
 
 cdef extern from "_core_support.h":
     void nc_enable_vectorcall(object tp, Py_ssize_t offset)
@@ -47,6 +55,11 @@ cdef extern from "Python.h":
 
 from time import time as _time
 
+from novacache._core import LocalCache as _LocalCache, _capi
+from novacache.errors import EntryTooLarge
+
+cdef _CoreAPI* _core = <_CoreAPI*>PyCapsule_GetPointer(_capi, _CORE_API_NAME)
+cdef object _MISS = object()
 cdef object _Envelope = None
 cdef object _tuple_new = tuple.__new__
 cdef Py_ssize_t _MEMO_MAX = 4096  # keys memoized per decorated function, at most
@@ -61,16 +74,32 @@ def bind(envelope_type):
 # -- the synchronous manager's hit-first methods --------------------------------------
 
 
+cdef inline object _l1_get(object l1, object key):
+    """``l1[key]``, or ``_MISS``. A LocalCache is read through the core's C API and an
+    empty dict (no L1) directly, so that a miss makes no KeyError (its traceback costs
+    more than the hit)."""
+    cdef PyObject* v
+    if type(l1) is _LocalCache:
+        v = _core.lookup(l1, key)
+    elif type(l1) is dict:
+        v = PyDict_GetItemWithError(l1, key)
+    else:
+        try:
+            return l1[key]
+        except KeyError:
+            return _MISS
+    return <object>v if v != NULL else _MISS
+
+
 def get(self, key, default=None):
     """The value cached under ``key``, or ``default``.
 
     Never raises because a tier below is unreachable or holds a corrupt frame: those
     read as misses of that tier (counted in :attr:`stats`).
     """
-    try:
-        return self._l1[key]
-    except KeyError:
-        pass
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return value
     return self._get_below(key, default)
 
 
@@ -82,11 +111,31 @@ def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     (stale-while-revalidate), ``beta`` (XFetch) and ``lease`` (one load across processes)
     as documented for ``AsyncCacheManager.get_or_load`` and in docs/manager.md.
     """
-    try:
-        return self._l1[key]
-    except KeyError:
-        pass
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return value
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
+def fill_l1(self, key, Py_ssize_t size, env, gen):
+    """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
+    rule, see there), with the common case (a LocalCache, no route rules, no freshness
+    deadline, no bus) done here."""
+    local = self.local
+    if type(local) is not _LocalCache or not self.router.everywhere or (
+        env.fresh is not None or self.bus is not None
+    ):
+        self._fill_l1_any(key, size, env, gen)
+        return
+    ttl = env.remaining
+    cap = self._l1_cap
+    if ttl is None or (cap is not None and cap < ttl):
+        ttl = cap
+    try:
+        _core.store(local, key, env.value, ttl)
+    except EntryTooLarge:
+        local.pop(key, None)
+        self.stats.add("l1_refused")
 
 
 # -- @manager.cached for plain functions ----------------------------------------------
@@ -135,10 +184,9 @@ cdef class CachedCall:
 cdef inline object _cached_call(CachedCall self, object key, tuple args, dict kwargs):
     local = self._local
     if local is not None:
-        try:
-            return local[key]
-        except KeyError:
-            pass
+        value = _l1_get(local, key)
+        if value is not _MISS:
+            return value
     return self._miss(key, args, kwargs)
 
 
@@ -186,10 +234,9 @@ cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nar
             key = <object>found
             local = self._local
             if local is not None:
-                try:
-                    return local[key]
-                except KeyError:
-                    pass
+                value = _l1_get(local, key)
+                if value is not _MISS:
+                    return value
             return self._miss(key, _args_tuple(args, 1), None)
         pos = _args_tuple(args, 1)
         return _cached_call(self, _memo_key(self, self._memo1, pos[0], pos), pos, None)

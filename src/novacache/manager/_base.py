@@ -23,6 +23,7 @@ from ..errors import (
     TierUnavailable,
 )
 from ..tiers._checks import MAX_TTL
+from . import _kit
 from .envelope import Envelope, open_envelope, seal
 from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
@@ -297,7 +298,11 @@ class ManagerBase(Generic[TierT]):
             return False
         return True
 
-    def _fill_l1(self, key: str, size: int, env: Envelope, gen: int) -> None:
+    #: Put a value read from the first tier below into L1 (``_fill_l1_any``; compiled
+    #: where built, with its common case in C: see .._kit).
+    _fill_l1 = _kit.fill_l1
+
+    def _fill_l1_any(self, key: str, size: int, env: Envelope, gen: int) -> None:
         """Put a value read from the first tier below into L1 (what :meth:`_promote`
         does when no tier above it is to be written): the same rules as ``_to_l1`` with
         ``_l1_ttl``, in one call for the common case (no route rules, no freshness

@@ -2,6 +2,7 @@
 
 ``get`` and ``get_or_load`` are the synchronous manager's method bodies: the L1 first,
 and everything a miss needs in the manager's own ``_get_below`` / ``_load``.
+``fill_l1`` is both managers' ``_fill_l1`` (a value read below goes to L1).
 ``CachedCall`` is ``@manager.cached``'s wrapper of a plain function: it builds the key
 (memoized for calls of exact ``int`` and ``str`` arguments with the default key), answers
 from the L1, else calls ``miss(key, args, kwargs)``. Both twins give the same results;
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._select import NO_EXTENSIONS
 
-__all__ = ["COMPILED", "CachedCall", "get", "get_or_load"]
+__all__ = ["COMPILED", "CachedCall", "fill_l1", "get", "get_or_load"]
 
 T = TypeVar("T")
 
@@ -120,14 +121,21 @@ class _CachedCall:
         return f"<manager.cached {self._func!r}>"
 
 
+def _fill_l1(self: Any, key: str, size: int, env: Any, gen: int) -> None:
+    """Put a value read from the first tier below into L1 (``self._fill_l1_any``; the
+    compiled twin does its common case in C)."""
+    self._fill_l1_any(key, size, env, gen)
+
+
 get = _get
 get_or_load = _get_or_load
+fill_l1 = _fill_l1
 CachedCall: Any = _CachedCall
 COMPILED = False
 
 if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
-        from .._managerkit import CachedCall, get, get_or_load
+        from .._managerkit import CachedCall, fill_l1, get, get_or_load
 
         COMPILED = True
     except ImportError:  # a pure build

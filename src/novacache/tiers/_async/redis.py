@@ -30,7 +30,7 @@ from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker
 from ...breaker import CircuitBreaker
 from ...errors import TierError, TierUnavailable
 from .._keys import encode_key
-from .._kit import encoded, prefixed, present
+from .._kit import encoded, prefixed, present, raw_key, ttl_ms
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -42,7 +42,6 @@ from .._redis_base import (
     _check_frame,
     _escape_glob,
     _token,
-    _ttl_ms,
 )
 from .._sentinel import AsyncWatchedSentinel, Switch
 from ..redis_config import RedisConfig
@@ -186,8 +185,13 @@ class AsyncRedisTier(RedisTierBase):
         joins a batch: the keys of the gets issued in one pass of the event loop go out
         as one MGET (one round trip for them all, the same answers as their GETs).
         """
-        raw = self._key(key)
-        if not self.breaker.allow():
+        # The hot path: the helpers are compiled where built (.._kit), the breaker is
+        # consulted only when it has something to say (``idle``: closed, no failure
+        # on record), and the command goes to redis-py's ``execute_command`` without
+        # its per-command wrappers (the same command and reply).
+        raw = raw_key(self._prefix_b, key, self._max_bulk)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("get")
         if IS_ASYNC:
             if self._waiting:
@@ -196,13 +200,14 @@ class AsyncRedisTier(RedisTierBase):
         try:
             client = self._reader or self._client or self._reads()
             async with self._gate:  # unasync: unwrap
-                value: bytes | None = await client.get(raw)
+                value: bytes | None = await client.execute_command("GET", raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
         finally:
             if IS_ASYNC:
                 self._waiting -= 1
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
         return value
 
     if IS_ASYNC:
@@ -263,18 +268,24 @@ class AsyncRedisTier(RedisTierBase):
 
     async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
-        raw = self._key(key)
-        frame = _check_frame(frame)
-        ms = _ttl_ms(ttl)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        if type(frame) is not bytes or len(frame) > self._max_bulk:
+            frame = _check_frame(frame, self._max_bulk)
+        ms = ttl_ms(ttl)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("set")
         try:
             client = self._client or self._connect()
             async with self._gate:  # unasync: unwrap
-                await client.set(raw, frame, px=ms)
+                if ms is None:
+                    await client.execute_command("SET", raw, frame)
+                else:
+                    await client.execute_command("SET", raw, frame, "PX", ms)
         except _CAUGHT as exc:
             raise self._translate("set", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
@@ -299,8 +310,8 @@ class AsyncRedisTier(RedisTierBase):
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item with the same TTL in one pipeline (one round trip per node)."""
-        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
-        ms = _ttl_ms(ttl)
+        pairs = [(self._key(k), _check_frame(f, self._max_bulk)) for k, f in items.items()]
+        ms = ttl_ms(ttl)
         if not pairs:
             return
         if not self.breaker.allow():
@@ -318,16 +329,18 @@ class AsyncRedisTier(RedisTierBase):
 
     async def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
-        raw = self._key(key)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("delete")
         try:
             client = self._client or self._connect()
             async with self._gate:  # unasync: unwrap
-                n = await client.unlink(raw)
+                n = await client.execute_command("UNLINK", raw)
         except _CAUGHT as exc:
             raise self._translate("delete", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
         return bool(n)
 
     async def delete_many(self, keys: Iterable[str]) -> int:
@@ -475,7 +488,7 @@ class AsyncRedisTier(RedisTierBase):
         with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
         their own: the lease ``key`` never touches the entry cached under ``key``."""
         raw = self._lease_key(key)
-        ms = _ttl_ms(ttl)
+        ms = ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
         token = secrets.token_hex(16)
@@ -566,7 +579,7 @@ class AsyncRedisTier(RedisTierBase):
     async def publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
-        message = _check_frame(message)
+        message = _check_frame(message, self._max_bulk)
         name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")
