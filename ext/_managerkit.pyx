@@ -17,11 +17,14 @@ negative_ttl, stale_ttl, beta, lease)``.
 ``self._fill_l1_any``. A LocalCache is read and filled through the core's C API (the
 capsule ``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
 
-``CachedCall(func, local, miss, key, name)`` is ``@manager.cached``'s wrapper for plain
-functions. A call builds the cache key (with the default key, a memo maps the
+``CachedCall(func, local, miss, key, default_key, is_async=False)`` is
+``@manager.cached``'s wrapper of a function. A call builds the cache key (with the default key, a memo maps the
 arguments to their key string for calls of exact ``int`` and ``str`` arguments, so a hit
 builds nothing), answers from ``local`` (the manager's L1) when it holds the key, and
-otherwise calls ``miss(key, args, kwargs)``, the manager's ``get_or_load`` path.
+otherwise calls ``miss(key, args, kwargs)``, the manager's ``get_or_load`` path. For a
+coroutine function (``is_async``), ``miss`` returns a coroutine and a hit comes as a
+``Ready``: an awaitable that gives the value at once (its ``am_send`` slot answers the
+``await`` with no coroutine made, run, or StopIteration raised).
 
 ``open_envelope(decoded, clock)`` checks and opens an envelope read from L2/L3 exactly
 as ``novacache.manager.envelope.open_envelope`` does (the envelope class is given once
@@ -151,6 +154,7 @@ cdef class CachedCall:
     cdef object _miss               # miss(key, args, kwargs) -> value
     cdef object _key                # key(*args, **kwargs) -> str
     cdef bint _default_key          # _key is the default: the memo may serve it
+    cdef bint _async                # wraps a coroutine function: a hit is a Ready
     cdef dict _memo1                # one exact int/str argument -> its key
     cdef dict _memo                 # a tuple of exact int/str arguments -> its key
     cdef dict __dict__
@@ -159,12 +163,13 @@ cdef class CachedCall:
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = <void*>_cached_call_vectorcall
 
-    def __init__(self, func, local, miss, key, bint default_key):
+    def __init__(self, func, local, miss, key, bint default_key, bint is_async=False):
         self._func = func
         self._local = local
         self._miss = miss
         self._key = key
         self._default_key = default_key
+        self._async = is_async
         self._memo1 = {}
         self._memo = {}
 
@@ -186,7 +191,7 @@ cdef inline object _cached_call(CachedCall self, object key, tuple args, dict kw
     if local is not None:
         value = _l1_get(local, key)
         if value is not _MISS:
-            return value
+            return _ready(value) if self._async else value
     return self._miss(key, args, kwargs)
 
 
@@ -236,7 +241,7 @@ cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nar
             if local is not None:
                 value = _l1_get(local, key)
                 if value is not _MISS:
-                    return value
+                    return _ready(value) if self._async else value
             return self._miss(key, _args_tuple(args, 1), None)
         pos = _args_tuple(args, 1)
         return _cached_call(self, _memo_key(self, self._memo1, pos[0], pos), pos, None)
@@ -250,6 +255,91 @@ cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nar
     if found != NULL:
         return _cached_call(self, <object>found, pos, None)
     return _cached_call(self, _memo_key(self, self._memo, pos, pos), pos, None)
+
+
+# -- a value that is already there, as an awaitable ----------------------------------
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    ctypedef PySendResult (*sendfunc)(PyObject*, PyObject*, PyObject**) noexcept
+
+cdef extern from *:
+    """
+    /* Give a static type's async slots an am_send (CPython 3.10+: what `await` calls
+       first; without it a finished await is a StopIteration raised and caught). */
+    static int nc_set_am_send(PyObject* type, sendfunc f) {
+        PyTypeObject* t = (PyTypeObject*)type;
+        if (t->tp_as_async == NULL) {
+            PyErr_SetString(PyExc_SystemError, "a type without async slots");
+            return -1;
+        }
+        t->tp_as_async->am_send = f;
+        PyType_Modified(t);
+        return 0;
+    }
+    """
+    int nc_set_am_send(object type, sendfunc f) except -1
+
+
+@cython.final
+@cython.freelist(16)
+cdef class Ready:
+    """What an asyncio ``@manager.cached`` function returns for an L1 hit: an awaitable
+    whose ``await`` gives the value at once, with no coroutine made and run. It is a
+    coroutine to asyncio (``asyncio.iscoroutine``: registered as
+    ``collections.abc.Coroutine``; ``send``/``throw``/``close``), so ``create_task``,
+    ``gather`` and ``wait_for`` take it as they take the function's coroutine."""
+
+    cdef object _value
+
+    def __init__(self, value):
+        self._value = value
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration(self._value)
+
+    def send(self, arg):
+        """Finish (a coroutine's first ``send`` must be ``None``)."""
+        if arg is not None:
+            raise TypeError("can't send non-None value to a just-started coroutine")
+        raise StopIteration(self._value)
+
+    def throw(self, typ, val=None, tb=None):
+        """Raise the exception thrown in (the value is never delivered)."""
+        if val is None:
+            raise typ
+        raise val
+
+    def close(self):
+        """Nothing to release."""
+
+    def __repr__(self):
+        return "<manager.cached hit>"
+
+
+cdef PySendResult _ready_send(PyObject* self, PyObject* arg, PyObject** result) noexcept:
+    cdef PyObject* value = <PyObject*>(<Ready>self)._value
+    nc_incref(value)
+    result[0] = value
+    return PYGEN_RETURN
+
+
+nc_set_am_send(Ready, _ready_send)
+
+
+cdef inline Ready _ready(object value):
+    cdef Ready r = Ready.__new__(Ready)
+    r._value = value
+    return r
 
 
 cdef Py_ssize_t _vectorcall_offset():

@@ -3,21 +3,24 @@
 ``get`` and ``get_or_load`` are the synchronous manager's method bodies: the L1 first,
 and everything a miss needs in the manager's own ``_get_below`` / ``_load``.
 ``fill_l1`` is both managers' ``_fill_l1`` (a value read below goes to L1).
-``CachedCall`` is ``@manager.cached``'s wrapper of a plain function: it builds the key
+``CachedCall`` is ``@manager.cached``'s wrapper of a function: it builds the key
 (memoized for calls of exact ``int`` and ``str`` arguments with the default key), answers
-from the L1, else calls ``miss(key, args, kwargs)``. Both twins give the same results;
-the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS`` is set or it is not built.
+from the L1, else calls ``miss(key, args, kwargs)``. For a coroutine function
+(``is_async``), ``miss`` returns a coroutine and a hit is returned as a ``Ready``: an
+awaitable that gives the value at once (no coroutine made and run for a hit). Both
+twins give the same results; the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS``
+is set or it is not built.
 The envelope's compiled twin is selected in :mod:`.envelope`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._select import NO_EXTENSIONS
 
-__all__ = ["COMPILED", "CachedCall", "fill_l1", "get", "get_or_load"]
+__all__ = ["COMPILED", "CachedCall", "Ready", "fill_l1", "get", "get_or_load"]
 
 T = TypeVar("T")
 
@@ -63,6 +66,37 @@ def _get_or_load(
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)  # type: ignore[no-any-return]
 
 
+class _Ready:
+    """The pure twin of the compiled ``_Ready``: an awaitable that gives ``value`` at
+    once, a coroutine to asyncio (what an asyncio ``@manager.cached`` returns for an L1
+    hit)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._value
+        yield  # a generator function: its first send() returns the value
+
+    def send(self, arg: Any) -> Any:
+        """Finish (a coroutine's first ``send`` must be ``None``)."""
+        if arg is not None:
+            raise TypeError("can't send non-None value to a just-started coroutine")
+        raise StopIteration(self._value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Raise the exception thrown in (the value is never delivered)."""
+        raise typ if val is None else val
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return "<manager.cached hit>"
+
+
 class _CachedCall:
     """The pure twin of the compiled ``CachedCall`` (see the module)."""
 
@@ -73,12 +107,14 @@ class _CachedCall:
         miss: Callable[[str, tuple[Any, ...], dict[str, Any] | None], Any],
         key: Callable[..., str],
         default_key: bool,
+        is_async: bool = False,
     ) -> None:
         self._func = func
         self._local = local
         self._miss = miss
         self._key = key
         self._default_key = default_key
+        self._async = is_async
         self._memo1: dict[Any, str] = {}
         self._memo: dict[tuple[Any, ...], str] = {}
 
@@ -105,9 +141,11 @@ class _CachedCall:
         local = self._local
         if local is not None:
             try:
-                return local[key]
+                value = local[key]
             except KeyError:
                 pass
+            else:
+                return _Ready(value) if self._async else value
         return self._miss(key, args, kwargs or None)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -131,12 +169,17 @@ get = _get
 get_or_load = _get_or_load
 fill_l1 = _fill_l1
 CachedCall: Any = _CachedCall
+Ready: Any = _Ready
 COMPILED = False
 
 if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
-        from .._managerkit import CachedCall, fill_l1, get, get_or_load
+        from .._managerkit import CachedCall, Ready, fill_l1, get, get_or_load
 
         COMPILED = True
     except ImportError:  # a pure build
         pass
+
+Coroutine.register(_Ready)
+if Ready is not _Ready:
+    Coroutine.register(Ready)

@@ -31,8 +31,6 @@ KeyFunc = Callable[..., str]
 TagsArg = Iterable[str] | Callable[..., Iterable[str]]
 
 _MAX_KEY = 200
-_MEMO_MAX = 4096  # memoized keys per decorated function, at most
-_MEMOABLE = (int, str)  # exact types whose default key text the value alone decides
 
 
 def default_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -118,35 +116,35 @@ def _async_wrapper(
     tags: TagsArg,
     negative_ttl: float | None,
 ) -> Callable[..., Any]:
-    """A coroutine function cached by the asyncio manager: the L1 first (with the key of
-    a one-argument call memoized), then ``get_or_load``."""
-    local = manager.local
-    memo: dict[Any, str] = {}
+    """A coroutine function cached by the asyncio manager: the L1 first (the key of a
+    call with exact ``int``/``str`` arguments memoized), then ``get_or_load``.
 
-    @functools.wraps(fn)
-    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        if default_key and not kwargs and len(args) == 1 and type(args[0]) in _MEMOABLE:
-            k = memo.get(args[0])
-            if k is None:
-                if len(memo) >= _MEMO_MAX:
-                    memo.clear()
-                k = memo[args[0]] = build(*args)
-        else:
-            k = build(*args, **kwargs)
-        if local is not None:
-            try:
-                return local[k]
-            except KeyError:
-                pass
-        return await manager.get_or_load(
+    The wrapper is a :class:`._kit.CachedCall`: a call returns an awaitable, for an L1
+    hit a ``Ready`` (the value at once, no coroutine run), else the coroutine of
+    ``get_or_load``. Both are coroutines to asyncio (``create_task``, ``gather``); the
+    wrapper is a coroutine function to ``inspect`` and ``asyncio`` (it carries the
+    wrapped function's code object and signature, as ``functools.wraps`` would)."""
+
+    def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
+        kw = kwargs or {}
+        return manager.get_or_load(
             k,
-            lambda: fn(*args, **kwargs),
+            lambda: fn(*args, **kw),
             ttl,
-            tags=_tags_for(tags, args, kwargs),
+            tags=_tags_for(tags, args, kw),
             negative_ttl=negative_ttl,
         )
 
-    return async_wrapper
+    wrapper = _kit.CachedCall(fn, manager.local, miss, build, default_key, True)
+    functools.update_wrapper(wrapper, fn)
+    # What makes a callable a coroutine function to inspect.iscoroutinefunction: on
+    # 3.12+ its mark; before, a function-like object whose code is a coroutine's.
+    for name in ("__code__", "__defaults__", "__kwdefaults__"):
+        setattr(wrapper, name, getattr(fn, name, None))
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
+    return cast("Callable[..., Any]", wrapper)
 
 
 def _sync_manager_coroutine(
