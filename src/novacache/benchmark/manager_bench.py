@@ -14,8 +14,8 @@ are 7-field dicts, every entry with a TTL of 300 s:
   like the tier's; peers dogpile.cache (sync), cashews and aiocache (asyncio).
 - the same with an L1 in front, cleared before each pass so each get is served by
   Redis (and the manager's counters must say so), beside the Redis-only manager.
-- ``set``, beside a bare SET of the encoded frame (and, for information, encoding it in
-  the loop); peers.
+- ``set``, beside a bare SET of ``Codec.encode(seal(v))`` encoded in the loop, as the
+  get floor decodes (and, for information, a SET of a frame encoded before); peers.
 - 100 asyncio tasks, and 2 threads, of Redis-served gets: operations per second beside
   the floor's; peers.
 
