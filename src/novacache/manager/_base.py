@@ -110,6 +110,18 @@ def check_ttl(ttl: float | None) -> float | None:
     return float(ttl)
 
 
+def one_ttl(ttl: float | None, default_ttl: float | None) -> float | None:
+    """The manager's TTL from its two spellings (``ttl``, and ``default_ttl``, the older
+    name): at most one may be given, or both with the same value."""
+    if ttl is None:
+        return default_ttl
+    if default_ttl is not None and default_ttl != ttl:
+        raise ConfigurationError(
+            f"ttl={ttl!r} and default_ttl={default_ttl!r} name the same setting: give one"
+        )
+    return ttl
+
+
 def check_freshness(
     stale_ttl: float | None, beta: float | None, lease: float | None
 ) -> tuple[float | None, float | None, float | None]:

@@ -49,6 +49,7 @@ from .._base import (
     as_tier_error,
     check_freshness,
     note_down,
+    one_ttl,
     through_tier,
     wants_refresh,
 )
@@ -82,7 +83,12 @@ class CacheManager(ManagerBase[Tier]):
     :param store: the L3, a tier (``SQLiteTier``, ``PostgresTier``), or ``None``.
     :param codec: encodes values for L2/L3 (default: ``Codec()``, msgpack + lz4).
     :param router: picks the tiers each write goes to (default: all of them).
-    :param default_ttl: lifetime of entries set without a ``ttl`` (``None``: no expiry).
+    :param ttl: the lifetime, in every tier (L1, Redis, the store), of entries written
+        without a ``ttl`` of their own; ``None`` (the default): no expiry, so an entry
+        stays in Redis and the store until it is deleted or evicted, and in L1 until
+        evicted or past the LocalCache's own ``ttl`` (a bound on how long L1 may keep a
+        value, never longer than the write's). ``default_ttl`` is its older name: give
+        one (a :class:`~novacache.errors.ConfigurationError` if both differ).
     :param on_write_error: ``"raise"`` (default): a write that failed on some tier raises
         :class:`~novacache.errors.PartialWrite` after writing every tier it could;
         ``"report"``: the same writes, and the failures are returned (``set`` returns a
@@ -111,6 +117,7 @@ class CacheManager(ManagerBase[Tier]):
         codec: Codec | None = None,
         router: Router | None = None,
         *,
+        ttl: float | None = None,
         default_ttl: float | None = None,
         on_write_error: WritePolicy = "raise",
         on_error: ErrorHook | None = None,
@@ -118,8 +125,9 @@ class CacheManager(ManagerBase[Tier]):
         bus: InvalidationBus | None = None,
     ) -> None:
         super().__init__(
-            local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
-        )
+            local, remote, store, codec, router, one_ttl(ttl, default_ttl), on_write_error,
+            on_error, clock,
+        )  # fmt: skip
         self._flights = SingleFlight()
         if local is None:
             # Note that without an L1 there is nothing to try first: skip a KeyError.
