@@ -45,6 +45,11 @@ ErrorHook = Callable[[str, str, BaseException], None]
 
 MISS: Any = object()
 BELOW = frozenset((REMOTE, STORE))
+EVERY_TIER = frozenset((LOCAL, REMOTE, STORE))
+_Fields = tuple[tuple[str, ...], dict[str, TierError]]
+_ReportNew = Callable[[type[WriteReport], _Fields], WriteReport]
+#: WriteReport(written, failed) without the NamedTuple's Python-level __new__.
+new_report: _ReportNew = tuple.__new__
 Hits = Mapping[str, tuple[bytes, Envelope]]
 
 
@@ -370,9 +375,14 @@ class ManagerBase(Generic[TierT]):
         """The tier slots a write of ``key`` goes to, and its frame (``None`` when no tier
         below takes it: then nothing is encoded)."""
         router = self.router
-        slots = None if router.sizes_matter else router.tiers(key, None)
-        if not self._below or (slots is not None and not slots & BELOW):
-            return (slots if slots is not None else router.tiers(key, None)), None
+        if router.everywhere:  # no rules: every tier, and nothing to ask the router
+            slots: frozenset[str] | None = EVERY_TIER
+            if not self._below:
+                return EVERY_TIER, None
+        else:
+            slots = None if router.sizes_matter else router.tiers(key, None)
+            if not self._below or (slots is not None and not slots & BELOW):
+                return (slots if slots is not None else router.tiers(key, None)), None
         if fresh is None:
             frame = self.codec.encode(key, seal(value, ttl, now))
         else:

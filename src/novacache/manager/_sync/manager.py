@@ -48,6 +48,8 @@ from .._base import (
     WritePolicy,
     as_tier_error,
     check_freshness,
+    check_ttl,
+    new_report,
     note_down,
     one_ttl,
     through_tier,
@@ -317,10 +319,16 @@ class CacheManager(ManagerBase[Tier]):
         fresh: Freshness = None,
         down: Down | None = None,
     ) -> WriteReport:
-        ttl = self._ttl(ttl)
-        tags = check_tags(tags)
+        # The common write (no tags, no freshness deadline, no bus) makes as few
+        # Python-level calls as it can: each costs about what the encoding does.
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        if tags or type(tags) is not tuple:
+            tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
-        tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
+        if fresh is None:
+            tier_ttl, l1_ttl = ttl, (math.inf if ttl is None else ttl)
+        else:
+            tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
         down = {} if down is None else down
         written: list[str] = []
         failed: dict[str, TierError] = {}
@@ -356,8 +364,10 @@ class CacheManager(ManagerBase[Tier]):
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
-        self._announce([key], failed, down)
-        return self._finish("set", WriteReport(tuple(written), failed), policy)
+        if self.bus is not None:
+            self._announce([key], failed, down)
+        report = new_report(WriteReport, (tuple(written), failed))
+        return self._finish("set", report, policy) if failed else report
 
     def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, tags: Iterable[str] = ()
