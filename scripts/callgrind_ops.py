@@ -142,6 +142,8 @@ def per_op(tree: Path, name: str, url: str, n1: int = 200, n2: int = 1200) -> fl
     per = OPS[name][2]
     if per > 1:  # a repetition is `per` operations: fewer repetitions
         n1, n2 = 1, 3
+    elif name.startswith("l1-"):  # ~1k instructions: enough of them to drown the noise
+        n1, n2 = 20_000, 220_000
     program = _program(name)
     a = _instructions(tree, program, n1, url)
     b = _instructions(tree, program, n2, url)
