@@ -78,7 +78,7 @@ def test_the_counts_add_up(report: dict[str, Any]) -> None:
     assert stale["resurrected"] <= stale["total"]
     assert set(stale["by_source"]) <= set(reads["by_source"])
     for kind in ops["p99_ms"]:
-        assert 0 < ops["p50_ms"][kind] <= ops["p99_ms"][kind]
+        assert 0 <= ops["p50_ms"][kind] <= ops["p99_ms"][kind]
 
 
 def test_every_fault_happened_and_redis_took_writes_again(report: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from array import array
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -90,6 +91,15 @@ def _run(options: SoakOptions, workdir: Path, say: Progress) -> dict[str, Any]:
     records = workdir / "records"
     records.mkdir(exist_ok=True)
     server = SoakRedis(workdir / "redis", options.redis_server).start()
+    try:
+        return _with_server(options, workdir, records, server, say)
+    finally:
+        server.kill()
+
+
+def _with_server(
+    options: SoakOptions, workdir: Path, records: Path, server: SoakRedis, say: Progress
+) -> dict[str, Any]:
     control = S.Control(workdir / "control.bin", options.processes, create=True)
     S.Database(workdir / "db.bin", options.keys, create=True).close()
     config = {
@@ -361,7 +371,8 @@ def _analyse(
     remote_ok_ends = array("d", sorted(remote_ok_ends))
     fault_rows = []
     for f in faults:
-        recovered = next((e for e in remote_ok_ends if e > f.end), None) if f.end else None
+        i = bisect_right(remote_ok_ends, f.end)
+        recovered = remote_ok_ends[i] if f.end and i < len(remote_ok_ends) else None
         fault_rows.append(
             {
                 "kind": f.kind,
@@ -400,8 +411,8 @@ def _analyse(
             "per_second": round(total / seconds, 1),
             "by_kind": {k: counts[k] for k in S.KINDS},
             "by_process": {k: per_process[k] for k in sorted(per_process)},
-            "p50_ms": {k: round(percentile(v, 0.5) * 1000, 3) for k, v in latency.items()},
-            "p99_ms": {k: round(percentile(v, 0.99) * 1000, 3) for k, v in latency.items()},
+            "p50_ms": {k: round(percentile(v, 0.5) * 1000, 6) for k, v in latency.items()},
+            "p99_ms": {k: round(percentile(v, 0.99) * 1000, 6) for k, v in latency.items()},
         },
         "reads": {
             "raised": read_raised,
