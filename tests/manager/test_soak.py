@@ -72,6 +72,10 @@ def test_the_counts_add_up(report: dict[str, Any]) -> None:
     reads = report["reads"]
     served = sum(reads["by_source"].values())
     assert served + reads["raised"] + reads["bad_values"] == ops["by_kind"]["read"]
+    # Every source served reads (an empty Redis after the kill sends reads to SQLite): a
+    # manager that stopped calling the tiers' get would show up here, not as 0 stale reads.
+    assert set(reads["by_source"]) == {"l1", "redis", "sqlite", "loader"}
+    assert all(n > 0 for n in reads["by_source"].values())
     stale = report["stale_reads"]
     for part in ("by_source", "by_window", "by_age"):
         assert sum(stale[part].values()) == stale["total"], part
