@@ -88,6 +88,7 @@ class _Thread:
         self.versions = dict.fromkeys(self.own, 0)
         self.path = Path(config["records"]) / f"p{process}-t{index}.bin"
         self.count = 0
+        self.read_errors = 0
         self.failed: set[str] = set()
 
     def run(self) -> None:
@@ -98,7 +99,6 @@ class _Thread:
 
     def _run(self) -> None:
         control, stop = self.control, S.STOP
-        ops_slot = control.of(self.process, S.OPS)
         buf = bytearray(S.RECORD.size * _BUFFERED)
         used = 0
         n_keys = len(self.keys)
@@ -118,8 +118,7 @@ class _Thread:
                     if used == len(buf):
                         out.write(buf)
                         used = 0
-                self.count += _BATCH
-                control.put(ops_slot, control.get(ops_slot) + _BATCH)
+                self.count += _BATCH  # the process's main thread publishes the sum
             out.write(buf[:used])
 
     def _read(self, idx: int) -> tuple[int, int, int, int, int, float, float]:
@@ -140,8 +139,7 @@ class _Thread:
             end = time.monotonic()
             flags = S.RAISED
             self.errors[f"read:{type(exc).__name__}: {exc}"[:200]] += 1
-            slot = self.control.of(self.process, S.READ_ERRORS)
-            self.control.put(slot, self.control.get(slot) + 1)
+            self.read_errors += 1
         else:
             end = time.monotonic()
             if type(value) is list and len(value) == 2 and value[1] == idx:
@@ -229,8 +227,11 @@ def main(argv: list[str]) -> int:
     for thread in running:
         thread.start()
     samples: list[tuple[float, int]] = []
-    while not control.get(S.STOP):
+    ops_slot, errors_slot = control.of(process, S.OPS), control.of(process, S.READ_ERRORS)
+    while not control.get(S.STOP):  # one writer per slot: each thread counts its own
         samples.append((time.monotonic(), rss()))
+        control.put(ops_slot, sum(w.count for w in threads))
+        control.put(errors_slot, sum(w.read_errors for w in threads))
         time.sleep(0.5)
     for thread in running:
         thread.join(60)
