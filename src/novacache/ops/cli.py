@@ -17,6 +17,14 @@ Subcommands:
     (:mod:`novacache.benchmark.manager_bench`), against a ``redis-server`` it starts on
     a loopback port or the one given with ``--redis URL``; also in a child process.
 
+``soak``
+    N processes x M threads, each with one ``CacheManager`` (L1 + Redis + SQLite + the
+    invalidation bus), against a ``redis-server`` it starts, kills, restarts (empty and
+    from its append-only file) and freezes on a schedule; every operation is checked
+    against single-writer versions: ops/s, p99, stale reads by source, window and age,
+    lost writes, resurrected deletes, RSS, recovery after each fault
+    (:mod:`novacache.benchmark.soak`, docs/soak.md).
+
 ``demo``
     The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
     short NovaCron-style workload (:mod:`novacache.ops.demo`) printing hit ratios per
@@ -207,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip libCacheSim's policies and Belady (run when libcachesim is installed)",
     )
+    _soak_parser(sub)
     demo = sub.add_parser(
         "demo",
         help="run a short workload through the multi-tier manager (no server needed)",
@@ -220,6 +229,128 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
     )
     return parser
+
+
+def _faults(text: str) -> tuple[str, ...]:
+    from ..benchmark.soak import FAULTS
+
+    faults = tuple(f.strip() for f in text.split(",") if f.strip())
+    if faults == ("none",):
+        return ()
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown or not faults:
+        raise argparse.ArgumentTypeError(
+            f"unknown faults {', '.join(unknown) or '(none given)'};"
+            f" choose from {', '.join(FAULTS)} (or 'none')"
+        )
+    return faults
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, not {text}")
+    return value
+
+
+def _soak_parser(sub: Any) -> None:
+    soak = sub.add_parser(
+        "soak",
+        help="run the multi-process soak with Redis faults and check every read",
+        description="N processes x M threads, each one CacheManager (L1 + Redis + SQLite on "
+        "one file + the invalidation bus), one writer per key; Redis SIGKILLed and "
+        "restarted (empty or from its AOF) and SIGSTOPped on a schedule. Reports ops/s, "
+        "p99, stale reads (by source, window, age), lost writes, resurrected deletes, "
+        "RSS and recovery times. See docs/soak.md.",
+    )
+    soak.add_argument("--duration", type=_seconds, default=360.0, help="seconds (default 360)")
+    soak.add_argument("--processes", type=_positive, default=2, help="processes (default 2)")
+    soak.add_argument("--threads", type=_positive, default=2, help="threads each (default 2)")
+    soak.add_argument("--keys", type=_positive, default=20_000, help="keys (default 20000)")
+    soak.add_argument(
+        "--faults",
+        type=_faults,
+        default=("kill", "freeze", "aof-restart", "kill", "kill", "aof-restart"),
+        metavar="LIST",
+        help="comma-separated faults, spread evenly over the run: kill (SIGKILL, restart "
+        "empty), aof-restart (SIGKILL, restart from the append-only file), freeze "
+        "(SIGSTOP); 'none' for none (default kill,freeze,aof-restart,kill,kill,aof-restart)",
+    )
+    soak.add_argument(
+        "--freeze-seconds", type=_seconds, default=10.0, help="length of a freeze (default 10)"
+    )
+    soak.add_argument(
+        "--down-seconds",
+        type=_seconds,
+        default=1.0,
+        help="how long Redis stays dead before a restart (default 1)",
+    )
+    soak.add_argument("--l1-size", type=_positive, default=5000, help="L1 entries (default 5000)")
+    soak.add_argument("--seed", type=int, default=1, help="seed of the workload (default 1)")
+    soak.add_argument(
+        "--redis-server",
+        metavar="PATH",
+        help="the redis-server binary to start (default: the one on PATH); the soak always "
+        "runs its own server on a free loopback port, since it kills it",
+    )
+    soak.add_argument("--json", metavar="PATH", type=Path, help="also write the report as JSON")
+    soak.add_argument(
+        "--workdir", metavar="PATH", type=Path, help="keep the records, logs and files here"
+    )
+    soak.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from ..benchmark.redis_server import find_redis_server
+    from ..benchmark.soak import SoakOptions, run
+    from ..benchmark.soak.report import render
+
+    program = args.redis_server or find_redis_server()
+    if program is None or not Path(program).is_file():
+        print(
+            f"novacache soak: no redis-server at {program}"
+            if program
+            else "novacache soak: needs redis-server on PATH, or --redis-server PATH",
+            file=sys.stderr,
+        )
+        return 2
+    options = SoakOptions(
+        duration=args.duration,
+        processes=args.processes,
+        threads=args.threads,
+        keys=args.keys,
+        faults=args.faults,
+        freeze_seconds=args.freeze_seconds,
+        down_seconds=args.down_seconds,
+        l1_size=args.l1_size,
+        seed=args.seed,
+        redis_server=program,
+        workdir=args.workdir,
+    )
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(text: str, final: bool) -> None:
+        if args.quiet:
+            return
+        import time
+
+        if tty:
+            end = "\n" if final else ""
+            print("\r" + text, end=end, file=sys.stderr, flush=True)
+        elif final or time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            print(text, file=sys.stderr, flush=True)
+
+    report = run(options, progress)
+    sys.stdout.write(render(report))
+    sys.stdout.flush()
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0 if report["completed"] else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -438,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "soak":
+        return _soak(args)
     return 2  # pragma: no cover - argparse refuses unknown commands first
 
 
