@@ -74,6 +74,7 @@ cdef class Memoized:
                 raise TypeError("maxsize must be an int or None")
             if maxsize < 0:
                 maxsize = 0
+        _policy_arg(policy, 128 if maxsize == 0 else maxsize, None)
         self._func = func
         self._typed = bool(typed)
         self._maxsize = maxsize
