@@ -207,9 +207,11 @@ def test_clear_starts_the_policy_afresh(impl: ModuleType) -> None:
     cache = impl.LocalCache(20, policy="tinylfu")
     ref = TinyLFUPolicy(20)
     for k in range(200):
-        cache.get(k % 31) or cache.set(k % 31, 1)
+        if cache.get(k % 31) is None:
+            cache[k % 31] = 1
     cache.clear()
-    assert len(cache) == 0 and cache.keys() == []
+    assert len(cache) == 0
+    assert cache.keys() == []
     for k in range(300):
         key = (k * 7) % 45
         hit = cache.get(key) is not None
