@@ -344,9 +344,9 @@ class _Runner:
             for impl in impls:
                 build = build_for(impl, n) if impl.make is not None else None
                 if build is None:
-                    entry = row.entry(impl.name)
-                    if entry is not None and entry.status is None:
-                        entry.status = "not run in this row (minutes per pass)"
+                    skipped = row.entry(impl.name)
+                    if skipped is not None and skipped.status is None:
+                        skipped.status = "not run in this row (minutes per pass)"
                     continue
                 if fresh:
                     case = Case((impl.name,), operation, keys, fresh=build, values=(1, 2))
@@ -355,10 +355,10 @@ class _Runner:
                 cases.append(case)
             medians = run_interleaved(cases, self.options.rounds)
             for case in cases:
-                entry = row.entry(case.key[0])
-                assert entry is not None
-                entry.values[column] = medians[case.key]
-                entry.samples[column] = list(case.samples)
+                measured = row.entry(case.key[0])
+                assert measured is not None
+                measured.values[column] = medians[case.key]
+                measured.samples[column] = list(case.samples)
             del cases
         return row
 
