@@ -111,11 +111,7 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         e.value = <PyObject*>value
         _set_expiry(self, <int32_t>ix, expires)
         if self._pol != NULL:
-            _gy_init(&g)
-            _gy_push(&g, old)
-            _pol_update(self, <int32_t>ix, w, &g)
-            _gy_release(&g)
-            return 0
+            return _pol_set_existing(self, <int32_t>ix, w, old)
         _touch(self, <int32_t>ix)
         if self._weights == NULL:
             # Without weights an overwrite never needs room: the old value is all
@@ -136,17 +132,11 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     _gy_init(&g)
     if self._nttl > 0:
         _sweep(self, now, &g)
-    if self._pol == NULL:
-        _make_room(self, 1, w, NIL, &g)
-        try:
-            _insert(self, key, value, h, slot, expires, w)
-        finally:
-            _gy_release(&g)
-        return 0
-    # The tinylfu policy admits after the insert (the new entry may be the one to go).
+    if self._pol != NULL:
+        return _pol_set_new(self, key, value, h, slot, expires, w, &g)
+    _make_room(self, 1, w, NIL, &g)
     try:
-        ix = _insert(self, key, value, h, slot, expires, w)
-        _pol_insert(self, <int32_t>ix, &g)
+        _insert(self, key, value, h, slot, expires, w)
     finally:
         _gy_release(&g)
     return 0

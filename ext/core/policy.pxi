@@ -6,7 +6,7 @@
 # the shadow LRU), the count-min sketch (Sketch), the policy's state (Policy) and what
 # the rest of the core calls: _pol_new/_pol_free (LocalCache.__init__, clear,
 # __dealloc__), _pol_hit and _pol_miss (a counted lookup: _get, _get_timed),
-# _pol_insert and _pol_update (a write: _set), _pol_unlink (_remove), _pol_grow
+# _pol_set_new and _pol_set_existing (a write: _set), _pol_unlink (_remove), _pol_grow
 # (_grow_entries), _pol_forget (_release_table), _pol_first/_pol_next (the order of
 # keys() and popitem).
 # Relies on: table.pxi (Entry, _remove, the graveyard), capi.pxi (nc_popcount64,
@@ -780,3 +780,32 @@ cdef void _pol_update(LocalCache self, int32_t ix, Py_ssize_t w, Graveyard* g) n
         if p.by_weight:
             p.qweight[p.pq[ix] & PQ_QMASK] += w - old
     _pol_evict(self, p, NIL, g)
+
+
+# ---------------------------------------------------------------------------------------
+# _set's two paths under the policy, out of line so that the LRU paths of _set compile
+# as they did before the policy existed.
+# ---------------------------------------------------------------------------------------
+
+cdef int _pol_set_existing(LocalCache self, int32_t ix, Py_ssize_t w, PyObject* old) except -1:
+    """An overwrite of live entry ix (its value already replaced; ``old`` is the
+    reference to the previous one, released here)."""
+    cdef Graveyard g
+    _gy_init(&g)
+    _gy_push(&g, old)
+    _pol_update(self, ix, w, &g)
+    _gy_release(&g)
+    return 0
+
+
+cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, size_t slot,
+                      double expires, Py_ssize_t w, Graveyard* g) except -1:
+    """An insert of a new key: into the table, then the policy admits or evicts (the
+    new entry may be the one to go). Releases ``g``."""
+    cdef int32_t ix
+    try:
+        ix = _insert(self, key, value, h, slot, expires, w)
+        _pol_insert(self, ix, g)
+    finally:
+        _gy_release(g)
+    return 0

@@ -83,7 +83,7 @@ cdef void _gy_push(Graveyard* g, PyObject* o) noexcept:
     g.n += 1
 
 
-cdef void _gy_release(Graveyard* g) noexcept:
+cdef inline void _gy_release(Graveyard* g) noexcept:
     cdef Py_ssize_t i
     cdef Py_ssize_t n = g.n
     cdef PyObject** heap = g.heap
