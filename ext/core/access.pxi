@@ -31,7 +31,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
             if count:
                 self._misses += 1
                 if self._pol != NULL:
-                    _pol_miss(self, h)
+                    _pol_miss_fn(self, h)
             return NULL
     if self._expires != NULL and self._expires[ix] != INFINITY:
         # Live by the C clock (the default): a hit. Anything else: _get_timed.
@@ -43,7 +43,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
         if self._read_refreshes:
             _touch(self, <int32_t>ix)
         elif self._pol != NULL:
-            _pol_hit(self, <int32_t>ix)
+            _pol_hit_fn(self, <int32_t>ix)
     if count:
         self._hits += 1
     return self._entries[ix].value

@@ -615,6 +615,15 @@ cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
             _pol_shadow_lookup(p, h, False)
 
 
+# _get reaches _pol_hit and _pol_miss through these pointers, never by a direct call:
+# the compiler would inline the policy into _get, which then no longer fits inline in
+# its callers, and the LRU hit would pay a call (measured: 4 instructions per hit).
+ctypedef void (*_PolHitFn)(LocalCache, int32_t) noexcept
+ctypedef void (*_PolMissFn)(LocalCache, Py_hash_t) noexcept
+cdef _PolHitFn _pol_hit_fn = _pol_hit
+cdef _PolMissFn _pol_miss_fn = _pol_miss
+
+
 cdef inline bint _pol_admit_random(Policy* p) noexcept:
     cdef uint32_t x = p.rng
     x ^= x << 13
