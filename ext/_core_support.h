@@ -88,7 +88,11 @@ static inline int nc_popcount64(unsigned long long x) {
  * fits 64 bits, which holds for every cache below 2**31 entries of weight 1). */
 static inline long long nc_muldiv(long long a, long long b, long long d) {
 #if defined(__SIZEOF_INT128__)
-    unsigned __int128 p = (unsigned __int128)a * (unsigned __int128)b / (unsigned __int128)d;
+    long long q;
+    unsigned __int128 p;
+    if (!__builtin_mul_overflow(a, b, &q))
+        return q / d;               /* the common case: one 64-bit division */
+    p = (unsigned __int128)a * (unsigned __int128)b / (unsigned __int128)d;
     return p > (unsigned __int128)LLONG_MAX ? LLONG_MAX : (long long)p;
 #else
     if (b != 0 && a > LLONG_MAX / b)

@@ -271,28 +271,22 @@ cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
     return 0
 
 
-cdef inline void _sk_slots(Sketch* sk, uint64_t h, uint64_t** w, int* sh) noexcept:
-    """The words and shifts of h's four counters (row i: counter 32*i + 5 bits of h)."""
-    cdef uint64_t* block = sk.table + ((h & sk.block_mask) << 3)
-    cdef uint64_t c = h >> 32
-    cdef int i
-    cdef uint64_t x
-    for i in range(4):
-        x = (c >> (5 * i)) & 31
-        w[i] = block + 2 * i + (x >> 4)
-        sh[i] = <int>((x & 15) << 2)
-
-
 cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
-    cdef uint64_t* w[4]
-    cdef int sh[4]
-    cdef int i, v, low = 15
-    _sk_slots(sk, h, w, sh)
-    for i in range(4):
-        v = <int>((w[i][0] >> sh[i]) & 15)
-        if v < low:
-            low = v
-    return low
+    """The minimum of h's four counters. Row i's counter is bits 32 + 5*i .. 36 + 5*i
+    of h within the block's quarter i (words 2*i and 2*i + 1), so the rows never share
+    a word."""
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t c = h >> 32
+    cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
+    cdef uint64_t v0 = (b[x0 >> 4] >> ((x0 & 15) << 2)) & 15
+    cdef uint64_t v1 = (b[2 + (x1 >> 4)] >> ((x1 & 15) << 2)) & 15
+    cdef uint64_t v2 = (b[4 + (x2 >> 4)] >> ((x2 & 15) << 2)) & 15
+    cdef uint64_t v3 = (b[6 + (x3 >> 4)] >> ((x3 & 15) << 2)) & 15
+    if v1 < v0:
+        v0 = v1
+    if v3 < v2:
+        v2 = v3
+    return <int>(v0 if v0 < v2 else v2)
 
 
 cdef void _sk_age(Sketch* sk) noexcept:
@@ -308,20 +302,33 @@ cdef void _sk_age(Sketch* sk) noexcept:
 
 
 cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
-    cdef uint64_t* w[4]
-    cdef int sh[4]
-    cdef int v[4]
-    cdef int i, low = 15
-    _sk_slots(sk, h, w, sh)
-    for i in range(4):
-        v[i] = <int>((w[i][0] >> sh[i]) & 15)
-        if v[i] < low:
-            low = v[i]
+    """Conservative increment: the counters equal to the minimum grow by one, unless it
+    is 15; every ``sample`` counted increments, halve (_sk_age)."""
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t c = h >> 32
+    cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
+    cdef uint64_t* w0 = b + (x0 >> 4)
+    cdef uint64_t* w1 = b + 2 + (x1 >> 4)
+    cdef uint64_t* w2 = b + 4 + (x2 >> 4)
+    cdef uint64_t* w3 = b + 6 + (x3 >> 4)
+    cdef uint64_t s0 = (x0 & 15) << 2, s1 = (x1 & 15) << 2
+    cdef uint64_t s2 = (x2 & 15) << 2, s3 = (x3 & 15) << 2
+    cdef uint64_t v0 = (w0[0] >> s0) & 15, v1 = (w1[0] >> s1) & 15
+    cdef uint64_t v2 = (w2[0] >> s2) & 15, v3 = (w3[0] >> s3) & 15
+    cdef uint64_t low = v0 if v0 < v1 else v1
+    cdef uint64_t low2 = v2 if v2 < v3 else v3
+    if low2 < low:
+        low = low2
     if low >= 15:
         return
-    for i in range(4):
-        if v[i] == low:
-            w[i][0] += (<uint64_t>1) << sh[i]
+    if v0 == low:
+        w0[0] += (<uint64_t>1) << s0
+    if v1 == low:
+        w1[0] += (<uint64_t>1) << s1
+    if v2 == low:
+        w2[0] += (<uint64_t>1) << s2
+    if v3 == low:
+        w3[0] += (<uint64_t>1) << s3
     sk.adds += 1
     if sk.adds >= sk.sample:
         _sk_age(sk)
