@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--impl",
         metavar="NAMES",
         help="comma-separated implementations to keep (dict, floor, novacache, "
-        "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
+        "novacache-tinylfu, novacache-pure, functools, cachetools, lru-dict, cachebox); "
+        "default all",
     )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     manager = bench.add_argument_group(
