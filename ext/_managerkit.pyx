@@ -120,6 +120,25 @@ def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
 
 
+def aget(self, key, default=None):
+    """``AsyncCacheManager.get``: for an L1 hit a ``Ready`` (awaited to the value, no
+    coroutine made and run), else the coroutine of ``self._get_below(key, default)``."""
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return _ready(value)
+    return self._get_below(key, default)
+
+
+def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
+                 stale_ttl=None, beta=None, lease=None):
+    """``AsyncCacheManager.get_or_load``: for an L1 hit a ``Ready``, else the coroutine of
+    ``self._load(...)``."""
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return _ready(value)
+    return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
 def fill_l1(self, key, Py_ssize_t size, env, gen):
     """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
     rule, see there), with the common case (a LocalCache, no route rules, no freshness

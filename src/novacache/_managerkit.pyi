@@ -44,4 +44,17 @@ class Ready:
     def close(self) -> None: ...
 
 def open_envelope(decoded: Any, clock: Callable[[], float] = ...) -> Any: ...
+def aget(self: Any, key: str, default: Any = None) -> Any: ...
+def aget_or_load(
+    self: Any,
+    key: str,
+    loader: Callable[[], Any],
+    ttl: float | None = None,
+    *,
+    tags: Any = (),
+    negative_ttl: float | None = None,
+    stale_ttl: float | None = None,
+    beta: float | None = None,
+    lease: float | None = None,
+) -> Any: ...
 def fill_l1(self: Any, key: str, size: int, env: Any, gen: int) -> None: ...

@@ -202,24 +202,30 @@ def test_async_cached_is_a_coroutine_function(tmp_path: Path) -> None:
     _run(main())
 
 
-def test_async_cached_errors_reach_every_awaiter(tmp_path: Path) -> None:
+def test_async_cached_errors_reach_every_awaiter() -> None:
     async def main() -> None:
-        async with AsyncCacheManager(
-            local=LocalCache(100), store=AsyncSQLiteTier(tmp_path / "s.db")
-        ) as m:
+        # L1 only: a miss goes straight to the single-flight, so both tasks are waiting
+        # for the one load once the first step of each has run (tasks run in order).
+        async with AsyncCacheManager(local=LocalCache(100)) as m:
             calls = 0
+            gate = asyncio.Event()
 
             @m.cached(ttl=60)
             async def boom(x: int) -> int:
                 nonlocal calls
                 calls += 1
+                await gate.wait()
                 raise RuntimeError(f"boom {x}")
 
-            results = await asyncio.gather(boom(1), boom(1), return_exceptions=True)
+            tasks = [asyncio.create_task(boom(1)) for _ in range(2)]
+            await asyncio.sleep(0)  # each task's first step: one leads, one waits
+            gate.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
             assert [str(r) for r in results] == ["boom 1", "boom 1"]
             assert calls == 1
             with pytest.raises(RuntimeError, match="boom 1"):
                 await boom(1)  # a failure is not cached
+            assert calls == 2
 
     _run(main())
 

@@ -2,7 +2,10 @@
 
 ``get`` and ``get_or_load`` are the synchronous manager's method bodies: the L1 first,
 and everything a miss needs in the manager's own ``_get_below`` / ``_load``.
-``fill_l1`` is both managers' ``_fill_l1`` (a value read below goes to L1).
+``aget`` and ``aget_or_load`` are the asyncio manager's: the compiled twin returns, for
+an L1 hit, a ``Ready`` (below), else the coroutine of ``_get_below`` / ``_load``; the
+pure twin is the ``async def`` of the same body. ``fill_l1`` is both managers'
+``_fill_l1`` (a value read below goes to L1).
 ``CachedCall`` is ``@manager.cached``'s wrapper of a function: it builds the key
 (memoized for calls of exact ``int`` and ``str`` arguments with the default key), answers
 from the L1, else calls ``miss(key, args, kwargs)``. For a coroutine function
@@ -15,12 +18,24 @@ The envelope's compiled twin is selected in :mod:`.envelope`.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._select import NO_EXTENSIONS
 
-__all__ = ["COMPILED", "CachedCall", "Ready", "fill_l1", "get", "get_or_load"]
+__all__ = [
+    "COMPILED",
+    "CachedCall",
+    "Ready",
+    "aget",
+    "aget_or_load",
+    "documented",
+    "fill_l1",
+    "get",
+    "get_or_load",
+]
 
 T = TypeVar("T")
 
@@ -159,14 +174,64 @@ class _CachedCall:
         return f"<manager.cached {self._func!r}>"
 
 
+async def _aget(self: Any, key: str, default: Any = None) -> Any:
+    """``AsyncCacheManager.get``'s body (the compiled twin returns a ``Ready`` for an L1
+    hit, the coroutine of ``_get_below`` for a miss)."""
+    try:
+        return self._l1[key]
+    except KeyError:
+        pass
+    return await self._get_below(key, default)
+
+
+async def _aget_or_load(
+    self: Any,
+    key: str,
+    loader: Callable[[], Any],
+    ttl: float | None = None,
+    *,
+    tags: Iterable[str] = (),
+    negative_ttl: float | None = None,
+    stale_ttl: float | None = None,
+    beta: float | None = None,
+    lease: float | None = None,
+) -> Any:
+    """``AsyncCacheManager.get_or_load``'s body (the compiled twin returns a ``Ready``
+    for an L1 hit, the coroutine of ``_load`` for a miss)."""
+    try:
+        return self._l1[key]
+    except KeyError:
+        pass
+    return await self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
 def _fill_l1(self: Any, key: str, size: int, env: Any, gen: int) -> None:
     """Put a value read from the first tier below into L1 (``self._fill_l1_any``; the
     compiled twin does its common case in C)."""
     self._fill_l1_any(key, size, env, gen)
 
 
+def documented(compiled: Any, method: Callable[..., Any]) -> Any:
+    """``compiled`` (a compiled method body) named and documented as ``method``, its
+    Python form, and marked as a coroutine function for ``inspect`` (3.12+) and
+    ``asyncio`` when ``method`` is one: what a reader of the class and a framework that
+    checks see is the method's own."""
+    for name in ("__doc__", "__name__", "__qualname__", "__module__"):
+        setattr(compiled, name, getattr(method, name))
+    if inspect.iscoroutinefunction(method):
+        mark = getattr(inspect, "markcoroutinefunction", None)
+        if mark is not None:
+            mark(compiled)
+        marker = getattr(asyncio.coroutines, "_is_coroutine", None)
+        if marker is not None:  # what asyncio.iscoroutinefunction checks before 3.12
+            compiled._is_coroutine = marker
+    return compiled
+
+
 get = _get
 get_or_load = _get_or_load
+aget = _aget
+aget_or_load = _aget_or_load
 fill_l1 = _fill_l1
 CachedCall: Any = _CachedCall
 Ready: Any = _Ready
@@ -174,7 +239,15 @@ COMPILED = False
 
 if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
-        from .._managerkit import CachedCall, Ready, fill_l1, get, get_or_load
+        from .._managerkit import (
+            CachedCall,
+            Ready,
+            aget,
+            aget_or_load,
+            fill_l1,
+            get,
+            get_or_load,
+        )
 
         COMPILED = True
     except ImportError:  # a pure build

@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..._concurrency import IS_ASYNC, async_run_blocking, async_sleep
 from ..._local import LocalCache
@@ -201,6 +201,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             except KeyError:
                 pass
             return await self._get_below(key, default)
+
+        if _kit.COMPILED and not TYPE_CHECKING:
+            # The same body compiled (.._kit.aget): an L1 hit is awaited as a Ready, with
+            # no coroutine made and run.
+            get = _kit.documented(_kit.aget, get)
 
     else:
         # The synchronous method is compiled (the same body: .._kit.get), so an L1 hit
@@ -651,6 +656,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             except KeyError:
                 pass
             return await self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+        if _kit.COMPILED and not TYPE_CHECKING:
+            get_or_load = _kit.documented(_kit.aget_or_load, get_or_load)  # as get
 
     else:
         # Compiled (.._kit.get_or_load): an L1 hit pays no Python frame and no
