@@ -112,7 +112,7 @@ class Template:
                     f"pattern {self.text!r}: a placeholder must be followed by literal text"
                 )
             stop = following[:1]
-            if stop in _GLOB:
+            if stop and stop in _GLOB:
                 raise ConfigurationError(
                     f"pattern {self.text!r}: a placeholder must be followed by a literal"
                     " character, not a wildcard"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -394,6 +395,8 @@ class InvalidationEngine:
             refreshed = self._refresh_hot(keys)
         drop = sorted(keys - refreshed)
         self._drop(drop, report, errors, down)
+        if targets.tags:
+            self._tag_drop(tuple(sorted(targets.tags)), errors, down)
         report.keys = frozenset(keys)
         report.refreshed = frozenset(refreshed)
         report.errors = errors
@@ -467,12 +470,26 @@ class InvalidationEngine:
                 continue
             try:
                 keys |= _call(index.members, tags)
-                _call(index.drop, tags)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, slot, exc)
                 errors.setdefault(f"tags:{slot}", exc)
                 manager._report("tag_members", slot, exc)
         return keys
+
+    def _tag_drop(self, tags: tuple[str, ...], errors: dict[str, TierError], down: Down) -> None:
+        """Forget ``tags`` in every tag index, once their keys are dropped (as
+        ``invalidate_tags`` does)."""
+        manager = self.manager
+        for index in manager._indexes():
+            slot = index.slot
+            if through_tier(index) and slot in down:
+                continue
+            try:
+                _call(index.drop, tags)
+            except TierError as exc:
+                note_down(down if through_tier(index) else None, slot, exc)
+                errors.setdefault(f"tags:{slot}", exc)
+                manager._report("tag_drop", slot, exc)
 
     def _scan(
         self, pattern: str, report: EmitReport, errors: dict[str, TierError], down: Down
@@ -511,15 +528,16 @@ class InvalidationEngine:
             self.stats.add("scanned", n)
         local = manager.local
         if not manager._below and local is not None:
-            regex = _glob_regex(pattern)
-            import re
-
-            compiled = re.compile(regex, re.DOTALL)
+            compiled = re.compile(_glob_regex(pattern), re.DOTALL)
             n = 0
             for key in list(local):
                 n += 1
                 if isinstance(key, str) and compiled.fullmatch(key):
                     found.add(key)
+                    if len(found) >= limit:
+                        report.truncated = True
+                        self.stats.add("scan_truncated")
+                        break
             report.scanned += n
             self.stats.add("scanned", n)
         return found
