@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..._concurrency import IS_ASYNC, AsyncMutex, AsyncWorker, async_run_blocking
+from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker, async_run_blocking
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -753,6 +753,10 @@ class AsyncBatchInvalidator:
         self._worker = AsyncWorker(self._loop, "novacache-invalidation-batch")
         self._started = False
         self._closed = False
+        # Set while the loop is not flushing: close waits for a flush under way instead
+        # of stopping the loop in the middle of it.
+        self._idle = AsyncEvent()
+        self._idle.set()
 
     def __len__(self) -> int:
         """How many items are queued."""
@@ -823,12 +827,20 @@ class AsyncBatchInvalidator:
         while worker.running:
             await worker.pause(self.interval / 2)
             with self._mutex:
-                due = self._count and time.monotonic() - self._since >= self.interval
+                due = (
+                    not self._closed
+                    and self._count
+                    and time.monotonic() - self._since >= self.interval
+                )
+                if due:
+                    self._idle.clear()
             if due:
                 try:
                     await self.flush()
                 except Exception as exc:  # counted; the loop must go on
                     self.engine.manager._report("batch", "engine", exc)
+                finally:
+                    self._idle.set()
 
     async def close(self) -> EmitReport | None:
         """Stop the loop and flush what is queued; harmless to repeat."""
@@ -836,6 +848,7 @@ class AsyncBatchInvalidator:
             self._closed = True
             started = self._started
         if started:
+            await self._idle.wait()  # a flush of the loop under way ends first
             await self._worker.stop()
         return await self.flush()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..._concurrency import Mutex, Worker
+from ..._concurrency import Event, Mutex, Worker
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -708,6 +708,10 @@ class BatchInvalidator:
         self._worker = Worker(self._loop, "novacache-invalidation-batch")
         self._started = False
         self._closed = False
+        # Set while the loop is not flushing: close waits for a flush under way instead
+        # of stopping the loop in the middle of it.
+        self._idle = Event()
+        self._idle.set()
 
     def __len__(self) -> int:
         """How many items are queued."""
@@ -778,12 +782,20 @@ class BatchInvalidator:
         while worker.running:
             worker.pause(self.interval / 2)
             with self._mutex:
-                due = self._count and time.monotonic() - self._since >= self.interval
+                due = (
+                    not self._closed
+                    and self._count
+                    and time.monotonic() - self._since >= self.interval
+                )
+                if due:
+                    self._idle.clear()
             if due:
                 try:
                     self.flush()
                 except Exception as exc:  # counted; the loop must go on
                     self.engine.manager._report("batch", "engine", exc)
+                finally:
+                    self._idle.set()
 
     def close(self) -> EmitReport | None:
         """Stop the loop and flush what is queued; harmless to repeat."""
@@ -791,6 +803,7 @@ class BatchInvalidator:
             self._closed = True
             started = self._started
         if started:
+            self._idle.wait()  # a flush of the loop under way ends first
             self._worker.stop()
         return self.flush()
 
