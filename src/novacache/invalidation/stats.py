@@ -16,7 +16,9 @@ __all__ = ["EmitReport", "InvalidationStats"]
 class EmitReport:
     """What one ``emit`` / ``invalidate`` / batch flush did.
 
-    ``keys``: every key it invalidated (dropped or refreshed); ``dropped``: per tier slot
+    ``keys``: every key it invalidated (dropped or refreshed: named by a rule, found in
+    an index, through a dependency or by a scan; a key named may have been absent);
+    ``dropped``: per tier slot
     (``"remote"``, ``"store"``, ``"local"``), how many of those keys the tier held and
     dropped; ``refreshed``: hot keys reloaded in the background instead of dropped;
     ``errors``: per slot (a tier, an index: ``"remote"``/``"store"``/``"local"``, the bus:
