@@ -18,7 +18,7 @@ from novacache.errors import ConfigurationError, MissingField, PartialWrite
 from novacache.invalidation import InvalidationEngine, Targets, Template
 from novacache.manager import CacheManager, InvalidationBus
 from novacache.tiers import PostgresTier, RedisTier, SQLiteTier
-from tiers.redis_servers import Standalone, wait_until
+from tiers.redis_servers import Cluster, Standalone, wait_until
 
 BACKENDS = ["local", "sqlite", "redis", "redis+sqlite", "postgres"]
 
@@ -432,3 +432,20 @@ def test_the_local_index_stays_bounded_by_l1() -> None:
         assert report.keys
         assert all(k.startswith("vm:3:") for k in report.keys)
         assert not any(k.startswith("vm:3:") for k in m.local)  # type: ignore[union-attr]
+
+
+def test_patterns_and_dependencies_on_a_cluster(redis_cluster: Cluster) -> None:
+    remote = RedisTier(redis_cluster.url, prefix=prefix())
+    with CacheManager(local=LocalCache(1000), remote=remote) as m:
+        engine = InvalidationEngine(m)
+        engine.rule("org.changed", patterns=["org:{org}:user:*"])
+        m.set_many({f"org:1:user:{i}": i for i in range(30)})  # many slots
+        m.set_many({f"org:2:user:{i}": i for i in range(5)})
+        m.set("summary", "s")
+        engine.depends("summary", on=["org:1:user:3"])
+        report = engine.emit("org.changed", org=1)
+        assert report.ok, report.errors
+        assert report.keys == {f"org:1:user:{i}" for i in range(30)} | {"summary"}
+        assert report.dropped["remote"] == 31
+        assert m.get_many([f"org:1:user:{i}" for i in range(30)]) == {}
+        assert len(m.get_many([f"org:2:user:{i}" for i in range(5)])) == 5
