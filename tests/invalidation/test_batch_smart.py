@@ -114,6 +114,18 @@ def test_close_flushes_what_is_queued(tmp_path: Path) -> None:
         assert batch.close() is None  # harmless to repeat
 
 
+def test_closing_the_manager_flushes_its_batches(tmp_path: Path) -> None:
+    m = CacheManager.embedded(tmp_path / "e.db")
+    engine = InvalidationEngine(m)
+    m.set("k", 1)
+    batch = engine.batch(max_size=1000, interval=60)
+    batch.add(["k"])
+    m.close()
+    assert batch.reports[-1].keys == {"k"}
+    with CacheManager.embedded(tmp_path / "e.db") as again:
+        assert again.get("k") is None
+
+
 def test_a_batch_reports_its_errors(tmp_path: Path, redis_base: Path) -> None:
     remote = RedisTier(f"redis://127.0.0.1:{free_port()}/0", prefix=prefix(), timeout=0.2,
                        retries=0)  # fmt: skip

@@ -127,6 +127,7 @@ class AsyncInvalidationEngine:
         self._mutex = AsyncMutex()
         self._pending = 0
         self._closed = False
+        self._batches: list[AsyncBatchInvalidator] = []
         if IS_ASYNC:
             self._tasks: set[asyncio.Task[None]] = set()
             self._gate: asyncio.Semaphore | None = None
@@ -680,12 +681,25 @@ class AsyncInvalidationEngine:
         on_flush: Callable[[EmitReport], None] | None = None,
         keep: int = 16,
     ) -> AsyncBatchInvalidator:
-        """A batch invalidator over this engine (see :class:`AsyncBatchInvalidator`)."""
-        return AsyncBatchInvalidator(self, max_size, interval, on_flush=on_flush, keep=keep)
+        """A batch invalidator over this engine (see :class:`AsyncBatchInvalidator`);
+        :meth:`close` (and so the manager's ``close``) closes it, flushing its queue."""
+        made = AsyncBatchInvalidator(self, max_size, interval, on_flush=on_flush, keep=keep)
+        with self._mutex:
+            self._batches.append(made)
+        return made
 
     async def close(self) -> None:
-        """Wait for the reloads under way, then close the indexes' own connections
-        (the manager calls it from its ``close``); harmless to repeat."""
+        """Close the batch invalidators made by :meth:`batch` (flushing their queues),
+        wait for the reloads under way, then close the indexes' own connections (the
+        manager calls it from its ``close``, before closing its tiers); harmless to
+        repeat."""
+        with self._mutex:
+            batches, self._batches = self._batches, []
+        for batch in batches:
+            try:
+                await batch.close()
+            except Exception as exc:  # reported: closing goes on
+                self.manager._report("batch", "engine", exc)
         with self._mutex:
             if self._closed:
                 return

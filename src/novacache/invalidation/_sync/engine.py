@@ -114,6 +114,7 @@ class InvalidationEngine:
         self._mutex = Mutex()
         self._pending = 0
         self._closed = False
+        self._batches: list[BatchInvalidator] = []
         self._pool: ThreadPoolExecutor | None = None
         for strategy in strategies:
             self.add_strategy(strategy)
@@ -636,12 +637,25 @@ class InvalidationEngine:
         on_flush: Callable[[EmitReport], None] | None = None,
         keep: int = 16,
     ) -> BatchInvalidator:
-        """A batch invalidator over this engine (see :class:`BatchInvalidator`)."""
-        return BatchInvalidator(self, max_size, interval, on_flush=on_flush, keep=keep)
+        """A batch invalidator over this engine (see :class:`BatchInvalidator`);
+        :meth:`close` (and so the manager's ``close``) closes it, flushing its queue."""
+        made = BatchInvalidator(self, max_size, interval, on_flush=on_flush, keep=keep)
+        with self._mutex:
+            self._batches.append(made)
+        return made
 
     def close(self) -> None:
-        """Wait for the reloads under way, then close the indexes' own connections
-        (the manager calls it from its ``close``); harmless to repeat."""
+        """Close the batch invalidators made by :meth:`batch` (flushing their queues),
+        wait for the reloads under way, then close the indexes' own connections (the
+        manager calls it from its ``close``, before closing its tiers); harmless to
+        repeat."""
+        with self._mutex:
+            batches, self._batches = self._batches, []
+        for batch in batches:
+            try:
+                batch.close()
+            except Exception as exc:  # reported: closing goes on
+                self.manager._report("batch", "engine", exc)
         with self._mutex:
             if self._closed:
                 return
