@@ -253,6 +253,26 @@ def test_one_engine_per_manager_of_its_kind(make: Callable[[], CacheManager]) ->
         InvalidationEngine(object())
 
 
+def test_a_key_that_is_no_str_gets_the_manager_s_own_error(
+    make: Callable[[], CacheManager],
+) -> None:
+    m = make()
+    bare = [type(e) for e in _set_errors(m)]
+    InvalidationEngine(m, ttl_rules={"vm:": 60}).watch("vm:{x}:*")
+    assert [type(e) for e in _set_errors(m)] == bare
+
+
+def _set_errors(m: CacheManager) -> list[BaseException | None]:
+    out: list[BaseException | None] = []
+    for key in (123, b"vm:1:x", None):
+        try:
+            m.set(key, 1)  # type: ignore[arg-type]
+            out.append(None)
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
 def test_a_manager_without_an_engine_is_unchanged(make: Callable[[], CacheManager]) -> None:
     m = make()
     assert m.invalidation is None

@@ -170,8 +170,8 @@ class InvalidationEngine:
         """The TTL rules' TTL for a write of ``key`` that gives none (``None``: no rule
         names it; ``math.inf``: no expiry)."""
         rules = self.ttl_rules
-        if not rules:
-            return None
+        if not rules or not isinstance(key, str):
+            return None  # (the manager refuses a key that is no str with its own error)
         ttl = rules.ttl_for(key)
         if ttl is not None:
             self.stats.add("ttl_ruled")
@@ -189,6 +189,7 @@ class InvalidationEngine:
         pairs = [
             (_PATTERN + found, key)
             for key in keys
+            if isinstance(key, str)
             for template in patterns
             if (found := template.instance(key)) is not None
         ]
@@ -579,11 +580,13 @@ class InvalidationEngine:
                     continue
                 self._pending += 1
             epoch = entry.epoch
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    smart.workers, thread_name_prefix="novacache-refresh"
-                )
-            self._pool.submit(self._refresh, key, entry, epoch)
+            with self._mutex:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        smart.workers, thread_name_prefix="novacache-refresh"
+                    )
+                pool = self._pool
+            pool.submit(self._refresh, key, entry, epoch)
             started.add(key)
         if started:
             self.stats.add_by("smart", "keys", len(started))
