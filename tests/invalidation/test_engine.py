@@ -334,6 +334,21 @@ def test_redis_index_sets_expire_with_their_keys(redis_standalone: Standalone) -
         wait_until(trimmed, 5, "vm:2:b's entry to be trimmed")
 
 
+def test_the_index_survives_a_server_that_lost_its_scripts(
+    redis_standalone: Standalone,
+) -> None:
+    admin = _admin(redis_standalone)
+    remote = RedisTier(redis_standalone.url, prefix=prefix())
+    with CacheManager(local=LocalCache(1000), remote=remote) as m:
+        engine = InvalidationEngine(m)
+        engine.rule("e", patterns=["vm:{vm_id}:*"])
+        m.set("vm:1:a", 1)
+        admin.script_flush()  # as after a restart
+        m.set("vm:1:b", 2)
+        admin.script_flush()
+        assert engine.emit("e", vm_id=1).keys == {"vm:1:a", "vm:1:b"}
+
+
 def test_an_invalidation_shortens_the_entries_it_read(redis_standalone: Standalone) -> None:
     admin = _admin(redis_standalone)
     ns = prefix()

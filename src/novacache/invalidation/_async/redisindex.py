@@ -23,6 +23,8 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from ...tiers._keys import decode_key, encode_key
 from ...tiers._redis_base import _CAUGHT, _ttl_ms
 
@@ -126,14 +128,25 @@ class AsyncRedisIndex:
                 if tier._cluster:
                     out = [await script(keys=[k], args=a) for k, a in calls]
                 else:
-                    pipe = client.pipeline(transaction=False)
-                    for k, a in calls:
-                        await script(keys=[k], args=a, client=pipe)
-                    out = await pipe.execute()
+                    # Note that EVALSHA is queued directly: a script object in a
+                    # pipeline costs a SCRIPT EXISTS round trip on every execute. A
+                    # server that lost the script (a restart) gets it once more.
+                    try:
+                        out = await self._pipeline(client, script.sha, calls)
+                    except NoScriptError:
+                        await client.script_load(script.script)
+                        out = await self._pipeline(client, script.sha, calls)
         except _CAUGHT as exc:
             raise tier._translate(op, exc) from exc
         tier.breaker.record_success()
         return list(out)
+
+    @staticmethod
+    async def _pipeline(client: Any, sha: str, calls: list[tuple[bytes, list[Any]]]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for k, a in calls:
+            pipe.evalsha(sha, 1, k, *a)
+        return await pipe.execute()
 
     async def add(self, pairs: Iterable[tuple[str, str]], ttl: float | None) -> None:
         """Record each ``(name, key)`` pair; the entries live as long as ``ttl`` (the

@@ -25,6 +25,8 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from ...tiers._keys import decode_key, encode_key
 from ...tiers._redis_base import _CAUGHT, _ttl_ms
 
@@ -125,14 +127,25 @@ class RedisIndex:
             if tier._cluster:
                 out = [script(keys=[k], args=a) for k, a in calls]
             else:
-                pipe = client.pipeline(transaction=False)
-                for k, a in calls:
-                    script(keys=[k], args=a, client=pipe)
-                out = pipe.execute()
+                # Note that EVALSHA is queued directly: a script object in a
+                # pipeline costs a SCRIPT EXISTS round trip on every execute. A
+                # server that lost the script (a restart) gets it once more.
+                try:
+                    out = self._pipeline(client, script.sha, calls)
+                except NoScriptError:
+                    client.script_load(script.script)
+                    out = self._pipeline(client, script.sha, calls)
         except _CAUGHT as exc:
             raise tier._translate(op, exc) from exc
         tier.breaker.record_success()
         return list(out)
+
+    @staticmethod
+    def _pipeline(client: Any, sha: str, calls: list[tuple[bytes, list[Any]]]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for k, a in calls:
+            pipe.evalsha(sha, 1, k, *a)
+        return pipe.execute()
 
     def add(self, pairs: Iterable[tuple[str, str]], ttl: float | None) -> None:
         """Record each ``(name, key)`` pair; the entries live as long as ``ttl`` (the
