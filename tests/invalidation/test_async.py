@@ -17,7 +17,7 @@ from novacache.errors import ConfigurationError, MissingField
 from novacache.invalidation import AsyncInvalidationEngine, InvalidationEngine, SmartRefresh
 from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.tiers import AsyncPostgresTier, AsyncRedisTier, AsyncSQLiteTier
-from tiers.redis_servers import Standalone
+from tiers.redis_servers import Cluster, Standalone
 
 Factory = Callable[[], Awaitable[AsyncCacheManager]]
 
@@ -165,3 +165,20 @@ def test_sync_and_async_managers_share_one_redis_index(redis_standalone: Standal
 
         run(main())
         assert s.get("vm:5:x") is None or s.remote.get("vm:5:x") is None  # type: ignore[union-attr]
+
+
+def test_patterns_and_dependencies_on_a_cluster_asyncio(redis_cluster: Cluster) -> None:
+    async def main() -> None:
+        remote = AsyncRedisTier(redis_cluster.url, prefix=prefix())
+        async with AsyncCacheManager(local=LocalCache(1000), remote=remote) as m:
+            engine = AsyncInvalidationEngine(m)
+            engine.rule("org.changed", patterns=["org:{org}:user:*"])
+            await m.set_many({f"org:1:user:{i}": i for i in range(30)})  # many slots
+            await m.set("summary", "s")
+            await engine.depends("summary", on=["org:1:user:3"])
+            report = await engine.emit("org.changed", org=1)
+            assert report.ok, report.errors
+            assert report.keys == {f"org:1:user:{i}" for i in range(30)} | {"summary"}
+            assert await m.get_many([f"org:1:user:{i}" for i in range(30)]) == {}
+
+    run(main())
