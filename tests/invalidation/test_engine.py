@@ -219,6 +219,29 @@ def test_an_unregistered_pattern_falls_back_to_a_bounded_counted_scan(
     assert counts["scan_truncated"] >= 1  # per tier that hit the limit
 
 
+def test_backfill_indexes_keys_written_before_the_rule(
+    make: Callable[[], CacheManager], request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["make"] == "local":
+        pytest.skip("L1 alone has no tier to scan (its keys are indexed as written)")
+    m = make()
+    engine = InvalidationEngine(m)
+    m.set("vm:1:metrics:cpu", 1, ttl=60)
+    m.set("vm:1:metrics:mem", 2)
+    m.set("vm:1:state", 3)
+    m.set("vm:2:metrics:cpu", 4)
+    engine.rule("vm.migrated", patterns=["vm:{vm_id}:metrics:*"])
+    assert engine.emit("vm.migrated", vm_id=1).keys == set()  # written before the rule
+    with pytest.raises(ConfigurationError):
+        engine.backfill("vm:*")
+    assert engine.backfill("vm:{vm_id}:metrics:*") == 3
+    assert engine.stats.counts["backfilled"] == 3
+    report = engine.emit("vm.migrated", vm_id=1)
+    assert report.keys == {"vm:1:metrics:cpu", "vm:1:metrics:mem"}
+    assert m.get("vm:2:metrics:cpu") == 4
+    assert m.get("vm:1:state") == 3
+
+
 def test_a_custom_strategy_names_targets_for_an_event(make: Callable[[], CacheManager]) -> None:
     class TenantStrategy:
         name = "tenant"

@@ -47,6 +47,7 @@ def test_a_pattern_value_is_escaped_and_may_not_hold_its_stop_character() -> Non
 def test_a_key_falls_under_exactly_the_instance_an_event_fills() -> None:
     p = Template("vm:{vm_id}:metrics:*", pattern=True)
     assert p.prefix == "vm:"
+    assert p.glob() == "vm:*:metrics:*"
     assert p.instance("vm:7:metrics:cpu") == p.fill("e", {"vm_id": 7})
     assert p.instance("vm:7:metrics:") == "vm:7:metrics:*"
     assert p.instance("vm:a*:metrics:x") == p.fill("e", {"vm_id": "a*"})

@@ -158,6 +158,11 @@ class Template:
             out.append(text)
         return "".join(out)
 
+    def glob(self) -> str:
+        """The pattern with every placeholder as ``*``: the keys of every instance (what
+        a SCAN looks for; e.g. for ``engine.backfill``)."""
+        return "".join(literal + ("*" if name is not None else "") for literal, name in self._parts)
+
     def instance(self, key: str) -> str | None:
         """The instance of this pattern that ``key`` falls under (what :meth:`fill`
         returns for the fields read back from ``key``), or ``None``."""

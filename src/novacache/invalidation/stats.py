@@ -69,6 +69,7 @@ class InvalidationStats:
         "batches",  # batch flushes
         "batch_errors",  # batch flushes with an error
         "backpressure",  # adds that flushed in the caller because the queue was full
+        "backfilled",  # keys indexed by backfill (written before their rule)
     )
 
     def __init__(self) -> None:

@@ -181,6 +181,52 @@ class AsyncInvalidationEngine:
         """The pattern templates indexed at write time."""
         return list(self._templates)
 
+    async def backfill(self, pattern: str, *, limit: int | None = None) -> int:
+        """Index the keys already stored that fall under the registered pattern template
+        ``pattern`` (written before its rule existed): a SCAN of each tier below of at
+        most ``limit`` keys (default ``scan_limit``), each key indexed with its remaining
+        TTL there. A one-off operation for rolling out a rule, never run per event;
+        returns how many keys were indexed (``backfilled`` is counted). Raises
+        ``ConfigurationError`` for a pattern that is not registered, ``TierError``
+        when a tier or an index fails."""
+        template = self._templates.get(pattern)
+        if template is None:
+            raise ConfigurationError(f"{pattern!r} is not a registered pattern template")
+        limit = self.scan_limit if limit is None else limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+        glob = template.glob()
+        indexed: set[str] = set()
+        for _, tier in self.manager._below:
+            found: list[str] = []
+            it = tier.scan(glob)
+            try:
+                async for key in it:
+                    if key not in indexed and template.instance(key) is not None:
+                        found.append(key)
+                        if len(found) >= limit:
+                            break
+            finally:
+                if IS_ASYNC:
+                    close = getattr(it, "aclose", None)
+                    if close is not None:
+                        await close()
+                else:
+                    close = getattr(it, "close", None)
+                    if close is not None:
+                        close()
+            for key in found:
+                left = await tier.ttl(key)
+                if left is None:
+                    continue  # gone meanwhile
+                failed: dict[str, TierError] = {}
+                await self.index([key], None if math.isinf(left) else left, failed, {})
+                if failed:
+                    raise next(iter(failed.values()))
+                indexed.add(key)
+        self.stats.add("backfilled", len(indexed))
+        return len(indexed)
+
     # -- the manager's hooks --------------------------------------------------------------
 
     def ttl_for(self, key: str) -> float | None:
