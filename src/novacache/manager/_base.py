@@ -229,6 +229,10 @@ class ManagerBase(Generic[TierT]):
         self._closed = False
         self._tag_indexes: tuple[AnyTagIndex, ...] | None = None
         self.bus: InvalidationBus | None = None
+        # The invalidation engine bound to this manager (novacache.invalidation), whose
+        # hooks the write and load paths call when it is set (one test each otherwise).
+        self._on_write: Any = None
+        self.invalidation: Any = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]

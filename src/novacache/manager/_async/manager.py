@@ -353,6 +353,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     ) -> WriteReport:
         # The common write (no tags, no freshness deadline, no bus) makes as few
         # Python-level calls as it can: each costs about what the encoding does.
+        if ttl is None and self._on_write is not None:
+            ttl = self._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         if tags or type(tags) is not tuple:
             tags = check_tags(tags)
@@ -366,6 +368,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         failed: dict[str, TierError] = {}
         if tags:
             await self._index(tags, [key], tier_ttl, failed, down)
+        if self._on_write is not None:  # patterns indexed at write time (invalidation)
+            await self._on_write.index([key], tier_ttl, failed, down)
         for slot, tier in reversed(self._below):
             if slot in down:
                 if slot in slots or self.router.sizes_matter:
@@ -406,6 +410,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     ) -> WriteReport:
         """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
+        if ttl is None and self._on_write is not None and self._on_write.ttl_rules:
+            report: WriteReport = await self._on_write.set_many(items, tags)  # by TTL rule
+            return report
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
         now = self.clock()
@@ -415,6 +422,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         down: Down = {}
         if tags and routed:
             await self._index(tags, list(routed), ttl, failed, down)
+        if self._on_write is not None and routed:  # (invalidation)
+            await self._on_write.index(list(routed), ttl, failed, down)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
@@ -679,6 +688,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         """``get_or_load`` below L1: read the tiers, then load once (see there)."""
         # A tier found unreachable is not tried again in this call: one call pays at most
         # one timeout per tier (the read, the read inside the lead, the write).
+        if self._on_write is not None:
+            self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
         found = await self._read(key, down)
         if found is not None:
@@ -709,6 +720,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 started = time.perf_counter()
                 loaded = await loader()
                 took = time.perf_counter() - started
+                if self._on_write is not None:
+                    self._on_write.loaded(key, took)
                 ttl_used: float | None = ttl
                 if loaded is None:
                     if negative_ttl is None:
@@ -789,6 +802,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self._closed:
             return
         self._closed = True
+        if self._on_write is not None:
+            await self._on_write.close()
         if self.bus is not None:
             await async_run_blocking(self.bus.close)
         self._close_indexes()

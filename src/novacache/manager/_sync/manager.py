@@ -321,6 +321,8 @@ class CacheManager(ManagerBase[Tier]):
     ) -> WriteReport:
         # The common write (no tags, no freshness deadline, no bus) makes as few
         # Python-level calls as it can: each costs about what the encoding does.
+        if ttl is None and self._on_write is not None:
+            ttl = self._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         if tags or type(tags) is not tuple:
             tags = check_tags(tags)
@@ -334,6 +336,8 @@ class CacheManager(ManagerBase[Tier]):
         failed: dict[str, TierError] = {}
         if tags:
             self._index(tags, [key], tier_ttl, failed, down)
+        if self._on_write is not None:  # patterns indexed at write time (invalidation)
+            self._on_write.index([key], tier_ttl, failed, down)
         for slot, tier in reversed(self._below):
             if slot in down:
                 if slot in slots or self.router.sizes_matter:
@@ -374,6 +378,9 @@ class CacheManager(ManagerBase[Tier]):
     ) -> WriteReport:
         """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
+        if ttl is None and self._on_write is not None and self._on_write.ttl_rules:
+            report: WriteReport = self._on_write.set_many(items, tags)  # by TTL rule
+            return report
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
         now = self.clock()
@@ -383,6 +390,8 @@ class CacheManager(ManagerBase[Tier]):
         down: Down = {}
         if tags and routed:
             self._index(tags, list(routed), ttl, failed, down)
+        if self._on_write is not None and routed:  # (invalidation)
+            self._on_write.index(list(routed), ttl, failed, down)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
@@ -590,6 +599,8 @@ class CacheManager(ManagerBase[Tier]):
         """``get_or_load`` below L1: read the tiers, then load once (see there)."""
         # A tier found unreachable is not tried again in this call: one call pays at most
         # one timeout per tier (the read, the read inside the lead, the write).
+        if self._on_write is not None:
+            self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
         found = self._read(key, down)
         if found is not None:
@@ -620,6 +631,8 @@ class CacheManager(ManagerBase[Tier]):
                 started = time.perf_counter()
                 loaded = loader()
                 took = time.perf_counter() - started
+                if self._on_write is not None:
+                    self._on_write.loaded(key, took)
                 ttl_used: float | None = ttl
                 if loaded is None:
                     if negative_ttl is None:
@@ -700,6 +713,8 @@ class CacheManager(ManagerBase[Tier]):
         if self._closed:
             return
         self._closed = True
+        if self._on_write is not None:
+            self._on_write.close()
         if self.bus is not None:
             run_blocking(self.bus.close)
         self._close_indexes()
