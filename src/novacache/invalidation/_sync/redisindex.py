@@ -28,7 +28,8 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from ...tiers._keys import decode_key, encode_key
-from ...tiers._redis_base import _CAUGHT, ttl_ms
+from ...tiers._kit import ttl_ms
+from ...tiers._redis_base import _CAUGHT
 
 __all__ = ["RedisIndex"]
 
