@@ -92,9 +92,12 @@ def _cython_directives() -> dict[str, object]:
 def _depends(pyx: Path) -> list[str]:
     """The files a module is rebuilt for besides its ``.pyx``: every header of ``ext/``,
     and the parts the ``.pyx`` includes, kept in the folder named as the module without
-    its underscore (``ext/_core.pyx`` includes ``ext/core/*.pxi``)."""
+    its underscore (``ext/_core.pyx`` includes ``ext/core/*.pxi``), and the core's C API
+    (``ext/core/api.pxi``), which other modules include too."""
     parts = EXT_DIR / pyx.stem.lstrip("_")
     files = [*EXT_DIR.glob("*.h"), *parts.glob("*.pxi"), *parts.glob("*.pxd")]
+    files.append(EXT_DIR / "core" / "api.pxi")
+    files = list(dict.fromkeys(files))
     return sorted(str(p.relative_to(HERE)) for p in files)
 
 

@@ -8,6 +8,7 @@ list (``extra_info["ops"]`` keys), so divide the times by that for ns/op.
 
     pytest benchmarks                         # measure (see --l1-size)
     pytest benchmarks --benchmark-disable -q  # smoke test: every loop runs once
+    pytest benchmarks --l1-big                # also the 1M / 5M entry hit rows
 
 An implementation that is not installed (or the compiled core when it was not built) is
 skipped with the reason, never an error.
@@ -21,6 +22,11 @@ from l1_support import ORDERS, KeySets
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--l1-big",
+        action="store_true",
+        help="also run the tests marked big (caches of 1M and 5M entries: minutes, GBs)",
+    )
     parser.addoption(
         "--l1-size",
         type=int,
@@ -39,3 +45,16 @@ def keysets(request: pytest.FixtureRequest) -> KeySets:
 def order(request: pytest.FixtureRequest) -> str:
     """The key order of one test: "insertion" or "random"."""
     return str(request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "big: caches of millions of entries (--l1-big)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--l1-big"):
+        return
+    skip = pytest.mark.skip(reason="big: run with --l1-big")
+    for item in items:
+        if "big" in item.keywords:
+            item.add_marker(skip)

@@ -35,7 +35,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
 from libc.float cimport DBL_MAX
 from libc.math cimport INFINITY, isinf, isnan
-from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import sys
@@ -49,6 +49,7 @@ from novacache.errors import ConfigurationError, EntryTooLarge
 include "core/capi.pxi"             # C declarations: Python.h, _core_support.h
 include "core/table.pxi"            # the entries, the index, the graveyard
 include "core/recency.pxi"          # the exact-LRU recency log; eviction
+include "core/policy.pxi"           # the "tinylfu" policy (adaptive W-TinyLFU)
 include "core/clock.pxi"            # the C clock, TTLs, deadlines, the expiry sweep
 include "core/access.pxi"           # _get, _set, _discard: what every operation runs
 include "core/stats.pxi"            # the counters' snapshot
@@ -58,3 +59,5 @@ include "core/cachetools_mode.pxi"  # a LocalCache in cachetools' modes
 include "core/cachetools_core.pxi"  # class _CachetoolsCore (novacache.cachetools)
 include "core/memoize.pxi"          # memoize, class Memoized
 include "core/cached_call.pxi"      # class _CachedCall (cachetools' cached())
+include "core/api.pxi"              # the C API struct other compiled modules use
+include "core/export.pxi"           # its capsule, _capi

@@ -10,6 +10,7 @@
 #ifndef NOVACACHE_CORE_SUPPORT_H
 #define NOVACACHE_CORE_SUPPORT_H
 #include <Python.h>
+#include <limits.h>
 
 typedef int (*nc_visitproc)(PyObject *, void *);
 typedef int (*nc_traverseproc)(PyObject *, nc_visitproc, void *);
@@ -69,6 +70,35 @@ static inline Py_hash_t nc_hash(PyObject *o) {
     }
 #endif
     return PyObject_Hash(o);
+}
+
+/* Number of set bits of a 64-bit word. */
+#if defined(__GNUC__) || defined(__clang__)
+#define nc_popcount64(x) ((int)__builtin_popcountll((unsigned long long)(x)))
+#else
+static inline int nc_popcount64(unsigned long long x) {
+    int n = 0;
+    while (x) { x &= x - 1; n++; }
+    return n;
+}
+#endif
+
+/* a * b / d for a, b >= 0 and d >= 1, saturated at LLONG_MAX (the tinylfu policy's
+ * ARC-style step, exact where 128-bit integers exist; elsewhere exact while a * b
+ * fits 64 bits, which holds for every cache below 2**31 entries of weight 1). */
+static inline long long nc_muldiv(long long a, long long b, long long d) {
+#if defined(__SIZEOF_INT128__)
+    long long q;
+    unsigned __int128 p;
+    if (!__builtin_mul_overflow(a, b, &q))
+        return q / d;               /* the common case: one 64-bit division */
+    p = (unsigned __int128)a * (unsigned __int128)b / (unsigned __int128)d;
+    return p > (unsigned __int128)LLONG_MAX ? LLONG_MAX : (long long)p;
+#else
+    if (b != 0 && a > LLONG_MAX / b)
+        return LLONG_MAX;
+    return a * b / d;
+#endif
 }
 
 #define nc_vectorcall_nargs(n) PyVectorcall_NARGS(n)

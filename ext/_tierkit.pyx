@@ -13,6 +13,16 @@ encode);
 dict grown one key at a time is rebuilt five times on its way to 100 keys, each time in
 a fresh table: the larger ones come from ``malloc``). They are the two O(n) steps a
 tier's ``get_many`` adds to a bare MGET.
+
+Two helpers of the single-key commands, the same as their Python twins in
+``novacache.tiers._redis_base`` (a tier's ``get`` and ``set`` call them once each, and a
+Python-level call costs a few hundred nanoseconds beside a ~25 us round trip):
+``raw_key(prefix, key, limit)`` is ``prefix + key`` in UTF-8 (a lone surrogate passed
+through), ``TypeError`` for a key that is not ``str``, ``EntryTooLarge`` past ``limit``
+bytes;
+``ttl_ms(ttl)`` is the ``PX`` millisecond count of a TTL in seconds (``None``: no
+expiry), computed here for ``None``, an exact ``float`` or ``int``; any other type goes
+to the Python twin (``novacache.tiers._kit._ttl_ms``).
 """
 
 from cpython.dict cimport PyDict_SetItem
@@ -21,6 +31,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_Concat
 from libc.string cimport memcpy
+from libc.math cimport fabs, round
 
 cdef extern from "Python.h":
     bint PyUnicode_Check(object)
@@ -29,6 +40,10 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    bint PyFloat_CheckExact(object)
+    bint PyLong_CheckExact(object)
+    double PyFloat_AS_DOUBLE(object)
+    long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
 
 cdef extern from *:
     """
@@ -121,3 +136,81 @@ def present(list names, list values):
         if value is not None:
             PyDict_SetItem(out, names[i], value)
     return out
+
+
+# -- single-key helpers -----------------------------------------------------------------
+
+from novacache.errors import EntryTooLarge
+
+cdef Py_ssize_t MAX_BULK_BYTES = 512 * 1024 * 1024    # Redis' proto-max-bulk-len default
+cdef double MAX_TTL = 100 * 365.25 * 86400.0          # novacache.tiers._checks.MAX_TTL
+cdef object _slow_ttl = None  # novacache.tiers._kit._ttl_ms, imported on first use
+
+
+cdef object _slow_ttl_ms(ttl):
+    global _slow_ttl
+    if _slow_ttl is None:
+        from novacache.tiers._kit import _ttl_ms
+        _slow_ttl = _ttl_ms
+    return _slow_ttl(ttl)
+
+
+def raw_key(bytes prefix, key, Py_ssize_t limit=MAX_BULK_BYTES):
+    cdef Py_ssize_t plen = len(prefix)
+    cdef Py_ssize_t size
+    cdef const char* utf8
+    cdef char* dest
+    raw = None
+    if not PyUnicode_Check(key):
+        raise TypeError(f"a key must be str, not {type(key).__name__}")
+    if PyUnicode_IS_COMPACT_ASCII(key):
+        utf8 = <const char*>PyUnicode_DATA(key)
+        size = PyUnicode_GET_LENGTH(key)
+    else:
+        try:
+            utf8 = PyUnicode_AsUTF8AndSize(key, &size)
+        except UnicodeEncodeError:
+            raw = PyUnicode_AsEncodedString(key, "utf-8", "surrogatepass")
+            utf8 = PyBytes_AS_STRING(raw)
+            size = len(raw)
+    if size > limit - plen:
+        raise EntryTooLarge(plen + size, limit)  # the key alone
+    out = PyBytes_FromStringAndSize(NULL, plen + size)
+    dest = PyBytes_AS_STRING(out)
+    memcpy(dest, PyBytes_AS_STRING(prefix), plen)
+    memcpy(dest + plen, utf8, size)
+    return out
+
+
+cdef inline double _round_half_even(double x) noexcept:
+    # round(x) as CPython rounds a float (half to even)
+    cdef double r = round(x)  # C's round: half away from zero; then as CPython does
+    if fabs(x - r) == 0.5:
+        r = 2.0 * round(x / 2.0)
+    return r
+
+
+def ttl_ms(ttl):
+    cdef double d
+    cdef long long v
+    cdef int overflow = 0
+    if ttl is None:
+        return None
+    if PyFloat_CheckExact(ttl):
+        d = PyFloat_AS_DOUBLE(ttl)
+        if not d > 0:  # also NaN
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        if d > MAX_TTL:
+            return None
+        v = <long long>_round_half_even(d * 1000.0)
+        return v if v > 0 else 1
+    if PyLong_CheckExact(ttl):
+        v = PyLong_AsLongLongAndOverflow(ttl, &overflow)
+        if overflow > 0:
+            return None
+        if overflow < 0 or v <= 0:
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        if v > MAX_TTL:
+            return None
+        return v * 1000
+    return _slow_ttl_ms(ttl)

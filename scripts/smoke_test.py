@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-COMPILED_MODULES = ("_core", "_codec", "_tierkit")
+COMPILED_MODULES = ("_core", "_codec", "_tierkit", "_managerkit")
 
 
 def _check(ok: bool, what: str) -> None:

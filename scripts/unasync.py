@@ -195,6 +195,31 @@ def _format(code: str, target: Path) -> str:
 _UNWRAP = "# unasync: unwrap"
 
 
+def _drop_async_finally(source: str) -> str:
+    """A ``finally:`` whose whole body is one ``if IS_ASYNC:`` (without ``else``) goes,
+    with its body: the synchronous code has nothing to do there."""
+    while True:
+        lines = source.splitlines(keepends=True)
+        for node in ast.walk(ast.parse(source)):
+            body = getattr(node, "finalbody", None)
+            if (
+                isinstance(node, ast.Try)
+                and body
+                and len(body) == 1
+                and isinstance(body[0], ast.If)
+                and _is_async_test(body[0].test) is True
+                and not body[0].orelse
+            ):
+                head = body[0].lineno - 2
+                while lines[head].strip() != "finally:":
+                    head -= 1
+                del lines[head : body[0].end_lineno]
+                source = "".join(lines)
+                break
+        else:
+            return source
+
+
 def _marked(node: ast.AST, lines: list[str]) -> bool:
     """Whether ``node`` is an ``if IS_ASYNC`` / ``if not IS_ASYNC`` or an unwrapped ``with``."""
     if isinstance(node, ast.If):
@@ -223,6 +248,7 @@ def _resolve_is_async(source: str, where: Path) -> str:
     ``if not IS_ASYNC: B`` by ``B``), every ``with`` marked ``# unasync: unwrap`` by its
     body dedented to the ``with``: one at a time, re-parsing in between (a rewrite moves
     the lines of the statements around it)."""
+    source = _drop_async_finally(source)
     while True:
         lines = source.splitlines(keepends=True)
         found: list[ast.If | ast.With | ast.AsyncWith] = []

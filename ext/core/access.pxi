@@ -30,13 +30,20 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
         if ix < 0:
             if count:
                 self._misses += 1
+                if self._pol != NULL:
+                    _pol_miss_fn(self, h)
             return NULL
     if self._expires != NULL and self._expires[ix] != INFINITY:
         # Live by the C clock (the default): a hit. Anything else: _get_timed.
         if self._timer is not None or _c_expired(self._expires[ix]):
             return _get_timed(self, key, h, ix, count, touch)
-    if touch and self._read_refreshes:
-        _touch(self, <int32_t>ix)
+    if touch:
+        # LRU: the same one test as before the policies. The tinylfu policy turns
+        # _read_refreshes off, so its hit costs the LRU path nothing.
+        if self._read_refreshes:
+            _touch(self, <int32_t>ix)
+        elif self._pol != NULL:
+            _pol_hit_fn(self, <int32_t>ix)
     if count:
         self._hits += 1
     return self._entries[ix].value
@@ -103,6 +110,8 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         nc_incref(<PyObject*>value)
         e.value = <PyObject*>value
         _set_expiry(self, <int32_t>ix, expires)
+        if self._pol != NULL:
+            return _pol_set_existing(self, <int32_t>ix, w, old)
         _touch(self, <int32_t>ix)
         if self._weights == NULL:
             # Without weights an overwrite never needs room: the old value is all
@@ -123,6 +132,8 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     _gy_init(&g)
     if self._nttl > 0:
         _sweep(self, now, &g)
+    if self._pol != NULL:
+        return _pol_set_new(self, key, value, h, slot, expires, w, &g)
     _make_room(self, 1, w, NIL, &g)
     try:
         _insert(self, key, value, h, slot, expires, w)

@@ -15,6 +15,8 @@ cdef extern from "_core_support.h":
     void nc_enable_vectorcall(object tp, Py_ssize_t offset)
     void nc_prefetch_w(void* p) noexcept nogil
     int nc_ctz64(uint64_t x) noexcept nogil
+    int nc_popcount64(uint64_t x) noexcept nogil
+    long long nc_muldiv(long long a, long long b, long long d) noexcept nogil
     Py_hash_t nc_hash(object o) except? -1
     Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
     object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)

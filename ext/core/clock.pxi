@@ -153,13 +153,18 @@ cdef PyObject* _get_timed(LocalCache self, object key, Py_hash_t h, Py_ssize_t i
                 elif touch == 2:
                     _touch(self, <int32_t>ix)
                 break
-        if touch and self._read_refreshes:
-            _touch(self, <int32_t>ix)
+        if touch:
+            if self._read_refreshes:
+                _touch(self, <int32_t>ix)
+            elif self._pol != NULL:
+                _pol_hit_fn(self, <int32_t>ix)
         if count:
             self._hits += 1
         return self._entries[ix].value
     if count:
         self._misses += 1
+        if self._pol != NULL:
+            _pol_miss_fn(self, h)
     return NULL
 
 

@@ -22,6 +22,39 @@ def default_weigher(key, value):
     return _getsizeof(value)
 
 
+cdef int _policy_arg(object policy, object maxsize, object maxbytes) except -1:
+    """Check ``policy``: "lru", or "tinylfu" with exactly one of maxsize and maxbytes
+    (the policy has one capacity), maxbytes at most 2**40."""
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a str, not {type(policy).__name__}")
+    if policy == "lru":
+        return 0
+    if policy != "tinylfu":
+        raise ConfigurationError(f"unknown policy {policy!r}; choose 'lru' or 'tinylfu'")
+    if (maxsize is None) == (maxbytes is None):
+        raise ConfigurationError(
+            "policy='tinylfu' needs exactly one bound: maxsize or maxbytes"
+        )
+    if maxbytes is not None and isinstance(maxbytes, int) and maxbytes > POLICY_MAX_CAPACITY:
+        raise ConfigurationError(
+            f"policy='tinylfu' takes maxbytes <= 2**40, got {maxbytes!r}"
+        )
+    return 0
+
+
+cdef int _pol_init(LocalCache self) except -1:
+    """Give the cache a fresh tinylfu policy (its bounds are set). Bounded by maxsize,
+    an entry weighs 1 and the sketch is sized for maxsize entries; by maxbytes, an
+    entry weighs its weight and the sketch starts sized for min(maxbytes, 1024)
+    entries (it grows with the entries held)."""
+    if self._maxsize >= 0:
+        self._pol = _pol_new(self._maxsize, self._maxsize, False, self._ecap)
+    else:
+        self._pol = _pol_new(self._maxbytes, min(self._maxbytes, 1024), True, self._ecap)
+    self._read_refreshes = False            # a hit takes _pol_hit (see _get)
+    return 0
+
+
 cdef Py_ssize_t _bound_arg(object value, str name) except -2:
     """None -> -1 (no bound); else an int >= 1."""
     if value is None:
@@ -40,7 +73,8 @@ cdef Py_ssize_t _bound_arg(object value, str name) except -2:
 cdef class LocalCache:
     """An in-process LRU cache with per-entry TTL and a size budget.
 
-    ``LocalCache(maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None)``
+    ``LocalCache(maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None,
+    policy="lru")``
 
     Holds live objects (no serialization). Bounded by entry count (``maxsize``) and/or
     by the total weight of its entries (``maxbytes``, weights from ``weigher(key,
@@ -51,6 +85,9 @@ cdef class LocalCache:
 
     Without ``timer``, time comes from a C monotonic clock (on Linux a coarse reading,
     checked against the precise one near a deadline, so expiry is exact).
+
+    ``policy="tinylfu"`` replaces exact LRU by an adaptive W-TinyLFU (``docs/policies.md``):
+    it needs exactly one bound, ``maxsize`` or ``maxbytes``.
     """
 
     cdef Entry* _entries
@@ -104,6 +141,7 @@ cdef class LocalCache:
     cdef object _weigher            # None: weights are not tracked
     cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
                                     # (last: the fields a hit reads keep their places)
+    cdef Policy* _pol               # NULL: exact LRU; else the tinylfu policy
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -121,11 +159,13 @@ cdef class LocalCache:
         self._bytelimit = -1
         self._ttl = INFINITY
 
-    def __init__(self, maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None):
+    def __init__(self, maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None,
+                 policy="lru"):
         if self._nfill:
             raise RuntimeError("LocalCache.__init__ called twice")
         self._maxsize = _bound_arg(maxsize, "maxsize")
         self._maxbytes = _bound_arg(maxbytes, "maxbytes")
+        _policy_arg(policy, maxsize, maxbytes)
         if weigher is not None and not callable(weigher):
             raise TypeError("weigher must be callable")
         if timer is not None and not callable(timer):
@@ -143,11 +183,18 @@ cdef class LocalCache:
             self._bytelimit = PY_SSIZE_T_MAX
         self._timer = timer
         self._ttl = INFINITY if ttl is None else _ttl_arg(ttl, True)
+        _pol_free(self._pol)
+        self._pol = NULL
+        self._read_refreshes = True
+        if policy == "tinylfu":
+            _pol_init(self)
 
     def __dealloc__(self):
         _release_table(self)
         PyMem_Free(self._index)
         self._index = NULL
+        _pol_free(self._pol)
+        self._pol = NULL
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -225,7 +272,7 @@ cdef class LocalCache:
         if self._keep_expired:
             _ttl_expire_head(self, now, &g)
         while True:
-            ix = _lru(self)
+            ix = _lru(self) if self._pol == NULL else _pol_first(self)
             if ix == NIL:
                 _gy_release(&g)
                 raise KeyError("popitem(): cache is empty")
@@ -242,8 +289,13 @@ cdef class LocalCache:
             return (_steal(k), _steal(v))
 
     def clear(self):
-        """Remove every entry. The counters other than currsize/currbytes are kept."""
+        """Remove every entry. The counters other than currsize/currbytes are kept.
+        The tinylfu policy starts afresh too (an empty sketch, ghost and shadow)."""
         _release_table(self)
+        if self._pol != NULL:
+            _pol_free(self._pol)
+            self._pol = NULL
+            _pol_init(self)
 
     def get_many(self, keys):
         """``{key: value}`` for the live keys among ``keys``; each counts a hit or miss."""
@@ -362,6 +414,11 @@ cdef class LocalCache:
         return self._nused
 
     @property
+    def policy(self):
+        """The eviction policy: ``"lru"`` or ``"tinylfu"``."""
+        return "lru" if self._pol == NULL else "tinylfu"
+
+    @property
     def currbytes(self):
         return self._currbytes
 
@@ -394,6 +451,7 @@ cdef class LocalCache:
             "weigher": None if self._weigher is default_weigher else self._weigher,
             "ttl": self.ttl,
             "timer": self._timer,
+            "policy": self.policy,
         }
         state = getattr(self, "__dict__", None)
         return (_restore, (type(self), config, entries), state or None)
@@ -413,6 +471,7 @@ def _restore(cls, config, entries):
         weigher=config["weigher"],
         ttl=config["ttl"],
         timer=config["timer"],
+        policy=config.get("policy", "lru"),
     )
     for key, value, remaining in entries:
         if remaining is None:

@@ -65,7 +65,8 @@ cdef class Memoized:
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = <void*>_memoized_vectorcall
 
-    def __init__(self, func, maxsize=128, *, ttl=None, typed=False, timer=None):
+    def __init__(self, func, maxsize=128, *, ttl=None, typed=False, timer=None,
+                 policy="lru"):
         if not callable(func):
             raise TypeError("memoize expects a callable")
         if maxsize is not None:
@@ -73,6 +74,7 @@ cdef class Memoized:
                 raise TypeError("maxsize must be an int or None")
             if maxsize < 0:
                 maxsize = 0
+        _policy_arg(policy, 128 if maxsize == 0 else maxsize, None)
         self._func = func
         self._typed = bool(typed)
         self._maxsize = maxsize
@@ -82,7 +84,8 @@ cdef class Memoized:
         # Any maxsize is accepted, as functools does: beyond the largest cache it means
         # no bound in practice.
         self._cache = None if maxsize == 0 else LocalCache(
-            None if maxsize is None else min(maxsize, MAX_ENTRIES), ttl=ttl, timer=timer
+            None if maxsize is None else min(maxsize, MAX_ENTRIES), ttl=ttl, timer=timer,
+            policy=policy,
         )
         from functools import update_wrapper
         update_wrapper(self, func)
@@ -168,24 +171,26 @@ cdef Py_ssize_t _vectorcall_offset():
 nc_enable_vectorcall(Memoized, _vectorcall_offset())
 
 
-def memoize(maxsize=128, *, ttl=None, typed=False, timer=None):
+def memoize(maxsize=128, *, ttl=None, typed=False, timer=None, policy="lru"):
     """Memoize a function like ``functools.lru_cache``, on the compiled LocalCache.
 
     ``@memoize``, ``@memoize()`` or ``@memoize(maxsize, ttl=..., typed=..., timer=...)``.
     ``maxsize=None`` is unbounded; ``0`` caches nothing. ``ttl`` (seconds) bounds how
-    long a result is reused. Exceptions are not cached; concurrent misses of one key may
+    long a result is reused. ``policy`` is the cache's eviction policy (``"lru"``, or
+    ``"tinylfu"``, which needs a maxsize). Exceptions are not cached; concurrent misses of one key may
     each call the function.
     """
     if callable(maxsize) and not isinstance(maxsize, int):
-        return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer)
+        return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer, policy=policy)
     if maxsize is not None and (isinstance(maxsize, bool) or not isinstance(maxsize, int)):
         raise TypeError(f"maxsize must be an int or None, not {type(maxsize).__name__}")
     if ttl is not None:
         _ttl_arg(ttl, True)
     if timer is not None and not callable(timer):
         raise TypeError("timer must be callable")
+    _policy_arg(policy, 128 if maxsize == 0 else maxsize, None)
 
     def decorator(func):
-        return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer)
+        return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer, policy=policy)
 
     return decorator

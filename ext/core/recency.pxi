@@ -11,8 +11,8 @@
 # The rest of the core reaches the policy only through these calls: a hit or a write
 # (_touch), a new entry (_insert: _log_append), a removal (_remove: _bit_clear), a
 # victim (_make_room and popitem: _lru), the order of keys() (_snapshot: _lru,
-# _next_current). A second policy (W-TinyLFU, a later issue) goes in a file beside this
-# one, behind the same calls.
+# _next_current). The second policy, "tinylfu" (policy.pxi), sits behind the same
+# calls: each tests LocalCache._pol where it already branches (see policy.pxi).
 #
 # Recency log. A doubly linked LRU list makes every hit write to the entry's two
 # neighbours, which in a large cache sit anywhere in memory: two cache misses per hit that

@@ -83,7 +83,7 @@ cdef void _gy_push(Graveyard* g, PyObject* o) noexcept:
     g.n += 1
 
 
-cdef void _gy_release(Graveyard* g) noexcept:
+cdef inline void _gy_release(Graveyard* g) noexcept:
     cdef Py_ssize_t i
     cdef Py_ssize_t n = g.n
     cdef PyObject** heap = g.heap
@@ -176,8 +176,10 @@ cdef inline size_t _empty_slot(LocalCache self, Py_hash_t h) noexcept:
     return i
 
 
-cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t slot,
-                 double expires, Py_ssize_t w) except -1:
+cdef int32_t _insert(LocalCache self, object key, object value, Py_hash_t h, size_t slot,
+                     double expires, Py_ssize_t w) except -1:
+    """Add a new entry; return its number. Under the tinylfu policy the caller then
+    hands it to _pol_insert (which links it in a queue and evicts)."""
     cdef int32_t ix
     cdef Entry* e
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
@@ -210,7 +212,8 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         self._weights[ix] = w
         self._currbytes += w
     e.pos = NOPOS                           # no record yet (a fresh entry is garbage)
-    _log_append(self, ix)
+    if self._pol == NULL:
+        _log_append(self, ix)
     if self._track_insertion:
         self._ilog[self._ilen] = ix
         e.next = <int32_t>self._ilen
@@ -219,7 +222,7 @@ cdef int _insert(LocalCache self, object key, object value, Py_hash_t h, size_t 
         _ol_append(self._worder, &self._wfirst, &self._wlast, ix)
     self._nused += 1
     self._version += 1
-    return 0
+    return ix
 
 
 cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
@@ -228,7 +231,10 @@ cdef void _remove(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     cdef Entry* e = &self._entries[ix]
     self._index[_slot_of(self, ix)] = DUMMY
     self._ndummy += 1
-    _bit_clear(self._lbits, e.pos)          # its log record is stale from now on
+    if self._pol == NULL:
+        _bit_clear(self._lbits, e.pos)      # its log record is stale from now on
+    else:
+        _pol_unlink(self, ix)               # out of its queue (e.pos is its link)
     e.pos = NOPOS
     if self._ilog != NULL:
         self._ilog[e.next] = -1
@@ -284,11 +290,6 @@ cdef int _rebuild_index(LocalCache self, Py_ssize_t n) except -1:
 
 cdef int _grow_entries(LocalCache self) except -1:
     cdef Py_ssize_t cap = MIN_ENTRIES if self._ecap == 0 else self._ecap * 2
-    cdef Py_ssize_t i
-    cdef Entry* entries
-    cdef double* expires
-    cdef Py_ssize_t* weights
-    cdef int32_t* iorder
     cdef int32_t* log
     cdef uint64_t* bits
     cdef Py_ssize_t lcap
@@ -298,6 +299,11 @@ cdef int _grow_entries(LocalCache self) except -1:
         cap = MAX_ENTRIES
     if cap <= self._ecap:
         raise OverflowError("LocalCache cannot hold more than 2**31 - 2 entries")
+    if self._pol != NULL:
+        # The tinylfu policy keeps no recency log: its queues run through the entries.
+        if _pol_grow(self._pol, cap) < 0:
+            raise MemoryError()
+        return _grow_entry_arrays(self, cap)
     # Log positions are 32-bit and NOPOS is the largest: cap the log below it (for the
     # largest caches that means fewer records per entry, never fewer than two).
     lcap = min(<Py_ssize_t>RING_FACTOR * cap, <Py_ssize_t>0xFFFFFFFE)
@@ -312,6 +318,16 @@ cdef int _grow_entries(LocalCache self) except -1:
            (((lcap + 63) >> 6) - ((self._lcap + 63) >> 6)) * sizeof(uint64_t))
     self._lbits = bits
     self._lcap = lcap
+    return _grow_entry_arrays(self, cap)
+
+
+cdef int _grow_entry_arrays(LocalCache self, Py_ssize_t cap) except -1:
+    """Grow the entry array and its side arrays to cap entries."""
+    cdef Py_ssize_t i
+    cdef Entry* entries
+    cdef double* expires
+    cdef Py_ssize_t* weights
+    cdef int32_t* iorder
     entries = <Entry*>PyMem_Realloc(self._entries, cap * sizeof(Entry))
     if entries == NULL:
         raise MemoryError()
@@ -376,6 +392,8 @@ cdef void _release_table(LocalCache self) noexcept:
     self._wfirst = self._wlast = NIL
     PyMem_Free(self._worder)
     self._worder = NULL
+    if self._pol != NULL:
+        _pol_forget(self._pol)
     self._version += 1
     for ix in range(nfill):
         if entries[ix].key != NULL:
@@ -418,6 +436,8 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
         ix = _ilog_next(self, &ir)          # NIL: empty or not tracked
     elif order == 2:
         ix = NIL if self._worder == NULL else self._wfirst
+    elif self._pol != NULL:
+        ix = _pol_first(self)
     else:
         ix = _lru(self)
         r = self._lhead
@@ -433,6 +453,8 @@ cdef list _snapshot(LocalCache self, int what, int order=0):
             ix = _ilog_next(self, &ir)
         elif order == 2:
             ix = self._worder[2 * ix + 1]
+        elif self._pol != NULL:
+            ix = _pol_next(self, ix)
         else:
             r = _next_current(self, r + 1)
             ix = NIL if r < 0 else self._log[r]

@@ -30,6 +30,11 @@ Implementation notes:
   under an equal key drops it (``_drop``).
 - Weights lie in ``[0, maxbytes]`` (``[0, sys.maxsize]`` without maxbytes) and so does
   their sum, as in the compiled core, whose counters are C integers.
+- ``policy="tinylfu"``: the decisions are the reference's (``_policy_py.TinyLFUPolicy``),
+  fed as the compiled core feeds its copy, so both give the same misses. The policy is
+  keyed by a ``_PKey`` per key (hash = the key's hash, equality = identity: no user code
+  runs in the policy); the ring then only counts and holds the entries, and the order of
+  ``keys()`` and ``popitem`` is the policy's (window, probation, protected).
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import update_wrapper
 from types import GenericAlias, MethodType
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from ._policy_py import TinyLFUPolicy
 from ._stats import CacheInfo, CacheStats
 from .errors import ConfigurationError, EntryTooLarge
 
@@ -59,6 +65,9 @@ _SWEEP_STEP = 4
 """How many least-recently-used entries an insert of a new key examines for expiry."""
 
 _MISSING: Any = object()
+
+POLICY_MAX_CAPACITY = 2**40
+"""The largest ``maxbytes`` accepted with ``policy="tinylfu"`` (as the compiled core)."""
 
 _INF = math.inf
 _LATEST = sys.float_info.max
@@ -76,9 +85,10 @@ def default_weigher(key: Hashable, value: Any) -> int:
 
 class _Entry:
     """One cached value with its key, absolute expiry time (``None``: never), weight and
-    neighbours in the LRU ring (``prev is None``: not linked, i.e. removed)."""
+    neighbours in the LRU ring (``prev is None``: not linked, i.e. removed); under the
+    tinylfu policy, its key's token in the policy (``pk``)."""
 
-    __slots__ = ("expires", "key", "next", "prev", "value", "weight")
+    __slots__ = ("expires", "key", "next", "pk", "prev", "value", "weight")
 
     def __init__(self, key: Any, value: Any, expires: float | None, weight: int) -> None:
         self.key = key
@@ -87,6 +97,37 @@ class _Entry:
         self.weight = weight
         self.prev: _Entry | None = None
         self.next: _Entry | None = None
+        self.pk: _PKey | None = None
+
+
+class _PKey:
+    """A resident key as the tinylfu policy sees it: hashes as the key (the sketch
+    reads ``hash(key)``, as the compiled core reads the stored hash), equal only to
+    itself; ``entry`` is the key's current entry (an overwrite hands the token on)."""
+
+    __slots__ = ("entry", "h")
+
+    def __init__(self, h: int, entry: _Entry) -> None:
+        self.h = h
+        self.entry: _Entry | None = entry
+
+    def __hash__(self) -> int:
+        return self.h
+
+
+def _check_policy(policy: object, maxsize: int | None, maxbytes: int | None) -> None:
+    """``policy``: "lru", or "tinylfu" with exactly one of maxsize and maxbytes (its
+    one capacity), maxbytes at most 2**40 (as the compiled core)."""
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a str, not {type(policy).__name__}")
+    if policy == "lru":
+        return
+    if policy != "tinylfu":
+        raise ConfigurationError(f"unknown policy {policy!r}; choose 'lru' or 'tinylfu'")
+    if (maxsize is None) == (maxbytes is None):
+        raise ConfigurationError("policy='tinylfu' needs exactly one bound: maxsize or maxbytes")
+    if maxbytes is not None and maxbytes > POLICY_MAX_CAPACITY:
+        raise ConfigurationError(f"policy='tinylfu' takes maxbytes <= 2**40, got {maxbytes!r}")
 
 
 def _check_size(name: str, value: object) -> int | None:
@@ -191,6 +232,7 @@ class LocalCache:
         "_maxsize",
         "_misses",
         "_nttl",
+        "_policy",
         "_root",
         "_timer",
         "_timer_arg",
@@ -205,12 +247,15 @@ class LocalCache:
         weigher: Callable[[Any, Any], int] | None = None,
         ttl: float | None = None,
         timer: Callable[[], float] | None = None,
+        policy: str = "lru",
     ) -> None:
         """Build an empty cache.
 
-        Raises ``ConfigurationError`` (a ``ValueError``) for a bad value and
-        ``TypeError`` for a wrong type of ``maxsize``, ``maxbytes``, ``weigher``,
-        ``ttl`` or ``timer``.
+        ``policy``: ``"lru"`` (exact LRU, the default) or ``"tinylfu"`` (adaptive
+        W-TinyLFU, ``docs/policies.md``; needs exactly one of ``maxsize`` and
+        ``maxbytes``). Raises ``ConfigurationError`` (a ``ValueError``) for a bad value
+        and ``TypeError`` for a wrong type of ``maxsize``, ``maxbytes``, ``weigher``,
+        ``ttl``, ``timer`` or ``policy``.
         """
         self._maxsize = _check_size("maxsize", maxsize)
         if self._maxsize is not None and self._maxsize > MAXSIZE_LIMIT:
@@ -218,6 +263,7 @@ class LocalCache:
         self._maxbytes = _check_size("maxbytes", maxbytes)
         if self._maxbytes is not None and self._maxbytes > sys.maxsize:
             raise ConfigurationError(f"maxbytes is too large: {maxbytes}")
+        _check_policy(policy, self._maxsize, self._maxbytes)
         if weigher is not None and not callable(weigher):
             raise TypeError(f"weigher must be callable or None, not {type(weigher).__name__}")
         if timer is not None and not callable(timer):
@@ -245,6 +291,18 @@ class LocalCache:
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
         self._inserts = 0  # inserts of new keys since the last full sweep
         self._nttl = 0  # linked entries with an expiry time (the compiled core's _nttl)
+        self._policy: TinyLFUPolicy | None = None
+        if policy == "tinylfu":
+            self._policy = self._new_policy()
+
+    def _new_policy(self) -> TinyLFUPolicy:
+        """A fresh tinylfu policy: capacity maxsize (an entry weighs 1), or maxbytes (an
+        entry weighs its weight; the sketch starts sized for min(maxbytes, 1024)
+        entries and grows with the entries held)."""
+        if self._maxsize is not None:
+            return TinyLFUPolicy(self._maxsize)
+        assert self._maxbytes is not None
+        return TinyLFUPolicy(self._maxbytes, entries=min(self._maxbytes, 1024))
 
     @staticmethod
     def _new_root() -> _Entry:
@@ -279,6 +337,11 @@ class LocalCache:
     def weigher(self) -> Callable[[Any, Any], int] | None:
         """The effective weigher (``default_weigher`` when only ``maxbytes`` was given)."""
         return self._weigher
+
+    @property
+    def policy(self) -> str:
+        """The eviction policy: ``"lru"`` or ``"tinylfu"``."""
+        return "lru" if self._policy is None else "tinylfu"
 
     @property
     def currsize(self) -> int:
@@ -345,6 +408,11 @@ class LocalCache:
         prev.next = nxt
         nxt.prev = prev
         entry.prev = entry.next = None
+        pk = entry.pk
+        if pk is not None:  # the tinylfu policy: the key leaves it too
+            entry.pk = pk.entry = None
+            assert self._policy is not None
+            self._policy.remove(pk)
         self._currbytes -= entry.weight
         self._count -= 1
         if entry.expires is not None:
@@ -354,6 +422,42 @@ class LocalCache:
     def _to_mru(self, entry: _Entry) -> None:
         if self._unlink(entry):
             self._link(entry)
+
+    def _touch(self, entry: _Entry) -> None:
+        """A counted lookup's hit: MRU (LRU), or the policy's hit."""
+        pk = entry.pk
+        if pk is None:
+            self._to_mru(entry)
+        else:
+            assert self._policy is not None
+            self._policy.hit(pk)
+
+    def _policy_miss(self, key: Hashable) -> None:
+        """A counted lookup's miss, told to the tinylfu policy (its shadow may sample
+        it), as the compiled core does with the hash it computed."""
+        if self._policy is not None:
+            self._policy.lookup_miss(hash(key))
+
+    def _ordered(self) -> list[_Entry]:
+        """The linked entries in ``keys()`` order: LRU first, or the policy's order."""
+        policy = self._policy
+        if policy is None:
+            return self._entries()
+        out: list[_Entry] = []
+        for pk in policy:
+            entry = cast(_PKey, pk).entry
+            if entry is not None and entry.prev is not None:
+                out.append(entry)
+        return out
+
+    def _policy_first(self) -> _Entry | None:
+        """The first linked entry in the policy's order (popitem's), or None."""
+        assert self._policy is not None
+        for pk in self._policy:
+            entry = cast(_PKey, pk).entry
+            if entry is not None and entry.prev is not None:
+                return entry
+        return None
 
     def _entries(self) -> list[_Entry]:
         """The linked entries, least-recently-used first (a snapshot)."""
@@ -548,20 +652,42 @@ class LocalCache:
         entry = _Entry(key, value, expires, weight)
         data = self._data
         old = data.get(key)
+        policy = self._policy
         if old is None or old.prev is None:
             if self._nttl > 0:  # without any expiry there is nothing to sweep for
                 self._sweep(garbage, now)
+            if policy is not None:
+                entry.pk = _PKey(hash(key), entry)
         else:
             entry.key = old.key  # as dict does: an equal key keeps the original key object
+            pk = old.pk
+            if pk is not None:  # the policy's token passes to the new entry
+                old.pk = None
+                pk.entry = entry
+                entry.pk = pk
         data = self._data
         data[key] = entry
         if old is not None and self._unlink(old):
             garbage.append(old)
         self._link(entry)
         self._finish(gen, garbage)
-        self._make_room(entry, garbage, now)
+        if policy is None:
+            self._make_room(entry, garbage, now)
+        elif entry.pk is not None and entry.prev is not None:
+            self._admit(policy, entry, entry.pk, garbage)
         self._finish(gen, garbage)
         return garbage
+
+    def _admit(self, policy: TinyLFUPolicy, entry: _Entry, pk: _PKey, garbage: list[Any]) -> None:
+        """The tinylfu policy's insert or update of ``entry``; evict what it evicts
+        (maybe ``entry`` itself: a rejected candidate). No user code runs."""
+        weight = entry.weight if self._maxsize is None else 1
+        evicted = policy.update(pk, weight) if pk in policy else policy.insert(pk, weight)
+        for gone in evicted:
+            victim = cast(_PKey, gone).entry
+            if victim is not None and self._remove(victim):
+                self._evictions += 1
+                garbage.append(victim)
 
     def _clock_for(self, ttl: float | None) -> float | None:
         """The timer's reading for a write of an entry with ``ttl``, or ``None``.
@@ -620,11 +746,15 @@ class LocalCache:
                     entry = None
             if entry is None:
                 self._misses += 1
+                if self._policy is not None:
+                    self._policy_miss(key)
             else:
                 self._hits += 1
                 prev = entry.prev  # None if the timer's code removed it meanwhile
                 root = self._root
-                if prev is not None and entry.next is not root:
+                if entry.pk is not None:
+                    self._policy.hit(entry.pk)  # type: ignore[union-attr]
+                elif prev is not None and entry.next is not root:
                     nxt = entry.next
                     assert nxt is not None
                     prev.next = nxt
@@ -730,7 +860,7 @@ class LocalCache:
             now = self._now() if self._nttl > 0 else None
             root = self._root
             while found is None:
-                entry = root.next
+                entry = root.next if self._policy is None else self._policy_first()
                 if entry is None or entry is root:
                     break
                 expired = now is not None and self._expired(entry, now)
@@ -755,6 +885,11 @@ class LocalCache:
             old = self._entries()
             for entry in old:  # break the ring: entries are freed by refcount alone
                 entry.prev = entry.next = None
+                if entry.pk is not None:
+                    entry.pk.entry = None
+                    entry.pk = None
+            if self._policy is not None:  # the policy starts afresh, as the core's
+                self._policy = self._new_policy()
             self._data = {}
             self._root = self._new_root()
             self._currbytes = 0
@@ -769,7 +904,7 @@ class LocalCache:
 
     def _snapshot(self) -> list[_Entry]:
         with self._lock:
-            entries = self._entries()
+            entries = self._ordered()
             now: float | None = None
             live: list[_Entry] = []
             for entry in entries:
@@ -810,9 +945,10 @@ class LocalCache:
                 entry = self._lookup(key, garbage)
                 if entry is None:
                     self._misses += 1
+                    self._policy_miss(key)
                 else:
                     self._hits += 1
-                    self._to_mru(entry)
+                    self._touch(entry)
                     result[key] = entry.value
             self._finish(gen, garbage)
         return result
@@ -894,7 +1030,7 @@ class LocalCache:
         with self._lock:
             now: float | None = None
             entries: list[tuple[Hashable, Any, float]] = []
-            for entry in self._entries():
+            for entry in self._ordered():
                 if entry.expires is None:
                     entries.append((entry.key, entry.value, math.inf))
                     continue
@@ -910,6 +1046,7 @@ class LocalCache:
             "weigher": None if weigher is default_weigher else weigher,
             "ttl": self._default_ttl,
             "timer": self._timer_arg,
+            "policy": self.policy,
         }
         state = getattr(self, "__dict__", None) or None
         return (_restore, (type(self), config, entries, state))
@@ -969,6 +1106,7 @@ class Memoized(Generic[P, R]):
         ttl: float | None = None,
         typed: bool = False,
         timer: Callable[[], float] | None = None,
+        policy: str = "lru",
     ) -> None:
         """Wrap ``func``; see :func:`memoize` for the parameters."""
         if not callable(func):
@@ -981,13 +1119,14 @@ class Memoized(Generic[P, R]):
         if timer is not None and not callable(timer):
             raise TypeError(f"timer must be callable or None, not {type(timer).__name__}")
         checked = _check_ttl(ttl, ConfigurationError)
+        _check_policy(policy, 128 if maxsize == 0 else maxsize, None)
         self._ttl: float | None = None if ttl is None else (math.inf if checked is None else ttl)
         self._func = func
         self._maxsize = maxsize
         self._typed = bool(typed)
         bound = None if maxsize is None else min(maxsize, MAXSIZE_LIMIT)
         self._cache: LocalCache | None = (
-            None if maxsize == 0 else LocalCache(bound, ttl=ttl, timer=timer)
+            None if maxsize == 0 else LocalCache(bound, ttl=ttl, timer=timer, policy=policy)
         )
         self._misses0 = 0  # misses when nothing is cached (maxsize 0)
         self._lock = threading.Lock()
@@ -1064,6 +1203,7 @@ def memoize(
     ttl: float | None = None,
     typed: bool = False,
     timer: Callable[[], float] | None = None,
+    policy: str = "lru",
 ) -> Callable[[Callable[P, R]], Memoized[P, R]]: ...
 
 
@@ -1073,24 +1213,27 @@ def memoize(
     ttl: float | None = None,
     typed: bool = False,
     timer: Callable[[], float] | None = None,
+    policy: str = "lru",
 ) -> Any:
     """Cache a function's results, like ``functools.lru_cache``, optionally with a TTL.
 
     ``@memoize``, ``@memoize()`` and ``@memoize(maxsize, ttl=..., typed=..., timer=...)``
     all work. ``maxsize=None``: unbounded; 0 or negative: nothing is cached. ``ttl``:
     seconds a result stays cached (``None``: forever). ``typed=True``: arguments of
-    different types are cached separately. Exceptions are not cached.
+    different types are cached separately. ``policy``: the cache's eviction policy,
+    ``"lru"`` or ``"tinylfu"`` (which needs a maxsize). Exceptions are not cached.
     """
     if callable(maxsize) and not isinstance(maxsize, int):
-        return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer)
+        return Memoized(maxsize, 128, ttl=ttl, typed=typed, timer=timer, policy=policy)
     if maxsize is not None and (isinstance(maxsize, bool) or not isinstance(maxsize, int)):
         raise TypeError("Expected first argument to be an integer, a callable, or None")
     # validate now, so that a bad decorator argument fails at decoration time
     _check_ttl(ttl, ConfigurationError)
     if timer is not None and not callable(timer):
         raise TypeError(f"timer must be callable or None, not {type(timer).__name__}")
+    _check_policy(policy, 128 if maxsize == 0 else maxsize, None)
 
     def decorator(func: Callable[P, R]) -> Memoized[P, R]:
-        return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer)
+        return Memoized(func, maxsize, ttl=ttl, typed=typed, timer=timer, policy=policy)
 
     return decorator

@@ -302,6 +302,14 @@ class TinyLFUPolicy:
         self._touch(key, node)
         return True
 
+    def lookup_miss(self, key_hash: int) -> None:
+        """A lookup of a key that is not resident, given its ``hash()``: what
+        :meth:`hit` does for such a key (the shadow may sample it), without the key."""
+        if self._shadow_limit:
+            h = fmix64(key_hash)
+            if (h >> 56) < self._shadow_limit:
+                self._shadow_lookup(h, False)
+
     def _touch(self, key: Hashable, node: _Node) -> None:
         self._sketch.increment(node.h)
         q = node.queue

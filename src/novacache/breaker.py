@@ -44,6 +44,10 @@ class CircuitBreaker:
     an exception raised by it is swallowed, since a metrics hook must never break a
     cache call. The counters (``opened``, ``rejected``, ``failures``) are plain ints
     for metrics to read.
+
+    ``idle`` is ``True`` while the breaker is closed with no failure on record: then
+    ``allow()`` is ``True`` and ``record_success()`` changes nothing, so a hot path may
+    read the attribute and skip both calls (``if not b.idle and not b.allow()``).
     """
 
     __slots__ = (
@@ -55,6 +59,7 @@ class CircuitBreaker:
         "clock",
         "cooldown",
         "failures",
+        "idle",
         "name",
         "on_state_change",
         "opened",
@@ -91,6 +96,7 @@ class CircuitBreaker:
         self.opened = 0  # how many times the breaker opened
         self.rejected = 0  # calls refused while open
         self.failures = 0  # failures recorded in total
+        self.idle = True  # closed, no failure on record (read without the lock)
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.name!r} {self._state}>"
@@ -149,6 +155,7 @@ class CircuitBreaker:
                 self._state = CLOSED
             self._probe_in_flight = False
             self._failures.clear()
+            self.idle = True
         if changed is not None:
             self._notify(*changed)
 
@@ -157,6 +164,7 @@ class CircuitBreaker:
         now = self.clock()
         changed: tuple[BreakerState, BreakerState] | None = None
         with self._lock:
+            self.idle = False
             self.failures += 1
             if self._state == HALF_OPEN:
                 changed = (HALF_OPEN, OPEN)

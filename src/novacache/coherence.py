@@ -22,9 +22,16 @@ silently frozen connection delivers nothing. So each bus publishes a heartbeat e
 ``heartbeat`` seconds and expects to *receive its own*: when none arrived for
 ``timeout`` seconds, or the subscription reported an error, the bus is unhealthy. On
 becoming unhealthy it flushes L1; while unhealthy the manager does not fill L1 (reads go
-below); when heartbeats flow again it flushes L1 once more (anything that slipped in
-meanwhile) and is healthy. So no value is served from L1 more than about ``timeout``
-seconds after an invalidation that this process missed.
+below); when a heartbeat *sent after* it went down comes back it flushes L1 once more
+(anything that slipped in meanwhile) and is healthy. So no value is served from L1 more
+than about ``timeout + heartbeat`` seconds after an invalidation that this process
+missed.
+
+Two threads keep that bound: one publishes the heartbeats (and subscribes again when
+needed), the watchdog checks the deadline every ``heartbeat`` seconds. A publish to a
+frozen server (SIGSTOP, a stalled network) blocks for the tier's timeouts and retries;
+only the publishing thread waits, the watchdog never does, so the loss is seen after
+``timeout`` whatever the tier's timeouts are (issue 21).
 
 Cost: every process publishes ``1 / heartbeat`` messages a second on the shared channel
 and receives everyone's (with 100 processes and the default 50 ms: 2000 small messages a
@@ -85,11 +92,13 @@ class InvalidationBus:
         self._local: LocalCache | None = None
         self._subscription: Any = None
         self._sub_errors = 0
-        self._last_beat = 0.0
+        self._last_beat = 0.0  # when our last heartbeat came back
+        self._beat_sent = 0.0  # when that heartbeat was sent
         self._down_at = 0.0
         self._healthy = False
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._beater: threading.Thread | None = None
         self._lock = threading.Lock()
         # counters, for metrics and tests
         self.generation = 0  # invalidation messages applied (any kind but heartbeats)
@@ -104,22 +113,31 @@ class InvalidationBus:
         return self._healthy
 
     def attach(self, local: LocalCache) -> None:
-        """Start serving ``local``: subscribe and start the heartbeat watchdog. Never
-        raises because Redis is down: the bus then starts unhealthy and retries."""
+        """Start serving ``local``: subscribe and start the heartbeat and watchdog
+        threads. Never raises because Redis is down: the bus then starts unhealthy and
+        retries."""
         self._local = local
         self._subscribe()
+        self._beater = threading.Thread(
+            target=self._beat, name="novacache-invalidation-heartbeat", daemon=True
+        )
         self._watchdog = threading.Thread(
             target=self._watch, name="novacache-invalidation-bus", daemon=True
         )
+        self._beater.start()
         self._watchdog.start()
 
     def _subscribe(self) -> bool:
         try:
-            self._subscription = self.tier.subscribe(self.channel, self._on_message)
+            sub = self.tier.subscribe(self.channel, self._on_message)
         except TierError:
-            self._subscription = None
             return False
-        self._sub_errors = 0
+        with self._lock:
+            if self._stop.is_set():  # closed while we were connecting
+                sub.close()
+                return False
+            self._sub_errors = 0  # before the watchdog can see the new subscription
+            self._subscription = sub
         return True
 
     # -- receiving --------------------------------------------------------------------
@@ -130,7 +148,8 @@ class InvalidationBus:
         except Exception:
             return  # not ours: ignored
         if kind == HEARTBEAT:
-            if origin == self.origin:
+            if origin == self.origin and isinstance(keys, float):
+                self._beat_sent = keys  # ours carry the time they were sent
                 self._last_beat = self._clock()
             return
         if origin == self.origin:
@@ -152,25 +171,36 @@ class InvalidationBus:
         if self._local is not None:
             self._local.clear()
 
-    def _watch(self) -> None:
-        beat = msgpack.packb([HEARTBEAT, self.origin, None])
+    def _beat(self) -> None:
+        """The heartbeat thread: subscribe again when needed, publish a heartbeat every
+        ``heartbeat`` seconds. Either may block for the tier's timeouts; the watchdog
+        does not wait for this thread."""
         while not self._stop.wait(self.heartbeat):
-            sub = self._subscription
-            if sub is None and not self._subscribe():
+            if self._subscription is None and not self._subscribe():
                 self._set_healthy(False)
                 continue
-            sub = self._subscription
-            if sub is not None and sub.errors != self._sub_errors:
-                self._sub_errors = sub.errors
-                self._set_healthy(False)  # the connection dropped: messages may be lost
+            beat = msgpack.packb([HEARTBEAT, self.origin, float(self._clock())])
             try:
                 self.tier.publish(self.channel, beat)
             except TierError:
                 self._set_healthy(False)
+
+    def _watch(self) -> None:
+        """The watchdog thread: every ``heartbeat`` seconds, the bus is down when the
+        subscription failed or our heartbeat has not come back for ``timeout`` seconds,
+        and up again once a heartbeat sent after it went down came back. It never calls
+        Redis, so a frozen server cannot delay it."""
+        while not self._stop.wait(self.heartbeat):
+            sub = self._subscription
+            if sub is None:
+                self._set_healthy(False)
                 continue
+            if sub.errors != self._sub_errors:
+                self._sub_errors = sub.errors
+                self._set_healthy(False)  # the connection dropped: messages may be lost
             if self._clock() - self._last_beat >= self.timeout:
                 self._set_healthy(False)
-            elif not self._healthy and self._last_beat > self._down_at:
+            elif not self._healthy and self._beat_sent > self._down_at:
                 self._set_healthy(True)  # a heartbeat went round since we went down
 
     def _set_healthy(self, healthy: bool) -> None:
@@ -208,12 +238,17 @@ class InvalidationBus:
         self.published += 1
 
     def close(self) -> None:
-        """Stop the watchdog and the subscription (waits about a second at most)."""
-        self._stop.set()
-        if self._watchdog is not None and self._watchdog is not threading.current_thread():
-            self._watchdog.join(timeout=1.0)
-        sub = self._subscription
+        """Stop both threads and the subscription (waits about a second at most; a
+        heartbeat blocked on a frozen server is left to end on its own, the thread is a
+        daemon and publishes nothing more)."""
+        with self._lock:
+            self._stop.set()
+            sub = self._subscription
+            self._subscription = None
+        deadline = time.monotonic() + 1.0
+        for thread in (self._watchdog, self._beater):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if sub is not None:
             sub.close()
-        self._subscription = None
         self._healthy = False

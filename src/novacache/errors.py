@@ -184,3 +184,35 @@ class ReentrantLoad(NovaCacheError, RuntimeError):
     """``get_or_load(key, ...)`` was called from inside the loader already running for the
     same ``key`` in the same thread or task: waiting for itself would deadlock, so it is
     refused at once."""
+
+
+# -- invalidation ------------------------------------------------------------------------
+
+__all__ += ["EventFieldError", "MissingField"]
+
+
+class EventFieldError(NovaCacheError, ValueError):
+    """An invalidation event cannot fill a rule's placeholder: the field's value is
+    ``None``, empty, or holds the character that ends the placeholder in a pattern (it
+    would name other keys than the ones meant). Nothing was invalidated for the event.
+    """
+
+    def __init__(self, event: str, field: str, template: str, why: str) -> None:
+        super().__init__(f"event {event!r}: field {field!r} of {template!r}: {why}")
+        self.event = event
+        self.field = field
+        self.template = template
+        self.why = why
+
+    def __reduce__(self) -> tuple[type[EventFieldError], tuple[str, str, str, str]]:
+        return (type(self), (self.event, self.field, self.template, self.why))
+
+
+class MissingField(EventFieldError):
+    """An invalidation event lacks a field that one of its rules names as a placeholder
+    (``emit("vm.migrated", vm=1)`` for a rule on ``"vm:{vm_id}:state"``). Raised before
+    anything is invalidated: a missing placeholder never widens into a pattern that
+    matches everything."""
+
+    def __init__(self, event: str, field: str, template: str, why: str = "missing") -> None:
+        super().__init__(event, field, template, why)

@@ -228,3 +228,77 @@ def test_custom_serializer_ids_are_checked() -> None:
         register_serializer(Bad())
     with pytest.raises(errors.ConfigurationError):
         register_serializer(object())  # type: ignore[arg-type]
+
+
+# -- the msgpack serializer's Packer (one per thread, reused) ------------------------------
+
+
+def test_a_failed_pack_leaves_nothing_behind() -> None:
+    """The thread's Packer is reused: a value it refuses half-way (after packing some of
+    it) must not leave bytes in front of the next value."""
+    from novacache.codec.serializers import MsgpackSerializer
+
+    ser = MsgpackSerializer()
+    good = {"a": [1, 2, 3], "b": "x"}
+    expected = ser.dumps(good)
+    for bad in ([1, 2, object()], {"k": "\udc80"}, [good, {1, 2, object()}]):
+        with pytest.raises((TypeError, errors.SerializerRefused)):
+            ser.dumps(bad)
+        assert ser.dumps(good) == expected
+        assert ser.loads(ser.dumps(good)) == good
+
+
+def test_packers_are_per_thread() -> None:
+    """Threads encoding at once through one serializer each get their own values back."""
+    import sys
+    import threading
+
+    from novacache.codec.serializers import MsgpackSerializer
+
+    ser = MsgpackSerializer()
+    errors_seen: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            for i in range(3000):
+                value = {"thread": t, "i": i, "pad": "x" * (i % 50), "t": (t, i)}
+                assert ser.loads(ser.dumps(value)) == value
+        except BaseException as exc:  # reported below
+            errors_seen.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors_seen == []
+
+
+def test_a_reentrant_dumps_gets_its_own_packer() -> None:
+    """A hook that encodes while the thread's Packer is in use (a dataclass whose field
+    is filled by a property that itself encodes) does not share its buffer."""
+    from novacache.codec.serializers import MsgpackSerializer
+
+    inner: list[bytes] = []
+
+    @dataclasses.dataclass
+    class Node:
+        name: str
+
+        def __getattribute__(self, attr: str) -> Any:
+            if attr == "name":
+                inner.append(ser.dumps({"inner": [1, 2, 3]}))
+            return object.__getattribute__(self, attr)
+
+    ser = MsgpackSerializer(dataclasses=[Node])
+    data = ser.dumps([Node("n"), 4])
+    assert ser.loads(data) == [Node("n"), 4]
+    assert inner
+    assert ser.loads(inner[0]) == {"inner": [1, 2, 3]}

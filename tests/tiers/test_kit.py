@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
+from decimal import Decimal
+from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from novacache.errors import EntryTooLarge
 from novacache.tiers import _kit
+from novacache.tiers._checks import MAX_TTL
 
 NAMES = ["a", "user:1", "ключ", "键/子键", "emoji:\U0001f600", ""]
 
@@ -38,6 +45,8 @@ class _PureKit:
     prefixed = staticmethod(_kit._prefixed)
     encoded = staticmethod(_kit._encoded)
     present = staticmethod(_kit._present)
+    raw_key = staticmethod(_kit._raw_key)
+    ttl_ms = staticmethod(_kit._ttl_ms)
 
 
 def test_prefixed_and_encoded(kit: Any) -> None:
@@ -92,3 +101,76 @@ def test_present(kit: Any) -> None:
     }
     with pytest.raises(ValueError, match="differ in length"):
         kit.present(["a"], [])
+
+
+def test_raw_key(kit: Any) -> None:
+    for name in NAMES:
+        assert kit.raw_key(b"ns:", name) == b"ns:" + name.encode()
+    assert kit.raw_key(b"ns:", "a\udc80") == b"ns:a\xed\xb2\x80"  # surrogatepass
+    assert kit.raw_key(b"", "x") == b"x"
+    for bad in (1, b"k", None):
+        with pytest.raises(TypeError, match="a key must be str"):
+            kit.raw_key(b"ns:", bad)
+    assert kit.raw_key(b"ns:", "k" * 7, 10) == b"ns:" + b"k" * 7  # at the limit
+    with pytest.raises(EntryTooLarge):
+        kit.raw_key(b"ns:", "k" * 8, 10)
+    with pytest.raises(EntryTooLarge):
+        kit.raw_key(b"ns:", "\u00e9" * 4, 10)  # the limit counts UTF-8 bytes
+
+
+class _Str(str):
+    pass
+
+
+def test_raw_key_takes_str_subclasses(kit: Any) -> None:
+    assert kit.raw_key(b"p:", _Str("k\u00e9")) == b"p:k\xc3\xa9"
+
+
+TTLS: list[Any] = [
+    None,
+    1,
+    2,
+    300,
+    1.0,
+    0.0005,
+    0.0015,
+    0.0025,
+    0.0004999,
+    1e-9,
+    1.0000005,
+    123.4565,
+    MAX_TTL,
+    MAX_TTL + 1,
+    int(MAX_TTL),
+    int(MAX_TTL) + 1,
+    10**30,
+    math.inf,
+    2**63,
+    Decimal("60.5"),
+    Fraction(121, 2),
+    Fraction(10**400, 3),
+    True,
+]
+
+
+@pytest.mark.parametrize("ttl", TTLS, ids=repr)
+def test_ttl_ms_matches_the_pure_function(kit: Any, ttl: Any) -> None:
+    assert _outcome(kit.ttl_ms, ttl) == _outcome(_kit._ttl_ms, ttl)
+
+
+@given(st.floats(min_value=1e-12, max_value=1e12) | st.integers(-(2**70), 2**70))
+def test_ttl_ms_matches_the_pure_function_everywhere(ttl: float) -> None:
+    assert _outcome(_kit.ttl_ms, ttl) == _outcome(_kit._ttl_ms, ttl)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 0.0, -0.5, math.nan, -math.inf, -(10**30), "5", b"5"])
+def test_ttl_ms_refuses(kit: Any, bad: Any) -> None:
+    assert _outcome(kit.ttl_ms, bad) == _outcome(_kit._ttl_ms, bad)
+    assert _outcome(kit.ttl_ms, bad)[0] in (ValueError, TypeError)
+
+
+def _outcome(f: Any, ttl: Any) -> tuple[Any, Any]:
+    try:
+        return (None, f(ttl))
+    except (TypeError, ValueError) as exc:
+        return (type(exc), str(exc))

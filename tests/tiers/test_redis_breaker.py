@@ -152,3 +152,25 @@ def test_threads_agree_on_one_probe(clock: Clock) -> None:
     for t in threads:
         t.join(timeout=10)
     assert sorted(allowed) == [False] * 7 + [True]
+
+
+def test_idle_says_when_the_calls_can_be_skipped(clock: Clock) -> None:
+    """``idle``: closed with no failure on record (allow() is True, record_success()
+    changes nothing); the tiers' hot paths read it instead of calling both."""
+    breaker, _ = make(clock)
+    assert breaker.idle
+    breaker.record_failure()
+    assert not breaker.idle
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.idle
+    for _ in range(3):
+        breaker.record_failure()
+    assert breaker.state == "open"
+    assert not breaker.idle
+    clock.tick(2)
+    assert breaker.allow()  # the probe
+    assert not breaker.idle
+    breaker.record_success()
+    assert breaker.state == "closed"
+    assert breaker.idle

@@ -277,7 +277,7 @@ def test_bad_keys_and_ttls(tier: RedisTier) -> None:
 def test_oversized_frame_is_refused_before_sending(
     tier: RedisTier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_tier, "MAX_BULK_BYTES", 1024)
+    monkeypatch.setattr(tier, "_max_bulk", 1024)  # Redis' limit, 512 MiB, made small
     with pytest.raises(EntryTooLarge, match="more than maxbytes=1024"):
         tier.set("k", b"x" * 1025)
     with pytest.raises(EntryTooLarge):

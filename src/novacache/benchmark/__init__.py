@@ -13,9 +13,16 @@ One module per job:
 - :mod:`.results`: the records a run produces (and their JSON form).
 - :mod:`.report`: the printed table.
 - :mod:`.runner`: which rows exist and how each is measured.
+- :mod:`.isolated`: runs a section (``codec``, ``cachetools``, ``manager``) in a child
+  process.
+- :mod:`.manager_bench`, :mod:`.manager_cases`, :mod:`.peers_manager`,
+  :mod:`.redis_server`: the ``manager`` section (``--only manager``): the multi-tier
+  manager beside bare redis-py / ``redis.asyncio`` and beside dogpile.cache, cashews and
+  aiocache, against a ``redis-server`` it starts (``docs/benchmarks.md``).
 
 The peers (cachetools, lru-dict, cachebox) are the ``bench`` extra, never a runtime
-dependency: ``pip install novacache[bench]``.
+dependency: ``pip install novacache[bench]``; the manager's peers are the ``peers``
+extra.
 """
 
 from __future__ import annotations

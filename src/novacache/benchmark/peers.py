@@ -119,6 +119,26 @@ def _novacache(module: str, name: str, label: str, missing: str) -> Implementati
     )
 
 
+def _novacache_tinylfu() -> Implementation:
+    mod = _import("novacache._core")
+    if mod is None:
+        return Implementation(
+            name="novacache-tinylfu",
+            label="novacache tinylfu",
+            status="n/a: not built",
+            roles=frozenset({"mapping", "ttl"}),
+        )
+    cls = mod.LocalCache
+    return Implementation(
+        name="novacache-tinylfu",
+        label="novacache tinylfu",
+        make=lambda n: cls(maxsize=n, policy="tinylfu"),
+        make_ttl=lambda n, ttl: cls(maxsize=n, ttl=ttl, policy="tinylfu"),
+        roles=frozenset({"mapping", "ttl"}),
+        notes={"set-new": "admission: a new key may be rejected"},
+    )
+
+
 def _functools() -> Implementation:
     return Implementation(
         name="functools",
@@ -183,6 +203,7 @@ def discover() -> list[Implementation]:
         _dict(),
         _floor(),
         _novacache("novacache._core", "novacache", "novacache (compiled)", "n/a: not built"),
+        _novacache_tinylfu(),
         _novacache("novacache._local_py", "novacache-pure", "novacache (pure)", "not installed"),
         _functools(),
         _cachetools(),

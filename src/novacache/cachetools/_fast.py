@@ -278,6 +278,7 @@ class _FastKeyOrderCache(_CachetoolsCore):
     weigher = Absent()
     maxbytes = Absent()
     currbytes = Absent()
+    policy = Absent()
 
     # Live views and update(), as cachetools has them (LocalCache's are snapshot
     # lists, and its update() would bypass a subclass's __setitem__).

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import pickle
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -84,6 +85,7 @@ class Serializer(Protocol):
 # -- msgpack ------------------------------------------------------------------------------
 
 _packb = msgpack.packb
+_Packer = msgpack.Packer
 _unpackb = msgpack.unpackb
 _ExtType = msgpack.ExtType
 _INT_MIN = -(2**63)
@@ -143,6 +145,7 @@ class MsgpackSerializer:
         for cls in dataclasses:
             self.register_dataclass(cls)
         self._default_fn = self._default
+        self._local = threading.local()  # this thread's msgpack Packer (see dumps)
         self._ext_hook_fn = self._ext_hook
         self._list_hook_fn = self._list_hook
         # The nesting scan of novacache._codec, or its pure twin (PureCodec passes it).
@@ -164,8 +167,17 @@ class MsgpackSerializer:
         :class:`~novacache.errors.SerializerRefused` for a str that holds a lone
         surrogate (a str value stored alone, outside any container, keeps it: the codec
         writes it as UTF-8 with ``surrogatepass``, without msgpack)."""
+        # A Packer of this thread's own, made once: msgpack.packb makes (and frees) one
+        # per call, which costs more than packing a small value. It is taken out while
+        # in use, so a re-entrant call on this thread (from a hook) makes its own; a
+        # Packer empties its buffer when packing fails, so the next call starts clean.
+        local = self._local
+        packer = getattr(local, "packer", None)
+        if packer is None:
+            packer = _Packer(default=self._default_fn, strict_types=True)
+        local.packer = None
         try:
-            out: bytes = _packb(value, default=self._default_fn, strict_types=True)
+            out: bytes = packer.pack(value)
         except UnicodeEncodeError as exc:
             # Note that msgpack reports the str it met, not the value it was given: name
             # the str, since the value may be a wrapper (the manager's envelope list).
@@ -174,6 +186,8 @@ class MsgpackSerializer:
                 f"msgpack cannot encode a str holding a lone surrogate (U+{ord(char):04X} "
                 f"at index {exc.start}): its strings are UTF-8, which has no form for it"
             ) from None
+        finally:
+            local.packer = packer
         return out
 
     def loads(self, data: bytes) -> Any:

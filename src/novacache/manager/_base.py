@@ -23,8 +23,9 @@ from ..errors import (
     TierUnavailable,
 )
 from ..tiers._checks import MAX_TTL
+from . import _kit
 from .envelope import Envelope, open_envelope, seal
-from .router import REMOTE, STORE, Router
+from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import AnyTagIndex, indexes_for
 
@@ -44,6 +45,11 @@ ErrorHook = Callable[[str, str, BaseException], None]
 
 MISS: Any = object()
 BELOW = frozenset((REMOTE, STORE))
+EVERY_TIER = frozenset((LOCAL, REMOTE, STORE))
+_Fields = tuple[tuple[str, ...], dict[str, TierError]]
+_ReportNew = Callable[[type[WriteReport], _Fields], WriteReport]
+#: WriteReport(written, failed) without the NamedTuple's Python-level __new__.
+new_report: _ReportNew = tuple.__new__
 Hits = Mapping[str, tuple[bytes, Envelope]]
 
 
@@ -107,6 +113,18 @@ def check_ttl(ttl: float | None) -> float | None:
     if ttl > MAX_TTL:
         return None
     return float(ttl)
+
+
+def one_ttl(ttl: float | None, default_ttl: float | None) -> float | None:
+    """The manager's TTL from its two spellings (``ttl``, and ``default_ttl``, the older
+    name): at most one may be given, or both with the same value."""
+    if ttl is None:
+        return default_ttl
+    if default_ttl is not None and default_ttl != ttl:
+        raise ConfigurationError(
+            f"ttl={ttl!r} and default_ttl={default_ttl!r} name the same setting: give one"
+        )
+    return ttl
 
 
 def check_freshness(
@@ -197,14 +215,24 @@ class ManagerBase(Generic[TierT]):
         self.on_error = on_error
         self.clock = clock if clock is not None else time.time
         self.stats = ManagerStats()
+        # The read path counts with these directly (one call per count).
+        self._count = self.stats.counters.add
+        self._hits = {slot: self.stats.index(slot, "hits") for slot in (REMOTE, STORE)}
+        self._misses = {slot: self.stats.index(slot, "misses") for slot in (REMOTE, STORE)}
         self._below: tuple[tuple[str, TierT], ...] = tuple(
             (slot, tier) for slot, tier in ((REMOTE, remote), (STORE, store)) if tier is not None
         )
         # ``self._l1[key]`` is a hit or a KeyError (an empty dict when there is no L1)
         self._l1: Any = local if local is not None else {}
+        # L1's own default TTL bounds how long a value read below stays in L1.
+        self._l1_cap: float | None = local.ttl if local is not None else None
         self._closed = False
         self._tag_indexes: tuple[AnyTagIndex, ...] | None = None
         self.bus: InvalidationBus | None = None
+        # The invalidation engine bound to this manager (novacache.invalidation), whose
+        # hooks the write and load paths call when it is set (one test each otherwise).
+        self._on_write: Any = None
+        self.invalidation: Any = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
@@ -291,6 +319,33 @@ class ManagerBase(Generic[TierT]):
             return False
         return True
 
+    #: Put a value read from the first tier below into L1 (``_fill_l1_any``; compiled
+    #: where built, with its common case in C: see .._kit).
+    _fill_l1 = _kit.fill_l1
+
+    def _fill_l1_any(self, key: str, size: int, env: Envelope, gen: int) -> None:
+        """Put a value read from the first tier below into L1 (what :meth:`_promote`
+        does when no tier above it is to be written): the same rules as ``_to_l1`` with
+        ``_l1_ttl``, in one call for the common case (no route rules, no freshness
+        deadline, no bus)."""
+        local = self.local
+        if local is None:
+            return
+        if not self.router.everywhere and LOCAL not in self.router.tiers(key, size):
+            return
+        if env.fresh is not None or self.bus is not None:
+            self._to_l1(key, env.value, self._l1_ttl(env), gen)
+            return
+        ttl = env.remaining
+        cap = self._l1_cap
+        if ttl is None or (cap is not None and cap < ttl):
+            ttl = cap
+        try:
+            local.set(key, env.value, ttl=ttl)
+        except EntryTooLarge:
+            local.pop(key, None)
+            self.stats.add("l1_refused")
+
     def _bus_generation(self) -> int:
         bus = self.bus
         return bus.generation if bus is not None else 0
@@ -324,9 +379,14 @@ class ManagerBase(Generic[TierT]):
         """The tier slots a write of ``key`` goes to, and its frame (``None`` when no tier
         below takes it: then nothing is encoded)."""
         router = self.router
-        slots = None if router.sizes_matter else router.tiers(key, None)
-        if not self._below or (slots is not None and not slots & BELOW):
-            return (slots if slots is not None else router.tiers(key, None)), None
+        if router.everywhere:  # no rules: every tier, and nothing to ask the router
+            slots: frozenset[str] | None = EVERY_TIER
+            if not self._below:
+                return EVERY_TIER, None
+        else:
+            slots = None if router.sizes_matter else router.tiers(key, None)
+            if not self._below or (slots is not None and not slots & BELOW):
+                return (slots if slots is not None else router.tiers(key, None)), None
         if fresh is None:
             frame = self.codec.encode(key, seal(value, ttl, now))
         else:

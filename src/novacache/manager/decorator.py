@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
+from . import _kit
 from ._async.singleflight import AsyncSingleFlight
 from ._base import MISS
 
@@ -68,47 +69,82 @@ def make_decorator(
     negative_ttl: float | None,
 ) -> Callable[[F], F]:
     """The decorator behind ``CacheManager.cached`` and ``AsyncCacheManager.cached``
-    (``manager`` is one of them: this module imports neither, the managers import it)."""
-    is_async = inspect.iscoroutinefunction(manager.get_or_load)
+    (``manager`` is one of them: this module imports neither, the managers import it).
+
+    Note that an L1 hit builds nothing a miss needs: the key of a call with exact
+    ``int`` or ``str`` arguments is memoized (the default key of equal such arguments is
+    the same text), the tags and the loader are made only on a miss, and the plain
+    function's wrapper is compiled (:mod:`._kit`)."""
+    is_async = manager._async_tiers
 
     def decorate(fn: F) -> F:
         build = _key_builder(fn, key)
         if inspect.iscoroutinefunction(fn):
             if is_async:
-                amanager = manager
-
-                @functools.wraps(fn)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await amanager.get_or_load(
-                        build(*args, **kwargs),
-                        lambda: fn(*args, **kwargs),
-                        ttl,
-                        tags=_tags_for(tags, args, kwargs),
-                        negative_ttl=negative_ttl,
-                    )
-
-                return cast(F, async_wrapper)
+                return cast(F, _async_wrapper(manager, fn, build, key is None, ttl, tags,
+                                              negative_ttl))  # fmt: skip
             return cast(F, _sync_manager_coroutine(manager, fn, build, ttl, tags, negative_ttl))
         if is_async:
             raise TypeError(
                 "AsyncCacheManager.cached decorates coroutine functions; use a CacheManager"
                 " for plain functions"
             )
-        smanager = manager
 
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return smanager.get_or_load(
-                build(*args, **kwargs),
-                lambda: fn(*args, **kwargs),
+        def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
+            kw = kwargs or {}
+            return manager.get_or_load(
+                k,
+                lambda: fn(*args, **kw),
                 ttl,
-                tags=_tags_for(tags, args, kwargs),
+                tags=_tags_for(tags, args, kw),
                 negative_ttl=negative_ttl,
             )
 
+        wrapper = _kit.CachedCall(fn, manager.local, miss, build, key is None)
+        functools.update_wrapper(wrapper, fn)
         return cast(F, wrapper)
 
     return decorate
+
+
+def _async_wrapper(
+    manager: Any,
+    fn: Callable[..., Any],
+    build: Callable[..., str],
+    default_key: bool,
+    ttl: float | None,
+    tags: TagsArg,
+    negative_ttl: float | None,
+) -> Callable[..., Any]:
+    """A coroutine function cached by the asyncio manager: the L1 first (the key of a
+    call with exact ``int``/``str`` arguments memoized), then ``get_or_load``.
+
+    The wrapper is a :class:`._kit.CachedCall`: a call returns an awaitable, for an L1
+    hit a ``Ready`` (the value at once, no coroutine run), else the coroutine of
+    ``get_or_load``. Both are coroutines to asyncio (``create_task``, ``gather``); the
+    wrapper is a coroutine function to ``inspect`` and ``asyncio`` (it carries the
+    wrapped function's code object and signature, as ``functools.wraps`` would)."""
+
+    def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
+        kw = kwargs or {}
+        return manager.get_or_load(
+            k,
+            lambda: fn(*args, **kw),
+            ttl,
+            tags=_tags_for(tags, args, kw),
+            negative_ttl=negative_ttl,
+        )
+
+    wrapper = _kit.CachedCall(fn, manager.local, miss, build, default_key, True)
+    functools.update_wrapper(wrapper, fn)
+    # What makes a callable a coroutine function to inspect.iscoroutinefunction: on
+    # 3.12+ its mark; before, a function-like object whose code is a coroutine's.
+    for name in ("__code__", "__defaults__", "__kwdefaults__"):
+        setattr(wrapper, name, getattr(fn, name, None))
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
+    return cast("Callable[..., Any]", wrapper)
 
 
 def _sync_manager_coroutine(

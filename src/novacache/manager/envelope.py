@@ -26,9 +26,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["VERSION", "VERSION_SWR", "Envelope", "open_envelope", "seal"]
+from .._select import NO_EXTENSIONS
+
+__all__ = ["VERSION", "VERSION_SWR", "Envelope", "open_envelope", "open_envelope_py", "seal"]
 
 VERSION = 1
 VERSION_SWR = 2
@@ -62,6 +64,11 @@ def seal(
         return [VERSION, now + ttl, float(ttl), value]
     hard = ttl + (stale or 0.0)
     return [VERSION_SWR, now + hard, float(hard), value, now + ttl, float(delta), float(beta)]
+
+
+# Note that the read path builds envelopes with tuple.__new__: the NamedTuple's own
+# __new__ is a Python function with defaults, a call that costs more than the tuple.
+_new = tuple.__new__
 
 
 def _number(x: Any, what: str) -> float:
@@ -103,7 +110,7 @@ def open_envelope(decoded: Any, clock: Callable[[], float] = time.time) -> Envel
     if expires_at is None:
         if ttl is not None or n != 4:
             raise ValueError("malformed envelope: a lifetime without a deadline")
-        return Envelope(value, None)
+        return _new(Envelope, (value, None, None, 0.0, 0.0))
     deadline = _number(expires_at, "expires_at")
     lifetime = _number(ttl, "ttl")
     if not lifetime > 0:
@@ -119,6 +126,19 @@ def open_envelope(decoded: Any, clock: Callable[[], float] = time.time) -> Envel
     if not remaining > 0:
         return None
     if n == 4:
-        return Envelope(value, remaining)
+        return _new(Envelope, (value, remaining, None, 0.0, 0.0))
     fresh = min(fresh_until - now, remaining)
-    return Envelope(value, remaining, fresh, delta, beta)
+    return _new(Envelope, (value, remaining, fresh, delta, beta))
+
+
+#: The pure-Python twin, kept importable (the tests run both).
+open_envelope_py = open_envelope
+
+if not TYPE_CHECKING and not NO_EXTENSIONS:
+    try:
+        from .._managerkit import bind as _bind
+        from .._managerkit import open_envelope
+    except ImportError:  # a pure build
+        pass
+    else:
+        _bind(Envelope)

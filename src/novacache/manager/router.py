@@ -58,7 +58,7 @@ class Route:
 class Router:
     """Picks the tiers a write goes to (see the module docstring)."""
 
-    __slots__ = ("_prefix_only", "_rules", "default")
+    __slots__ = ("_default", "_prefix_only", "_rules", "everywhere")
 
     def __init__(self, rules: Iterable[Route] = (), default: Destination = "all") -> None:
         if default not in _TIERS:
@@ -68,7 +68,15 @@ class Router:
             if not isinstance(rule, Route):
                 raise ConfigurationError("rules are novacache.manager.Route objects")
         self._prefix_only = all(r.min_size is None for r in self._rules)
-        self.default: Destination = default
+        self._default: Destination = default
+        #: Every key goes to every tier (no rules, default "all"): the read path skips
+        #: asking where a promoted value may go.
+        self.everywhere = not self._rules and default == "all"
+
+    @property
+    def default(self) -> Destination:
+        """Where a key that no rule matches goes."""
+        return self._default
 
     @property
     def rules(self) -> tuple[Route, ...]:
@@ -84,7 +92,7 @@ class Router:
             if rule.min_size is not None and (size is None or size < rule.min_size):
                 continue
             return rule.to
-        return self.default
+        return self._default
 
     @property
     def sizes_matter(self) -> bool:

@@ -61,6 +61,15 @@ class ManagerStats:
     def __init__(self) -> None:
         self._counters = Counters(_NAMES)
 
+    @property
+    def counters(self) -> Counters:
+        """The counters underneath (for callers that count by index)."""
+        return self._counters
+
+    def index(self, slot: str, name: str) -> int:
+        """The index of the counter ``name`` of tier ``slot`` in :attr:`counters`."""
+        return _PER_SLOT[slot][name]
+
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the overall counter ``name`` (``"loads"``, ``"refreshes"``, ...)."""
         self._counters.add(_OVERALL[name], n)

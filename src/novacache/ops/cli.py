@@ -11,7 +11,19 @@ Subcommands:
     wire, and its two targets. The ``cachetools`` row adds the drop-in's table
     (:mod:`novacache.benchmark.cachetools_bench`) beside cachetools itself. Each of
     these two sections runs in a child process (:mod:`novacache.benchmark.isolated`),
-    so the L1 rows' heap does not slow it down.
+    so the L1 rows' heap does not slow it down. The ``manager`` row (only when asked
+    for, ``--only manager``: it needs Redis) adds the manager's hot paths beside their
+    floors and dogpile.cache, cashews and aiocache
+    (:mod:`novacache.benchmark.manager_bench`), against a ``redis-server`` it starts on
+    a loopback port or the one given with ``--redis URL``; also in a child process.
+
+``soak``
+    N processes x M threads, each with one ``CacheManager`` (L1 + Redis + SQLite + the
+    invalidation bus), against a ``redis-server`` it starts, kills, restarts (empty and
+    from its append-only file) and freezes on a schedule; every operation is checked
+    against single-writer versions: ops/s, p99, stale reads by source, window and age,
+    lost writes, resurrected deletes, RSS, recovery after each fault
+    (:mod:`novacache.benchmark.soak`, docs/soak.md).
 
 ``demo``
     The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
@@ -32,13 +44,20 @@ __all__ = ["build_parser", "main"]
 
 CODEC_ROW = "codec"
 CACHETOOLS_ROW = "cachetools"
-_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW)
+MANAGER_ROW = "manager"
+_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW)
+# Sections run only when --only names them (the manager section needs Redis).
+_OPT_IN = (MANAGER_ROW,)
 
 
 def _all_rows() -> tuple[str, ...]:
     from ..benchmark import ROW_IDS
 
     return (*ROW_IDS, *_SECTIONS)
+
+
+def _default_rows() -> tuple[str, ...]:
+    return tuple(r for r in _all_rows() if r not in _OPT_IN)
 
 
 def _rows(text: str) -> tuple[str, ...]:
@@ -109,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="ROWS",
         type=_rows,
-        help=f"comma-separated rows to run, from: {', '.join(_all_rows())}",
+        help=f"comma-separated rows to run, from: {', '.join(_all_rows())}"
+        f" (default: all but {', '.join(_OPT_IN)})",
     )
     bench.add_argument("--seed", type=int, help="seed of the random key order (default 1234)")
     bench.add_argument(
@@ -119,9 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--impl",
         metavar="NAMES",
         help="comma-separated implementations to keep (dict, floor, novacache, "
-        "novacache-pure, functools, cachetools, lru-dict, cachebox); default all",
+        "novacache-tinylfu, novacache-pure, functools, cachetools, lru-dict, cachebox); "
+        "default all",
     )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    manager = bench.add_argument_group(
+        "manager",
+        "--only manager: CacheManager/AsyncCacheManager hot paths beside their floors (bare "
+        "redis-py / redis.asyncio) and dogpile.cache, cashews, aiocache (pip install "
+        "novacache[peers]); --rounds and --seed apply",
+    )
+    manager.add_argument(
+        "--redis",
+        metavar="URL",
+        help="use this Redis (redis://[user:password@]host:port/db) instead of starting "
+        "redis-server on a free loopback port; the bench deletes the keys it wrote",
+    )
+    manager.add_argument(
+        "--pin",
+        choices=("same", "split", "none"),
+        default="same",
+        help="CPUs for the bench and its redis-server: 'same' one CPU for both (default, "
+        "the most stable ratios), 'split' one each, 'none' not pinned",
+    )
     traces = bench.add_argument_group(
         "traces",
         "--traces replays request traces through the eviction policies (miss ratio and "
@@ -176,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip libCacheSim's policies and Belady (run when libcachesim is installed)",
     )
+    _soak_parser(sub)
     demo = sub.add_parser(
         "demo",
         help="run a short workload through the multi-tier manager (no server needed)",
@@ -189,6 +230,128 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
     )
     return parser
+
+
+def _faults(text: str) -> tuple[str, ...]:
+    from ..benchmark.soak import FAULTS
+
+    faults = tuple(f.strip() for f in text.split(",") if f.strip())
+    if faults == ("none",):
+        return ()
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown or not faults:
+        raise argparse.ArgumentTypeError(
+            f"unknown faults {', '.join(unknown) or '(none given)'};"
+            f" choose from {', '.join(FAULTS)} (or 'none')"
+        )
+    return faults
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, not {text}")
+    return value
+
+
+def _soak_parser(sub: Any) -> None:
+    soak = sub.add_parser(
+        "soak",
+        help="run the multi-process soak with Redis faults and check every read",
+        description="N processes x M threads, each one CacheManager (L1 + Redis + SQLite on "
+        "one file + the invalidation bus), one writer per key; Redis SIGKILLed and "
+        "restarted (empty or from its AOF) and SIGSTOPped on a schedule. Reports ops/s, "
+        "p99, stale reads (by source, window, age), lost writes, resurrected deletes, "
+        "RSS and recovery times. See docs/soak.md.",
+    )
+    soak.add_argument("--duration", type=_seconds, default=360.0, help="seconds (default 360)")
+    soak.add_argument("--processes", type=_positive, default=2, help="processes (default 2)")
+    soak.add_argument("--threads", type=_positive, default=2, help="threads each (default 2)")
+    soak.add_argument("--keys", type=_positive, default=20_000, help="keys (default 20000)")
+    soak.add_argument(
+        "--faults",
+        type=_faults,
+        default=("kill", "freeze", "aof-restart", "kill", "kill", "aof-restart"),
+        metavar="LIST",
+        help="comma-separated faults, spread evenly over the run: kill (SIGKILL, restart "
+        "empty), aof-restart (SIGKILL, restart from the append-only file), freeze "
+        "(SIGSTOP); 'none' for none (default kill,freeze,aof-restart,kill,kill,aof-restart)",
+    )
+    soak.add_argument(
+        "--freeze-seconds", type=_seconds, default=10.0, help="length of a freeze (default 10)"
+    )
+    soak.add_argument(
+        "--down-seconds",
+        type=_seconds,
+        default=1.0,
+        help="how long Redis stays dead before a restart (default 1)",
+    )
+    soak.add_argument("--l1-size", type=_positive, default=5000, help="L1 entries (default 5000)")
+    soak.add_argument("--seed", type=int, default=1, help="seed of the workload (default 1)")
+    soak.add_argument(
+        "--redis-server",
+        metavar="PATH",
+        help="the redis-server binary to start (default: the one on PATH); the soak always "
+        "runs its own server on a free loopback port, since it kills it",
+    )
+    soak.add_argument("--json", metavar="PATH", type=Path, help="also write the report as JSON")
+    soak.add_argument(
+        "--workdir", metavar="PATH", type=Path, help="keep the records, logs and files here"
+    )
+    soak.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from ..benchmark.redis_server import find_redis_server
+    from ..benchmark.soak import SoakOptions, run
+    from ..benchmark.soak.report import render
+
+    program = args.redis_server or find_redis_server()
+    if program is None or not Path(program).is_file():
+        print(
+            f"novacache soak: no redis-server at {program}"
+            if program
+            else "novacache soak: needs redis-server on PATH, or --redis-server PATH",
+            file=sys.stderr,
+        )
+        return 2
+    options = SoakOptions(
+        duration=args.duration,
+        processes=args.processes,
+        threads=args.threads,
+        keys=args.keys,
+        faults=args.faults,
+        freeze_seconds=args.freeze_seconds,
+        down_seconds=args.down_seconds,
+        l1_size=args.l1_size,
+        seed=args.seed,
+        redis_server=program,
+        workdir=args.workdir,
+    )
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(text: str, final: bool) -> None:
+        if args.quiet:
+            return
+        import time
+
+        if tty:
+            end = "\n" if final else ""
+            print("\r" + text, end=end, file=sys.stderr, flush=True)
+        elif final or time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            print(text, file=sys.stderr, flush=True)
+
+    report = run(options, progress)
+    sys.stdout.write(render(report))
+    sys.stdout.flush()
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0 if report["completed"] else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -212,9 +375,15 @@ def _bench(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             overrides[field] = value
-    rows = args.only or _all_rows()
+    rows = args.only or _default_rows()
     with_codec = CODEC_ROW in rows
     with_cachetools = CACHETOOLS_ROW in rows
+    with_manager = MANAGER_ROW in rows
+    if with_manager:
+        problem = _manager_precheck(args)
+        if problem:
+            print(f"novacache bench: {problem}", file=sys.stderr)
+            return 2
     overrides["rows"] = tuple(r for r in rows if r not in _SECTIONS)
     trace_only = args.traces and args.only is None
     if args.impl and not trace_only:
@@ -240,7 +409,7 @@ def _bench(args: argparse.Namespace) -> int:
     document: dict[str, object] = {}
     if trace_only:
         options = BenchOptions.quick(rows=()) if args.quick else BenchOptions(rows=())
-        with_codec = with_cachetools = False
+        with_codec = with_cachetools = with_manager = False
     if options.rows:
         results = run(options, progress)
         sys.stdout.write(render(results))
@@ -272,6 +441,10 @@ def _bench(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         document["cachetools"] = ct_rows
+    if with_manager:
+        code = _manager(args, progress, document)
+        if code:
+            return code
     if args.traces:
         code = _traces(args, progress, document)
         if code:
@@ -279,6 +452,52 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         progress(f"wrote {args.json}")
+    return 0
+
+
+def _manager_precheck(args: argparse.Namespace) -> str | None:
+    """Why the manager section cannot run (``None``: it can)."""
+    if args.redis is not None:
+        from ..benchmark.manager_bench import redis_target
+        from ..errors import ConfigurationError
+
+        try:
+            redis_target(args.redis)
+        except (ConfigurationError, TypeError, ValueError) as exc:
+            return f"--redis: {exc}"
+        return None
+    from ..benchmark.redis_server import find_redis_server
+
+    if find_redis_server() is None:
+        return "the manager section needs redis-server on PATH, or --redis URL"
+    return None
+
+
+def _manager(
+    args: argparse.Namespace, progress: Callable[[str], None], document: dict[str, object]
+) -> int:
+    from ..benchmark import manager_bench
+    from ..benchmark.isolated import SectionFailed, run_section
+
+    options: dict[str, Any] = {"pin": args.pin}
+    for name in ("redis", "rounds", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    progress("measuring manager (child process): the manager beside its floors and peers")
+    try:
+        doc = run_section("manager_bench", quick=args.quick, options=options, progress=progress)
+    except SectionFailed as exc:
+        print(f"novacache bench: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(
+        "\nmanager: CacheManager / AsyncCacheManager hot paths beside their floors and"
+        " peers (ratio to the row's reference; targets are printed, never asserted)\n"
+        + manager_bench.format_report(doc)
+        + "\n"
+    )
+    sys.stdout.flush()
+    document["manager"] = doc
     return 0
 
 
@@ -351,6 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "soak":
+        return _soak(args)
     return 2  # pragma: no cover - argparse refuses unknown commands first
 
 

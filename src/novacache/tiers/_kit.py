@@ -5,18 +5,28 @@ the type of a key that is not ``str``; a key with a lone surrogate (no strict UT
 comes as its ``bytes`` instead (UTF-8 with ``"surrogatepass"``, the tiers' one key
 encoding, see :mod:`._keys`), so the client never has to encode it. ``encoded(prefix,
 names)``: the same with a ``bytes`` prefix and every key as ``bytes``.
-``present(names, values)``: the ``{name: value}`` pairs whose value is not ``None``. Both
+``present(names, values)``: the ``{name: value}`` pairs whose value is not ``None``.
+``raw_key(prefix, key, limit)``: ``prefix + key`` in UTF-8 (a lone surrogate passed
+through), ``TypeError`` for a key that is not ``str``, ``EntryTooLarge`` past ``limit``
+bytes (Redis' bulk limit by default).
+``ttl_ms(ttl)``: the ``PX`` milliseconds of a TTL in seconds (see :func:`_ttl_ms`). Both
 twins behave the same; the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS`` is set
 or it is not built.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, cast
 
 from .._select import NO_EXTENSIONS
+from ..errors import EntryTooLarge
+from ._checks import MAX_TTL
 
-__all__ = ["encoded", "prefixed", "present"]
+__all__ = ["MAX_BULK_BYTES", "encoded", "prefixed", "present", "raw_key", "ttl_ms"]
+
+#: Redis' default ``proto-max-bulk-len``: no key or value may be longer.
+MAX_BULK_BYTES = 512 * 1024 * 1024
 
 
 def _prefixed(prefix: str, names: list[str]) -> list[str | bytes]:
@@ -62,12 +72,55 @@ def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
     return {name: value for name, value in zip(names, values, strict=True) if value is not None}
 
 
+def _raw_key(prefix: bytes, key: str, limit: int = MAX_BULK_BYTES) -> bytes:
+    if type(key) is not str and not isinstance(key, str):
+        raise TypeError(f"a key must be str, not {type(key).__name__}")
+    try:
+        raw = prefix + key.encode()
+    except UnicodeEncodeError:
+        raw = prefix + key.encode("utf-8", "surrogatepass")
+    if len(raw) > limit:
+        raise EntryTooLarge(len(raw), limit)  # the key alone
+    return raw
+
+
+def _ttl_ms(ttl: float | None) -> int | None:
+    """Seconds to the millisecond count for ``PX``; ``None``, ``inf`` and any TTL above
+    :data:`~novacache.tiers._checks.MAX_TTL` (100 years) mean no expiry.
+
+    Any real number is accepted (int, float, Fraction, Decimal); ``bool``, ``str`` and
+    ``bytes`` are a ``TypeError``; ``<= 0`` and NaN a ``ValueError``. A positive TTL
+    never rounds down to 0 ms ("no expiry" would be the opposite of what was asked).
+    """
+    if ttl is None:
+        return None
+    if type(ttl) is not float and type(ttl) is not int:
+        if isinstance(ttl, (bool, str, bytes, bytearray, complex)):
+            raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
+        try:
+            ttl = float(ttl)
+        except OverflowError:  # a Fraction or Decimal beyond the floats
+            ttl = math.inf if ttl > 0 else -math.inf
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"ttl must be a number of seconds or None, not {type(ttl).__name__}"
+            ) from None
+    if not ttl > 0:  # also NaN
+        raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+    if ttl > MAX_TTL:
+        return None
+    ms = round(ttl * 1000)
+    return ms if ms > 0 else 1
+
+
 prefixed = _prefixed
 encoded = _encoded
 present = _present
+raw_key = _raw_key
+ttl_ms = _ttl_ms
 
 if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
-        from .._tierkit import encoded, prefixed, present
+        from .._tierkit import encoded, prefixed, present, raw_key, ttl_ms
     except ImportError:  # a pure build
         pass

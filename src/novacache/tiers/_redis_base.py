@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -21,9 +20,8 @@ from ..errors import (
     TierTimeout,
     TierUnavailable,
 )
-from ._checks import MAX_TTL
 from ._keys import decode_key, encode_key
-from ._kit import encoded, prefixed, present
+from ._kit import MAX_BULK_BYTES, encoded, prefixed, present, raw_key, ttl_ms
 from .redis_config import RedisConfig
 
 __all__ = ["MAX_BULK_BYTES", "AsyncHandler", "Handler", "RedisTierBase", "hash_tag"]
@@ -32,9 +30,6 @@ __all__ = ["MAX_BULK_BYTES", "AsyncHandler", "Handler", "RedisTierBase", "hash_t
 #: function or a coroutine function.
 Handler = Callable[[bytes], None]
 AsyncHandler = Callable[[bytes], Awaitable[None] | None]
-
-#: Redis' default ``proto-max-bulk-len``: the largest key or value it accepts (512 MiB).
-MAX_BULK_BYTES = 512 * 1024 * 1024
 
 # Tag index sets and leases live in sub-namespaces that begin with the byte 0xff, which
 # the encoding of a key never holds (UTF-8, see ._keys): no key can collide with them,
@@ -122,35 +117,6 @@ def _escape_glob(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-def _ttl_ms(ttl: float | None) -> int | None:
-    """Seconds to the millisecond count for ``PX``; ``None``, ``inf`` and any TTL above
-    :data:`~novacache.tiers._checks.MAX_TTL` (100 years) mean no expiry.
-
-    Any real number is accepted (int, float, Fraction, Decimal); ``bool``, ``str`` and
-    ``bytes`` are a ``TypeError``; ``<= 0`` and NaN a ``ValueError``. A positive TTL
-    never rounds down to 0 ms ("no expiry" would be the opposite of what was asked).
-    """
-    if ttl is None:
-        return None
-    if type(ttl) is not float and type(ttl) is not int:
-        if isinstance(ttl, (bool, str, bytes, bytearray, complex)):
-            raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
-        try:
-            ttl = float(ttl)
-        except OverflowError:  # a Fraction or Decimal beyond the floats
-            ttl = math.inf if ttl > 0 else -math.inf
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"ttl must be a number of seconds or None, not {type(ttl).__name__}"
-            ) from None
-    if not ttl > 0:  # also NaN
-        raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
-    if ttl > MAX_TTL:
-        return None
-    ms = round(ttl * 1000)
-    return ms if ms > 0 else 1
-
-
 def _present(names: list[str], values: list[bytes | None]) -> dict[str, bytes]:
     """``{name: value}`` for the non-nil MGET replies (compiled where built)."""
     return present(names, values)
@@ -177,7 +143,7 @@ def _token(token: object) -> bytes:
     return encode_key(token)
 
 
-def _check_frame(frame: object) -> bytes:
+def _check_frame(frame: object, limit: int = MAX_BULK_BYTES) -> bytes:
     """``frame`` as ``bytes`` (a bytearray or memoryview is copied: redis-py before 6
     refuses them). ``TypeError`` for a frame that is not bytes-like; ``EntryTooLarge``
     (a ``ValueError``) for one over Redis' 512 MiB bulk limit, before any I/O."""
@@ -185,11 +151,11 @@ def _check_frame(frame: object) -> bytes:
         if not isinstance(frame, (bytes, bytearray, memoryview)):
             raise TypeError(f"a frame must be bytes, not {type(frame).__name__}")
         size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
-        if size > MAX_BULK_BYTES:
-            raise EntryTooLarge(size, MAX_BULK_BYTES)
+        if size > limit:
+            raise EntryTooLarge(size, limit)
         return bytes(frame)
-    if len(frame) > MAX_BULK_BYTES:
-        raise EntryTooLarge(len(frame), MAX_BULK_BYTES)
+    if len(frame) > limit:
+        raise EntryTooLarge(len(frame), limit)
     return frame
 
 
@@ -227,6 +193,7 @@ class RedisTierBase:
         self._cluster = config.topology == "cluster"
         self.prefix = prefix
         self._prefix_b = encode_key(prefix)
+        self._max_bulk = MAX_BULK_BYTES  # the longest key or frame sent (Redis' default)
         self._plen = len(self._prefix_b)
         self._tag_prefix_b = self._prefix_b + _TAG_INFIX
         self._lease_prefix_b = self._prefix_b + _LEASE_INFIX
@@ -246,15 +213,7 @@ class RedisTierBase:
     def _key(self, key: str) -> bytes:
         """``prefix + key`` as the bytes Redis stores (see :mod:`._keys`: UTF-8, a lone
         surrogate passed through; the fallback costs nothing until a key needs it)."""
-        if type(key) is not str and not isinstance(key, str):
-            raise TypeError(f"a key must be str, not {type(key).__name__}")
-        try:
-            raw = self._prefix_b + key.encode()
-        except UnicodeEncodeError:
-            raw = self._prefix_b + key.encode("utf-8", "surrogatepass")
-        if len(raw) > MAX_BULK_BYTES:
-            raise EntryTooLarge(len(raw), MAX_BULK_BYTES)  # the key alone
-        return raw
+        return raw_key(self._prefix_b, key, self._max_bulk)
 
     def _lease_key(self, key: str) -> bytes:
         return self._lease_prefix_b + self._key(key)[self._plen :]
@@ -287,7 +246,7 @@ class RedisTierBase:
         TTL in ms, or ``""``, then at most :data:`_TAG_BATCH` members each)."""
         tkey = self._tag_key(tag)
         members = [encode_key(k) for k in dict.fromkeys(keys) if self._key(k)]
-        ms = _ttl_ms(ttl)
+        ms = ttl_ms(ttl)
         head: bytes | str = "" if ms is None else str(ms + _TAG_SLACK_MS)
         return tkey, [
             [head, *members[i : i + _TAG_BATCH]] for i in range(0, len(members), _TAG_BATCH)

@@ -8,8 +8,10 @@ same for everyone; the pure-Python reference policy's time is that of pure Pytho
 Rows, per trace and cache size (a fraction of the trace's objects):
 
 - ``novacache``: ``LocalCache(maxsize=n)`` (compiled; exact LRU).
+- ``novacache-tinylfu``: ``LocalCache(maxsize=n, policy="tinylfu")`` (compiled).
 - ``tinylfu (ref)``: :class:`novacache._policy_py.TinyLFUPolicy`, the pure-Python
-  reference of the ``"tinylfu"`` policy (the compiled one is to come).
+  reference of the ``"tinylfu"`` policy (the same misses as the compiled one: the
+  tests replay both).
 - cachebox, lru-dict, cachetools (their LRU classes), theine 2 (adaptive W-TinyLFU on
   a Rust core) and moka-py (TinyLFU), each when installed.
 - references, when ``libcachesim`` is installed: its LRU, ARC, LIRS, S3-FIFO, SIEVE,
@@ -17,7 +19,7 @@ Rows, per trace and cache size (a fraction of the trace's objects):
   oracleGeneral file in a temporary directory).
 
 The cache-aside rows time ``if c.get(k) is None: c[k] = v`` over the first requests
-of the Zipf 0.9 trace for ``LocalCache`` (LRU), cachebox, lru-dict and an unbounded
+of the Zipf 0.9 trace for ``LocalCache`` (LRU and tinylfu), cachebox, lru-dict and an unbounded
 ``dict`` at 1k/10k/100k entries, a fresh container per round, rounds interleaved,
 median (:mod:`..timing`).
 """
@@ -172,8 +174,18 @@ def replayers() -> list[_Replayer]:
     core = _import("novacache._core")
     if core is not None:
         out.append(_Replayer("novacache", "novacache LRU", lambda n: core.LocalCache(maxsize=n)))
+        out.append(
+            _Replayer(
+                "novacache-tinylfu",
+                "novacache tinylfu",
+                lambda n: core.LocalCache(maxsize=n, policy="tinylfu"),
+            )
+        )
     else:
         out.append(_Replayer("novacache", "novacache LRU", None, status="n/a: not built"))
+        out.append(
+            _Replayer("novacache-tinylfu", "novacache tinylfu", None, status="n/a: not built")
+        )
     out.append(_Replayer("tinylfu-ref", "tinylfu (pure ref)", None))
     peers: list[tuple[str, str, str, Callable[[Any, int], Any], str]] = [
         ("cachebox", "cachebox", "cachebox", lambda m, n: m.LRUCache(n), _ASIDE_SOURCE),
@@ -194,6 +206,7 @@ def replayers() -> list[_Replayer]:
 
 _SOURCES = {
     "novacache": _ASIDE_SOURCE,
+    "novacache-tinylfu": _ASIDE_SOURCE,
     "cachebox": _ASIDE_SOURCE,
     "lru-dict": _ASIDE_SOURCE,
     "cachetools": _ASIDE_SOURCE,
@@ -317,6 +330,7 @@ def _cache_aside(options: TraceOptions, progress: Progress) -> list[dict[str, An
     core = _import("novacache._core")
     if core is not None:
         makers.append(("novacache", lambda n: core.LocalCache(maxsize=n)))
+        makers.append(("novacache tinylfu", lambda n: core.LocalCache(maxsize=n, policy="tinylfu")))
     for mod_name, label, make in (
         ("cachebox", "cachebox", lambda m, n: m.LRUCache(n)),
         ("lru", "lru-dict", lambda m, n: m.LRU(n)),
@@ -340,6 +354,7 @@ def _cache_aside(options: TraceOptions, progress: Progress) -> list[dict[str, An
         result = timing.run_interleaved(cases, options.rounds)
         base = result[("dict",)]
         box = result.get(("cachebox",))
+        lru = result.get(("novacache",))
         for label, _ in makers:
             ns = result[(label,)]
             rows.append(
@@ -349,6 +364,7 @@ def _cache_aside(options: TraceOptions, progress: Progress) -> list[dict[str, An
                     "ns_per_request": ns,
                     "x_dict": ns / base,
                     "x_cachebox": ns / box if box else None,
+                    "x_lru": ns / lru if lru else None,
                 }
             )
     return rows
@@ -424,10 +440,12 @@ def format_report(doc: dict[str, Any]) -> str:
         lines.append("\ncache-aside loop (get, set on a miss), Zipf 0.9: ns/request, ratios")
         for row in doc["cache_aside"]:
             box = row["x_cachebox"]
+            lru = row.get("x_lru")
             lines.append(
-                f"  {row['impl']:<14}{row['entries']:>9,} entries {row['ns_per_request']:>7.1f} ns"
+                f"  {row['impl']:<18}{row['entries']:>9,} entries {row['ns_per_request']:>7.1f} ns"
                 f"  x{row['x_dict']:.2f} dict"
                 + (f"  x{box:.2f} cachebox" if box is not None else "")
+                + (f"  x{lru:.2f} LRU" if lru is not None else "")
             )
     skipped = doc["method"].get("not_measured") or {}
     if skipped:
@@ -435,7 +453,7 @@ def format_report(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_PLOTTED = ("novacache LRU", "tinylfu (pure ref)", "theine", "moka-py")
+_PLOTTED = ("novacache LRU", "novacache tinylfu", "theine", "moka-py")
 _COLORS = (
     "tab:gray",
     "tab:orange",
@@ -478,7 +496,7 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
         for i, (impl, points) in enumerate(series.items()):
             points.sort()
             style = "--" if impl.startswith("libCacheSim") else "-"
-            width = 2.5 if impl.startswith("tinylfu") else 1.2
+            width = 2.5 if impl.startswith("novacache tinylfu") else 1.2
             color = "black" if impl.endswith("Belady") else _COLORS[i % len(_COLORS)]
             ax.plot(
                 [p[0] for p in points],

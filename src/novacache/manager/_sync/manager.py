@@ -37,6 +37,7 @@ from ...codec import Codec
 from ...coherence import InvalidationBus
 from ...errors import ConfigurationError, EntryTooLarge, TierError
 from ...tiers.base import Tier
+from .. import _kit
 from .._base import (
     MISS,
     Down,
@@ -47,7 +48,10 @@ from .._base import (
     WritePolicy,
     as_tier_error,
     check_freshness,
+    check_ttl,
+    new_report,
     note_down,
+    one_ttl,
     through_tier,
     wants_refresh,
 )
@@ -81,7 +85,12 @@ class CacheManager(ManagerBase[Tier]):
     :param store: the L3, a tier (``SQLiteTier``, ``PostgresTier``), or ``None``.
     :param codec: encodes values for L2/L3 (default: ``Codec()``, msgpack + lz4).
     :param router: picks the tiers each write goes to (default: all of them).
-    :param default_ttl: lifetime of entries set without a ``ttl`` (``None``: no expiry).
+    :param ttl: the lifetime, in every tier (L1, Redis, the store), of entries written
+        without a ``ttl`` of their own; ``None`` (the default): no expiry, so an entry
+        stays in Redis and the store until it is deleted or evicted, and in L1 until
+        evicted or past the LocalCache's own ``ttl`` (a bound on how long L1 may keep a
+        value, never longer than the write's). ``default_ttl`` is its older name: give
+        one (a :class:`~novacache.errors.ConfigurationError` if both differ).
     :param on_write_error: ``"raise"`` (default): a write that failed on some tier raises
         :class:`~novacache.errors.PartialWrite` after writing every tier it could;
         ``"report"``: the same writes, and the failures are returned (``set`` returns a
@@ -110,6 +119,7 @@ class CacheManager(ManagerBase[Tier]):
         codec: Codec | None = None,
         router: Router | None = None,
         *,
+        ttl: float | None = None,
         default_ttl: float | None = None,
         on_write_error: WritePolicy = "raise",
         on_error: ErrorHook | None = None,
@@ -117,8 +127,9 @@ class CacheManager(ManagerBase[Tier]):
         bus: InvalidationBus | None = None,
     ) -> None:
         super().__init__(
-            local, remote, store, codec, router, default_ttl, on_write_error, on_error, clock
-        )
+            local, remote, store, codec, router, one_ttl(ttl, default_ttl), on_write_error,
+            on_error, clock,
+        )  # fmt: skip
         self._flights = SingleFlight()
         if local is None:
             # Note that without an L1 there is nothing to try first: skip a KeyError.
@@ -165,19 +176,9 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- reading ----------------------------------------------------------------------
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value cached under ``key``, or ``default``.
-
-        Never raises because a tier below is unreachable or holds a corrupt frame: those
-        read as misses of that tier (counted in :attr:`stats`).
-        """
-        # Note that the subscript is the L1's cheapest hit (no method call with
-        # arguments); a miss costs a KeyError, cheap beside the round trip that follows.
-        try:
-            return self._l1[key]
-        except KeyError:
-            pass
-        return self._get_below(key, default)
+    # The synchronous method is compiled (the same body: .._kit.get), so an L1 hit
+    # pays no Python frame.
+    get = _kit.get
 
     def _get_below(self, key: str, default: Any = None) -> Any:
         env = self._read(key, {})
@@ -188,7 +189,9 @@ class CacheManager(ManagerBase[Tier]):
         the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
         call) are skipped; a tier found unreachable now is added to it."""
         below = self._below
-        gen = self._bus_generation()
+        bus = self.bus
+        gen = bus.generation if bus is not None else 0
+        count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
                 continue
@@ -198,14 +201,16 @@ class CacheManager(ManagerBase[Tier]):
                 self._read_failed("get", slot, exc, down)
                 continue
             if frame is None:
-                self.stats.count(slot, "misses")
+                count(self._misses[slot])
                 continue
             env = self._open(slot, key, frame)
             if env is None:
                 continue
-            self.stats.count(slot, "hits")
-            if i or self.local is not None:
+            count(self._hits[slot])
+            if i:
                 self._promote(key, frame, env, below[:i], gen, down)
+            elif self.local is not None:
+                self._fill_l1(key, len(frame), env, gen)
             return env
         return None
 
@@ -314,15 +319,25 @@ class CacheManager(ManagerBase[Tier]):
         fresh: Freshness = None,
         down: Down | None = None,
     ) -> WriteReport:
-        ttl = self._ttl(ttl)
-        tags = check_tags(tags)
+        # The common write (no tags, no freshness deadline, no bus) makes as few
+        # Python-level calls as it can: each costs about what the encoding does.
+        if ttl is None and self._on_write is not None:
+            ttl = self._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        if tags or type(tags) is not tuple:
+            tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
-        tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
+        if fresh is None:
+            tier_ttl, l1_ttl = ttl, (math.inf if ttl is None else ttl)
+        else:
+            tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
         down = {} if down is None else down
         written: list[str] = []
         failed: dict[str, TierError] = {}
         if tags:
             self._index(tags, [key], tier_ttl, failed, down)
+        if self._on_write is not None:  # patterns indexed at write time (invalidation)
+            self._on_write.index([key], tier_ttl, failed, down)
         for slot, tier in reversed(self._below):
             if slot in down:
                 if slot in slots or self.router.sizes_matter:
@@ -353,14 +368,19 @@ class CacheManager(ManagerBase[Tier]):
                     failed[LOCAL] = TierError("L1 refused the entry (larger than its maxbytes)")
             else:
                 self.local.pop(key, None)
-        self._announce([key], failed, down)
-        return self._finish("set", WriteReport(tuple(written), failed), policy)
+        if self.bus is not None:
+            self._announce([key], failed, down)
+        report = new_report(WriteReport, (tuple(written), failed))
+        return self._finish("set", report, policy) if failed else report
 
     def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, tags: Iterable[str] = ()
     ) -> WriteReport:
         """Cache every ``key: value`` of ``items`` with one TTL: every value is encoded
         first (nothing is written if one cannot be), then one ``set_many`` per tier."""
+        if ttl is None and self._on_write is not None and self._on_write.ttl_rules:
+            report: WriteReport = self._on_write.set_many(items, tags)  # by TTL rule
+            return report
         ttl = self._ttl(ttl)
         tags = check_tags(tags)
         now = self.clock()
@@ -370,6 +390,8 @@ class CacheManager(ManagerBase[Tier]):
         down: Down = {}
         if tags and routed:
             self._index(tags, list(routed), ttl, failed, down)
+        if self._on_write is not None and routed:  # (invalidation)
+            self._on_write.index(list(routed), ttl, failed, down)
         for slot, tier in reversed(self._below):
             batch = {k: f for k, (slots, f) in routed.items() if slot in slots and f is not None}
             elsewhere = [k for k, (slots, _) in routed.items() if slot not in slots]
@@ -559,52 +581,26 @@ class CacheManager(ManagerBase[Tier]):
 
     # -- loading ----------------------------------------------------------------------
 
-    def get_or_load(
+    # Compiled (.._kit.get_or_load): an L1 hit pays no Python frame and no
+    # keyword-only defaults; a miss goes to _load below.
+    get_or_load = _kit.get_or_load
+
+    def _load(
         self,
         key: str,
         loader: Callable[[], T],
-        ttl: float | None = None,
-        *,
-        tags: Iterable[str] = (),
-        negative_ttl: float | None = None,
-        stale_ttl: float | None = None,
-        beta: float | None = None,
-        lease: float | None = None,
+        ttl: float | None,
+        tags: Iterable[str],
+        negative_ttl: float | None,
+        stale_ttl: float | None,
+        beta: float | None,
+        lease: float | None,
     ) -> T:
-        """The cached value of ``key``; on a miss, the value of ``loader()`` (awaited in
-        the asyncio manager), cached for ``ttl``.
-
-        The loader runs at most once at a time per key in this process (in this event
-        loop): concurrent callers wait for its result, or its exception (raised in every
-        one of them; an exception is not cached). Tier failures while storing the loaded
-        value are counted and reported, never raised: the caller gets its value. A call
-        for the same key from inside its own loader raises
-        :class:`~novacache.errors.ReentrantLoad`.
-
-        ``tags`` are recorded with the loaded value. A loader that returns ``None``
-        ("not found") is not cached, unless ``negative_ttl`` is given: then ``None`` is
-        cached for that many seconds (negative caching).
-
-        ``stale_ttl`` (stale-while-revalidate): the value stays stored ``stale_ttl``
-        seconds past ``ttl``; a caller that finds it stale refreshes it (running the
-        loader) while every other caller gets the stale value at once; never served past
-        ``ttl + stale_ttl``. ``beta`` (XFetch, e.g. 1.0): a caller may refresh a fresh
-        value early, with a probability that grows as its expiry nears and with how long
-        the loader took; larger is earlier. Both need a finite ``ttl``.
-
-        ``lease`` (seconds, opt-in; needs a Redis ``remote``): the loader also runs once
-        per key across processes. The caller that takes the Redis lease of ``key``
-        (``SET NX PX`` in the tier's lease sub-namespace) loads; the others poll L2 until
-        the value appears, the lease is released, or ``lease`` seconds pass, and then
-        load themselves. With Redis down, each process loads on its own (degraded, never
-        blocked).
-        """
-        try:
-            return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
-        except KeyError:
-            pass
+        """``get_or_load`` below L1: read the tiers, then load once (see there)."""
         # A tier found unreachable is not tried again in this call: one call pays at most
         # one timeout per tier (the read, the read inside the lead, the write).
+        if self._on_write is not None:
+            self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
         found = self._read(key, down)
         if found is not None:
@@ -635,6 +631,8 @@ class CacheManager(ManagerBase[Tier]):
                 started = time.perf_counter()
                 loaded = loader()
                 took = time.perf_counter() - started
+                if self._on_write is not None:
+                    self._on_write.loaded(key, took)
                 ttl_used: float | None = ttl
                 if loaded is None:
                     if negative_ttl is None:
@@ -715,6 +713,8 @@ class CacheManager(ManagerBase[Tier]):
         if self._closed:
             return
         self._closed = True
+        if self._on_write is not None:
+            self._on_write.close()
         if self.bus is not None:
             run_blocking(self.bus.close)
         self._close_indexes()

@@ -28,9 +28,9 @@ from redis.backoff import EqualJitterBackoff
 
 from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker
 from ...breaker import CircuitBreaker
-from ...errors import TierUnavailable
+from ...errors import TierError, TierUnavailable
 from .._keys import encode_key
-from .._kit import encoded, prefixed, present
+from .._kit import encoded, prefixed, present, raw_key, ttl_ms
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -42,12 +42,16 @@ from .._redis_base import (
     _check_frame,
     _escape_glob,
     _token,
-    _ttl_ms,
 )
 from .._sentinel import AsyncWatchedSentinel, Switch
 from ..redis_config import RedisConfig
 
 __all__ = ["AsyncFailoverWatch", "AsyncRedisTier", "AsyncSubscription"]
+
+if IS_ASYNC:
+    # What a batch of gets turns into each waiter's error: redis-py's failures, and the
+    # refusal of a tier closed meanwhile.
+    _CAUGHT_OR_CLOSED: tuple[type[BaseException], ...] = (TierError, *_CAUGHT)
 
 
 class AsyncRedisTier(RedisTierBase):
@@ -80,6 +84,11 @@ class AsyncRedisTier(RedisTierBase):
             # Note that redis.asyncio's pools raise instead of waiting when every
             # connection is busy; this gate makes excess tasks wait for a free one.
             self._gate = asyncio.Semaphore(self.config.max_connections)
+            # Gets waiting for the server, and the batch of gets that joined them in this
+            # pass of the loop (see get).
+            self._waiting = 0
+            self._batch: dict[bytes, asyncio.Future[bytes | None]] | None = None
+            self._batch_tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: list[AsyncSubscription] = []
         self._watch: AsyncFailoverWatch | None = None
 
@@ -170,33 +179,113 @@ class AsyncRedisTier(RedisTierBase):
     # -- the contract -------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        """The frame stored under ``key``, or ``None``."""
-        raw = self._key(key)
-        if not self.breaker.allow():
+        """The frame stored under ``key``, or ``None``.
+
+        In the asyncio tier, a ``get`` issued while others are waiting for the server
+        joins a batch: the keys of the gets issued in one pass of the event loop go out
+        as one MGET (one round trip for them all, the same answers as their GETs).
+        """
+        # The hot path: the helpers are compiled where built (.._kit), the breaker is
+        # consulted only when it has something to say (``idle``: closed, no failure
+        # on record), and the command goes to redis-py's ``execute_command`` without
+        # its per-command wrappers (the same command and reply).
+        raw = raw_key(self._prefix_b, key, self._max_bulk)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("get")
+        if IS_ASYNC:
+            if self._waiting:
+                return await self._batched_get(raw)
+            self._waiting += 1
         try:
             client = self._reader or self._client or self._reads()
             async with self._gate:  # unasync: unwrap
-                value: bytes | None = await client.get(raw)
+                value: bytes | None = await client.execute_command("GET", raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
-        self.breaker.record_success()
+        finally:
+            if IS_ASYNC:
+                self._waiting -= 1
+        if not breaker.idle:
+            breaker.record_success()
         return value
+
+    if IS_ASYNC:
+
+        async def _batched_get(self, raw: bytes) -> bytes | None:
+            """Wait for ``raw`` in the batch of this pass of the loop (made, and its
+            flush scheduled, by the first get that joins it)."""
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = {}
+                asyncio.get_running_loop().call_soon(self._flush_batch)
+            future = batch.get(raw)
+            if future is None:
+                future = batch[raw] = asyncio.get_running_loop().create_future()
+            # shield: a caller that is cancelled must not cancel the others' answer
+            return await asyncio.shield(future)
+
+        def _closed_get(self) -> TierUnavailable:
+            return TierUnavailable(f"redis tier {self.name!r}: get on a closed tier")
+
+        def _flush_batch(self) -> None:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._waiting += 1
+                task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+                self._batch_tasks.add(task)
+                task.add_done_callback(self._batch_tasks.discard)
+
+        async def _run_batch(self, batch: dict[bytes, asyncio.Future[bytes | None]]) -> None:
+            raws = list(batch)
+            try:
+                try:
+                    client = self._reader or self._client or self._reads()
+                    async with self._gate:
+                        if self._cluster:
+                            values = await client.mget_nonatomic(raws)
+                        else:
+                            values = await client.mget(raws)
+                except _CAUGHT_OR_CLOSED as exc:
+                    error = self._translate("get", exc)
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(error)
+                            future.exception()  # retrieved: each waiter raises it
+                    return
+                except BaseException:  # cancelled (the tier closed): no waiter may hang
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(self._closed_get())
+                            future.exception()
+                    raise
+                self.breaker.record_success()
+                for future, value in zip(batch.values(), values, strict=True):
+                    if not future.done():
+                        future.set_result(value)
+            finally:
+                self._waiting -= 1
 
     async def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
-        raw = self._key(key)
-        frame = _check_frame(frame)
-        ms = _ttl_ms(ttl)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        if type(frame) is not bytes or len(frame) > self._max_bulk:
+            frame = _check_frame(frame, self._max_bulk)
+        ms = ttl_ms(ttl)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("set")
         try:
             client = self._client or self._connect()
             async with self._gate:  # unasync: unwrap
-                await client.set(raw, frame, px=ms)
+                if ms is None:
+                    await client.execute_command("SET", raw, frame)
+                else:
+                    await client.execute_command("SET", raw, frame, "PX", ms)
         except _CAUGHT as exc:
             raise self._translate("set", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
@@ -221,8 +310,8 @@ class AsyncRedisTier(RedisTierBase):
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item with the same TTL in one pipeline (one round trip per node)."""
-        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
-        ms = _ttl_ms(ttl)
+        pairs = [(self._key(k), _check_frame(f, self._max_bulk)) for k, f in items.items()]
+        ms = ttl_ms(ttl)
         if not pairs:
             return
         if not self.breaker.allow():
@@ -240,16 +329,18 @@ class AsyncRedisTier(RedisTierBase):
 
     async def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
-        raw = self._key(key)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("delete")
         try:
             client = self._client or self._connect()
             async with self._gate:  # unasync: unwrap
-                n = await client.unlink(raw)
+                n = await client.execute_command("UNLINK", raw)
         except _CAUGHT as exc:
             raise self._translate("delete", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
         return bool(n)
 
     async def delete_many(self, keys: Iterable[str]) -> int:
@@ -353,6 +444,15 @@ class AsyncRedisTier(RedisTierBase):
             self._client = self._reader = self._sentinel = None
             subscriptions, self._subscriptions = self._subscriptions, []
             watch, self._watch = self._watch, None
+        if IS_ASYNC:
+            # Gets waiting in a batch fail rather than wait for a closed tier.
+            batch, self._batch = self._batch, None
+            for future in (batch or {}).values():
+                if not future.done():
+                    future.set_exception(self._closed_get())
+                    future.exception()
+            for task in list(self._batch_tasks):
+                task.cancel()
         if watch is not None:
             await watch.close()
         for sub in subscriptions:
@@ -388,7 +488,7 @@ class AsyncRedisTier(RedisTierBase):
         with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
         their own: the lease ``key`` never touches the entry cached under ``key``."""
         raw = self._lease_key(key)
-        ms = _ttl_ms(ttl)
+        ms = ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
         token = secrets.token_hex(16)
@@ -479,7 +579,7 @@ class AsyncRedisTier(RedisTierBase):
     async def publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
-        message = _check_frame(message)
+        message = _check_frame(message, self._max_bulk)
         name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")

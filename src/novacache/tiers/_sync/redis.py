@@ -28,7 +28,7 @@ from ..._concurrency import Event, Mutex, Worker
 from ...breaker import CircuitBreaker
 from ...errors import TierUnavailable
 from .._keys import encode_key
-from .._kit import encoded, prefixed, present
+from .._kit import encoded, prefixed, present, raw_key, ttl_ms
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -40,7 +40,6 @@ from .._redis_base import (
     _check_frame,
     _escape_glob,
     _token,
-    _ttl_ms,
 )
 from .._sentinel import Switch, WatchedSentinel
 from ..redis_config import RedisConfig
@@ -151,31 +150,48 @@ class RedisTier(RedisTierBase):
     # -- the contract -------------------------------------------------------------------
 
     def get(self, key: str) -> bytes | None:
-        """The frame stored under ``key``, or ``None``."""
-        raw = self._key(key)
-        if not self.breaker.allow():
+        """The frame stored under ``key``, or ``None``.
+
+        In the asyncio tier, a ``get`` issued while others are waiting for the server
+        joins a batch: the keys of the gets issued in one pass of the event loop go out
+        as one MGET (one round trip for them all, the same answers as their GETs).
+        """
+        # The hot path: the helpers are compiled where built (.._kit), the breaker is
+        # consulted only when it has something to say (``idle``: closed, no failure
+        # on record), and the command goes to redis-py's ``execute_command`` without
+        # its per-command wrappers (the same command and reply).
+        raw = raw_key(self._prefix_b, key, self._max_bulk)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("get")
         try:
             client = self._reader or self._client or self._reads()
-            value: bytes | None = client.get(raw)
+            value: bytes | None = client.execute_command("GET", raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
         return value
 
     def set(self, key: str, frame: bytes, ttl: float | None = None) -> None:
         """Store ``frame`` under ``key``, replacing its frame and TTL."""
-        raw = self._key(key)
-        frame = _check_frame(frame)
-        ms = _ttl_ms(ttl)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        if type(frame) is not bytes or len(frame) > self._max_bulk:
+            frame = _check_frame(frame, self._max_bulk)
+        ms = ttl_ms(ttl)
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("set")
         try:
             client = self._client or self._connect()
-            client.set(raw, frame, px=ms)
+            if ms is None:
+                client.execute_command("SET", raw, frame)
+            else:
+                client.execute_command("SET", raw, frame, "PX", ms)
         except _CAUGHT as exc:
             raise self._translate("set", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
@@ -199,8 +215,8 @@ class RedisTier(RedisTierBase):
 
     def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item with the same TTL in one pipeline (one round trip per node)."""
-        pairs = [(self._key(k), _check_frame(f)) for k, f in items.items()]
-        ms = _ttl_ms(ttl)
+        pairs = [(self._key(k), _check_frame(f, self._max_bulk)) for k, f in items.items()]
+        ms = ttl_ms(ttl)
         if not pairs:
             return
         if not self.breaker.allow():
@@ -217,15 +233,17 @@ class RedisTier(RedisTierBase):
 
     def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
-        raw = self._key(key)
-        if not self.breaker.allow():
+        raw = raw_key(self._prefix_b, key, self._max_bulk)  # the hot path, as in get
+        breaker = self.breaker
+        if not breaker.idle and not breaker.allow():
             raise self._rejected("delete")
         try:
             client = self._client or self._connect()
-            n = client.unlink(raw)
+            n = client.execute_command("UNLINK", raw)
         except _CAUGHT as exc:
             raise self._translate("delete", exc) from exc
-        self.breaker.record_success()
+        if not breaker.idle:
+            breaker.record_success()
         return bool(n)
 
     def delete_many(self, keys: Iterable[str]) -> int:
@@ -358,7 +376,7 @@ class RedisTier(RedisTierBase):
         with, or ``None`` when someone else holds it. Leases live in a sub-namespace of
         their own: the lease ``key`` never touches the entry cached under ``key``."""
         raw = self._lease_key(key)
-        ms = _ttl_ms(ttl)
+        ms = ttl_ms(ttl)
         if ms is None:
             raise ValueError("a lease needs a finite ttl")
         token = secrets.token_hex(16)
@@ -444,7 +462,7 @@ class RedisTier(RedisTierBase):
     def publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``prefix + channel``; how many subscribers received it
         (in a Cluster: those connected to the node that took the message)."""
-        message = _check_frame(message)
+        message = _check_frame(message, self._max_bulk)
         name = self._channel(channel)
         if not self.breaker.allow():
             raise self._rejected("publish")

@@ -1,0 +1,432 @@
+# cython: language_level=3
+"""Compiled hit paths of the cache manager (pure twin: ``novacache.manager._kit``).
+
+Every call of the manager that an L1 hit can answer pays, with the pure twin, for a
+Python frame that does nothing a miss does not need as well: argument defaults, a
+closure, building a key. The helpers here answer a hit in C and hand everything else
+to the manager's Python code, with the same results:
+
+``get(self, key, default=None)`` and ``get_or_load(self, key, loader, ttl=None, *,
+tags=(), negative_ttl=None, stale_ttl=None, beta=None, lease=None)`` are the method
+bodies of the synchronous ``CacheManager``: ``self._l1[key]`` when it holds the key,
+else ``self._get_below(key, default)`` / ``self._load(key, loader, ttl, tags,
+negative_ttl, stale_ttl, beta, lease)``.
+
+``fill_l1(self, key, size, env, gen)`` is the manager's ``_fill_l1``: the common case
+(a LocalCache, no route rules, no freshness deadline, no bus) here, else
+``self._fill_l1_any``. A LocalCache is read and filled through the core's C API (the
+capsule ``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
+
+``CachedCall(func, local, miss, key, default_key, is_async=False)`` is
+``@manager.cached``'s wrapper of a function. A call builds the cache key (with the default key, a memo maps the
+arguments to their key string for calls of exact ``int`` and ``str`` arguments, so a hit
+builds nothing), answers from ``local`` (the manager's L1) when it holds the key, and
+otherwise calls ``miss(key, args, kwargs)``, the manager's ``get_or_load`` path. For a
+coroutine function (``is_async``), ``miss`` returns a coroutine and a hit comes as a
+``Ready``: an awaitable that gives the value at once (its ``am_send`` slot answers the
+``await`` with no coroutine made, run, or StopIteration raised).
+
+``open_envelope(decoded, clock)`` checks and opens an envelope read from L2/L3 exactly
+as ``novacache.manager.envelope.open_envelope`` does (the envelope class is given once
+with ``bind``).
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport isfinite
+
+include "core/api.pxi"
+
+cdef extern from "_core_support.h":
+    void nc_enable_vectorcall(object tp, Py_ssize_t offset)
+    Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
+
+cdef extern from "Python.h":
+    bint PyLong_CheckExact(object)
+    bint PyUnicode_CheckExact(object)
+    bint PyFloat_CheckExact(object)
+    bint PyList_CheckExact(object)
+    Py_ssize_t PyTuple_GET_SIZE(object)
+    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
+    object PyTuple_New(Py_ssize_t)
+    void nc_tuple_set "PyTuple_SET_ITEM"(object, Py_ssize_t, PyObject*)
+    void nc_incref "Py_INCREF"(PyObject*)
+    object PyMethod_New(object, object)
+    PyObject* PyDict_GetItemWithError(object, object) except? NULL
+    double PyFloat_AS_DOUBLE(object)
+
+from time import time as _time
+
+from novacache._core import LocalCache as _LocalCache, _capi
+from novacache.errors import EntryTooLarge
+
+cdef _CoreAPI* _core = <_CoreAPI*>PyCapsule_GetPointer(_capi, _CORE_API_NAME)
+cdef object _MISS = object()
+cdef object _Envelope = None
+cdef object _tuple_new = tuple.__new__
+cdef Py_ssize_t _MEMO_MAX = 4096  # keys memoized per decorated function, at most
+
+
+def bind(envelope_type):
+    """Give the envelope class that :func:`open_envelope` returns (once, at import)."""
+    global _Envelope
+    _Envelope = envelope_type
+
+
+# -- the synchronous manager's hit-first methods --------------------------------------
+
+
+cdef inline object _l1_get(object l1, object key):
+    """``l1[key]``, or ``_MISS``. A LocalCache is read through the core's C API and an
+    empty dict (no L1) directly, so that a miss makes no KeyError (its traceback costs
+    more than the hit)."""
+    cdef PyObject* v
+    if type(l1) is _LocalCache:
+        v = _core.lookup(l1, key)
+    elif type(l1) is dict:
+        v = PyDict_GetItemWithError(l1, key)
+    else:
+        try:
+            return l1[key]
+        except KeyError:
+            return _MISS
+    return <object>v if v != NULL else _MISS
+
+
+def get(self, key, default=None):
+    """The value cached under ``key``, or ``default``.
+
+    Never raises because a tier below is unreachable or holds a corrupt frame: those
+    read as misses of that tier (counted in :attr:`stats`).
+    """
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return value
+    return self._get_below(key, default)
+
+
+def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
+                stale_ttl=None, beta=None, lease=None):
+    """The cached value of ``key``; on a miss, the value of ``loader()``, cached for
+    ``ttl``: the loader runs once at a time per key in this process, and its failures are
+    raised in every caller that waited for it. ``tags``, ``negative_ttl``, ``stale_ttl``
+    (stale-while-revalidate), ``beta`` (XFetch) and ``lease`` (one load across processes)
+    as documented for ``AsyncCacheManager.get_or_load`` and in docs/manager.md.
+    """
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return value
+    return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
+def aget(self, key, default=None):
+    """``AsyncCacheManager.get``: for an L1 hit a ``Ready`` (awaited to the value, no
+    coroutine made and run), else the coroutine of ``self._get_below(key, default)``."""
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return _ready(value)
+    return self._get_below(key, default)
+
+
+def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
+                 stale_ttl=None, beta=None, lease=None):
+    """``AsyncCacheManager.get_or_load``: for an L1 hit a ``Ready``, else the coroutine of
+    ``self._load(...)``."""
+    value = _l1_get(self._l1, key)
+    if value is not _MISS:
+        return _ready(value)
+    return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
+def fill_l1(self, key, Py_ssize_t size, env, gen):
+    """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
+    rule, see there), with the common case (a LocalCache, no route rules, no freshness
+    deadline, no bus) done here."""
+    local = self.local
+    if type(local) is not _LocalCache or not self.router.everywhere or (
+        env.fresh is not None or self.bus is not None
+    ):
+        self._fill_l1_any(key, size, env, gen)
+        return
+    ttl = env.remaining
+    cap = self._l1_cap
+    if ttl is None or (cap is not None and cap < ttl):
+        ttl = cap
+    try:
+        _core.store(local, key, env.value, ttl)
+    except EntryTooLarge:
+        local.pop(key, None)
+        self.stats.add("l1_refused")
+
+
+# -- @manager.cached for plain functions ----------------------------------------------
+
+
+@cython.final
+cdef class CachedCall:
+    """``@manager.cached``'s wrapper of a plain function (see the module)."""
+
+    cdef void* _vectorcall          # read by CPython through tp_vectorcall_offset
+    cdef object _func
+    cdef object _local              # the manager's L1, or None
+    cdef object _miss               # miss(key, args, kwargs) -> value
+    cdef object _key                # key(*args, **kwargs) -> str
+    cdef bint _default_key          # _key is the default: the memo may serve it
+    cdef bint _async                # wraps a coroutine function: a hit is a Ready
+    cdef dict _memo1                # one exact int/str argument -> its key
+    cdef dict _memo                 # a tuple of exact int/str arguments -> its key
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._vectorcall = <void*>_cached_call_vectorcall
+
+    def __init__(self, func, local, miss, key, bint default_key, bint is_async=False):
+        self._func = func
+        self._local = local
+        self._miss = miss
+        self._key = key
+        self._default_key = default_key
+        self._async = is_async
+        self._memo1 = {}
+        self._memo = {}
+
+    def __call__(self, *args, **kwargs):
+        # Reached only through tp_call; `f(x)` uses vectorcall.
+        return _cached_call(self, self._key(*args, **kwargs), args, kwargs)
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return PyMethod_New(self, obj)
+
+    def __repr__(self):
+        return f"<manager.cached {self._func!r}>"
+
+
+cdef inline object _cached_call(CachedCall self, object key, tuple args, dict kwargs):
+    local = self._local
+    if local is not None:
+        value = _l1_get(local, key)
+        if value is not _MISS:
+            return _ready(value) if self._async else value
+    return self._miss(key, args, kwargs)
+
+
+cdef tuple _args_tuple(PyObject** args, Py_ssize_t nargs):
+    cdef tuple pos = PyTuple_New(nargs)
+    cdef Py_ssize_t i
+    for i in range(nargs):
+        nc_incref(args[i])
+        nc_tuple_set(pos, i, args[i])
+    return pos
+
+
+cdef inline bint _memoable(PyObject* o) noexcept:
+    """An argument whose key text its value alone decides (``repr`` of an exact ``int``
+    or ``str``: equal values, equal text; ``True``, ``1.0`` and ``-0.0`` are excluded)."""
+    return PyLong_CheckExact(<object>o) or PyUnicode_CheckExact(<object>o)
+
+
+cdef object _memo_key(CachedCall self, dict memo, object memo_key, tuple pos):
+    """The key of the call whose arguments are ``pos``, built once per ``memo_key``."""
+    key = self._key(*pos)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[memo_key] = key
+    return key
+
+
+cdef object _cached_call_vectorcall(object callable, PyObject** args, size_t nargsf,
+                                    PyObject* kwnames):
+    cdef CachedCall self = <CachedCall>callable
+    cdef Py_ssize_t nargs = nc_vectorcall_nargs(nargsf)
+    cdef Py_ssize_t i
+    cdef PyObject* found
+    cdef tuple pos
+    if kwnames != NULL and PyTuple_GET_SIZE(<object>kwnames):
+        pos = _args_tuple(args, nargs)
+        kw = {}
+        for i in range(PyTuple_GET_SIZE(<object>kwnames)):
+            kw[<object>PyTuple_GET_ITEM(<object>kwnames, i)] = <object>args[nargs + i]
+        return _cached_call(self, self._key(*pos, **kw), pos, kw)
+    if self._default_key and nargs == 1 and _memoable(args[0]):
+        # The hit path of a one-argument function: no tuple, no key text built.
+        found = PyDict_GetItemWithError(self._memo1, <object>args[0])
+        if found != NULL:
+            key = <object>found
+            local = self._local
+            if local is not None:
+                value = _l1_get(local, key)
+                if value is not _MISS:
+                    return _ready(value) if self._async else value
+            return self._miss(key, _args_tuple(args, 1), None)
+        pos = _args_tuple(args, 1)
+        return _cached_call(self, _memo_key(self, self._memo1, pos[0], pos), pos, None)
+    pos = _args_tuple(args, nargs)
+    if not self._default_key or nargs == 0:
+        return _cached_call(self, self._key(*pos), pos, None)
+    for i in range(nargs):
+        if not _memoable(args[i]):
+            return _cached_call(self, self._key(*pos), pos, None)
+    found = PyDict_GetItemWithError(self._memo, pos)
+    if found != NULL:
+        return _cached_call(self, <object>found, pos, None)
+    return _cached_call(self, _memo_key(self, self._memo, pos, pos), pos, None)
+
+
+# -- a value that is already there, as an awaitable ----------------------------------
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    ctypedef PySendResult (*sendfunc)(PyObject*, PyObject*, PyObject**) noexcept
+
+cdef extern from *:
+    """
+    /* Give a static type's async slots an am_send (CPython 3.10+: what `await` calls
+       first; without it a finished await is a StopIteration raised and caught). */
+    static int nc_set_am_send(PyObject* type, sendfunc f) {
+        PyTypeObject* t = (PyTypeObject*)type;
+        if (t->tp_as_async == NULL) {
+            PyErr_SetString(PyExc_SystemError, "a type without async slots");
+            return -1;
+        }
+        t->tp_as_async->am_send = f;
+        PyType_Modified(t);
+        return 0;
+    }
+    """
+    int nc_set_am_send(object type, sendfunc f) except -1
+
+
+@cython.final
+@cython.freelist(16)
+cdef class Ready:
+    """What an asyncio ``@manager.cached`` function returns for an L1 hit: an awaitable
+    whose ``await`` gives the value at once, with no coroutine made and run. It is a
+    coroutine to asyncio (``asyncio.iscoroutine``: registered as
+    ``collections.abc.Coroutine``; ``send``/``throw``/``close``), so ``create_task``,
+    ``gather`` and ``wait_for`` take it as they take the function's coroutine."""
+
+    cdef object _value
+
+    def __init__(self, value):
+        self._value = value
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration(self._value)
+
+    def send(self, arg):
+        """Finish (a coroutine's first ``send`` must be ``None``)."""
+        if arg is not None:
+            raise TypeError("can't send non-None value to a just-started coroutine")
+        raise StopIteration(self._value)
+
+    def throw(self, typ, val=None, tb=None):
+        """Raise the exception thrown in (the value is never delivered)."""
+        if val is None:
+            raise typ
+        raise val
+
+    def close(self):
+        """Nothing to release."""
+
+    def __repr__(self):
+        return "<manager.cached hit>"
+
+
+cdef PySendResult _ready_send(PyObject* self, PyObject* arg, PyObject** result) noexcept:
+    cdef PyObject* value = <PyObject*>(<Ready>self)._value
+    nc_incref(value)
+    result[0] = value
+    return PYGEN_RETURN
+
+
+nc_set_am_send(Ready, _ready_send)
+
+
+cdef inline Ready _ready(object value):
+    cdef Ready r = Ready.__new__(Ready)
+    r._value = value
+    return r
+
+
+cdef Py_ssize_t _vectorcall_offset():
+    cdef CachedCall probe = CachedCall.__new__(CachedCall)
+    return <Py_ssize_t>(<char*>&probe._vectorcall - <char*><PyObject*>probe)
+
+
+nc_enable_vectorcall(CachedCall, _vectorcall_offset())
+
+
+# -- envelopes --------------------------------------------------------------------------
+
+
+cdef double _number(object x, str what) except? -1.0:
+    """``x`` as a float when it is a finite real (an exact ``int`` or ``float``, never a
+    ``bool``); ``ValueError`` otherwise (NaN and the infinities included)."""
+    cdef double f
+    if PyFloat_CheckExact(x):
+        f = PyFloat_AS_DOUBLE(x)
+    elif PyLong_CheckExact(x):
+        try:
+            f = float(x)
+        except OverflowError:
+            raise ValueError(f"malformed envelope: {what} out of range") from None
+    else:
+        raise ValueError(f"malformed envelope: {what} is not a number")
+    if not isfinite(f):
+        raise ValueError(f"malformed envelope: {what} is not finite")
+    return f
+
+
+def open_envelope(decoded, clock=_time):
+    """See ``novacache.manager.envelope.open_envelope``: the same checks, the same
+    errors, the same result."""
+    cdef Py_ssize_t n
+    cdef double deadline, lifetime, fresh_until = 0.0, delta = 0.0, beta = 0.0
+    cdef double now, remaining, fresh
+    if not PyList_CheckExact(decoded):
+        raise ValueError("not a novacache envelope")
+    cdef list env = <list>decoded
+    n = len(env)
+    version = env[0] if n else None
+    if not PyLong_CheckExact(version) or not (
+        (n == 4 and version == 1) or (n == 7 and version == 2)
+    ):
+        raise ValueError("not a novacache envelope")
+    expires_at = env[1]
+    ttl = env[2]
+    value = env[3]
+    if expires_at is None:
+        if ttl is not None or n != 4:
+            raise ValueError("malformed envelope: a lifetime without a deadline")
+        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0))
+    deadline = _number(expires_at, "expires_at")
+    lifetime = _number(ttl, "ttl")
+    if not lifetime > 0:
+        raise ValueError("malformed envelope: ttl is not > 0")
+    if n == 7:
+        fresh_until = _number(env[4], "fresh_until")
+        delta = _number(env[5], "delta")
+        beta = _number(env[6], "beta")
+        if delta < 0 or beta < 0:
+            raise ValueError("malformed envelope: negative delta or beta")
+    now = clock()
+    remaining = min(deadline - now, lifetime)
+    if not remaining > 0:
+        return None
+    if n == 4:
+        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0))
+    fresh = min(fresh_until - now, remaining)
+    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta))

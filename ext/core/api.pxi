@@ -1,0 +1,13 @@
+# The C API of novacache._core for its other compiled modules: the struct that the
+# capsule ``novacache._core._capi`` points to (defined in export.pxi). Included by
+# _core.pyx and by each consumer; the capsule's name carries the struct's version.
+
+
+ctypedef PyObject* (*_lookup_fn)(object, object) except? NULL
+ctypedef int (*_store_fn)(object, object, object, object) except -1
+
+ctypedef struct _CoreAPI:
+    _lookup_fn lookup  # cache[key]: a borrowed value, or NULL (no error set) on a miss
+    _store_fn store    # cache.set(key, value, ttl)
+
+cdef const char* _CORE_API_NAME = b"novacache._core._capi.v1"

@@ -1,0 +1,827 @@
+# The "tinylfu" eviction policy: adaptive W-TinyLFU, decision for decision the
+# reference novacache._policy_py.TinyLFUPolicy (read its docstrings for the rules;
+# each function here names the reference method it copies).
+#
+# Holds: the ordered set of 64-bit keys (OSet: the ghost of rejected fingerprints and
+# the shadow LRU), the count-min sketch (Sketch), the policy's state (Policy) and what
+# the rest of the core calls: _pol_new/_pol_free (LocalCache.__init__, clear,
+# __dealloc__), _pol_hit and _pol_miss (a counted lookup: _get, _get_timed),
+# _pol_set_new and _pol_set_existing (a write: _set), _pol_unlink (_remove), _pol_grow
+# (_grow_entries), _pol_forget (_release_table), _pol_first/_pol_next (the order of
+# keys() and popitem).
+# Relies on: table.pxi (Entry, _remove, the graveyard), capi.pxi (nc_popcount64,
+# nc_muldiv); the fields of LocalCache (_entries, _weights, _pol, _evictions).
+#
+# A cache made with policy="lru" has _pol == NULL and never calls into this file: the
+# LRU paths test `_pol` only where they already branch (a miss, an insert, a removal).
+#
+# Layout. The three queues (window, probation, protected) are doubly linked lists
+# threaded through the entry array: an entry's ``pos`` field (the LRU log position,
+# unused under this policy) holds its previous entry, its ``next`` field (unused by a
+# live entry outside cachetools' modes) the next one. One byte per entry (``pq``) holds
+# its queue and two flags. The sketch is 64-byte blocks of 4-bit counters, a key's four
+# counters in one block (one cache line). Memory per entry of capacity, beside the
+# table's own: 1 byte (pq) + 8 bytes (sketch) + 24 to 40 bytes (the ghost: a 16-byte
+# node and 2 to 4 index bytes per slot, sized for as many fingerprints as entries).
+# The shadow (caches of 1,024 entries or more) adds at most 1/16 of that again.
+
+
+cdef enum:
+    PQ_WINDOW = 0
+    PQ_PROBATION = 1
+    PQ_PROTECTED = 2
+    PQ_QMASK = 3
+    PQ_DEMOTED = 4          # demoted from protected, not hit since
+    PQ_PENDING = 8          # during an eviction: a candidate (never a victim)
+    POL_Q = 256             # the protected target's unit: 1/256 of a weight
+    ADMIT_RANDOM_THRESHOLD = 6
+    WINDOW_PERCENT = 1
+    WINDOW_MAX_PERCENT = 99
+    SHADOW_MIN_ENTRIES = 1024
+    SHADOW_MIN_SHIFT = 4
+    SHADOW_MAX_CAP = 1024
+    SHADOW_PERIOD = 4
+    SHADOW_MARGIN = 20
+    SHADOW_STEP = 5
+    PROTECTED_INITIAL = 80
+    PROTECTED_MIN = 5
+    PROTECTED_MAX = 90
+    DOWN_NUM = 13
+    DOWN_DEN = 10
+    SAMPLE_FACTOR = 10
+
+
+cdef uint32_t RNG_SEED = 0x2545F491u
+cdef long long STEP_CAP = 1LL << 62     # beyond any protected target: steps saturate here
+cdef Py_ssize_t POLICY_MAX_CAPACITY = 1LL << 40  # weights stay far from int64 overflow
+
+
+cdef inline uint64_t _fmix64(Py_hash_t hash) noexcept:
+    """MurmurHash3's finaliser on the hash taken as uint64 (the reference's fmix64)."""
+    cdef uint64_t h = <uint64_t>hash
+    h ^= h >> 33
+    h *= 0xFF51AFD7ED558CCDULL
+    h ^= h >> 33
+    h *= 0xC4CEB9FE1A85EC53ULL
+    h ^= h >> 33
+    return h
+
+
+cdef inline Py_ssize_t _pow2_at_least(Py_ssize_t n) noexcept:
+    cdef Py_ssize_t w = 1
+    while w < n:
+        w <<= 1
+    return w
+
+
+# ---------------------------------------------------------------------------------------
+# OSet: an ordered set of uint64 keys (oldest first), as the reference's OrderedDicts
+# of fingerprints (the ghost) and of mixed hashes (the shadow). Nodes in one array,
+# chained oldest to newest; an open-addressing index (linear probing, deletion by
+# backward shift, so no tombstones) finds a key's node.
+# ---------------------------------------------------------------------------------------
+
+ctypedef struct OSNode:
+    uint64_t key
+    int32_t prev
+    int32_t next
+
+
+ctypedef struct OSet:
+    OSNode* nodes
+    int32_t* index
+    size_t mask
+    Py_ssize_t cap          # nodes allocated: members never exceed it
+    Py_ssize_t n            # members
+    Py_ssize_t nfill        # nodes ever handed out
+    int32_t head            # oldest
+    int32_t tail            # newest
+    int32_t free
+
+
+cdef inline size_t _os_home(OSet* s, uint64_t key) noexcept:
+    return <size_t>((key * 0x9E3779B97F4A7C15ULL) >> 29) & s.mask
+
+
+cdef int _os_alloc(OSet* s, Py_ssize_t cap) noexcept:
+    """Make s an empty set with room for cap members; -1 when out of memory (then s
+    is left as it was)."""
+    cdef size_t size = 8
+    cdef OSNode* nodes
+    cdef int32_t* index
+    while size < <size_t>cap * 2:
+        size <<= 1
+    nodes = <OSNode*>PyMem_Malloc(cap * sizeof(OSNode))
+    index = <int32_t*>PyMem_Malloc(size * sizeof(int32_t))
+    if nodes == NULL or index == NULL:
+        PyMem_Free(nodes)
+        PyMem_Free(index)
+        return -1
+    memset(index, 0xFF, size * sizeof(int32_t))
+    s.nodes = nodes
+    s.index = index
+    s.mask = size - 1
+    s.cap = cap
+    s.n = s.nfill = 0
+    s.head = s.tail = s.free = NIL
+    return 0
+
+
+cdef void _os_free(OSet* s) noexcept:
+    PyMem_Free(s.nodes)
+    PyMem_Free(s.index)
+    s.nodes = NULL
+    s.index = NULL
+    s.cap = s.n = s.nfill = 0
+    s.head = s.tail = s.free = NIL
+
+
+cdef inline int32_t _os_find(OSet* s, uint64_t key) noexcept:
+    cdef size_t i = _os_home(s, key)
+    cdef int32_t ix = s.index[i]
+    while ix != NIL:
+        if s.nodes[ix].key == key:
+            return ix
+        i = (i + 1) & s.mask
+        ix = s.index[i]
+    return NIL
+
+
+cdef inline void _os_index_put(OSet* s, int32_t ix) noexcept:
+    cdef size_t i = _os_home(s, s.nodes[ix].key)
+    while s.index[i] != NIL:
+        i = (i + 1) & s.mask
+    s.index[i] = ix
+
+
+cdef void _os_append(OSet* s, uint64_t key) noexcept:
+    """Add key (not a member) as the newest; the caller keeps n < cap."""
+    cdef int32_t ix
+    if s.free != NIL:
+        ix = s.free
+        s.free = s.nodes[ix].next
+    else:
+        ix = <int32_t>s.nfill
+        s.nfill += 1
+    s.nodes[ix].key = key
+    s.nodes[ix].prev = s.tail
+    s.nodes[ix].next = NIL
+    if s.tail != NIL:
+        s.nodes[s.tail].next = ix
+    else:
+        s.head = ix
+    s.tail = ix
+    s.n += 1
+    _os_index_put(s, ix)
+
+
+cdef inline void _os_unchain(OSet* s, int32_t ix) noexcept:
+    cdef int32_t p = s.nodes[ix].prev
+    cdef int32_t q = s.nodes[ix].next
+    if p != NIL:
+        s.nodes[p].next = q
+    else:
+        s.head = q
+    if q != NIL:
+        s.nodes[q].prev = p
+    else:
+        s.tail = p
+
+
+cdef void _os_remove(OSet* s, int32_t ix) noexcept:
+    cdef size_t i = _os_home(s, s.nodes[ix].key)
+    cdef size_t j, k
+    cdef int32_t jx
+    while s.index[i] != ix:
+        i = (i + 1) & s.mask
+    # Backward-shift deletion: pull later members of the probe run into the hole when
+    # their home is not cyclically within (hole, their slot].
+    j = i
+    while True:
+        j = (j + 1) & s.mask
+        jx = s.index[j]
+        if jx == NIL:
+            break
+        k = _os_home(s, s.nodes[jx].key)
+        if (i <= j and i < k and k <= j) or (i > j and (i < k or k <= j)):
+            continue
+        s.index[i] = jx
+        i = j
+    s.index[i] = NIL
+    _os_unchain(s, ix)
+    s.nodes[ix].next = s.free
+    s.free = ix
+    s.n -= 1
+
+
+cdef inline void _os_move_to_end(OSet* s, int32_t ix) noexcept:
+    if s.tail == ix:
+        return
+    _os_unchain(s, ix)
+    s.nodes[ix].prev = s.tail
+    s.nodes[ix].next = NIL
+    s.nodes[s.tail].next = ix      # tail != NIL: ix is a member and not the tail
+    s.tail = ix
+
+
+cdef int _os_grow(OSet* s, Py_ssize_t cap) noexcept:
+    """Room for cap members, keeping members and order; -1 when out of memory."""
+    cdef OSet t
+    cdef int32_t ix
+    if cap <= s.cap:
+        return 0
+    if _os_alloc(&t, cap) < 0:
+        return -1
+    ix = s.head
+    while ix != NIL:
+        _os_append(&t, s.nodes[ix].key)
+        ix = s.nodes[ix].next
+    _os_free(s)
+    s[0] = t
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# The count-min sketch (the reference's _Sketch): 4-bit counters, 16 to a uint64 word,
+# 8 words (128 counters, 64 bytes) to a block.
+# ---------------------------------------------------------------------------------------
+
+ctypedef struct Sketch:
+    void* mem               # what was allocated (table is it, 64-byte aligned)
+    uint64_t* table
+    uint64_t block_mask
+    Py_ssize_t sample       # increments between two halvings
+    Py_ssize_t adds
+
+
+cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
+    cdef Py_ssize_t blocks = _pow2_at_least((max(1, entries) + 7) // 8)
+    cdef void* mem
+    if blocks < 4:
+        blocks = 4
+    mem = PyMem_Malloc(blocks * 64 + 63)
+    if mem == NULL:
+        return -1
+    sk.mem = mem
+    sk.table = <uint64_t*>((<size_t>mem + 63) & ~(<size_t>63))
+    memset(sk.table, 0, blocks * 64)
+    sk.block_mask = <uint64_t>(blocks - 1)
+    sk.sample = max(16, SAMPLE_FACTOR * entries)
+    sk.adds = 0
+    return 0
+
+
+cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
+    """The minimum of h's four counters. Row i's counter is bits 32 + 5*i .. 36 + 5*i
+    of h within the block's quarter i (words 2*i and 2*i + 1), so the rows never share
+    a word."""
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t c = h >> 32
+    cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
+    cdef uint64_t v0 = (b[x0 >> 4] >> ((x0 & 15) << 2)) & 15
+    cdef uint64_t v1 = (b[2 + (x1 >> 4)] >> ((x1 & 15) << 2)) & 15
+    cdef uint64_t v2 = (b[4 + (x2 >> 4)] >> ((x2 & 15) << 2)) & 15
+    cdef uint64_t v3 = (b[6 + (x3 >> 4)] >> ((x3 & 15) << 2)) & 15
+    if v1 < v0:
+        v0 = v1
+    if v3 < v2:
+        v2 = v3
+    return <int>(v0 if v0 < v2 else v2)
+
+
+cdef void _sk_age(Sketch* sk) noexcept:
+    """Halve every counter; adds = (adds - odd // 4) // 2 (the reference's age)."""
+    cdef Py_ssize_t i, nwords = <Py_ssize_t>(sk.block_mask + 1) * 8
+    cdef Py_ssize_t odd = 0
+    cdef uint64_t x
+    for i in range(nwords):
+        x = sk.table[i]
+        odd += nc_popcount64(x & 0x1111111111111111ULL)
+        sk.table[i] = (x >> 1) & 0x7777777777777777ULL
+    sk.adds = (sk.adds - (odd >> 2)) >> 1
+
+
+cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
+    """Conservative increment: the counters equal to the minimum grow by one, unless it
+    is 15; every ``sample`` counted increments, halve (_sk_age)."""
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t c = h >> 32
+    cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
+    cdef uint64_t* w0 = b + (x0 >> 4)
+    cdef uint64_t* w1 = b + 2 + (x1 >> 4)
+    cdef uint64_t* w2 = b + 4 + (x2 >> 4)
+    cdef uint64_t* w3 = b + 6 + (x3 >> 4)
+    cdef uint64_t s0 = (x0 & 15) << 2, s1 = (x1 & 15) << 2
+    cdef uint64_t s2 = (x2 & 15) << 2, s3 = (x3 & 15) << 2
+    cdef uint64_t v0 = (w0[0] >> s0) & 15, v1 = (w1[0] >> s1) & 15
+    cdef uint64_t v2 = (w2[0] >> s2) & 15, v3 = (w3[0] >> s3) & 15
+    cdef uint64_t low = v0 if v0 < v1 else v1
+    cdef uint64_t low2 = v2 if v2 < v3 else v3
+    if low2 < low:
+        low = low2
+    if low >= 15:
+        return
+    if v0 == low:
+        w0[0] += (<uint64_t>1) << s0
+    if v1 == low:
+        w1[0] += (<uint64_t>1) << s1
+    if v2 == low:
+        w2[0] += (<uint64_t>1) << s2
+    if v3 == low:
+        w3[0] += (<uint64_t>1) << s3
+    sk.adds += 1
+    if sk.adds >= sk.sample:
+        _sk_age(sk)
+
+
+# ---------------------------------------------------------------------------------------
+# The policy's state
+# ---------------------------------------------------------------------------------------
+
+ctypedef struct Policy:
+    Py_ssize_t capacity     # the most total weight (maxsize, or maxbytes)
+    Py_ssize_t hint         # entries the sketch and the ghost are sized for
+    Py_ssize_t window_max
+    Py_ssize_t window_min
+    long long protected_q   # the protected target, in 1/POL_Q units of weight
+    Py_ssize_t qweight[3]
+    int32_t qhead[3]        # least recent entry of each queue
+    int32_t qtail[3]        # most recent
+    Py_ssize_t nres         # resident entries
+    Py_ssize_t ndemoted     # resident entries with PQ_DEMOTED
+    uint32_t rng
+    bint by_weight          # an entry weighs its weight (maxbytes), else 1 (maxsize)
+    uint8_t* pq             # per entry: its queue | flags (sized as the entry arrays)
+    Sketch sk
+    OSet ghost
+    Py_ssize_t ghost_max
+    OSet shadow
+    uint64_t shadow_limit   # a key is sampled iff (h >> 56) < shadow_limit; 0: none
+    Py_ssize_t shadow_cap
+    Py_ssize_t sh_lookups
+    Py_ssize_t sh_hits
+    Py_ssize_t sampled_hits
+
+
+cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
+                      Py_ssize_t ecap) except NULL:
+    """A fresh policy (the reference's __init__) for ecap entry slots."""
+    cdef Policy* p = <Policy*>PyMem_Malloc(sizeof(Policy))
+    cdef int shift, i
+    cdef Py_ssize_t n
+    if p == NULL:
+        raise MemoryError()
+    memset(p, 0, sizeof(Policy))
+    p.capacity = capacity
+    p.hint = max(1, entries)
+    p.by_weight = by_weight
+    for i in range(3):
+        p.qhead[i] = p.qtail[i] = NIL
+    p.window_max = max(1, capacity * WINDOW_PERCENT // 100)
+    p.window_min = p.window_max
+    p.protected_q = <long long>(capacity - p.window_max) * POL_Q * PROTECTED_INITIAL // 100
+    p.rng = RNG_SEED
+    p.ghost_max = max(16, p.hint)
+    n = p.hint
+    if n >= SHADOW_MIN_ENTRIES:
+        shift = SHADOW_MIN_SHIFT
+        while shift < 8 and (n >> shift) > SHADOW_MAX_CAP:
+            shift += 1
+        p.shadow_limit = 256 >> shift
+        p.shadow_cap = n >> shift
+    p.ghost.head = p.ghost.tail = p.ghost.free = NIL
+    p.shadow.head = p.shadow.tail = p.shadow.free = NIL
+    if (
+        _sk_alloc(&p.sk, p.hint) < 0
+        or _os_alloc(&p.ghost, p.ghost_max + 1) < 0
+        or (p.shadow_limit and _os_alloc(&p.shadow, p.shadow_cap + 1) < 0)
+        or _pol_grow(p, ecap) < 0
+    ):
+        _pol_free(p)
+        raise MemoryError()
+    return p
+
+
+cdef void _pol_free(Policy* p) noexcept:
+    if p == NULL:
+        return
+    PyMem_Free(p.sk.mem)
+    _os_free(&p.ghost)
+    _os_free(&p.shadow)
+    PyMem_Free(p.pq)
+    PyMem_Free(p)
+
+
+cdef int _pol_grow(Policy* p, Py_ssize_t ecap) noexcept:
+    """Room for ecap entries' bytes (the entry arrays grew); -1 when out of memory."""
+    cdef uint8_t* pq
+    if ecap <= 0:
+        return 0
+    pq = <uint8_t*>PyMem_Realloc(p.pq, ecap)
+    if pq == NULL:
+        return -1
+    p.pq = pq
+    return 0
+
+
+cdef void _pol_forget(Policy* p) noexcept:
+    """The table was emptied (_release_table): no entry is resident any more."""
+    cdef int i
+    PyMem_Free(p.pq)
+    p.pq = NULL
+    for i in range(3):
+        p.qhead[i] = p.qtail[i] = NIL
+        p.qweight[i] = 0
+    p.nres = p.ndemoted = 0
+
+
+# ---------------------------------------------------------------------------------------
+# The queues: doubly linked through Entry.pos (previous) and Entry.next
+# ---------------------------------------------------------------------------------------
+
+cdef inline Py_ssize_t _pw(LocalCache self, Policy* p, int32_t ix) noexcept:
+    return self._weights[ix] if p.by_weight else 1
+
+
+cdef inline void _q_unlink(Entry* es, Policy* p, int32_t ix, int q) noexcept:
+    cdef int32_t pv = <int32_t>es[ix].pos
+    cdef int32_t nx = es[ix].next
+    if pv != NIL:
+        es[pv].next = nx
+    else:
+        p.qhead[q] = nx
+    if nx != NIL:
+        es[nx].pos = <uint32_t>pv
+    else:
+        p.qtail[q] = pv
+
+
+cdef inline void _q_append(Entry* es, Policy* p, int32_t ix, int q) noexcept:
+    cdef int32_t t = p.qtail[q]
+    es[ix].pos = <uint32_t>t
+    es[ix].next = NIL
+    if t != NIL:
+        es[t].next = ix
+    else:
+        p.qhead[q] = ix
+    p.qtail[q] = ix
+
+
+cdef inline void _pol_move(LocalCache self, Policy* p, int32_t ix, int to) noexcept:
+    """The reference's _move: out of its queue, to the MRU end of queue ``to``."""
+    cdef int q = p.pq[ix] & PQ_QMASK
+    cdef Py_ssize_t w = _pw(self, p, ix)
+    _q_unlink(self._entries, p, ix, q)
+    p.qweight[q] -= w
+    p.pq[ix] = <uint8_t>((p.pq[ix] & ~PQ_QMASK) | to)
+    _q_append(self._entries, p, ix, to)
+    p.qweight[to] += w
+
+
+cdef void _pol_unlink(LocalCache self, int32_t ix) noexcept:
+    """The reference's remove: called by _remove for every entry leaving the table."""
+    cdef Policy* p = self._pol
+    cdef int q = p.pq[ix] & PQ_QMASK
+    _q_unlink(self._entries, p, ix, q)
+    p.qweight[q] -= _pw(self, p, ix)
+    if p.pq[ix] & PQ_DEMOTED:
+        p.ndemoted -= 1
+    p.pq[ix] = 0
+    p.nres -= 1
+
+
+cdef inline int32_t _pol_first(LocalCache self) noexcept:
+    """The first resident entry in keys() order: window, probation, protected, each
+    least recent first (NIL when empty)."""
+    cdef Policy* p = self._pol
+    cdef int q
+    for q in range(3):
+        if p.qhead[q] != NIL:
+            return p.qhead[q]
+    return NIL
+
+
+cdef inline int32_t _pol_next(LocalCache self, int32_t ix) noexcept:
+    """The entry after ix in keys() order, or NIL."""
+    cdef Policy* p = self._pol
+    cdef int q
+    if self._entries[ix].next != NIL:
+        return self._entries[ix].next
+    for q in range((p.pq[ix] & PQ_QMASK) + 1, 3):
+        if p.qhead[q] != NIL:
+            return p.qhead[q]
+    return NIL
+
+
+# ---------------------------------------------------------------------------------------
+# The decisions
+# ---------------------------------------------------------------------------------------
+
+cdef inline void _pol_clamp_protected(Policy* p) noexcept:
+    cdef long long main = p.capacity - p.window_max
+    cdef long long lo = main * POL_Q * PROTECTED_MIN // 100
+    cdef long long hi = main * POL_Q * PROTECTED_MAX // 100
+    if p.protected_q < lo:
+        p.protected_q = lo
+    if p.protected_q > hi:
+        p.protected_q = hi
+
+
+cdef void _pol_adapt(Policy* p, Py_ssize_t weight, bint grow) noexcept:
+    """The reference's _adapt (ARC-style move of the protected target)."""
+    cdef long long scale = min(<Py_ssize_t>POL_Q, p.hint // 2)
+    cdef long long g = p.ghost.n
+    cdef long long d = p.ndemoted
+    cdef long long step
+    if scale < 1:
+        scale = 1
+    if grow:
+        step = weight * scale
+        if g > d:
+            step = nc_muldiv(step, g, max(1, d))
+        p.protected_q += min(step, STEP_CAP)
+    else:
+        step = weight * scale * DOWN_NUM // DOWN_DEN
+        if d > g:
+            step = nc_muldiv(step, d, max(1, g))
+        p.protected_q -= min(step, STEP_CAP)
+    _pol_clamp_protected(p)
+
+
+cdef void _pol_shadow_lookup(Policy* p, uint64_t h, bint main_hit) noexcept:
+    """The reference's _shadow_lookup: feed the shadow LRU, move the window now and
+    then."""
+    cdef OSet* sh = &p.shadow
+    cdef int32_t ix = _os_find(sh, h)
+    cdef Py_ssize_t margin, step, top
+    if ix != NIL:
+        _os_move_to_end(sh, ix)
+        p.sh_hits += 1
+    else:
+        _os_append(sh, h)
+        if sh.n > p.shadow_cap:
+            _os_remove(sh, sh.head)
+    p.sampled_hits += main_hit
+    p.sh_lookups += 1
+    if p.sh_lookups < SHADOW_PERIOD * p.shadow_cap:
+        return
+    margin = p.sh_lookups * SHADOW_MARGIN // 1000
+    step = max(1, p.capacity * SHADOW_STEP // 100)
+    if p.sh_hits > p.sampled_hits + margin:
+        top = max(1, p.capacity * WINDOW_MAX_PERCENT // 100)
+        p.window_max = min(top, p.window_max + step)
+    elif p.sampled_hits > p.sh_hits + margin:
+        p.window_max = max(p.window_min, p.window_max - step)
+    _pol_clamp_protected(p)
+    p.sh_lookups = p.sh_hits = p.sampled_hits = 0
+
+
+cdef void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
+    cdef long long limit = p.protected_q // POL_Q
+    cdef int32_t k
+    while p.qweight[PQ_PROTECTED] > limit and p.qhead[PQ_PROTECTED] != NIL:
+        k = p.qhead[PQ_PROTECTED]
+        _pol_move(self, p, k, PQ_PROBATION)
+        if not (p.pq[k] & PQ_DEMOTED):
+            p.pq[k] |= PQ_DEMOTED
+            p.ndemoted += 1
+
+
+cdef void _pol_touch(LocalCache self, Policy* p, int32_t ix, uint64_t h) noexcept:
+    """The reference's _touch: a hit's or a write's moves."""
+    cdef int q = p.pq[ix] & PQ_QMASK
+    _sk_increment(&p.sk, h)
+    if q == PQ_PROBATION:
+        if p.pq[ix] & PQ_DEMOTED:
+            p.pq[ix] &= ~PQ_DEMOTED
+            p.ndemoted -= 1
+            _pol_adapt(p, _pw(self, p, ix), True)
+        _pol_move(self, p, ix, PQ_PROTECTED)
+        _pol_demote_overflow(self, p)
+    elif p.qtail[q] != ix:
+        _q_unlink(self._entries, p, ix, q)
+        _q_append(self._entries, p, ix, q)
+
+
+cdef void _pol_hit(LocalCache self, int32_t ix) noexcept:
+    """A counted lookup that found live entry ix (the reference's hit, resident)."""
+    cdef Policy* p = self._pol
+    cdef uint64_t h = _fmix64(self._entries[ix].hash)
+    if p.shadow_limit and (h >> 56) < p.shadow_limit:
+        _pol_shadow_lookup(p, h, True)
+    _pol_touch(self, p, ix, h)
+
+
+cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
+    """A counted lookup that missed (the reference's hit, not resident)."""
+    cdef Policy* p = self._pol
+    cdef uint64_t h
+    if p.shadow_limit:
+        h = _fmix64(hash)
+        if (h >> 56) < p.shadow_limit:
+            _pol_shadow_lookup(p, h, False)
+
+
+# _get reaches _pol_hit and _pol_miss through these pointers, never by a direct call:
+# the compiler would inline the policy into _get, which then no longer fits inline in
+# its callers, and the LRU hit would pay a call (measured: 4 instructions per hit).
+ctypedef void (*_PolHitFn)(LocalCache, int32_t) noexcept
+ctypedef void (*_PolMissFn)(LocalCache, Py_hash_t) noexcept
+cdef _PolHitFn _pol_hit_fn = _pol_hit
+cdef _PolMissFn _pol_miss_fn = _pol_miss
+
+
+cdef inline bint _pol_admit_random(Policy* p) noexcept:
+    cdef uint32_t x = p.rng
+    x ^= x << 13
+    x ^= x >> 17
+    x ^= x << 5
+    p.rng = x
+    return (x & 127) == 0
+
+
+cdef Py_ssize_t _pol_victims(LocalCache self, Policy* p, Py_ssize_t excess, int* maxf,
+                             Graveyard* g) noexcept:
+    """The reference's _victims: main entries covering ``excess`` weight, probation LRU
+    first, then protected LRU, never a pending one. Without ``g``: how many, and the
+    highest frequency among them in ``maxf``; with it: evict them (the same walk)."""
+    cdef Entry* es = self._entries
+    cdef Py_ssize_t got = 0, n = 0
+    cdef int32_t ix, nx
+    cdef int q, f
+    for q in range(PQ_PROBATION, PQ_PROTECTED + 1):
+        ix = p.qhead[q]
+        while ix != NIL:
+            if got >= excess:
+                return n
+            nx = es[ix].next
+            if not (p.pq[ix] & PQ_PENDING):
+                n += 1
+                got += _pw(self, p, ix)
+                if g == NULL:
+                    f = _sk_frequency(&p.sk, _fmix64(es[ix].hash))
+                    if f > maxf[0]:
+                        maxf[0] = f
+                else:
+                    _remove(self, ix, g)
+                    self._evictions += 1
+            ix = nx
+    return n
+
+
+cdef void _pol_reject(LocalCache self, Policy* p, int32_t ix, Graveyard* g) noexcept:
+    """The reference's _reject: out, and its fingerprint to the ghost."""
+    cdef uint64_t fp = _fmix64(self._entries[ix].hash) >> 32
+    _remove(self, ix, g)
+    self._evictions += 1
+    if _os_find(&p.ghost, fp) == NIL:
+        _os_append(&p.ghost, fp)
+        if p.ghost.n > p.ghost_max:
+            _os_remove(&p.ghost, p.ghost.head)
+
+
+cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) noexcept:
+    """The reference's _evict: bring the total weight back to the capacity.
+
+    The pending candidates are the last ``npend`` entries of probation: they are moved
+    there first, and nothing else joins probation until the end."""
+    cdef Py_ssize_t npend = 0, excess, nv
+    cdef int32_t k, cand
+    cdef int cf, vf
+    cdef bint admit
+    while p.qweight[PQ_WINDOW] > p.window_max and p.qhead[PQ_WINDOW] != NIL:
+        k = p.qhead[PQ_WINDOW]
+        _pol_move(self, p, k, PQ_PROBATION)
+        p.pq[k] |= PQ_PENDING
+        npend += 1
+    if direct != NIL:
+        p.pq[direct] |= PQ_PENDING
+    while True:
+        excess = p.qweight[0] + p.qweight[1] + p.qweight[2] - p.capacity
+        if excess <= 0:
+            break
+        vf = -1
+        nv = _pol_victims(self, p, excess, &vf, NULL)
+        if npend == 0:
+            if nv:
+                _pol_victims(self, p, excess, &vf, g)
+            elif p.qhead[PQ_WINDOW] != NIL:
+                _remove(self, p.qhead[PQ_WINDOW], g)
+                self._evictions += 1
+            elif direct != NIL:
+                # Only the direct entry is left, heavier than the rest: it goes.
+                _remove(self, direct, g)
+                self._evictions += 1
+                direct = NIL
+            else:
+                break                       # unreachable: nothing resident
+            continue
+        cand = p.qtail[PQ_PROBATION]
+        admit = False
+        if nv:
+            cf = _sk_frequency(&p.sk, _fmix64(self._entries[cand].hash))
+            admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
+        if admit:
+            _pol_victims(self, p, excess, &vf, g)
+        else:
+            npend -= 1
+            _pol_reject(self, p, cand, g)
+    # The flags of the candidates left (the tail of probation) and of ``direct``.
+    k = p.qtail[PQ_PROBATION]
+    while npend > 0:
+        p.pq[k] &= ~PQ_PENDING
+        k = <int32_t>self._entries[k].pos
+        npend -= 1
+    if direct != NIL and self._entries[direct].key != NULL:
+        p.pq[direct] &= ~PQ_PENDING
+
+
+cdef void _pol_grow_sketch(Policy* p) noexcept:
+    """The reference's _grow_sketch_if_needed: more entries resident than the sketch
+    is sized for (only a weight-bounded cache): an empty sketch for twice as many, and
+    room in the ghost to match. Out of memory: the old ones are kept."""
+    cdef Sketch sk
+    cdef Py_ssize_t hint
+    if p.nres <= p.hint:
+        return
+    hint = _pow2_at_least(2 * p.nres)
+    if _sk_alloc(&sk, hint) < 0:
+        return
+    if _os_grow(&p.ghost, max(16, hint) + 1) < 0:
+        PyMem_Free(sk.mem)
+        return
+    PyMem_Free(p.sk.mem)
+    p.sk = sk
+    p.hint = hint
+    p.ghost_max = max(16, hint)
+
+
+cdef void _pol_insert(LocalCache self, int32_t ix, Graveyard* g) noexcept:
+    """The reference's insert, for entry ix just added to the table (pure C)."""
+    cdef Policy* p = self._pol
+    cdef uint64_t h = _fmix64(self._entries[ix].hash)
+    cdef int32_t gi
+    cdef int q = PQ_WINDOW
+    cdef Py_ssize_t w = _pw(self, p, ix)
+    _sk_increment(&p.sk, h)
+    gi = _os_find(&p.ghost, h >> 32)
+    if gi != NIL:
+        _os_remove(&p.ghost, gi)
+        _pol_adapt(p, w, False)
+        q = PQ_PROBATION
+    p.pq[ix] = <uint8_t>q
+    _q_append(self._entries, p, ix, q)
+    p.qweight[q] += w
+    p.nres += 1
+    if q == PQ_PROBATION:
+        _pol_demote_overflow(self, p)
+        _pol_evict(self, p, ix, g)
+    else:
+        _pol_evict(self, p, NIL, g)
+    _pol_grow_sketch(p)
+
+
+cdef void _pol_update(LocalCache self, int32_t ix, Py_ssize_t w, Graveyard* g) noexcept:
+    """The reference's update: a write to live entry ix whose new weight is ``w`` (the
+    byte weight, or 0 without a weigher): a hit's moves at the old weight, then the
+    new weight, then evict."""
+    cdef Policy* p = self._pol
+    cdef Py_ssize_t old
+    _pol_touch(self, p, ix, _fmix64(self._entries[ix].hash))
+    if self._weights != NULL:
+        old = self._weights[ix]
+        self._currbytes -= old
+        self._currbytes += w
+        self._weights[ix] = w
+        if p.by_weight:
+            p.qweight[p.pq[ix] & PQ_QMASK] += w - old
+    _pol_evict(self, p, NIL, g)
+
+
+# ---------------------------------------------------------------------------------------
+# _set's two paths under the policy, out of line so that the LRU paths of _set compile
+# as they did before the policy existed.
+# ---------------------------------------------------------------------------------------
+
+cdef int _pol_set_existing(LocalCache self, int32_t ix, Py_ssize_t w, PyObject* old) except -1:
+    """An overwrite of live entry ix (its value already replaced; ``old`` is the
+    reference to the previous one, released here)."""
+    cdef Graveyard g
+    _gy_init(&g)
+    _gy_push(&g, old)
+    _pol_update(self, ix, w, &g)
+    _gy_release(&g)
+    return 0
+
+
+cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, size_t slot,
+                      double expires, Py_ssize_t w, Graveyard* g) except -1:
+    """An insert of a new key: into the table, then the policy admits or evicts (the
+    new entry may be the one to go). Releases ``g``."""
+    cdef int32_t ix
+    try:
+        ix = _insert(self, key, value, h, slot, expires, w)
+        _pol_insert(self, ix, g)
+    finally:
+        _gy_release(g)
+    return 0

@@ -1,0 +1,254 @@
+"""The manager's hit paths: the compiled kit (ext/_managerkit.pyx) and its pure twin
+(novacache.manager._kit) give the same results, the asyncio ``@cached`` wrapper is a
+coroutine function whose calls asyncio takes as coroutines, and an L1 that is not a
+plain LocalCache (a subclass, a mapping) is read through its own methods."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from novacache import LocalCache
+from novacache.manager import AsyncCacheManager, CacheManager, _kit
+from novacache.tiers import AsyncSQLiteTier, SQLiteTier
+
+
+def _twins() -> list[Any]:
+    pure = SimpleNamespace(
+        name="pure", Ready=_kit._Ready, CachedCall=_kit._CachedCall, get=_kit._get
+    )
+    params: list[Any] = [pytest.param(pure, id="pure")]
+    try:
+        from novacache import _managerkit
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+    else:
+        compiled = SimpleNamespace(
+            name="compiled",
+            Ready=_managerkit.Ready,
+            CachedCall=_managerkit.CachedCall,
+            get=_managerkit.get,
+        )
+        params.append(pytest.param(compiled, id="compiled"))
+    return params
+
+
+@pytest.fixture(params=_twins())
+def kit(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+# -- Ready: a value that is already there, as an awaitable --------------------------
+
+
+def test_ready_is_awaited_to_its_value(kit: Any) -> None:
+    async def main() -> list[Any]:
+        values: list[Any] = [await kit.Ready(5), await kit.Ready(None)]
+        values.append(await asyncio.create_task(kit.Ready((1, 2))))
+        values.append(await asyncio.gather(kit.Ready("a"), kit.Ready([3])))
+        values.append(await asyncio.wait_for(kit.Ready(7), 1))
+        return values
+
+    assert _run(main()) == [5, None, (1, 2), ["a", [3]], 7]
+
+
+def test_ready_is_a_coroutine_to_asyncio(kit: Any) -> None:
+    ready = kit.Ready(1)
+    assert asyncio.iscoroutine(ready)
+    assert inspect.isawaitable(ready)
+    assert repr(ready) == "<manager.cached hit>"
+
+
+def test_ready_speaks_the_coroutine_protocol(kit: Any) -> None:
+    with pytest.raises(StopIteration) as stop:
+        kit.Ready(9).send(None)
+    assert stop.value.value == 9
+    with pytest.raises(TypeError, match="non-None"):
+        kit.Ready(9).send(1)
+    with pytest.raises(ValueError, match="thrown"):
+        kit.Ready(9).throw(ValueError("thrown"))
+    with pytest.raises(KeyError):
+        kit.Ready(9).throw(KeyError)
+    assert kit.Ready(9).close() is None
+
+
+# -- CachedCall -------------------------------------------------------------------------
+
+
+def test_cached_call_answers_hits_from_l1_and_misses_from_miss(kit: Any) -> None:
+    local = LocalCache(10)
+    local["f(1)"] = "hit"
+    misses: list[tuple[str, tuple[Any, ...]]] = []
+
+    def miss(key: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> str:
+        misses.append((key, args))
+        return "loaded"
+
+    def key(*args: Any, **kwargs: Any) -> str:
+        return f"f({(args or tuple(kwargs.values()))[0]})"
+
+    call = kit.CachedCall(lambda x: x, local, miss, key, True)
+    assert call(1) == "hit"
+    assert call(2) == "loaded"
+    assert call(x=1) == "hit"  # keyword calls build the key every time
+    assert misses == [("f(2)", (2,))]
+
+
+def test_async_cached_call_returns_ready_for_hits(kit: Any) -> None:
+    local = LocalCache(10)
+    local["k"] = "hit"
+
+    async def loaded() -> str:
+        return "loaded"
+
+    def miss(key: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
+        return loaded()
+
+    call = kit.CachedCall(lambda x: x, local, miss, lambda *a, **k: a[0], True, True)
+
+    async def main() -> tuple[Any, Any]:
+        hit, missed = call("k"), call("other")
+        assert type(hit) is kit.Ready
+        assert inspect.iscoroutine(missed)
+        return await hit, await missed
+
+    assert _run(main()) == ("hit", "loaded")
+
+
+class _Counting(LocalCache):
+    """An L1 whose reads are seen: a subclass may override them."""
+
+    reads = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+    def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
+        super().set(key, ("seen", value), ttl)
+
+
+def test_get_reads_a_subclass_through_its_methods(kit: Any) -> None:
+    manager = CacheManager(local=_Counting(10))
+    manager.local.set("k", 1)  # type: ignore[union-attr]
+    before = _Counting.reads
+    assert kit.get(manager, "k") == ("seen", 1)
+    assert kit.get(manager, "absent", "d") == "d"
+    assert _Counting.reads == before + 2
+
+
+@pytest.mark.parametrize("with_l1", [True, False], ids=["l1", "no-l1"])
+def test_get_matches_across_twins(kit: Any, with_l1: bool, tmp_path: Path) -> None:
+    store = SQLiteTier(tmp_path / "s.db")
+    manager = CacheManager(local=LocalCache(10) if with_l1 else None, store=store)
+    manager.set("k", {"v": 1})
+    assert kit.get(manager, "k") == {"v": 1}
+    assert kit.get(manager, "absent", 0) == 0
+    with pytest.raises(TypeError):
+        kit.get(manager, ["unhashable"])
+    manager.close()
+
+
+def test_a_subclass_l1_is_filled_through_its_set(tmp_path: Path) -> None:
+    """A value read below goes to L1 through the L1's own ``set`` when it is not a
+    LocalCache itself (the compiled fill's common case takes LocalCache only)."""
+    store = SQLiteTier(tmp_path / "s.db")
+    CacheManager(store=store).set("k", 1)
+    manager = CacheManager(local=_Counting(10), store=SQLiteTier(tmp_path / "s.db"))
+    assert manager.get("k") == 1
+    assert manager.local["k"] == ("seen", 1)  # type: ignore[index]
+    manager.close()
+
+
+# -- the asyncio @cached wrapper --------------------------------------------------------
+
+
+def test_async_cached_is_a_coroutine_function(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with AsyncCacheManager(
+            local=LocalCache(100), store=AsyncSQLiteTier(tmp_path / "s.db")
+        ) as m:
+
+            @m.cached(ttl=60)
+            async def fetch(x: int, scale: int = 2) -> int:
+                """Doc."""
+                return x * scale
+
+            assert inspect.iscoroutinefunction(fetch)
+            assert asyncio.iscoroutinefunction(fetch)
+            assert str(inspect.signature(fetch)) == "(x: 'int', scale: 'int' = 2) -> 'int'"
+            assert fetch.__name__ == "fetch"
+            assert fetch.__doc__ == "Doc."
+            miss = fetch(3)
+            assert asyncio.iscoroutine(miss)
+            assert await miss == 6
+            hit = fetch(3)
+            assert asyncio.iscoroutine(hit)
+            assert await hit == 6
+            assert await asyncio.create_task(fetch(3)) == 6
+            assert await asyncio.gather(fetch(3), fetch(4), fetch(x=3, scale=3)) == [6, 8, 9]
+
+    _run(main())
+
+
+def test_async_cached_errors_reach_every_awaiter() -> None:
+    async def main() -> None:
+        # L1 only: a miss goes straight to the single-flight, so both tasks are waiting
+        # for the one load once the first step of each has run (tasks run in order).
+        async with AsyncCacheManager(local=LocalCache(100)) as m:
+            calls = 0
+            gate = asyncio.Event()
+
+            @m.cached(ttl=60)
+            async def boom(x: int) -> int:
+                nonlocal calls
+                calls += 1
+                await gate.wait()
+                raise RuntimeError(f"boom {x}")
+
+            tasks = [asyncio.create_task(boom(1)) for _ in range(2)]
+            await asyncio.sleep(0)  # each task's first step: one leads, one waits
+            gate.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert [str(r) for r in results] == ["boom 1", "boom 1"]
+            assert calls == 1
+            with pytest.raises(RuntimeError, match="boom 1"):
+                await boom(1)  # a failure is not cached
+            assert calls == 2
+
+    _run(main())
+
+
+def test_async_cached_method(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with AsyncCacheManager(
+            local=LocalCache(100), store=AsyncSQLiteTier(tmp_path / "s.db")
+        ) as m:
+
+            class Repo:
+                calls = 0
+
+                def __repr__(self) -> str:
+                    return "Repo()"
+
+                @m.cached(ttl=60)
+                async def get(self, x: int) -> int:
+                    Repo.calls += 1
+                    return x + 1
+
+            repo = Repo()
+            assert [await repo.get(1), await repo.get(1), await repo.get(2)] == [2, 2, 3]
+            assert Repo.calls == 2
+
+    _run(main())

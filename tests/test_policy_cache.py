@@ -1,0 +1,270 @@
+"""LocalCache(policy="tinylfu"): both twins make the reference's decisions
+(``novacache._policy_py.TinyLFUPolicy``) and keep LocalCache's contract (weights, TTL,
+pickling, memoize, the manager's L1). The policy's own behaviours are tested on the
+reference (tests/test_policy_ref.py); here, that the caches follow it."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _helpers import FakeTimer
+from novacache._policy_py import TinyLFUPolicy
+from novacache.benchmark.traces.generate import TraceSpec, generate
+from novacache.errors import ConfigurationError
+
+TRACES = [
+    TraceSpec("zipf-0.9", "zipf", 0.9, n_requests=40_000, n_objects=6_000, seed=3),
+    TraceSpec("zipf-0.7", "zipf", 0.7, n_requests=40_000, n_objects=6_000, seed=4),
+    TraceSpec("scan", "scan", 0.9, n_requests=40_000, n_objects=6_000, scan_length=60),
+    TraceSpec("shift", "shift", 0.9, n_requests=40_000, n_objects=6_000, shift_every=6_000),
+    TraceSpec("loop", "loop", 0.9, n_requests=40_000, n_objects=6_000, loop_size=300),
+]
+
+
+def _weigh(key: Any, value: Any) -> int:
+    return int(value)
+
+
+@pytest.mark.parametrize("spec", TRACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("size", [7, 60, 600, 2_000])
+def test_cache_aside_misses_are_the_references(
+    impl: ModuleType, spec: TraceSpec, size: int
+) -> None:
+    # Miss for miss: the same request hits in the cache and in the reference. 2,000
+    # entries sample the shadow (>= 1,024), so the window adapts too.
+    keys = list(generate(spec))
+    ref = TinyLFUPolicy(size)
+    cache = impl.LocalCache(size, policy="tinylfu")
+    get = cache.get
+    for i, key in enumerate(keys):
+        hit = get(key) is not None
+        if not hit:
+            cache[key] = key + 1  # never None
+        assert hit == ref.access(key), (i, key)
+    assert cache.stats.misses == ref.counters.misses
+    assert cache.stats.hits == ref.counters.hits
+    assert cache.keys() == list(ref.keys())
+    assert len(cache) == len(ref) <= size
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    by_weight=st.booleans(),
+    capacity=st.sampled_from([1, 3, 20, 150]),
+    ops=st.lists(
+        st.tuples(st.sampled_from("gssdpk"), st.integers(0, 40), st.integers(0, 60)),
+        max_size=300,
+    ),
+)
+def test_any_operations_follow_the_reference(
+    impl: ModuleType, by_weight: bool, capacity: int, ops: list[tuple[str, int, int]]
+) -> None:
+    # Lookups, writes (new keys and overwrites, any weight), deletes, pops and
+    # popitems: the resident keys, in order, are the reference's after every step.
+    if by_weight:
+        ref = TinyLFUPolicy(capacity, entries=min(capacity, 1024))
+        cache = impl.LocalCache(maxbytes=capacity, weigher=_weigh, policy="tinylfu")
+    else:
+        ref = TinyLFUPolicy(capacity)
+        cache = impl.LocalCache(capacity, policy="tinylfu")
+    for op, key, weight in ops:
+        w = min(weight, capacity) if by_weight else 1
+        if op == "g":
+            assert (cache.get(key) is not None) == ref.hit(key)
+        elif op == "s":
+            cache[key] = w
+            if key in ref:
+                ref.update(key, w)
+            else:
+                ref.insert(key, w)
+        elif op == "d":
+            assert cache.delete_many([key]) == int(ref.remove(key))
+        elif op == "p":
+            assert (cache.pop(key, None) is not None) == ref.remove(key)
+        elif len(ref):
+            first = next(iter(ref.keys()))
+            assert cache.popitem()[0] == first
+            ref.remove(first)
+        assert cache.keys() == list(ref.keys())
+        ref.check()
+    assert (cache.currbytes if by_weight else len(cache)) == ref.weight
+
+
+def test_the_twins_agree_on_a_weighted_trace() -> None:
+    # A byte-bounded cache with many more entries than its first sketch is sized for
+    # (1,024): the sketch and the ghost grow in both twins at the same points.
+    from novacache import _core, _local_py
+
+    rng = random.Random(5)
+    caches = [
+        m.LocalCache(maxbytes=40_000, weigher=_weigh, policy="tinylfu") for m in (_core, _local_py)
+    ]
+    for _ in range(40_000):
+        key = int(rng.paretovariate(0.6)) % 20_000
+        weight = rng.choice([0, 1, 2, 5, 40, 900])
+        hits = [c.get(key) is not None for c in caches]
+        assert hits[0] == hits[1]
+        if not hits[0]:
+            for c in caches:
+                c[key] = weight
+    assert caches[0].keys() == caches[1].keys()
+    assert caches[0].stats == caches[1].stats
+
+
+def test_a_huge_entry_does_not_flush_hot_small_ones(impl: ModuleType) -> None:
+    cache = impl.LocalCache(maxbytes=10_000, weigher=_weigh, policy="tinylfu")
+    hot = list(range(100))
+    for k in hot:
+        cache[k] = 90
+    for _ in range(5):
+        for k in hot:
+            assert cache.get(k) == 90
+    cache["huge"] = 6_000  # fits maxbytes, but only by evicting hot entries
+    assert "huge" not in cache
+    assert all(k in cache for k in hot)
+    assert cache.currbytes == 9_000
+    lru = impl.LocalCache(maxbytes=10_000, weigher=_weigh)
+    for k in hot:
+        lru[k] = 90
+    lru["huge"] = 6_000
+    assert "huge" in lru
+    assert sum(k in lru for k in hot) < 50
+
+
+def test_lru_stays_the_default_and_exact(impl: ModuleType) -> None:
+    cache = impl.LocalCache(3)
+    assert cache.policy == "lru"
+    for k in "abc":
+        cache[k] = k
+    cache.get("a")
+    cache["d"] = "d"
+    assert cache.keys() == ["c", "a", "d"]
+    assert impl.LocalCache(3, policy="lru").policy == "lru"
+
+
+def test_bad_policy_arguments(impl: ModuleType) -> None:
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        impl.LocalCache(10, policy="lfu")
+    with pytest.raises(TypeError, match="policy must be a str"):
+        impl.LocalCache(10, policy=None)
+    with pytest.raises(ConfigurationError, match="exactly one bound"):
+        impl.LocalCache(policy="tinylfu")
+    with pytest.raises(ConfigurationError, match="exactly one bound"):
+        impl.LocalCache(10, maxbytes=100, policy="tinylfu")
+    with pytest.raises(ConfigurationError, match="2\\*\\*40"):
+        impl.LocalCache(maxbytes=2**40 + 1, policy="tinylfu")
+    assert impl.LocalCache(maxbytes=2**40, policy="tinylfu").policy == "tinylfu"
+    with pytest.raises(ConfigurationError, match="exactly one bound"):
+        impl.memoize(None, policy="tinylfu")
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        impl.memoize(0, policy="arc")
+
+
+def test_ttl_expiry_under_the_policy(impl: ModuleType, timer: FakeTimer) -> None:
+    cache = impl.LocalCache(50, ttl=10, timer=timer, policy="tinylfu")
+    for k in range(50):
+        cache[k] = k
+    cache.set("short", 1, ttl=1)
+    timer.tick(2)
+    assert cache.get("short") is None
+    assert cache.stats.expirations == 1
+    timer.tick(10)
+    assert cache.get(3) is None
+    remaining = len(cache)
+    assert cache.expire() == remaining > 0
+    assert len(cache) == 0
+    evictions = cache.stats.evictions
+    for k in range(60):
+        cache[k] = k
+    assert len(cache) == 50
+    assert cache.stats.evictions - evictions == 10
+
+
+def test_pickle_and_copy_keep_the_policy_and_the_entries(impl: ModuleType) -> None:
+    cache = impl.LocalCache(100, policy="tinylfu")
+    for k in range(300):
+        cache[k % 130] = k
+        cache.get(k % 17)
+    for clone in (pickle.loads(pickle.dumps(cache)), copy.copy(cache)):
+        assert clone.policy == "tinylfu"
+        assert clone.maxsize == 100
+        assert sorted(clone.items()) == sorted(cache.items())
+    weighted = impl.LocalCache(maxbytes=1_000, weigher=_weigh, policy="tinylfu")
+    weighted["a"] = 10
+    clone = pickle.loads(pickle.dumps(weighted))
+    assert (clone.policy, clone.maxbytes, clone.items()) == ("tinylfu", 1_000, [("a", 10)])
+
+
+def test_clear_starts_the_policy_afresh(impl: ModuleType) -> None:
+    cache = impl.LocalCache(20, policy="tinylfu")
+    ref = TinyLFUPolicy(20)
+    for k in range(200):
+        if cache.get(k % 31) is None:
+            cache[k % 31] = 1
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.keys() == []
+    for k in range(300):
+        key = (k * 7) % 45
+        hit = cache.get(key) is not None
+        if not hit:
+            cache[key] = 1
+        assert hit == ref.access(key)
+
+
+def test_memoize_with_the_policy(impl: ModuleType) -> None:
+    calls: list[int] = []
+
+    @impl.memoize(maxsize=30, policy="tinylfu")
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    ref = TinyLFUPolicy(30)
+    rng = random.Random(2)
+    keys = [int(rng.paretovariate(0.9)) % 90 for _ in range(2_000)]
+    for x in keys:
+        assert square(x) == x * x
+        ref.access(x)
+    info = square.cache_info()
+    assert info.misses == len(calls) == ref.counters.misses
+    assert info.currsize <= 30
+
+
+def test_stats_count_rejections_as_evictions(impl: ModuleType) -> None:
+    cache = impl.LocalCache(10, policy="tinylfu")
+    for k in range(10):
+        cache[k] = k
+    for _ in range(3):
+        for k in range(10):
+            cache.get(k)
+    for k in range(100, 140):
+        cache[k] = k  # cold: each is rejected (or displaces a cold entry)
+    stats = cache.stats
+    assert stats.currsize == len(cache) == 10
+    assert stats.evictions == 40
+    assert sum(k in cache for k in range(10)) >= 9
+
+
+def test_the_managers_l1_can_run_the_policy(tmp_path: Any) -> None:
+    from novacache import CacheManager, LocalCache
+    from novacache.tiers.sqlite import SQLiteTier
+
+    l1 = LocalCache(50, policy="tinylfu")
+    with CacheManager(local=l1, store=SQLiteTier(tmp_path / "s.db")) as m:
+        for k in range(200):
+            m.set(f"k{k}", k)
+        for _ in range(3):
+            for k in range(20):
+                assert m.get(f"k{k}") == k
+        assert 0 < len(l1) <= 50
+        assert all(f"k{k}" in l1 for k in range(20))
+        assert m.get("k150") == 150
