@@ -30,6 +30,8 @@ from nesting_cases import (
 from _isolate import run_isolated
 from novacache import CacheManager, errors
 from novacache.codec import MAX_DEPTH, nesting
+from novacache.tiers import RedisTier
+from tiers.redis_servers import Standalone, redis_base, redis_standalone  # noqa: F401
 
 STACKS = {"256KiB": 256 * 1024, "512KiB": 512 * 1024, "main": None}
 FAR = 5000  # far beyond the limit (a chain of hashed tuples stays at 1000: see below)
@@ -367,3 +369,51 @@ def test_large_compressions_from_many_small_threads_at_once() -> None:
     print("done")
     """
     run_isolated(code).check()
+
+
+@pytest.mark.parametrize("stack", ["256KiB", "main"])
+def test_managers_survive_deep_frames_planted_in_redis(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    # Issue 18, defect 1, on Redis: anyone who can write to Redis can plant a small frame
+    # nested far past the limit. Every read in a new process, by the synchronous and the
+    # asyncio manager, is a counted miss (never a crash), on a 256 KiB thread too.
+    server: Standalone = request.getfixturevalue("redis_standalone")
+    prefix = f"deep-{stack}:"
+    tier = RedisTier(server.url, prefix=prefix)
+    try:
+        for kind in PAYLOAD_KINDS:
+            depth = 3000 if kind.startswith("old") else FAR_FRAME
+            envelope = b"\x94\x01\xc0\xc0" + payload(kind, depth)  # [1, None, None, value]
+            tier.set(f"planted-{kind}", plain_frame(SER_MSGPACK, 0, envelope))
+    finally:
+        tier.close()
+    code = f"""
+    import asyncio
+    from nesting_cases import PAYLOAD_KINDS
+    from novacache import AsyncCacheManager, CacheManager, LocalCache
+    from novacache.tiers import AsyncRedisTier, RedisTier
+
+    with CacheManager(local=LocalCache(10), remote=RedisTier({server.url!r},
+                      prefix={prefix!r})) as m:
+        for kind in PAYLOAD_KINDS:
+            for attempt in range(2):
+                assert m.get(f"planted-{{kind}}") is None, kind
+        assert m.stats.get("remote", "corrupt") == 2 * len(PAYLOAD_KINDS)
+
+    async def one():
+        return 1
+
+    async def main():
+        async with AsyncCacheManager(local=LocalCache(10), remote=AsyncRedisTier(
+                {server.url!r}, prefix={prefix!r})) as m:
+            for kind in PAYLOAD_KINDS:
+                assert await m.get(f"planted-{{kind}}") is None, kind
+                assert await m.get_or_load(f"planted-{{kind}}", one) == 1
+            # a get reads once; get_or_load reads, then again inside its single-flight
+            assert m.stats.get("remote", "corrupt") == 3 * len(PAYLOAD_KINDS)
+
+    asyncio.run(main())
+    print("done")
+    """
+    run_isolated(code, stack_size=STACKS[stack]).check()

@@ -23,6 +23,9 @@ from tiers.redis_servers import Cluster, Standalone, wait_until
 BACKENDS = ["local", "sqlite", "redis", "redis+sqlite", "postgres"]
 
 
+SHARED = [b for b in BACKENDS if b != "local"]  # the backends with a tier below L1
+
+
 @pytest.fixture(params=BACKENDS)
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], CacheManager]]:
     """A factory of managers that share their tiers (L1 alone: one manager)."""
@@ -111,11 +114,10 @@ def test_a_missing_placeholder_raises_before_anything_is_dropped(
     assert engine.stats.counts["emits"] == 0
 
 
+@pytest.mark.parametrize("make", SHARED, indirect=True)  # an L1 alone is not shared
 def test_another_manager_on_the_same_tiers_finds_what_this_one_indexed(
-    make: Callable[[], CacheManager], request: pytest.FixtureRequest
+    make: Callable[[], CacheManager],
 ) -> None:
-    if request.node.callspec.params["make"] == "local":
-        pytest.skip("an L1 alone is not shared")
     writer, other = make(), make()
     InvalidationEngine(writer).watch("vm:{vm_id}:metrics:*")
     engine = InvalidationEngine(other)
@@ -219,11 +221,11 @@ def test_an_unregistered_pattern_falls_back_to_a_bounded_counted_scan(
     assert counts["scan_truncated"] >= 1  # per tier that hit the limit
 
 
+# L1 alone has no tier to scan (its keys are indexed as written)
+@pytest.mark.parametrize("make", SHARED, indirect=True)
 def test_backfill_indexes_keys_written_before_the_rule(
-    make: Callable[[], CacheManager], request: pytest.FixtureRequest
+    make: Callable[[], CacheManager],
 ) -> None:
-    if request.node.callspec.params["make"] == "local":
-        pytest.skip("L1 alone has no tier to scan (its keys are indexed as written)")
     m = make()
     engine = InvalidationEngine(m)
     m.set("vm:1:metrics:cpu", 1, ttl=60)

@@ -194,17 +194,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             Never raises because a tier below is unreachable or holds a corrupt frame:
             those read as misses of that tier (counted in :attr:`stats`).
             """
-            # Note that the subscript is the L1's cheapest hit (no method call with
-            # arguments); a miss costs a KeyError, cheap beside the round trip after it.
-            try:
-                return self._l1[key]
-            except KeyError:
-                pass
-            return await self._get_below(key, default)
+            raise NotImplementedError  # the body is .._kit.aget (below)
 
-        if _kit.COMPILED and not TYPE_CHECKING:
-            # The same body compiled (.._kit.aget): an L1 hit is awaited as a Ready, with
-            # no coroutine made and run.
+        if not TYPE_CHECKING:
+            # The body is .._kit.aget: the L1 first, else _get_below; compiled where built,
+            # where an L1 hit is awaited as a Ready (no coroutine made and run).
             get = _kit.documented(_kit.aget, get)
 
     else:
@@ -657,17 +651,13 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             load themselves. With Redis down, each process loads on its own (degraded, never
             blocked).
             """
-            # Note that the hit path is only this: everything a miss needs (the checks of the
-            # options, the single-flight and the closure of its leader) is in _load, so an
-            # L1 hit pays no cell variables and no argument checks.
-            try:
-                return self._l1[key]  # type: ignore[no-any-return]  # L1 holds fresh values only
-            except KeyError:
-                pass
-            return await self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+            raise NotImplementedError  # the body is .._kit.aget_or_load (below)
 
-        if _kit.COMPILED and not TYPE_CHECKING:
-            get_or_load = _kit.documented(_kit.aget_or_load, get_or_load)  # as get
+        if not TYPE_CHECKING:
+            # The body is .._kit.aget_or_load, as for get: the L1 first, and everything a
+            # miss needs (the checks of the options, the single-flight and the closure of
+            # its leader) in _load, so an L1 hit pays no cell variables and no checks.
+            get_or_load = _kit.documented(_kit.aget_or_load, get_or_load)
 
     else:
         # Compiled (.._kit.get_or_load): an L1 hit pays no Python frame and no
