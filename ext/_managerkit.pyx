@@ -12,6 +12,10 @@ bodies of the synchronous ``CacheManager``: ``self._l1[key]`` when it holds the 
 else ``self._get_below(key, default)`` / ``self._load(key, loader, ttl, tags,
 negative_ttl, stale_ttl, beta, lease)``.
 
+``read(self, key, down)`` and ``get_below(self, key, default=None)`` are the synchronous
+manager's ``_read`` and ``_get_below`` (a read below L1), compiled: their pure twins are
+the generated synchronous methods, whose one source is the asyncio manager's.
+
 ``fill_l1(self, key, size, env, gen)`` is the manager's ``_fill_l1``: the common case
 (a LocalCache, no route rules, no freshness deadline, no bus) here, else
 ``self._fill_l1_any``. A LocalCache is read and filled through the core's C API (the
@@ -59,7 +63,7 @@ cdef extern from "Python.h":
 from time import time as _time
 
 from novacache._core import LocalCache as _LocalCache, _capi
-from novacache.errors import EntryTooLarge
+from novacache.errors import EntryTooLarge, TierError
 
 cdef _CoreAPI* _core = <_CoreAPI*>PyCapsule_GetPointer(_capi, _CORE_API_NAME)
 cdef object _MISS = object()
@@ -137,6 +141,47 @@ def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     if value is not _MISS:
         return _ready(value)
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
+
+
+def read(self, key, dict down):
+    """``CacheManager._read``, compiled: the entry of ``key`` from the first tier below L1
+    that holds it (promoted to the tiers above), or ``None``; its pure twin is the
+    generated synchronous ``_read`` (the asyncio source's body), which it follows step
+    for step."""
+    below = <tuple>self._below
+    bus = self.bus
+    gen = bus.generation if bus is not None else 0
+    count = self._count
+    cdef Py_ssize_t i
+    for i in range(len(below)):
+        slot, tier = <tuple>below[i]
+        if down and slot in down:
+            continue
+        try:
+            frame = tier.get(key)
+        except (TierError, EntryTooLarge) as exc:
+            self._read_failed("get", slot, exc, down)
+            continue
+        if frame is None:
+            count(self._misses[slot])
+            continue
+        env = self._open(slot, key, frame)
+        if env is None:
+            continue
+        count(self._hits[slot])
+        if i:
+            self._promote(key, frame, env, below[:i], gen, down)
+        elif self.local is not None:
+            self._fill_l1(key, len(frame), env, gen)
+        return env
+    return None
+
+
+def get_below(self, key, default=None):
+    """``CacheManager._get_below``: the value of ``key`` read below L1, or ``default``
+    (with the compiled ``read`` when the manager's ``_read`` is it)."""
+    env = read(self, key, {}) if type(self)._read is read else self._read(key, {})
+    return default if env is None else env[0]
 
 
 def fill_l1(self, key, Py_ssize_t size, env, gen):

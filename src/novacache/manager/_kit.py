@@ -34,7 +34,9 @@ __all__ = [
     "documented",
     "fill_l1",
     "get",
+    "get_below",
     "get_or_load",
+    "read",
 ]
 
 T = TypeVar("T")
@@ -231,6 +233,8 @@ def documented(compiled: Any, method: Callable[..., Any]) -> Any:
 
 get = _get
 get_or_load = _get_or_load
+read: Any = None  # compiled only: the pure twin is the manager's own _read
+get_below: Any = None  # likewise _get_below
 aget = _aget
 aget_or_load = _aget_or_load
 fill_l1 = _fill_l1
@@ -247,7 +251,9 @@ if not TYPE_CHECKING and not NO_EXTENSIONS:
             aget_or_load,
             fill_l1,
             get,
+            get_below,
             get_or_load,
+            read,
         )
 
         COMPILED = True

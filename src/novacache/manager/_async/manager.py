@@ -210,6 +210,12 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         env = await self._read(key, {})
         return default if env is None else env.value
 
+    if not IS_ASYNC:  # noqa: SIM102 (unasync keeps the body of an `if not IS_ASYNC`)
+        if _kit.COMPILED and not TYPE_CHECKING:
+            # The synchronous read below L1 compiled (.._kit.read, .._kit.get_below): the
+            # same steps as the Python below, without its frames; the Python is the twin.
+            _get_below = _kit.get_below
+
     async def _read(self, key: str, down: Down) -> Envelope | None:
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
         the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
@@ -239,6 +245,10 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._fill_l1(key, len(frame), env, gen)
             return env
         return None
+
+    if not IS_ASYNC:  # noqa: SIM102 (unasync keeps the body of an `if not IS_ASYNC`)
+        if _kit.COMPILED and not TYPE_CHECKING:
+            _read = _kit.read  # the method above, compiled (see _get_below)
 
     async def _promote(
         self,

@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..._concurrency import run_blocking, sleep
 from ..._local import LocalCache
@@ -184,6 +184,11 @@ class CacheManager(ManagerBase[Tier]):
         env = self._read(key, {})
         return default if env is None else env.value
 
+    if _kit.COMPILED and not TYPE_CHECKING:
+        # The synchronous read below L1 compiled (.._kit.read, .._kit.get_below): the
+        # same steps as the Python below, without its frames; the Python is the twin.
+        _get_below = _kit.get_below
+
     def _read(self, key: str, down: Down) -> Envelope | None:
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
         the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
@@ -213,6 +218,9 @@ class CacheManager(ManagerBase[Tier]):
                 self._fill_l1(key, len(frame), env, gen)
             return env
         return None
+
+    if _kit.COMPILED and not TYPE_CHECKING:
+        _read = _kit.read  # the method above, compiled (see _get_below)
 
     def _promote(
         self,
