@@ -252,3 +252,57 @@ def test_async_cached_method(tmp_path: Path) -> None:
             assert Repo.calls == 2
 
     _run(main())
+
+
+# -- the synchronous read below L1 -----------------------------------------------------
+
+
+def test_the_compiled_read_is_bound_where_built() -> None:
+    if _kit.COMPILED:
+        from novacache import _managerkit
+
+        assert CacheManager._read is _managerkit.read
+        assert CacheManager._get_below is _managerkit.get_below
+    else:  # a pure build: the generated methods
+        assert inspect.isfunction(CacheManager._read)
+        assert inspect.isfunction(CacheManager._get_below)
+
+
+def test_a_subclass_read_is_used_by_get(tmp_path: Path) -> None:
+    """get_below calls the manager's own _read when a subclass overrides it."""
+    seen: list[str] = []
+
+    class Tracing(CacheManager):
+        def _read(self, key: str, down: Any) -> Any:
+            seen.append(key)
+            return super()._read(key, down)
+
+    store = SQLiteTier(tmp_path / "s.db")
+    with Tracing(store=store) as m:
+        m.set("k", 1)
+        assert m.get("k") == 1
+        assert m.get("absent", "d") == "d"
+    assert seen == ["k", "absent"]
+
+
+def test_read_counts_and_promotes_as_the_python_one(tmp_path: Path, redis_standalone: Any) -> None:
+    """The compiled read against its twin's contract: a hit below is counted, promoted to
+    the tiers above, and put into L1; a miss counted per tier."""
+    from novacache.tiers import RedisTier
+
+    from ._support import prefix
+
+    store = SQLiteTier(tmp_path / "s.db")
+    CacheManager(store=SQLiteTier(tmp_path / "s.db")).set("k", {"v": 1})
+    with CacheManager(
+        local=LocalCache(10), remote=RedisTier(redis_standalone.url, prefix=prefix()), store=store
+    ) as m:
+        assert m.get("k") == {"v": 1}  # from the store: promoted to Redis and L1
+        assert m.stats.get("remote", "misses") == 1
+        assert m.stats.get("store", "hits") == 1
+        assert m.remote is not None
+        assert m.remote.get("k") is not None
+        assert "k" in m.local  # type: ignore[operator]
+        assert m.get("absent") is None
+        assert m.stats.get("remote", "misses") == 2
+        assert m.stats.get("store", "misses") == 1
