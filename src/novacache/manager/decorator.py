@@ -90,21 +90,36 @@ def make_decorator(
                 " for plain functions"
             )
 
-        def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
-            kw = kwargs or {}
-            return manager.get_or_load(
-                k,
-                lambda: fn(*args, **kw),
-                ttl,
-                tags=_tags_for(tags, args, kw),
-                negative_ttl=negative_ttl,
-            )
-
+        miss = _miss(manager, fn, ttl, tags, negative_ttl)
         wrapper = _kit.CachedCall(fn, manager.local, miss, build, key is None)
         functools.update_wrapper(wrapper, fn)
         return cast(F, wrapper)
 
     return decorate
+
+
+def _miss(
+    manager: Any,
+    fn: Callable[..., Any],
+    ttl: float | None,
+    tags: TagsArg,
+    negative_ttl: float | None,
+) -> Callable[[str, tuple[Any, ...], dict[str, Any] | None], Any]:
+    """What a ``CachedCall`` calls on an L1 miss: the manager's ``get_or_load`` of the
+    key with ``fn(*args, **kwargs)`` as the loader (for the asyncio manager, the
+    coroutine it returns)."""
+
+    def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
+        kw = kwargs or {}
+        return manager.get_or_load(
+            k,
+            lambda: fn(*args, **kw),
+            ttl,
+            tags=_tags_for(tags, args, kw),
+            negative_ttl=negative_ttl,
+        )
+
+    return miss
 
 
 def _async_wrapper(
@@ -125,16 +140,7 @@ def _async_wrapper(
     wrapper is a coroutine function to ``inspect`` and ``asyncio`` (it carries the
     wrapped function's code object and signature, as ``functools.wraps`` would)."""
 
-    def miss(k: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Any:
-        kw = kwargs or {}
-        return manager.get_or_load(
-            k,
-            lambda: fn(*args, **kw),
-            ttl,
-            tags=_tags_for(tags, args, kw),
-            negative_ttl=negative_ttl,
-        )
-
+    miss = _miss(manager, fn, ttl, tags, negative_ttl)
     wrapper = _kit.CachedCall(fn, manager.local, miss, build, default_key, True)
     functools.update_wrapper(wrapper, fn)
     # What makes a callable a coroutine function to inspect.iscoroutinefunction: on
