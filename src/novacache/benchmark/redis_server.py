@@ -49,6 +49,16 @@ def _free_port() -> int:
     raise RuntimeError("no free loopback port in 15000-22000")
 
 
+def ping(port: int) -> bool:
+    """Whether a Redis server on ``127.0.0.1:port`` answers PING (0.2 s at most)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def _child_setup(cpu: int | None) -> Callable[[], None]:
     def setup() -> None:  # pragma: no cover - runs in the child, between fork and exec
         with contextlib.suppress(Exception):
@@ -128,12 +138,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start:\n{last}")
 
     def _ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return ping(self.port)
 
     def affinity(self) -> set[int] | None:
         """The CPUs the server may run on (``None`` where that cannot be read)."""

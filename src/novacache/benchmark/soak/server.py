@@ -8,12 +8,11 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from ..redis_server import _child_setup, _free_port, find_redis_server
+from ..redis_server import _child_setup, _free_port, find_redis_server, ping
 
 __all__ = ["SoakRedis", "rss"]
 
@@ -88,12 +87,7 @@ class SoakRedis:
         raise RuntimeError(f"redis-server did not start on port {self.port}:\n{tail}")
 
     def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return ping(self.port)
 
     def kill(self) -> None:
         """SIGKILL (after SIGCONT, should it be frozen) and reap."""
