@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError, TierError, TierTimeout, TierUnavailable
+from ..errors import ConfigurationError, TierError, TierUnavailable
+from ..manager.tags import sqlite_error
 from ..tiers._keys import sqlite_key, sqlite_unkey
 from ._async.redisindex import AsyncRedisIndex
 from ._sync.redisindex import RedisIndex
@@ -84,10 +85,7 @@ class SQLiteIndex:
             raise self._error("open", exc) from exc
 
     def _error(self, op: str, exc: sqlite3.Error) -> TierError:
-        text = f"sqlite invalidation index {self.path}: {op} failed: {type(exc).__name__}"
-        if "locked" in str(exc) or "busy" in str(exc):
-            return TierTimeout(text)
-        return TierUnavailable(text)
+        return sqlite_error(f"sqlite invalidation index {self.path}", op, exc)
 
     def add(self, pairs: Iterable[tuple[str, str]], ttl: float | None) -> None:
         """Record each ``(name, key)`` pair for ``ttl`` seconds (``None``: no expiry)."""
@@ -259,15 +257,9 @@ class PostgresIndex:
         self._writes = 0
 
     def _error(self, op: str, exc: BaseException) -> TierError:
-        import psycopg
+        from ..manager.pgtags import postgres_error  # psycopg: only with a PostgreSQL store
 
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = f"postgres invalidation index {self.table}: {op} failed: {first}"
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            return TierTimeout(where)
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-            return TierUnavailable(where)
-        return TierError(where)
+        return postgres_error(f"postgres invalidation index {self.table}", op, exc)
 
     def _connect(self) -> Any:
         import psycopg

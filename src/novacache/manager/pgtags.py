@@ -43,6 +43,19 @@ def tag_table(table: str) -> str:
     return ".".join([*schema, name])
 
 
+def postgres_error(what: str, op: str, exc: BaseException) -> TierError:
+    """The error of a side table in PostgreSQL (``what``: which one) whose ``op``
+    failed, with the first line of the server's message: a timeout for a cancelled
+    statement, unavailable for a lost connection, else a plain tier error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"{what}: {op} failed: {text}"
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return TierTimeout(where)
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return TierUnavailable(where)
+    return TierError(where)
+
+
 class PostgresTagIndex:
     """A tag table in the PostgreSQL database of a store, shared by every process using it.
 
@@ -100,13 +113,7 @@ class PostgresTagIndex:
     # -- plumbing ----------------------------------------------------------------------
 
     def _error(self, op: str, exc: BaseException) -> TierError:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = f"postgres tag index {self.table}: {op} failed: {text}"
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            return TierTimeout(where)
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-            return TierUnavailable(where)
-        return TierError(where)
+        return postgres_error(f"postgres tag index {self.table}", op, exc)
 
     def _connect(self) -> psycopg.Connection[Any]:
         """The open connection (made, and the table created, when there is none)."""

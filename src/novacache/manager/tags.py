@@ -101,6 +101,16 @@ _ADD = (
 _PURGE_EVERY = 256
 
 
+def sqlite_error(what: str, op: str, exc: sqlite3.Error) -> TierError:
+    """The error of a side table in SQLite (``what``: which one, and its file) whose
+    ``op`` failed: a timeout while the file is locked or busy, else unavailable. The
+    message names the exception type only (never a value from the table)."""
+    text = f"{what}: {op} failed: {type(exc).__name__}"
+    if "locked" in str(exc) or "busy" in str(exc):
+        return TierTimeout(text)
+    return TierUnavailable(text)
+
+
 class SQLiteTagIndex:
     """A tag table in the SQLite store's file, shared by the processes using that file.
 
@@ -132,10 +142,7 @@ class SQLiteTagIndex:
             raise self._error("open", exc) from exc
 
     def _error(self, op: str, exc: sqlite3.Error) -> TierError:
-        text = f"sqlite tag index {self.path}: {op} failed: {type(exc).__name__}"
-        if "locked" in str(exc) or "busy" in str(exc):
-            return TierTimeout(text)
-        return TierUnavailable(text)
+        return sqlite_error(f"sqlite tag index {self.path}", op, exc)
 
     def add(self, tags: tuple[str, ...], keys: list[str], ttl: float | None) -> None:
         now = self._clock()
