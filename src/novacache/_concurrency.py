@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -32,9 +33,11 @@ __all__ = [
     "Lock",
     "Mutex",
     "Worker",
+    "async_call_side",
     "async_owner",
     "async_run_blocking",
     "async_sleep",
+    "call_side",
     "owner",
     "run_blocking",
     "sleep",
@@ -68,6 +71,24 @@ async def async_run_blocking(fn: Callable[..., T], *args: Any) -> T:
 def run_blocking(fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking call (in a synchronous caller it simply runs)."""
     return fn(*args)
+
+
+async def async_call_side(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a method of a side index (tags, invalidation patterns): await an awaitable
+    one (the Redis indexes over the asyncio Redis tier), run one whose object says it is
+    ``blocking`` (the SQLite and PostgreSQL indexes) in a worker thread, call any other
+    directly."""
+    if getattr(getattr(method, "__self__", None), "blocking", False):
+        return await asyncio.to_thread(method, *args)
+    result = method(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def call_side(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a method of a side index (in a synchronous caller it simply runs)."""
+    return method(*args)
 
 
 def async_owner() -> object:

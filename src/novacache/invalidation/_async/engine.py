@@ -14,7 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker, async_run_blocking
+from ..._concurrency import (
+    IS_ASYNC,
+    AsyncEvent,
+    AsyncMutex,
+    AsyncWorker,
+    async_call_side,
+)
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -40,20 +46,6 @@ __all__ = ["AsyncBatchInvalidator", "AsyncInvalidationEngine"]
 
 _PATTERN = "p:"  # index names: a pattern instance ...
 _DEPENDS = "d:"  # ... or the dependents of a key
-
-
-async def _call(method: Callable[..., Any], *args: Any) -> Any:
-    """Call an index or tag index method: in the asyncio engine, await an awaitable one
-    (Redis) and run a blocking one (SQLite, PostgreSQL) in a worker thread."""
-    if IS_ASYNC:
-        if getattr(getattr(method, "__self__", None), "blocking", False):
-            return await async_run_blocking(method, *args)
-        result = method(*args)
-        if inspect.isawaitable(result):
-            return await result
-        return result
-    else:
-        return method(*args)
 
 
 class AsyncInvalidationEngine:
@@ -495,7 +487,7 @@ class AsyncInvalidationEngine:
                 failed[slot] = down[slot]
                 continue
             try:
-                await _call(index.add, pairs, ttl)
+                await async_call_side(index.add, pairs, ttl)
             except TierError as exc:
                 note_down(down if through else None, slot, exc)
                 failed[slot] = exc
@@ -515,7 +507,7 @@ class AsyncInvalidationEngine:
                 errors.setdefault(slot, down[slot])
                 continue
             try:
-                found = await _call(index.take, names, self.grace)
+                found = await async_call_side(index.take, names, self.grace)
             except TierError as exc:
                 note_down(down if through else None, slot, exc)
                 errors.setdefault(slot, exc)
@@ -537,7 +529,7 @@ class AsyncInvalidationEngine:
                 errors.setdefault(f"tags:{slot}", down[slot])
                 continue
             try:
-                keys |= await _call(index.members, tags)
+                keys |= await async_call_side(index.members, tags)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, slot, exc)
                 errors.setdefault(f"tags:{slot}", exc)
@@ -555,7 +547,7 @@ class AsyncInvalidationEngine:
             if through_tier(index) and slot in down:
                 continue
             try:
-                await _call(index.drop, tags)
+                await async_call_side(index.drop, tags)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, slot, exc)
                 errors.setdefault(f"tags:{slot}", exc)
@@ -759,7 +751,7 @@ class AsyncInvalidationEngine:
                 self._pool.shutdown(wait=True)
         for index in self.indexes:
             try:
-                await _call(index.close)
+                await async_call_side(index.close)
             except TierError as exc:  # pragma: no cover - closing reports nothing else
                 self.manager._report("close", index.slot, exc)
 

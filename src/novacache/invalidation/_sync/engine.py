@@ -17,7 +17,12 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..._concurrency import Event, Mutex, Worker
+from ..._concurrency import (
+    Event,
+    Mutex,
+    Worker,
+    call_side,
+)
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -38,12 +43,6 @@ __all__ = ["BatchInvalidator", "InvalidationEngine"]
 
 _PATTERN = "p:"  # index names: a pattern instance ...
 _DEPENDS = "d:"  # ... or the dependents of a key
-
-
-def _call(method: Callable[..., Any], *args: Any) -> Any:
-    """Call an index or tag index method: in the asyncio engine, await an awaitable one
-    (Redis) and run a blocking one (SQLite, PostgreSQL) in a worker thread."""
-    return method(*args)
 
 
 class InvalidationEngine:
@@ -470,7 +469,7 @@ class InvalidationEngine:
                 failed[slot] = down[slot]
                 continue
             try:
-                _call(index.add, pairs, ttl)
+                call_side(index.add, pairs, ttl)
             except TierError as exc:
                 note_down(down if through else None, slot, exc)
                 failed[slot] = exc
@@ -490,7 +489,7 @@ class InvalidationEngine:
                 errors.setdefault(slot, down[slot])
                 continue
             try:
-                found = _call(index.take, names, self.grace)
+                found = call_side(index.take, names, self.grace)
             except TierError as exc:
                 note_down(down if through else None, slot, exc)
                 errors.setdefault(slot, exc)
@@ -512,7 +511,7 @@ class InvalidationEngine:
                 errors.setdefault(f"tags:{slot}", down[slot])
                 continue
             try:
-                keys |= _call(index.members, tags)
+                keys |= call_side(index.members, tags)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, slot, exc)
                 errors.setdefault(f"tags:{slot}", exc)
@@ -528,7 +527,7 @@ class InvalidationEngine:
             if through_tier(index) and slot in down:
                 continue
             try:
-                _call(index.drop, tags)
+                call_side(index.drop, tags)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, slot, exc)
                 errors.setdefault(f"tags:{slot}", exc)
@@ -709,7 +708,7 @@ class InvalidationEngine:
             self._pool.shutdown(wait=True)
         for index in self.indexes:
             try:
-                _call(index.close)
+                call_side(index.close)
             except TierError as exc:  # pragma: no cover - closing reports nothing else
                 self.manager._report("close", index.slot, exc)
 

@@ -22,7 +22,6 @@ frame the codec refuses as a miss too (``corrupt``).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 import time
@@ -30,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..._concurrency import IS_ASYNC, async_run_blocking, async_sleep
+from ..._concurrency import IS_ASYNC, async_call_side, async_run_blocking, async_sleep
 from ..._local import LocalCache
 from ...codec import Codec
 from ...coherence import InvalidationBus
@@ -67,21 +66,6 @@ T = TypeVar("T")
 BUS = "bus"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
-
-
-async def _call(method: Callable[..., Any], *args: Any) -> Any:
-    """Call a tag index method. In the asyncio manager: await an awaitable index's (the
-    Redis index over the asyncio Redis tier), run the SQLite and PostgreSQL indexes' in a
-    worker thread (they block), call any other directly."""
-    if IS_ASYNC:
-        if getattr(getattr(method, "__self__", None), "blocking", False):
-            return await async_run_blocking(method, *args)
-        result = method(*args)
-        if inspect.isawaitable(result):
-            return await result
-        return result
-    else:
-        return method(*args)
 
 
 class AsyncCacheManager(ManagerBase[AsyncTier]):
@@ -537,7 +521,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 failed[index.slot] = down[index.slot]
                 continue
             try:
-                await _call(index.add, tags, keys, ttl)
+                await async_call_side(index.add, tags, keys, ttl)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
@@ -563,7 +547,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         down: Down = {}
         for index in indexes:
             try:
-                keys |= await _call(index.members, wanted)
+                keys |= await async_call_side(index.members, wanted)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
@@ -575,7 +559,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 failed.setdefault(index.slot, down[index.slot])
                 continue
             try:
-                await _call(index.drop, wanted)
+                await async_call_side(index.drop, wanted)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed.setdefault(index.slot, exc)
@@ -603,7 +587,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if through_tier(index) and index.slot in down:
                 continue
             try:
-                await _call(index.clear)
+                await async_call_side(index.clear)
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
         if self.bus is not None:

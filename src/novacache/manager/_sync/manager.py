@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..._concurrency import run_blocking, sleep
+from ..._concurrency import call_side, run_blocking, sleep
 from ..._local import LocalCache
 from ...codec import Codec
 from ...coherence import InvalidationBus
@@ -68,13 +68,6 @@ T = TypeVar("T")
 BUS = "bus"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
-
-
-def _call(method: Callable[..., Any], *args: Any) -> Any:
-    """Call a tag index method. In the asyncio manager: await an awaitable index's (the
-    Redis index over the asyncio Redis tier), run the SQLite and PostgreSQL indexes' in a
-    worker thread (they block), call any other directly."""
-    return method(*args)
 
 
 class CacheManager(ManagerBase[Tier]):
@@ -507,7 +500,7 @@ class CacheManager(ManagerBase[Tier]):
                 failed[index.slot] = down[index.slot]
                 continue
             try:
-                _call(index.add, tags, keys, ttl)
+                call_side(index.add, tags, keys, ttl)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
@@ -533,7 +526,7 @@ class CacheManager(ManagerBase[Tier]):
         down: Down = {}
         for index in indexes:
             try:
-                keys |= _call(index.members, wanted)
+                keys |= call_side(index.members, wanted)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed[index.slot] = exc
@@ -545,7 +538,7 @@ class CacheManager(ManagerBase[Tier]):
                 failed.setdefault(index.slot, down[index.slot])
                 continue
             try:
-                _call(index.drop, wanted)
+                call_side(index.drop, wanted)
             except TierError as exc:
                 note_down(down if through_tier(index) else None, index.slot, exc)
                 failed.setdefault(index.slot, exc)
@@ -573,7 +566,7 @@ class CacheManager(ManagerBase[Tier]):
             if through_tier(index) and index.slot in down:
                 continue
             try:
-                _call(index.clear)
+                call_side(index.clear)
             except TierError as exc:
                 failed.setdefault(index.slot, exc)
         if self.bus is not None:
