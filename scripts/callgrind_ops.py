@@ -79,6 +79,42 @@ OPS: dict[str, tuple[str, str | None, int]] = {
         "cl.set('cgs:k', c.encode('k', seal(V, 300, time.time())), px=300000)",
         1,
     ),
+    "encode-envelope": (
+        "import time; c = Codec()",
+        "c.encode('k', seal(V, 300, time.time()))",
+        1,
+    ),
+    "bare-execute-set": (
+        "import redis; f = b'x' * 120; cl = redis.Redis(connection_pool="
+        "redis.BlockingConnectionPool(host=HOST, port=PORT, max_connections=64, timeout=0.5))",
+        "cl.execute_command('SET', b'cgs:k', f, 'PX', 300000)",
+        1,
+    ),
+    "bare-conn-set": (
+        "import redis; f = b'x' * 120; pool = redis.BlockingConnectionPool(host=HOST, "
+        "port=PORT, max_connections=64, timeout=0.5)\n"
+        "def op():\n    c = pool.get_connection()\n"
+        "    c.send_packed_command(c.pack_command('SET', b'cgs:k', f, 'PX', 300000), False)\n"
+        "    c.read_response()\n    pool.release(c)",
+        "op()",
+        1,
+    ),
+    "lane-set": (
+        "import redis; f = b'x' * 120; pool = redis.BlockingConnectionPool(host=HOST, "
+        "port=PORT, max_connections=64, timeout=0.5)\nidle = [pool.get_connection()]\n"
+        "def op():\n    c = idle.pop()\n"
+        "    c.send_command('SET', b'cgs:k', f, 'PX', 300000)\n"
+        "    r = c.read_response()\n    idle.append(c)",
+        "op()",
+        1,
+    ),
+    "dogpile-set": (
+        "import redis; from novacache.benchmark.peers_manager import dogpile_region\n"
+        "r = dogpile_region(redis.BlockingConnectionPool(host=HOST, port=PORT, "
+        "max_connections=64, timeout=0.5), 300).obj",
+        "r.set('cgd:k', V)",
+        1,
+    ),
     "manager-set": (
         "m = CacheManager(remote=RedisTier(URL, prefix='cgs:'))",
         "m.set('k', V, 300)",

@@ -31,6 +31,7 @@ from ...breaker import CircuitBreaker
 from ...errors import TierError, TierUnavailable
 from .._keys import encode_key
 from .._kit import encoded, prefixed, present, raw_key, ttl_ms
+from .._lane import CommandLane, lane_size
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -76,6 +77,11 @@ class AsyncRedisTier(RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
+        # How single-key commands are sent (get/set/delete): the client's
+        # ``execute_command``, or in the synchronous tier a lane of connections kept out
+        # of its pool (.._lane); ``_read_exec`` goes to the replicas when they serve reads.
+        self._exec: Any = None
+        self._read_exec: Any = None
         self._sentinel: AsyncWatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
@@ -169,12 +175,32 @@ class AsyncRedisTier(RedisTierBase):
                 )
             self._release = client.register_script(_RELEASE_LUA)
             self._tag_script = client.register_script(_TAG_ADD_LUA)
+            self._exec = self._executor(client)
+            self._read_exec = self._exec if self._reader is None else self._executor(self._reader)
             self._client = client
             return client
+
+    def _executor(self, client: Any) -> Any:
+        """How single-key commands go to ``client`` (see ``_exec``)."""
+        if not IS_ASYNC:
+            c = self.config
+            size = 0 if self._cluster else lane_size(c.max_connections)
+            if size:
+                backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
+                return CommandLane(client, size, c.retries, backoff)
+        return client.execute_command
 
     def _reads(self) -> Any:
         client = self._client or self._connect()
         return self._reader or client
+
+    def _writes_exec(self) -> Any:
+        self._client or self._connect()
+        return self._exec
+
+    def _reads_exec(self) -> Any:
+        self._client or self._connect()
+        return self._read_exec
 
     # -- the contract -------------------------------------------------------------------
 
@@ -198,9 +224,9 @@ class AsyncRedisTier(RedisTierBase):
                 return await self._batched_get(raw)
             self._waiting += 1
         try:
-            client = self._reader or self._client or self._reads()
+            execute = self._read_exec or self._reads_exec()
             async with self._gate:  # unasync: unwrap
-                value: bytes | None = await client.execute_command("GET", raw)
+                value: bytes | None = await execute("GET", raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
         finally:
@@ -276,12 +302,12 @@ class AsyncRedisTier(RedisTierBase):
         if not breaker.idle and not breaker.allow():
             raise self._rejected("set")
         try:
-            client = self._client or self._connect()
+            execute = self._exec or self._writes_exec()
             async with self._gate:  # unasync: unwrap
                 if ms is None:
-                    await client.execute_command("SET", raw, frame)
+                    await execute("SET", raw, frame)
                 else:
-                    await client.execute_command("SET", raw, frame, "PX", ms)
+                    await execute("SET", raw, frame, "PX", ms)
         except _CAUGHT as exc:
             raise self._translate("set", exc) from exc
         if not breaker.idle:
@@ -334,9 +360,9 @@ class AsyncRedisTier(RedisTierBase):
         if not breaker.idle and not breaker.allow():
             raise self._rejected("delete")
         try:
-            client = self._client or self._connect()
+            execute = self._exec or self._writes_exec()
             async with self._gate:  # unasync: unwrap
-                n = await client.execute_command("UNLINK", raw)
+                n = await execute("UNLINK", raw)
         except _CAUGHT as exc:
             raise self._translate("delete", exc) from exc
         if not breaker.idle:
@@ -441,7 +467,9 @@ class AsyncRedisTier(RedisTierBase):
         with self._connect_lock:
             self._closed = True
             client, reader, sentinel = self._client, self._reader, self._sentinel
+            lanes = (self._exec, self._read_exec)
             self._client = self._reader = self._sentinel = None
+            self._exec = self._read_exec = None
             subscriptions, self._subscriptions = self._subscriptions, []
             watch, self._watch = self._watch, None
         if IS_ASYNC:
@@ -453,6 +481,10 @@ class AsyncRedisTier(RedisTierBase):
                     future.exception()
             for task in list(self._batch_tasks):
                 task.cancel()
+        if not IS_ASYNC:
+            for lane in lanes:
+                if isinstance(lane, CommandLane):
+                    lane.close()  # back to the pools, which are disconnected below
         if watch is not None:
             await watch.close()
         for sub in subscriptions:

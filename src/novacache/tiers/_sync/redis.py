@@ -29,6 +29,7 @@ from ...breaker import CircuitBreaker
 from ...errors import TierUnavailable
 from .._keys import encode_key
 from .._kit import encoded, prefixed, present, raw_key, ttl_ms
+from .._lane import CommandLane, lane_size
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -69,6 +70,11 @@ class RedisTier(RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
+        # How single-key commands are sent (get/set/delete): the client's
+        # ``execute_command``, or in the synchronous tier a lane of connections kept out
+        # of its pool (.._lane); ``_read_exec`` goes to the replicas when they serve reads.
+        self._exec: Any = None
+        self._read_exec: Any = None
         self._sentinel: WatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
@@ -140,12 +146,31 @@ class RedisTier(RedisTierBase):
                 )
             self._release = client.register_script(_RELEASE_LUA)
             self._tag_script = client.register_script(_TAG_ADD_LUA)
+            self._exec = self._executor(client)
+            self._read_exec = self._exec if self._reader is None else self._executor(self._reader)
             self._client = client
             return client
+
+    def _executor(self, client: Any) -> Any:
+        """How single-key commands go to ``client`` (see ``_exec``)."""
+        c = self.config
+        size = 0 if self._cluster else lane_size(c.max_connections)
+        if size:
+            backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
+            return CommandLane(client, size, c.retries, backoff)
+        return client.execute_command
 
     def _reads(self) -> Any:
         client = self._client or self._connect()
         return self._reader or client
+
+    def _writes_exec(self) -> Any:
+        self._client or self._connect()
+        return self._exec
+
+    def _reads_exec(self) -> Any:
+        self._client or self._connect()
+        return self._read_exec
 
     # -- the contract -------------------------------------------------------------------
 
@@ -165,8 +190,8 @@ class RedisTier(RedisTierBase):
         if not breaker.idle and not breaker.allow():
             raise self._rejected("get")
         try:
-            client = self._reader or self._client or self._reads()
-            value: bytes | None = client.execute_command("GET", raw)
+            execute = self._read_exec or self._reads_exec()
+            value: bytes | None = execute("GET", raw)
         except _CAUGHT as exc:
             raise self._translate("get", exc) from exc
         if not breaker.idle:
@@ -183,11 +208,11 @@ class RedisTier(RedisTierBase):
         if not breaker.idle and not breaker.allow():
             raise self._rejected("set")
         try:
-            client = self._client or self._connect()
+            execute = self._exec or self._writes_exec()
             if ms is None:
-                client.execute_command("SET", raw, frame)
+                execute("SET", raw, frame)
             else:
-                client.execute_command("SET", raw, frame, "PX", ms)
+                execute("SET", raw, frame, "PX", ms)
         except _CAUGHT as exc:
             raise self._translate("set", exc) from exc
         if not breaker.idle:
@@ -238,8 +263,8 @@ class RedisTier(RedisTierBase):
         if not breaker.idle and not breaker.allow():
             raise self._rejected("delete")
         try:
-            client = self._client or self._connect()
-            n = client.execute_command("UNLINK", raw)
+            execute = self._exec or self._writes_exec()
+            n = execute("UNLINK", raw)
         except _CAUGHT as exc:
             raise self._translate("delete", exc) from exc
         if not breaker.idle:
@@ -339,9 +364,14 @@ class RedisTier(RedisTierBase):
         with self._connect_lock:
             self._closed = True
             client, reader, sentinel = self._client, self._reader, self._sentinel
+            lanes = (self._exec, self._read_exec)
             self._client = self._reader = self._sentinel = None
+            self._exec = self._read_exec = None
             subscriptions, self._subscriptions = self._subscriptions, []
             watch, self._watch = self._watch, None
+        for lane in lanes:
+            if isinstance(lane, CommandLane):
+                lane.close()  # back to the pools, which are disconnected below
         if watch is not None:
             watch.close()
         for sub in subscriptions:
