@@ -126,6 +126,22 @@ OPS: dict[str, tuple[str, str | None, int]] = {
         "m.set('w', V, 60)",
         1,
     ),
+    "async-lane-get": (
+        "import redis.asyncio as ra; cl = ra.Redis(host=HOST, port=PORT)\n"
+        "loop.run_until_complete(cl.set('cg:k1', b'x'))\n"
+        "async def many(n):\n    c = await cl.connection_pool.get_connection()\n"
+        "    for _ in range(n):\n        await c.send_command('GET', b'cg:k1')\n"
+        "        await c.read_response()",
+        None,
+        1,
+    ),
+    "async-floor-get": (
+        "import redis.asyncio as ra; cl = ra.Redis(host=HOST, port=PORT)\n"
+        "loop.run_until_complete(cl.set('cg:k1', b'x'))\n"
+        "async def many(n):\n    for _ in range(n): await cl.get('cg:k1')",
+        None,
+        1,
+    ),
     "async-redis-get": (
         "t = AsyncRedisTier(URL, prefix='cg:'); loop.run_until_complete(t.set('k1', b'x'))\n"
         "async def many(n):\n    for _ in range(n): await t.get('k1')",

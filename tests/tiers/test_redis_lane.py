@@ -4,7 +4,10 @@ reply errors, a server restart and close."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import multiprocessing
+import random
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,8 +16,9 @@ from typing import Any
 import pytest
 
 from novacache.errors import TierError
-from novacache.tiers._lane import CommandLane, lane_size
-from novacache.tiers.redis import RedisTier
+from novacache.tiers._async.lane import AsyncCommandLane
+from novacache.tiers._sync.lane import CommandLane, lane_size
+from novacache.tiers.redis import AsyncRedisTier, RedisTier
 
 from .redis_servers import Standalone, start_standalone, topology
 
@@ -171,3 +175,84 @@ def test_the_lane_reconnects_after_a_restart(redis_base: Any) -> None:
             assert tier.get("k") == b"w"
         finally:
             tier.close()
+
+
+# -- the asyncio tier --------------------------------------------------------------------
+
+
+def test_the_asyncio_tier_sends_single_key_commands_on_the_lane(
+    redis_standalone: Standalone,
+) -> None:
+    async def main() -> None:
+        tier = AsyncRedisTier(redis_standalone.url, prefix=_prefix())
+        try:
+            await tier.set("k", b"v", 60)
+            assert isinstance(tier._exec, AsyncCommandLane)
+            assert await tier.get("k") == b"v"
+            assert await tier.delete("k") is True
+            assert await tier.get("k") is None
+        finally:
+            await tier.close()
+
+    asyncio.run(main())
+
+
+def test_cancelled_commands_never_leave_a_reply_behind(redis_standalone: Standalone) -> None:
+    """Gets and sets cancelled at every point of their round trip: every later answer is
+    the one of its own command (a reply left in a reused connection would shift them).
+    Values of ~180 KB make a reply take several reads, so cancels land inside them."""
+
+    async def main() -> None:
+        tier = AsyncRedisTier(redis_standalone.url, prefix=_prefix(), max_connections=8)
+        try:
+            keys = {f"k{i}": f"value-{i}-".encode() * 20000 for i in range(20)}
+            await tier.set_many(keys, 60)
+            rng = random.Random(7)
+            for _ in range(300):
+                key = rng.choice(list(keys))
+                op = tier.get(key) if rng.random() < 0.7 else tier.set(key, keys[key], 60)
+                task = asyncio.ensure_future(op)
+                for _ in range(rng.randrange(6)):
+                    await asyncio.sleep(0)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                probe = rng.choice(list(keys))
+                assert await tier.get(probe) == keys[probe]
+            answers = await asyncio.gather(*(tier.get(k) for k in keys))
+            assert answers == list(keys.values())
+        finally:
+            await tier.clear()
+            await tier.close()
+
+    asyncio.run(main())
+
+
+def test_many_tasks_stay_within_max_connections(redis_standalone: Standalone, raw: Any) -> None:
+    name = f"alane{uuid.uuid4().hex[:8]}"
+
+    async def main() -> int:
+        tier = AsyncRedisTier(
+            redis_standalone.url, prefix=_prefix(), max_connections=4, client_name=name
+        )
+        peak = 0
+        try:
+
+            async def work(i: int) -> None:
+                nonlocal peak
+                for n in range(50):
+                    key = f"t{i}:{n % 5}"
+                    await tier.set(key, f"{i}:{n}".encode(), 60)
+                    assert await tier.get(key) == f"{i}:{n}".encode()
+                    if n % 10 == 0:
+                        peak = max(peak, _clients(raw, name))
+
+            await asyncio.gather(*(work(i) for i in range(40)))
+        finally:
+            await tier.clear()
+            await tier.close()
+        return peak
+
+    peak = asyncio.run(main())
+    assert 1 <= peak <= 4
+    assert _clients(raw, name) == 0  # close handed the lane's connections back

@@ -22,6 +22,7 @@ next character literal (a trailing ``\\`` is a literal backslash).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 from ._keys import PG_ESCAPE, pg_key
@@ -160,16 +161,22 @@ def _escaped_class(negated: bool, ranges: tuple[tuple[int, int], ...]) -> str:
     return f"(?:{'|'.join(options)})" if options else _NOTHING
 
 
-def glob_regex(pattern: str, *, escaped: bool = False) -> str:
+def glob_regex(pattern: str, *, escaped: bool = False, after_prefix: bool = False) -> str:
     """An anchored regular expression matching exactly the strings ``pattern`` matches
-    (with ``escaped=True``: the PostgreSQL forms of those strings, see :mod:`._keys`).
+    (with ``escaped=True``: the PostgreSQL forms of those strings, see :mod:`._keys`;
+    with ``after_prefix=True``: what follows the pattern's :func:`literal_prefix` in
+    them, so that a long literal prefix, which an index range already checks, does not
+    make a long expression).
 
     The text is valid, with the same meaning, for Python's ``re`` and for PostgreSQL's
     ``~`` operator (advanced regular expressions).
     """
     one = _ONE_ESCAPED if escaped else "."
     parts = ["(?s)\\A"]
-    for token in _parse(pattern):
+    tokens = _parse(pattern)
+    if after_prefix:
+        tokens = tuple(itertools.dropwhile(lambda token: isinstance(token, str), tokens))
+    for token in tokens:
         if token is _ANY:
             parts.append(f"{one}*")
         elif token is _ONE:

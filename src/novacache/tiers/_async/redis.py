@@ -31,7 +31,6 @@ from ...breaker import CircuitBreaker
 from ...errors import TierError, TierUnavailable
 from .._keys import encode_key
 from .._kit import encoded, prefixed, present, raw_key, ttl_ms
-from .._lane import CommandLane, lane_size
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -46,6 +45,7 @@ from .._redis_base import (
 )
 from .._sentinel import AsyncWatchedSentinel, Switch
 from ..redis_config import RedisConfig
+from .lane import AsyncCommandLane, lane_size
 
 __all__ = ["AsyncFailoverWatch", "AsyncRedisTier", "AsyncSubscription"]
 
@@ -77,9 +77,9 @@ class AsyncRedisTier(RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
-        # How single-key commands are sent (get/set/delete): the client's
-        # ``execute_command``, or in the synchronous tier a lane of connections kept out
-        # of its pool (.._lane); ``_read_exec`` goes to the replicas when they serve reads.
+        # How single-key commands are sent (get/set/delete): a lane of connections kept
+        # out of the client's pool (.lane), or its ``execute_command`` (Cluster);
+        # ``_read_exec`` goes to the replicas when they serve reads.
         self._exec: Any = None
         self._read_exec: Any = None
         self._sentinel: AsyncWatchedSentinel | None = None
@@ -89,7 +89,10 @@ class AsyncRedisTier(RedisTierBase):
         if IS_ASYNC:
             # Note that redis.asyncio's pools raise instead of waiting when every
             # connection is busy; this gate makes excess tasks wait for a free one.
-            self._gate = asyncio.Semaphore(self.config.max_connections)
+            # The lane's connections (.lane) are out of the pool for good: the gate
+            # leaves the pool room for the commands that do not go through the lane.
+            lane = 0 if self._cluster else lane_size(self.config.max_connections)
+            self._gate = asyncio.Semaphore(self.config.max_connections - lane)
             # Gets waiting for the server, and the batch of gets that joined them in this
             # pass of the loop (see get).
             self._waiting = 0
@@ -182,12 +185,11 @@ class AsyncRedisTier(RedisTierBase):
 
     def _executor(self, client: Any) -> Any:
         """How single-key commands go to ``client`` (see ``_exec``)."""
-        if not IS_ASYNC:
-            c = self.config
-            size = 0 if self._cluster else lane_size(c.max_connections)
-            if size:
-                backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
-                return CommandLane(client, size, c.retries, backoff)
+        c = self.config
+        size = 0 if self._cluster else lane_size(c.max_connections)
+        if size:
+            backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
+            return AsyncCommandLane(client, size, c.retries, backoff)
         return client.execute_command
 
     def _reads(self) -> Any:
@@ -481,10 +483,9 @@ class AsyncRedisTier(RedisTierBase):
                     future.exception()
             for task in list(self._batch_tasks):
                 task.cancel()
-        if not IS_ASYNC:
-            for lane in lanes:
-                if isinstance(lane, CommandLane):
-                    lane.close()  # back to the pools, which are disconnected below
+        for lane in lanes:
+            if isinstance(lane, AsyncCommandLane):
+                await lane.aclose()  # back to the pools, which are disconnected below
         if watch is not None:
             await watch.close()
         for sub in subscriptions:

@@ -29,7 +29,6 @@ from ...breaker import CircuitBreaker
 from ...errors import TierUnavailable
 from .._keys import encode_key
 from .._kit import encoded, prefixed, present, raw_key, ttl_ms
-from .._lane import CommandLane, lane_size
 from .._redis_base import (
     _CAUGHT,
     _DELETE_BATCH,
@@ -44,6 +43,7 @@ from .._redis_base import (
 )
 from .._sentinel import Switch, WatchedSentinel
 from ..redis_config import RedisConfig
+from .lane import CommandLane, lane_size
 
 __all__ = ["FailoverWatch", "RedisTier", "Subscription"]
 
@@ -70,9 +70,9 @@ class RedisTier(RedisTierBase):
         self._setup(config, prefix, name, breaker, options)
         self._client: Any = None
         self._reader: Any = None  # replicas (Sentinel read_from_replicas)
-        # How single-key commands are sent (get/set/delete): the client's
-        # ``execute_command``, or in the synchronous tier a lane of connections kept out
-        # of its pool (.._lane); ``_read_exec`` goes to the replicas when they serve reads.
+        # How single-key commands are sent (get/set/delete): a lane of connections kept
+        # out of the client's pool (.lane), or its ``execute_command`` (Cluster);
+        # ``_read_exec`` goes to the replicas when they serve reads.
         self._exec: Any = None
         self._read_exec: Any = None
         self._sentinel: WatchedSentinel | None = None
