@@ -38,7 +38,7 @@ from novacache.ops.health import (
 from novacache.ops.metrics import MetricsCollector
 from novacache.tiers import AsyncRedisTier, PostgresTier, RedisTier, SQLiteTier
 from tiers.pg_server import PostgresServer, find_bindir
-from tiers.redis_servers import Standalone, start_standalone, wait_until
+from tiers.redis_servers import Cluster, SentinelSet, Standalone, start_standalone, wait_until
 
 
 def _prefix() -> str:
@@ -290,6 +290,24 @@ def test_bus_unhealthy_when_redis_dies(impl: ModuleType, server: Standalone) -> 
     server.server.kill()
     wait_until(lambda: mon.check_now().tiers["bus"].status == "unhealthy", 30, "the bus down")
     m.close()
+
+
+def test_sentinel_and_cluster_probes(
+    redis_sentinel: SentinelSet, redis_cluster: Cluster, impl: ModuleType
+) -> None:
+    sentinel = RedisTier(redis_sentinel.url, prefix=_prefix())
+    cluster = RedisTier(redis_cluster.url, prefix=_prefix())
+    for tier in (sentinel, cluster):
+        m = CacheManager(local=impl.LocalCache(10), remote=tier)
+        report = _monitor(m, failure_threshold=1).check_now()
+        assert report.status == "healthy", report.tiers["remote"].detail
+        detail = report.tiers["remote"].detail
+        if tier is sentinel:
+            assert detail["sentinel_master"] == f"127.0.0.1:{redis_sentinel.current_master_port()}"
+            assert detail["role"] == "master"
+        else:
+            assert detail["cluster_state"] == "ok"
+        m.close()
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
