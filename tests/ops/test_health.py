@@ -278,6 +278,16 @@ def test_redis_memory_near_maxmemory_is_degraded(server: Standalone, impl: Modul
     assert remote.status == "degraded", remote.detail
     assert "memory" in remote.detail["warning"]
     assert remote.detail["maxmemory"] == cap
+    # Past maxmemory under noeviction the probe's write is refused (OOM): unhealthy, and
+    # the memory is still reported.
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", used // 2)
+    remote = mon.check_now().tiers["remote"]
+    assert remote.status == "unhealthy"
+    assert "OOM" in remote.detail["error"] or "maxmemory" in remote.detail["error"]
+    assert remote.detail["maxmemory"] == used // 2
+    assert remote.detail["used_memory"] > used // 2
+    assert "memory" in remote.detail["warning"]
     admin.config_set("maxmemory", 0)
     m.close()
 

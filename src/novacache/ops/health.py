@@ -305,15 +305,21 @@ class RedisChecker:
         detail: dict[str, Any] = {}
         try:
             detail["ping_s"] = await _v(tier.ping())
+        except (TierError, EntryTooLarge) as exc:
+            return _failed(t0, exc)
+        failure: BaseException | None = None
+        try:
             detail["round_trip_s"] = await _round_trip(tier, self.key, self.ttl)
         except (TierError, EntryTooLarge) as exc:
-            return _failed(t0, exc, **detail)
+            failure = exc  # the server answers PING: still read its state (OOM, a replica)
         warnings: list[str] = []
         try:
             await self._server(detail, warnings)
         except Exception as exc:  # the server answered PING: report, do not fail
             detail["info_error"] = f"{type(exc).__name__}: {exc}"
         latency = time.perf_counter() - t0
+        if failure is not None:
+            return _failed(t0, failure, **detail, warning=", ".join(warnings))
         if detail.get("cluster_state", "ok") != "ok":
             return Probe(UNHEALTHY, latency, {**detail, "error": "cluster state not ok"})
         if max(detail["ping_s"], detail["round_trip_s"] / 3) > self.latency_warn:
