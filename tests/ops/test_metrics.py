@@ -28,7 +28,7 @@ from novacache.ops.metrics import (
     metrics_app,
     start_http_server,
 )
-from novacache.tiers import AsyncRedisTier, RedisTier, SQLiteTier
+from novacache.tiers import AsyncRedisTier, PostgresTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Standalone, start_standalone
 
 
@@ -296,3 +296,20 @@ def test_http_server_and_asgi_app(manager: CacheManager, registry: CollectorRegi
     assert sent[0]["status"] == 200
     body = b"".join(m.get("body", b"") for m in sent[1:]).decode()
     assert 'novacache_hits_total{cache="default",tier="local"}' in body
+
+
+def test_a_tier_call_is_timed_once_under_its_own_name(tmp_path: Path, postgres_dsn: str) -> None:
+    """SQLite's set and delete, and PostgreSQL's delete, are made of their ``_many``
+    twins: each call is counted once, as what the caller called."""
+    sqlite = SQLiteTier(tmp_path / "s.db")
+    pg = PostgresTier(postgres_dsn, table=f"t_{uuid.uuid4().hex[:8]}")
+    recorder = LatencyRecorder()
+    for label, tier in (("sqlite", sqlite), ("pg", pg)):
+        instrument(tier, recorder, label)
+        tier.set("a", b"x")
+        assert tier.delete("a")
+        hist = recorder.histograms().items()
+        counts = {op: c[-1] for (_, t, op), (c, _) in hist if t == label and c[-1]}
+        assert counts == {"set": 1, "delete": 1}, label
+    sqlite.close()
+    pg.close()
