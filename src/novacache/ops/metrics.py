@@ -9,11 +9,11 @@ the L1 coherence bus and, when given, the last report of a
 
 The one thing measured on a path is opt-in: ``latency=True`` (the default) wraps the
 L2/L3 tiers' ``get``, ``set``, ``get_many``, ``set_many``, ``delete`` and ``delete_many``
-of the manager with a timer (:func:`instrument`): one ``perf_counter_ns`` pair and two
-list increments into the calling thread's own array of raw bucket counts
-(:class:`LatencyRecorder`); the collector makes the histograms from those counts at
-scrape time. Off (or after :meth:`MetricsCollector.close`), the tiers are untouched and
-cost nothing more. L1 is never timed (a hit is ~100 ns: a timer would double it).
+of the manager with a timer (:func:`instrument`): two readings of the monotonic clock and
+a bucket increment, compiled where built (:class:`LatencyRecorder`); the collector makes
+the histograms from those raw counts at scrape time. Off (or after
+:meth:`MetricsCollector.close`), the tiers are untouched and cost nothing more. L1 is
+never timed (a hit is ~100 ns: a timer would double it).
 
 Every metric carries the label ``cache`` (the name given to the collector for that
 manager), so one registry can hold several managers. The list of metrics with their
@@ -28,8 +28,6 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-import weakref
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._version import __version__
+from ..tiers._kit import Histogram, Timed
 
 if TYPE_CHECKING:
     from .health import HealthMonitor
@@ -78,59 +77,15 @@ _STATES = ("healthy", "degraded", "unhealthy")
 _BREAKER_STATES = ("closed", "open", "half_open")
 
 
-class _Series:
-    """Raw latency counts of one (tier, operation): per thread an array of the bucket
-    counts (one per bound, then +Inf) and the sum in nanoseconds, so that two threads
-    never write the same slot; a read sums them (as :class:`novacache._counters.Counters`)."""
-
-    __slots__ = ("_arrays", "_lock", "_retired", "local", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.local = threading.local()
-        self._lock = threading.Lock()
-        self._arrays: list[tuple[weakref.ref[threading.Thread], list[int]]] = []
-        self._retired = [0] * size
-
-    def array(self) -> list[int]:
-        """The calling thread's array (made on its first use)."""
-        try:
-            mine: list[int] = self.local.array
-        except AttributeError:
-            mine = [0] * self.size
-            with self._lock:
-                self._fold_ended()
-                self._arrays.append((weakref.ref(threading.current_thread()), mine))
-            self.local.array = mine
-        return mine
-
-    def _fold_ended(self) -> None:
-        live = []
-        for ref, values in self._arrays:
-            thread = ref()
-            if thread is None or not thread.is_alive():
-                for i, value in enumerate(values):
-                    self._retired[i] += value
-            else:
-                live.append((ref, values))
-        self._arrays = live
-
-    def totals(self) -> list[int]:
-        with self._lock:
-            self._fold_ended()
-            out = list(self._retired)
-            for _, values in self._arrays:
-                for i, value in enumerate(values):
-                    out[i] += value
-        return out
-
-
 class LatencyRecorder:
-    """Raw latency bucket counts per (tier, operation), exact under threads.
+    """Raw latency counts per (cache, tier, operation), exact under threads.
 
     ``buckets`` are the upper bounds in seconds (increasing, > 0). :meth:`timer` wraps a
-    tier method; :meth:`histograms` reads ``{(tier, op): (cumulative counts, sum in
-    seconds)}`` for the collector.
+    tier method; :meth:`histograms` reads ``{(cache, tier, op): (cumulative counts, sum
+    in seconds)}`` for the collector. A synchronous method is wrapped in the compiled
+    ``Timed`` where built (two readings of the C monotonic clock and a bucket increment,
+    under the GIL), else in its pure twin (per-thread arrays): see
+    :mod:`novacache.tiers._kit`.
     """
 
     def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
@@ -138,72 +93,48 @@ class LatencyRecorder:
         if not bounds or any(not b > 0 for b in bounds) or list(bounds) != sorted(set(bounds)):
             raise ValueError("buckets must be increasing upper bounds > 0 (seconds)")
         self.buckets = bounds
-        self._bounds_ns = tuple(round(b * 1e9) for b in bounds)
-        self._series: dict[tuple[str, str, str], _Series] = {}
+        self._series: dict[tuple[str, str, str], Histogram] = {}
         self._lock = threading.Lock()
 
-    def series(self, cache: str, tier: str, op: str) -> _Series:
+    def series(self, cache: str, tier: str, op: str) -> Histogram:
         """The counts of ``(cache, tier, op)`` (made on first use)."""
         with self._lock:
             found = self._series.get((cache, tier, op))
             if found is None:
-                found = self._series[(cache, tier, op)] = _Series(len(self._bounds_ns) + 2)
+                found = self._series[(cache, tier, op)] = Histogram(self.buckets)
             return found
 
     def timer(self, fn: Callable[..., Any], cache: str, tier: str, op: str) -> Callable[..., Any]:
         """``fn`` (a tier method, plain or ``async``) timed into the series ``(cache, tier,
-        op)``: the same arguments, result and exceptions (a failed call is timed too)."""
-        series = self.series(cache, tier, op)
-        local, make, bounds = series.local, series.array, self._bounds_ns
-        total = len(bounds) + 1  # the index of the sum
-        clock = time.perf_counter_ns
+        op)``: the same arguments, result and exceptions (a failed call is timed too).
+        The timer's ``wrapped`` attribute is ``fn``."""
+        histogram = self.series(cache, tier, op)
+        if not inspect.iscoroutinefunction(fn):
+            return Timed(fn, histogram)
+        record, clock = histogram.record, time.monotonic
 
-        if inspect.iscoroutinefunction(fn):
-
-            async def atimed(*args: Any, **kwargs: Any) -> Any:
-                t0 = clock()
-                try:
-                    return await fn(*args, **kwargs)
-                finally:
-                    dt = clock() - t0
-                    try:
-                        counts = local.array
-                    except AttributeError:
-                        counts = make()
-                    counts[bisect_left(bounds, dt)] += 1
-                    counts[total] += dt
-
-            atimed.__wrapped__ = fn  # type: ignore[attr-defined]
-            return atimed
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
+        async def atimed(*args: Any, **kwargs: Any) -> Any:
             t0 = clock()
             try:
-                return fn(*args, **kwargs)
+                return await fn(*args, **kwargs)
             finally:
-                dt = clock() - t0
-                try:
-                    counts = local.array
-                except AttributeError:
-                    counts = make()
-                counts[bisect_left(bounds, dt)] += 1
-                counts[total] += dt
+                record(clock() - t0)
 
-        timed.__wrapped__ = fn  # type: ignore[attr-defined]
-        return timed
+        atimed.wrapped = fn  # type: ignore[attr-defined]
+        return atimed
 
     def histograms(self) -> dict[tuple[str, str, str], tuple[list[int], float]]:
         """``{(cache, tier, op): (cumulative bucket counts incl. +Inf, sum of seconds)}``."""
         with self._lock:
             items = list(self._series.items())
         out = {}
-        for key, series in items:
-            raw = series.totals()
+        for key, histogram in items:
+            counts, total = histogram.snapshot()
             cumulative, running = [], 0
-            for count in raw[:-1]:
+            for count in counts:
                 running += count
                 cumulative.append(running)
-            out[key] = (cumulative, raw[-1] / 1e9)
+            out[key] = (cumulative, total)
         return out
 
 
@@ -228,7 +159,7 @@ def instrument(
         method = getattr(tier, op, None)
         if method is None:
             continue
-        if hasattr(method, "__wrapped__") and op in vars(tier):
+        if op in vars(tier) and getattr(method, "wrapped", None) is not None:
             for name in installed:
                 delattr(tier, name)
             raise ValueError(f"{op} of tier {getattr(tier, 'name', tier)!r} is already timed")
