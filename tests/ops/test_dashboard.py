@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 import novacache
 from novacache.coherence import InvalidationBus
@@ -300,3 +301,15 @@ def test_every_expression_returns_data_from_a_scraped_workload(
     targets = prometheus.api("targets")["activeTargets"]
     assert [t["health"] for t in targets] == ["up"]
     assert workload.rounds > 0
+
+
+def test_every_exported_metric_is_documented(workload: Workload) -> None:
+    """docs/operations.md lists every metric the workload (every part of a manager, and
+    a health monitor) exports."""
+    docs = (REPO / "docs" / "operations.md").read_text()
+    wait_until(lambda: all(m.last is not None for m in workload.monitors), 30, "reports")
+    families = text_string_to_metric_families(generate_latest(workload.registry).decode())
+    names = {f.name + ("_total" if f.type == "counter" else "") for f in families}
+    assert len(names) > 30
+    missing = sorted(n for n in names if f"| `{n}` |" not in docs)
+    assert not missing, missing
