@@ -203,6 +203,8 @@ def test_bad_buckets_and_names(manager: CacheManager, registry: CollectorRegistr
         c.add(manager, name="default")
     with pytest.raises(TypeError, match="not a cache manager"):
         c.add(object(), name="x")
+    with pytest.raises(TypeError, match="cannot be timed"):
+        instrument(object(), LatencyRecorder(), "x")
     assert "get" not in vars(manager.remote)  # latency=False: untouched
     c.close()
     c.close()

@@ -154,6 +154,8 @@ def instrument(
     untouched; a tier whose method is already a timer is refused (``ValueError``), so
     latencies are never counted twice.
     """
+    if not hasattr(tier, "__dict__"):
+        raise TypeError(f"{type(tier).__name__} keeps no instance attributes: it cannot be timed")
     installed: list[str] = []
     for op in ops:
         method = getattr(tier, op, None)
