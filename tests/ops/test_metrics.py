@@ -113,6 +113,10 @@ def test_scrape_reports_what_the_manager_counted(
         s, "novacache_tier_operation_duration_seconds_sum", cache="app", tier="remote",
         operation="get",
     ) > 0  # fmt: skip
+    # A filtered scrape (/metrics?name[]=...) finds the collector by the names it describes.
+    only = generate_latest(registry.restricted_registry(["novacache_hits_total"])).decode()
+    assert 'novacache_hits_total{cache="app",tier="remote"}' in only
+    assert "novacache_misses_total" not in only
     collector.close()
     assert "get" not in vars(manager.remote)
     assert "set" not in vars(manager.store)
@@ -206,6 +210,11 @@ def test_bad_buckets_and_names(manager: CacheManager, registry: CollectorRegistr
     with pytest.raises(TypeError, match="cannot be timed"):
         instrument(object(), LatencyRecorder(), "x")
     assert "get" not in vars(manager.remote)  # latency=False: untouched
+    # One collector per registry (more managers with add): a second is refused, and
+    # leaves no timer behind.
+    with pytest.raises(ValueError, match="Duplicated"):
+        MetricsCollector(manager, name="again", registry=registry)
+    assert "get" not in vars(manager.remote)
     c.close()
     c.close()
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "METRICS",
     "TIMED_OPERATIONS",
     "LatencyRecorder",
     "MetricsCollector",
@@ -203,29 +204,108 @@ class _Watched:
         self.removers.clear()
 
 
+C, G, H = "counter", "gauge", "histogram"
+CT, CTT = ("cache",), ("cache", "tier")
+
+#: Every metric: ``name: (type, help, labels)`` (a counter's samples end in ``_total``).
+METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "novacache_info": (G, "novacache's version.", ("version",)),
+    "novacache_hits": (C, "Reads answered by a tier.", CTT),
+    "novacache_misses": (C, "Reads a tier did not answer.", CTT),
+    "novacache_expirations": (
+        C, "Entries found expired (L1: removed at expiry; L2/L3: envelope deadline passed).",
+        CTT,
+    ),
+    "novacache_evictions": (C, "Entries evicted to respect a bound.", CTT),
+    "novacache_errors": (
+        C, "Failures seen by the manager, by tier, operation and kind.",
+        ("cache", "tier", "operation", "kind"),
+    ),
+    "novacache_tier_failures": (
+        C, "Failures of a tier's client by kind (errors, timeouts, unavailable, rejected).",
+        ("cache", "tier", "kind"),
+    ),
+    "novacache_failovers": (C, "Sentinel failovers seen by a tier.", CTT),
+    "novacache_entries": (G, "Entries held.", CTT),
+    "novacache_bytes": (G, "Bytes held (L1: weights; the store: frame bytes).", CTT),
+    "novacache_capacity_entries": (G, "L1's entry bound (maxsize).", CTT),
+    "novacache_capacity_bytes": (G, "L1's byte bound (maxbytes).", CTT),
+    "novacache_breaker_state": (
+        G, "1 for the circuit breaker's current state of a tier, 0 for the others.",
+        ("cache", "tier", "state"),
+    ),
+    "novacache_breaker_opened": (C, "Times a breaker opened.", CTT),
+    "novacache_breaker_rejected": (C, "Calls refused by an open breaker.", CTT),
+    "novacache_loads": (C, "Loader calls.", CT),
+    "novacache_refreshes": (C, "Loads that replaced a stale or early-refreshed value.", CT),
+    "novacache_stale_served": (C, "Stale values served while another caller refreshed.", CT),
+    "novacache_singleflight_waits": (
+        C, "get_or_load calls that waited for another caller's load.", CT,
+    ),
+    "novacache_l1_refused": (C, "Values larger than L1's budget.", CT),
+    "novacache_l1_skipped": (C, "L1 fills skipped (the bus down, or a race).", CT),
+    "novacache_bus_healthy": (
+        G, "1 while invalidations are known to reach this process's L1 (the bus).", CT,
+    ),
+    "novacache_bus_received": (C, "Invalidations received from other processes.", CT),
+    "novacache_bus_published": (C, "Invalidation messages published.", CT),
+    "novacache_bus_publish_errors": (C, "Publishes that failed.", CT),
+    "novacache_bus_flushes": (C, "L1 flushes because the bus was lost.", CT),
+    "novacache_invalidations": (C, "Invalidations run.", CT),
+    "novacache_invalidated_keys": (C, "Keys invalidated (dropped or refreshed).", CT),
+    "novacache_invalidation_events": (
+        C, "Events per strategy or rule that invalidated something.", ("cache", "strategy"),
+    ),
+    "novacache_invalidation_strategy_keys": (
+        C, "Keys invalidated per strategy or rule.", ("cache", "strategy"),
+    ),
+    "novacache_invalidation_dropped": (
+        C, "Keys a tier held and dropped for an invalidation.", CTT,
+    ),
+    "novacache_invalidation_errors": (C, "Index writes that failed.", ("cache", "kind")),
+    "novacache_smart_refreshes": (C, "Hot keys reloaded instead of dropped.", CT),
+    "novacache_health_status": (
+        G, "1 for the overall health status now, 0 for the others.", ("cache", "state"),
+    ),
+    "novacache_tier_health_status": (
+        G, "1 for a tier's health status now, 0 for the others.", ("cache", "tier", "state"),
+    ),
+    "novacache_health_check_latency_seconds": (
+        G, "How long the last health probe of a tier took.", CTT,
+    ),
+    "novacache_health_checked_timestamp_seconds": (
+        G, "When the last health check ran (Unix time).", CT,
+    ),
+    "novacache_redis_memory_used_bytes": (
+        G, "Redis used_memory at the last health check.", CTT,
+    ),
+    "novacache_redis_memory_max_bytes": (
+        G, "Redis maxmemory (0: unbounded) at the last health check.", CTT,
+    ),
+    "novacache_tier_operation_duration_seconds": (
+        H, "Latency of L2/L3 tier operations (failed calls included).",
+        ("cache", "tier", "operation"),
+    ),
+}  # fmt: skip
+
+_FAMILY = {C: CounterMetricFamily, G: GaugeMetricFamily, H: HistogramMetricFamily}
+
+
 class _Families:
-    """The metric families of one scrape, made on first use and yielded in order."""
+    """The metric families of one scrape, made from :data:`METRICS` on first use."""
 
     def __init__(self) -> None:
-        self._made: dict[str, Metric] = {}
+        self._made: dict[str, Any] = {}
 
-    def counter(self, name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
+    def __getitem__(self, name: str) -> Any:
         found = self._made.get(name)
         if found is None:
-            found = self._made[name] = CounterMetricFamily(name, doc, labels=labels)
-        return found  # type: ignore[return-value]
+            kind, doc, labels = METRICS[name]
+            found = self._made[name] = _FAMILY[kind](name, doc, labels=labels)
+        return found
 
-    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
-        found = self._made.get(name)
-        if found is None:
-            found = self._made[name] = GaugeMetricFamily(name, doc, labels=labels)
-        return found  # type: ignore[return-value]
-
-    def histogram(self, name: str, doc: str, labels: Sequence[str]) -> HistogramMetricFamily:
-        found = self._made.get(name)
-        if found is None:
-            found = self._made[name] = HistogramMetricFamily(name, doc, labels=labels)
-        return found  # type: ignore[return-value]
+    def add(self, name: str, labels: Sequence[str], value: float) -> None:
+        self[name].add_metric(labels, value)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._made.values())
@@ -242,7 +322,9 @@ class MetricsCollector(Collector):
     :param latency: time the L2/L3 tiers' operations (:func:`instrument`).
     :param buckets: the latency histogram's upper bounds in seconds.
     :param registry: register into this registry (``None``: do not register; the
-        default is ``prometheus_client``'s global registry).
+        default is ``prometheus_client``'s global registry). The collector describes
+        every name of :data:`METRICS`: a second collector in one registry is refused
+        (export more managers with :meth:`add`).
 
     :meth:`close` unregisters the collector and removes its timers.
     """
@@ -264,7 +346,11 @@ class MetricsCollector(Collector):
             self.add(manager, name=name, health=health)
         self.registry = registry
         if registry is not None:
-            registry.register(self)
+            try:
+                registry.register(self)
+            except ValueError:
+                self._close_watched()
+                raise
 
     def add(self, manager: Any, *, name: str, health: HealthMonitor | None = None) -> None:
         """Export ``manager`` too, under ``cache=name`` (a name used once per collector)."""
@@ -284,12 +370,15 @@ class MetricsCollector(Collector):
             watched = self._watched.pop(name)
         watched.close()
 
-    def close(self) -> None:
-        """Unregister from the registry and remove every timer (idempotent)."""
+    def _close_watched(self) -> None:
         with self._lock:
             watched, self._watched = list(self._watched.values()), {}
         for w in watched:
             w.close()
+
+    def close(self) -> None:
+        """Unregister from the registry and remove every timer (idempotent)."""
+        self._close_watched()
         if self.registry is not None:
             try:
                 self.registry.unregister(self)
@@ -298,16 +387,17 @@ class MetricsCollector(Collector):
             self.registry = None
 
     def describe(self) -> Iterable[Metric]:
-        # Note that describing by collecting would scrape at registration; the names are
-        # checked for clashes by the registry with what a scrape of no manager yields.
-        return ()
+        """Every family this collector may export, without samples (the registry checks
+        names for clashes and serves filtered scrapes with them)."""
+        f = _Families()
+        return [f[name] for name in METRICS]
 
     # -- the scrape ---------------------------------------------------------------------
 
     def collect(self) -> Iterable[Metric]:
         """The metric families now (called by the registry at each scrape)."""
         f = _Families()
-        f.gauge("novacache_info", "novacache's version.", ["version"]).add_metric([__version__], 1)
+        f.add("novacache_info", [__version__], 1)
         with self._lock:
             watched = list(self._watched.values())
         for w in watched:
@@ -322,223 +412,103 @@ class MetricsCollector(Collector):
         m, cache = w.manager, w.name
         stats = m.stats.snapshot()
         tiers = stats["tiers"]
-        hits = f.counter("novacache_hits", "Reads answered by a tier.", ["cache", "tier"])
-        misses = f.counter("novacache_misses", "Reads a tier did not answer.", ["cache", "tier"])
-        expired = f.counter(
-            "novacache_expirations",
-            "Entries found expired (L1: removed at expiry; L2/L3: envelope deadline passed).",
-            ["cache", "tier"],
-        )
-        errors = f.counter(
-            "novacache_errors",
-            "Failures seen by the manager, by tier, operation and kind.",
-            ["cache", "tier", "operation", "kind"],
-        )
         local = m.local
         if local is not None:
             ls = local.stats
-            hits.add_metric([cache, "local"], ls.hits)
-            misses.add_metric([cache, "local"], ls.misses)
-            expired.add_metric([cache, "local"], ls.expirations)
-            f.counter(
-                "novacache_evictions", "Entries evicted to respect a bound.", ["cache", "tier"]
-            ).add_metric([cache, "local"], ls.evictions)
-            f.gauge("novacache_entries", "Entries held.", ["cache", "tier"]).add_metric(
-                [cache, "local"], ls.currsize
-            )
-            f.gauge("novacache_bytes", "Bytes held (weights).", ["cache", "tier"]).add_metric(
-                [cache, "local"], ls.currbytes
-            )
-            cap_entries = f.gauge(
-                "novacache_capacity_entries", "The entry bound (maxsize).", ["cache", "tier"]
-            )
-            cap_bytes = f.gauge(
-                "novacache_capacity_bytes", "The byte bound (maxbytes).", ["cache", "tier"]
-            )
+            here = [cache, "local"]
+            f.add("novacache_hits", here, ls.hits)
+            f.add("novacache_misses", here, ls.misses)
+            f.add("novacache_expirations", here, ls.expirations)
+            f.add("novacache_evictions", here, ls.evictions)
+            f.add("novacache_entries", here, ls.currsize)
+            f.add("novacache_bytes", here, ls.currbytes)
             if ls.maxsize is not None:
-                cap_entries.add_metric([cache, "local"], ls.maxsize)
+                f.add("novacache_capacity_entries", here, ls.maxsize)
             if ls.maxbytes is not None:
-                cap_bytes.add_metric([cache, "local"], ls.maxbytes)
-        breaker_state = f.gauge(
-            "novacache_breaker_state",
-            "1 for the circuit breaker's current state of a tier, 0 for the others.",
-            ["cache", "tier", "state"],
-        )
-        opened = f.counter("novacache_breaker_opened", "Times a breaker opened.", ["cache", "tier"])
-        rejected = f.counter(
-            "novacache_breaker_rejected", "Calls refused by an open breaker.", ["cache", "tier"]
-        )
-        failures = f.counter(
-            "novacache_tier_failures",
-            "Failures of a tier's client by kind (errors, timeouts, unavailable, rejected).",
-            ["cache", "tier", "kind"],
-        )
+                f.add("novacache_capacity_bytes", here, ls.maxbytes)
         for slot in _SLOTS:
             tier = getattr(m, slot, None)
             if tier is None:
                 continue
+            here = [cache, slot]
             counts = tiers.get(slot, {})
-            hits.add_metric([cache, slot], counts.get("hits", 0))
-            misses.add_metric([cache, slot], counts.get("misses", 0))
-            expired.add_metric([cache, slot], counts.get("expired", 0))
-            errors.add_metric([cache, slot, "read", "failure"], counts.get("read_errors", 0))
-            errors.add_metric([cache, slot, "read", "corrupt"], counts.get("corrupt", 0))
-            errors.add_metric([cache, slot, "promote", "failure"], counts.get("promote_errors", 0))
+            f.add("novacache_hits", here, counts.get("hits", 0))
+            f.add("novacache_misses", here, counts.get("misses", 0))
+            f.add("novacache_expirations", here, counts.get("expired", 0))
+            f.add("novacache_errors", [*here, "read", "failure"], counts.get("read_errors", 0))
+            f.add("novacache_errors", [*here, "read", "corrupt"], counts.get("corrupt", 0))
+            f.add(
+                "novacache_errors", [*here, "promote", "failure"], counts.get("promote_errors", 0)
+            )
             breaker = getattr(tier, "breaker", None)
             if breaker is not None:
                 state = breaker.state
                 for name in _BREAKER_STATES:
-                    breaker_state.add_metric([cache, slot, name], 1 if state == name else 0)
-                opened.add_metric([cache, slot], breaker.opened)
-                rejected.add_metric([cache, slot], breaker.rejected)
+                    f.add("novacache_breaker_state", [*here, name], 1 if state == name else 0)
+                f.add("novacache_breaker_opened", here, breaker.opened)
+                f.add("novacache_breaker_rejected", here, breaker.rejected)
             tier_stats = getattr(tier, "stats", None)
             if tier_stats is not None and hasattr(tier_stats, "snapshot"):
                 for kind, value in tier_stats.snapshot().items():
-                    if kind != "failovers":
-                        failures.add_metric([cache, slot, kind], value)
+                    if kind == "failovers":
+                        f.add("novacache_failovers", here, value)
                     else:
-                        f.counter(
-                            "novacache_failovers",
-                            "Sentinel failovers seen by a tier.",
-                            ["cache", "tier"],
-                        ).add_metric([cache, slot], value)
-        errors.add_metric([cache, "all", "write", "failure"], stats["write_errors"])
-        errors.add_metric([cache, "manager", "hook", "exception"], stats["hook_errors"])
-        for metric, key, doc in (
-            ("novacache_loads", "loads", "Loader calls."),
-            ("novacache_refreshes", "refreshes", "Loads that replaced a stale value."),
-            ("novacache_stale_served", "stale_served", "Stale values served meanwhile."),
-            ("novacache_l1_refused", "l1_refused", "Values larger than L1's budget."),
-            ("novacache_l1_skipped", "l1_skipped", "L1 fills skipped (bus down or a race)."),
-        ):
-            f.counter(metric, doc, ["cache"]).add_metric([cache], stats[key])
+                        f.add("novacache_tier_failures", [*here, kind], value)
+        f.add("novacache_errors", [cache, "all", "write", "failure"], stats["write_errors"])
+        f.add("novacache_errors", [cache, "manager", "hook", "exception"], stats["hook_errors"])
+        for key in ("loads", "refreshes", "stale_served", "l1_refused", "l1_skipped"):
+            f.add(f"novacache_{key}", [cache], stats[key])
         flights = getattr(m, "_flights", None)
         if flights is not None:
-            f.counter(
-                "novacache_singleflight_waits",
-                "get_or_load calls that waited for another caller's load.",
-                ["cache"],
-            ).add_metric([cache], flights.waiters)
-        self._bus(f, cache, getattr(m, "bus", None))
-        self._invalidation(f, cache, getattr(m, "invalidation", None))
-
-    @staticmethod
-    def _bus(f: _Families, cache: str, bus: Any) -> None:
-        if bus is None:
-            return
-        f.gauge(
-            "novacache_bus_healthy",
-            "1 while invalidations are known to reach this process's L1 (the coherence bus).",
-            ["cache"],
-        ).add_metric([cache], 1 if bus.healthy else 0)
-        for metric, attr, doc in (
-            ("novacache_bus_received", "received", "Invalidations from other processes."),
-            ("novacache_bus_published", "published", "Invalidation messages published."),
-            ("novacache_bus_publish_errors", "publish_errors", "Publishes that failed."),
-            ("novacache_bus_flushes", "flushes", "L1 flushes because the bus was lost."),
-        ):
-            f.counter(metric, doc, ["cache"]).add_metric([cache], getattr(bus, attr))
+            f.add("novacache_singleflight_waits", [cache], flights.waiters)
+        bus = getattr(m, "bus", None)
+        if bus is not None:
+            f.add("novacache_bus_healthy", [cache], 1 if bus.healthy else 0)
+            for attr in ("received", "published", "publish_errors", "flushes"):
+                f.add(f"novacache_bus_{attr}", [cache], getattr(bus, attr))
+        engine = getattr(m, "invalidation", None)
+        if engine is not None:
+            self._invalidation(f, cache, engine)
 
     @staticmethod
     def _invalidation(f: _Families, cache: str, engine: Any) -> None:
-        if engine is None:
-            return
         snap = engine.stats.snapshot()
         counts = snap["counts"]
-        f.counter("novacache_invalidations", "Invalidations run.", ["cache"]).add_metric(
-            [cache], counts["invalidations"]
-        )
-        f.counter(
-            "novacache_invalidated_keys", "Keys invalidated (dropped or refreshed).", ["cache"]
-        ).add_metric([cache], counts["keys"])
-        f.counter(
-            "novacache_invalidation_errors",
-            "Index writes and batch flushes that failed.",
-            ["cache", "kind"],
-        ).add_metric([cache, "index"], counts["index_errors"])
-        by_events = f.counter(
-            "novacache_invalidation_events",
-            "Events per strategy or rule that invalidated something.",
-            ["cache", "strategy"],
-        )
-        by_keys = f.counter(
-            "novacache_invalidation_strategy_keys",
-            "Keys invalidated per strategy or rule.",
-            ["cache", "strategy"],
-        )
+        f.add("novacache_invalidations", [cache], counts["invalidations"])
+        f.add("novacache_invalidated_keys", [cache], counts["keys"])
+        f.add("novacache_invalidation_errors", [cache, "index"], counts["index_errors"])
+        f.add("novacache_smart_refreshes", [cache], counts["refreshes"])
         for who, c in snap["by"].items():
-            by_events.add_metric([cache, who], c.get("events", 0))
-            by_keys.add_metric([cache, who], c.get("keys", 0))
-        dropped = f.counter(
-            "novacache_invalidation_dropped",
-            "Keys a tier held and dropped for an invalidation.",
-            ["cache", "tier"],
-        )
+            f.add("novacache_invalidation_events", [cache, who], c.get("events", 0))
+            f.add("novacache_invalidation_strategy_keys", [cache, who], c.get("keys", 0))
         for slot, c in snap["tiers"].items():
-            dropped.add_metric([cache, slot], c.get("dropped", 0))
-        f.counter(
-            "novacache_smart_refreshes", "Hot keys reloaded instead of dropped.", ["cache"]
-        ).add_metric([cache], counts["refreshes"])
+            f.add("novacache_invalidation_dropped", [cache, slot], c.get("dropped", 0))
 
     @staticmethod
     def _health(f: _Families, cache: str, monitor: HealthMonitor) -> None:
         report = monitor.last
         if report is None:
             return
-        overall = f.gauge(
-            "novacache_health_status",
-            "1 for the overall health status now (healthy, degraded, unhealthy), 0 for others.",
-            ["cache", "state"],
-        )
         for state in _STATES:
-            overall.add_metric([cache, state], 1 if report.status == state else 0)
-        per_tier = f.gauge(
-            "novacache_tier_health_status",
-            "1 for a tier's health status now, 0 for the others.",
-            ["cache", "tier", "state"],
-        )
-        latency = f.gauge(
-            "novacache_health_check_latency_seconds",
-            "How long the last health probe of a tier took.",
-            ["cache", "tier"],
-        )
+            f.add("novacache_health_status", [cache, state], 1 if report.status == state else 0)
         for name, th in report.tiers.items():
+            here = [cache, name]
             for state in _STATES:
-                per_tier.add_metric([cache, name, state], 1 if th.status == state else 0)
-            latency.add_metric([cache, name], th.latency_s)
+                f.add("novacache_tier_health_status", [*here, state], int(th.status == state))
+            f.add("novacache_health_check_latency_seconds", here, th.latency_s)
             detail: Mapping[str, Any] = th.detail
             if "used_memory" in detail:
-                f.gauge(
-                    "novacache_redis_memory_used_bytes",
-                    "Redis used_memory (INFO memory), at the last health check.",
-                    ["cache", "tier"],
-                ).add_metric([cache, name], detail["used_memory"])
-                f.gauge(
-                    "novacache_redis_memory_max_bytes",
-                    "Redis maxmemory (0: unbounded), at the last health check.",
-                    ["cache", "tier"],
-                ).add_metric([cache, name], detail.get("maxmemory", 0))
-            if "entries" in detail and name != "local":
-                f.gauge("novacache_entries", "Entries held.", ["cache", "tier"]).add_metric(
-                    [cache, name], detail["entries"]
-                )
-                f.gauge("novacache_bytes", "Bytes held (weights).", ["cache", "tier"]).add_metric(
-                    [cache, name], detail["bytes"]
-                )
-        f.gauge(
-            "novacache_health_checked_timestamp_seconds",
-            "When the last health check ran (Unix time).",
-            ["cache"],
-        ).add_metric([cache], report.checked_at)
+                f.add("novacache_redis_memory_used_bytes", here, detail["used_memory"])
+                f.add("novacache_redis_memory_max_bytes", here, detail.get("maxmemory", 0))
+            if "entries" in detail and name != "local":  # L1's are read at scrape time
+                f.add("novacache_entries", here, detail["entries"])
+                f.add("novacache_bytes", here, detail["bytes"])
+        f.add("novacache_health_checked_timestamp_seconds", [cache], report.checked_at)
 
     def _latency(self, f: _Families) -> None:
         assert self.recorder is not None
         bounds = [repr(b) for b in self.recorder.buckets] + ["+Inf"]
-        hist = f.histogram(
-            "novacache_tier_operation_duration_seconds",
-            "Latency of L2/L3 tier operations (failed calls included).",
-            ["cache", "tier", "operation"],
-        )
+        hist = f["novacache_tier_operation_duration_seconds"]
         for (cache, tier, op), (cumulative, total) in sorted(self.recorder.histograms().items()):
             hist.add_metric(
                 [cache, tier, op], list(zip(bounds, cumulative, strict=True)), sum_value=total
