@@ -22,6 +22,7 @@ from novacache.invalidation import InvalidationEngine
 from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.ops.metrics import (
     DEFAULT_BUCKETS,
+    METRICS,
     LatencyRecorder,
     MetricsCollector,
     instrument,
@@ -324,3 +325,20 @@ def test_a_tier_call_is_timed_once_under_its_own_name(tmp_path: Path, postgres_d
         assert counts == {"set": 1, "delete": 1}, label
     sqlite.close()
     pg.close()
+
+
+def test_the_catalogue_is_the_documented_list() -> None:
+    """docs/operations.md's table lists exactly the metrics of METRICS, with their type
+    and labels."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    rows = {}
+    for line in docs.splitlines():
+        if line.startswith("| `novacache_"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            labels = tuple(x.strip(" `") for x in cells[2].split(",") if x.strip())
+            rows[cells[0].strip("`")] = (cells[1], labels)
+    expected = {
+        name + ("_total" if kind == "counter" else ""): (kind, labels)
+        for name, (kind, _, labels) in METRICS.items()
+    }
+    assert rows == expected
