@@ -66,7 +66,16 @@ OPS: dict[str, tuple[str, str | None, int]] = {
         "m.get('k')",
         1,
     ),
-    # The same with the L2 latency histogram on (novacache.ops.metrics: the tier timed).
+    # The same with the metrics module loaded and a collector without timers (the control
+    # of the next: prometheus-client's import registers collectors of its own), then
+    # with the L2 latency histogram on (novacache.ops.metrics: the tier timed).
+    "manager-redis-get-collected": (
+        "from novacache.ops.metrics import MetricsCollector\n"
+        "m = CacheManager(remote=RedisTier(URL, prefix='cgm:')); m.set('k', V)\n"
+        "MetricsCollector(m, registry=None, latency=False)",
+        "m.get('k')",
+        1,
+    ),
     "manager-redis-get-timed": (
         "from novacache.ops.metrics import MetricsCollector\n"
         "m = CacheManager(remote=RedisTier(URL, prefix='cgm:')); m.set('k', V)\n"
