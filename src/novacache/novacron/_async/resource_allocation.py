@@ -157,13 +157,15 @@ class AsyncResourceAllocationCache(AsyncDomainCache):
     async def precache_once(self) -> WarmupResult:
         """One cycle: load the resources the tracker predicts (probability above
         ``precache_threshold`` within ``precache_interval``), most probable first, at
-        most ``precache_budget``; a capacity is loaded when missing or past half its
-        freshness bound, a score when missing."""
+        most ``precache_budget`` loads (what is still fresh is skipped): a capacity is
+        loaded when missing or past half its freshness bound, a score when missing."""
         start = time.perf_counter()
         c = self.config
         loaded = skipped = failed = 0
         patterns = self.tracker.patterns(c.precache_interval, c.precache_threshold)
-        for pattern in patterns[: c.precache_budget]:
+        for pattern in patterns:
+            if loaded + failed >= c.precache_budget:
+                break
             try:
                 if pattern.kind == "capacity":
                     (node_id,) = pattern.args
