@@ -70,8 +70,18 @@ class Env:
     def is_async(self) -> bool:
         return self.kind == "async"
 
-    async def manager(self, *, clock: Callable[[], float] | None = None, **options: Any) -> Any:
-        """A manager of this kind on this backend, with the NovaCron codec."""
+    async def manager(
+        self,
+        *,
+        clock: Callable[[], float] | None = None,
+        store_options: dict[str, Any] | None = None,
+        path: Path | None = None,
+        kind: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """A manager of this kind (or ``kind``) on this backend, with the NovaCron codec;
+        ``path``: the SQLite file of another manager (to share its store)."""
+        is_async = (kind or self.kind) == "async"
         from novacache.tiers import (
             AsyncPostgresTier,
             AsyncRedisTier,
@@ -84,26 +94,38 @@ class Env:
         extra: dict[str, Any] = {"codec": novacron.codec(), **options}
         if clock is not None:
             extra["clock"] = clock
-        path = self.tmp / f"{uuid.uuid4().hex[:8]}.db"
+        self.path = path = path or self.tmp / f"{uuid.uuid4().hex[:8]}.db"
         remote: Any = None
         store: Any
+        more = dict(store_options or {})
         if self.backend == "postgres":
             assert self.dsn is not None
-            cls = AsyncPostgresTier if self.is_async else PostgresTier
-            store = cls(self.dsn, table=self.table, unlogged=False, timeout=5)
-        elif self.is_async:
-            store = await AsyncSQLiteTier.open(path, **({"clock": clock} if clock else {}))
+            cls = AsyncPostgresTier if is_async else PostgresTier
+            store = cls(self.dsn, table=self.table, unlogged=False, timeout=5, **more)
         else:
-            store = SQLiteTier(path, **({"clock": clock} if clock else {}))
+            if clock is not None:
+                more["clock"] = clock
+            if is_async:
+                store = await AsyncSQLiteTier.open(path, **more)
+            else:
+                store = SQLiteTier(path, **more)
         if self.backend == "redis":
             assert self.url is not None
-            cls = AsyncRedisTier if self.is_async else RedisTier
+            cls = AsyncRedisTier if is_async else RedisTier
             remote = cls(self.url, prefix=self.prefix)
         local = LocalCache(10_000, **({"timer": clock} if clock else {}))
-        manager_cls = AsyncCacheManager if self.is_async else CacheManager
+        manager_cls = AsyncCacheManager if is_async else CacheManager
         manager = manager_cls(local=local, remote=remote, store=store, **extra)
         self.managers.append(manager)
         return manager
+
+    def store_reader(self) -> Any:
+        """A new synchronous store tier on the same file or table (a fresh connection)."""
+        from novacache.tiers import PostgresTier, SQLiteTier
+
+        if self.backend == "postgres":
+            return PostgresTier(self.dsn, table=self.table, unlogged=False, timeout=5)
+        return SQLiteTier(self.path)
 
     def wrap(self, cache: Any) -> Any:
         return cache if self.is_async else Awaiting(cache)

@@ -170,15 +170,20 @@ class MigrationStateCache(DomainCache):
                 key, checkpoint, self.config.checkpoint_ttl, [tag]
             )
         except PartialWrite as exc:
+            report = WriteReport(exc.written, exc.failed)
+        if not report.ok:
             self.stats.add("write_errors")
-            if "store" in exc.failed or "store" not in exc.written:
-                raise
-        else:
-            if not report.ok:
-                self.stats.add("write_errors")
-            if "store" in report.failed or "store" not in report.written:
-                raise PartialWrite("store_checkpoint", dict(report.failed), report.written)
+        if "store" in report.failed or "store" not in report.written:
+            # Not durable: the tiers that took it must not serve it either.
+            self._drop(key)
+            raise PartialWrite("store_checkpoint", dict(report.failed), report.written)
         self.stats.add("checkpoints")
+
+    def _drop(self, key: str) -> None:
+        try:
+            self.manager.delete(key)
+        except PartialWrite:
+            self.stats.add("write_errors")
 
     def get_checkpoints(self, migration_id: str) -> list[MigrationCheckpoint]:
         """The checkpoints of ``migration_id`` stored so far, by sequence number: the
