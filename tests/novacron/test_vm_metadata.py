@@ -220,3 +220,93 @@ def test_a_tier_that_fails_degrades_to_the_source(tmp_path: Any) -> None:
         assert m.stats.get("remote", "read_errors") >= 2
         assert m.stats.write_errors >= 1
         assert cache.stats["write_errors"] >= 1
+
+
+def test_caches_in_two_namespaces_on_one_manager_each_get_their_rules(env: Env) -> None:
+    async def body() -> None:
+        m = await env.manager()
+        src = VMs()
+        keys_a, keys_b = novacron.KeyGenerator("tenanta"), novacron.KeyGenerator("tenantb")
+        a = env.vm_cache(m, src, src, CONFIG, keys=keys_a)
+        b = env.vm_cache(m, src, src, CONFIG, keys=keys_b)
+        window = TimeRange(0.0, 60.0)
+        await a.get_metrics("vm1", window)
+        await b.get_metrics("vm1", window)
+        report = await b.on_state_change(VMStateChange("vm1"))
+        assert report.keys == {keys_b.vm_metrics("vm1", window), keys_b.vm_state("vm1")}
+        assert await maybe(m.get(keys_b.vm_metrics("vm1", window))) is None
+        assert await maybe(m.get(keys_a.vm_metrics("vm1", window))) is not None
+        report = await a.on_state_change(VMStateChange("vm1"))
+        assert report.keys == {keys_a.vm_metrics("vm1", window), keys_a.vm_state("vm1")}
+
+    run(env, body)
+
+
+def _eventually(check: Any, timeout: float = 10.0) -> Any:
+    """Poll the async ``check()`` until it is truthy (bounded; not a timing assertion)."""
+    import asyncio
+    import time
+
+    async def wait() -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.02)
+        raise AssertionError("the condition never held")
+
+    return wait()
+
+
+def test_a_stale_write_back_after_a_change_is_replaced_when_it_settles(env: Env) -> None:
+    """A read that loaded the old state before a change and wrote it after the change's
+    own write (another process, say) would keep the old state for state_ttl; the settle
+    write replaces it. A newer change in the meantime is never overwritten."""
+
+    async def body() -> None:
+        m = await env.manager()
+        src = VMs()
+        cache = env.vm_cache(m, src, None, VMCacheConfig(state_ttl=300, settle=0.2))
+        key = novacron.KeyGenerator().vm_state("vm1")
+        old = VMState("vm1", "running", "n1", 1)
+        new = VMState("vm1", "stopped", "n1", 2)
+        await cache.on_state_change(VMStateChange("vm1", old, new))
+        await maybe(m.set(key, old))  # the racing loader's late write-back
+        assert await cache.get_state("vm1") == old
+        assert await _eventually(lambda: _is(cache.get_state("vm1"), new))
+        newer = VMState("vm1", "paused", "n1", 3)
+        await cache.on_state_change(VMStateChange("vm1", old, new))
+        await cache.on_state_change(VMStateChange("vm1", new, newer))
+        assert await _eventually(lambda: _settled(cache))
+        assert await cache.get_state("vm1") == newer
+        await cache.close()
+
+    run(env, body)
+
+
+async def _is(pending: Any, expected: Any) -> bool:
+    return bool(await pending == expected)
+
+
+async def _settled(cache: Any) -> bool:
+    inner = getattr(cache, "_target", cache)
+    return not inner._changes
+
+
+def test_real_time_sync_runs_on_its_own(env: Env) -> None:
+    async def body() -> None:
+        m = await env.manager()
+        src = VMs()
+        config = VMCacheConfig(enable_real_time_sync=True, sync_interval=0.05)
+        cache = env.vm_cache(m, src, None, config)
+        await cache.get_state("vm3")
+        src.states["vm3"] = VMState("vm3", "stopped", "n0", 9)
+
+        async def synced() -> bool:
+            return bool((await cache.get_state("vm3")).generation == 9)
+
+        assert await _eventually(synced)
+        await cache.close()
+
+    run(env, body)

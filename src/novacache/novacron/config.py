@@ -23,7 +23,13 @@ def _seconds(name: str, value: object, *, zero: bool = False) -> float:
 class VMCacheConfig:
     """TTLs (seconds) of each kind of entry, the largest batch a source call takes, and
     the optional real-time sync (every ``sync_interval`` seconds the states of the VMs
-    read lately are fetched in batches and the changed ones handled as state changes)."""
+    read lately are fetched in batches and the changed ones handled as state changes).
+
+    ``settle``: seconds after a state change at which its new state is written once
+    more, unless a newer change of the VM came meanwhile (``0``: never). A read that
+    loaded the old state from the source just before the change may write it back just
+    after the change's write (in this process or another); the second write replaces
+    it, so such a stale state lives ``settle`` seconds instead of ``state_ttl``."""
 
     state_ttl: float = 30.0
     metrics_ttl: float = 15.0
@@ -32,10 +38,12 @@ class VMCacheConfig:
     enable_real_time_sync: bool = False
     sync_interval: float = 5.0
     max_tracked: int = 10_000
+    settle: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("state_ttl", "metrics_ttl", "config_ttl", "sync_interval"):
             _seconds(name, getattr(self, name))
+        _seconds("settle", self.settle, zero=True)
         for name in ("batch_size", "max_tracked"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -25,8 +25,9 @@ from .base import AsyncDomainCache
 
 __all__ = ["CAPACITY_CHANGED", "AsyncResourceAllocationCache", "ResourceCacheConfig"]
 
-#: The invalidation event of a node whose capacity changed (field ``node_id``).
-CAPACITY_CHANGED = "novacron.node.capacity_changed"
+#: The invalidation event of a node whose capacity changed (field ``node_id``), after
+#: the namespace (``cache.event(CAPACITY_CHANGED)``).
+CAPACITY_CHANGED = "node.capacity_changed"
 
 
 class AsyncResourceAllocationCache(AsyncDomainCache):

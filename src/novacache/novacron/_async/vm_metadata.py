@@ -5,11 +5,14 @@ The one hand-written source of ``../_sync/vm_metadata.py`` (``scripts/unasync.py
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..._concurrency import AsyncWorker
+from ..._concurrency import IS_ASYNC, AsyncMutex, AsyncWorker, async_sleep
 from ...errors import ConfigurationError, SourceError
 from ...invalidation import EmitReport
 from ...manager import AsyncCacheManager
@@ -22,8 +25,9 @@ from .base import AsyncDomainCache
 
 __all__ = ["STATE_CHANGED", "AsyncVMMetadataCache", "VMCacheConfig"]
 
-#: The invalidation event of a VM state change (field ``vm_id``).
-STATE_CHANGED = "novacron.vm.state_changed"
+#: The invalidation event of a VM state change (field ``vm_id``), after the namespace
+#: (``cache.event(STATE_CHANGED)``: ``"novacron:v1:vm.state_changed"``).
+STATE_CHANGED = "vm.state_changed"
 
 
 class AsyncVMMetadataCache(AsyncDomainCache):
@@ -36,7 +40,7 @@ class AsyncVMMetadataCache(AsyncDomainCache):
     :param config: a :class:`VMCacheConfig`.
 
     A state change (:meth:`on_state_change`) is an event of the manager's invalidation
-    engine (``novacron.vm.state_changed``: the VM's state and every metrics entry of
+    engine (``novacron:v1:vm.state_changed``: the VM's state and every metrics entry of
     it, found through the engine's index), followed by a write of the new state.
     """
 
@@ -64,7 +68,20 @@ class AsyncVMMetadataCache(AsyncDomainCache):
             patterns=[k.template("vm_metrics")],
         )
         self._tracked: dict[str, None] = {}  # VMs read lately, oldest first
+        self._lock = AsyncMutex()  # guards _tracked (threads share the synchronous cache)
         self._worker: AsyncWorker | None = None
+        self._changes: dict[str, int] = {}  # vm_id -> number of its latest change here
+        self._serial = 0
+        if IS_ASYNC:
+            self._settling: set[asyncio.Task[None]] = set()
+        else:
+            self._settling_threads: set[threading.Timer] = set()
+        if self.config.enable_real_time_sync:
+            if IS_ASYNC:
+                with contextlib.suppress(RuntimeError):  # no running loop: start_sync() later
+                    self.start_sync()
+            else:
+                self.start_sync()
 
     # -- reads ------------------------------------------------------------------------
 
@@ -165,24 +182,59 @@ class AsyncVMMetadataCache(AsyncDomainCache):
         if not isinstance(change, VMStateChange):
             raise TypeError("on_state_change takes a VMStateChange")
         vm_id = check_id("vm_id", change.vm_id)
+        with self._lock:
+            self._serial += 1
+            serial = self._changes[vm_id] = self._serial
         report = await self._emit(STATE_CHANGED, vm_id=vm_id)
-        if change.new is not None:
-            await self._write(self.keys.vm_state(vm_id), change.new, self.config.state_ttl)
+        new = change.new
+        if new is not None:
+            await self._write(self.keys.vm_state(vm_id), new, self.config.state_ttl)
+            delay = self.config.settle
+            if delay > 0:
+                if IS_ASYNC:
+                    task = asyncio.get_running_loop().create_task(
+                        self._settle(vm_id, new, serial, delay)
+                    )
+                    self._settling.add(task)
+                    task.add_done_callback(self._settling.discard)
+                else:
+                    timer = threading.Timer(delay, self._settle, (vm_id, new, serial, 0.0))
+                    timer.daemon = True
+                    self._settling_threads.add(timer)
+                    timer.start()
+        else:
+            with self._lock:
+                self._changes.pop(vm_id, None)
         return report
+
+    async def _settle(self, vm_id: str, new: VMState, serial: int, delay: float) -> None:
+        """Write ``new`` again (see ``VMCacheConfig.settle``) unless a newer change of
+        the VM was handled since."""
+        if delay:
+            await async_sleep(delay)
+        with self._lock:
+            if self._changes.get(vm_id) != serial:
+                return
+            del self._changes[vm_id]
+        if not IS_ASYNC:
+            self._settling_threads.discard(threading.current_thread())
+        await self._write(self.keys.vm_state(vm_id), new, self.config.state_ttl)
 
     # -- real-time sync ---------------------------------------------------------------
 
     def _track(self, vm_id: str) -> None:
         tracked = self._tracked
-        tracked.pop(vm_id, None)
-        tracked[vm_id] = None
-        if len(tracked) > self.config.max_tracked:
-            del tracked[next(iter(tracked))]
+        with self._lock:
+            tracked.pop(vm_id, None)
+            tracked[vm_id] = None
+            if len(tracked) > self.config.max_tracked:
+                del tracked[next(iter(tracked))]
 
     async def sync_once(self) -> int:
         """Fetch the states of the VMs read lately (in batches) and handle every one
         that differs from the cached state as a state change; how many changed."""
-        ids = list(self._tracked)
+        with self._lock:
+            ids = list(self._tracked)
         if not ids:
             return 0
         keys = [self.keys.vm_state(vm_id) for vm_id in ids]
@@ -202,11 +254,16 @@ class AsyncVMMetadataCache(AsyncDomainCache):
         return changed
 
     def start_sync(self) -> None:
-        """Start the real-time sync loop (asyncio: a task of the running loop)."""
+        """Start the real-time sync loop (asyncio: a task of the running loop; a cache
+        built with ``enable_real_time_sync`` outside a running loop starts it here)."""
         if self._worker is not None:
             return
         self._worker = AsyncWorker(self._sync_loop, "novacron-vm-sync")
-        self._worker.start()
+        try:
+            self._worker.start()
+        except RuntimeError:  # asyncio: no running loop
+            self._worker = None
+            raise
 
     async def _sync_loop(self) -> None:
         worker = self._worker
@@ -221,10 +278,22 @@ class AsyncVMMetadataCache(AsyncDomainCache):
                 pass  # counted in source_errors; the next round tries again
 
     async def close(self) -> None:
-        """Stop the sync loop (the manager is the caller's to close)."""
+        """Stop the sync loop and the pending settle writes (the manager is the
+        caller's to close)."""
         worker, self._worker = self._worker, None
         if worker is not None:
             await worker.stop()
+        if IS_ASYNC:
+            pending = list(self._settling)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        else:
+            for timer in list(self._settling_threads):
+                timer.cancel()
+            self._settling_threads.clear()
 
     # -- warm-up ----------------------------------------------------------------------
 

@@ -105,22 +105,29 @@ class DomainCache:
 
     # -- rules ------------------------------------------------------------------------
 
+    def event(self, name: str) -> str:
+        """The invalidation event ``name`` of this cache's namespace
+        (``"novacron:v1:vm.state_changed"``): caches in other namespaces on the same
+        manager have events of their own."""
+        return f"{self.keys.prefix}{name}"
+
     def _rule(
         self,
-        event: str,
+        name: str,
         keys: Iterable[str] = (),
         patterns: Iterable[str] = (),
         tags: Iterable[str] = (),
     ) -> None:
-        """Add the rule ``event`` once per engine (several caches may share one)."""
-        name = f"{event}#novacron"
-        if any(rule.name == name for rule in self.engine.rules.rules(event)):
+        """Add the rule of event ``name`` in this namespace, once per engine (several
+        caches may share one)."""
+        event = self.event(name)
+        if self.engine.rules.rules(event):
             return
-        self.engine.rule(event, keys, patterns, tags, name=name)
+        self.engine.rule(event, keys, patterns, tags)
 
-    def _emit(self, event: str, **fields: Any) -> EmitReport:
+    def _emit(self, name: str, **fields: Any) -> EmitReport:
         self.stats.add("invalidations")
-        report: EmitReport = self.engine.emit(event, **fields)
+        report: EmitReport = self.engine.emit(self.event(name), **fields)
         if not report.ok:
             self.stats.add("write_errors")
         return report

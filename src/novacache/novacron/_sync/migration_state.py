@@ -49,11 +49,12 @@ __all__ = [
     "MigrationStateCache",
 ]
 
-#: Invalidation events (field ``migration_id``): progress drops the cached state,
-#: completion drops the progress and the checkpoints, failure drops the progress.
-MIGRATION_PROGRESS = "novacron.migration.progress"
-MIGRATION_COMPLETED = "novacron.migration.completed"
-MIGRATION_FAILED = "novacron.migration.failed"
+#: Invalidation events (field ``migration_id``; after the namespace, see ``event``):
+#: progress drops the cached state, completion drops the progress and the checkpoints,
+#: failure drops the progress.
+MIGRATION_PROGRESS = "migration.progress"
+MIGRATION_COMPLETED = "migration.completed"
+MIGRATION_FAILED = "migration.failed"
 
 _ids = itertools.count()
 

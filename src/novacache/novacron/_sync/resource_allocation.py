@@ -27,8 +27,9 @@ from .base import DomainCache
 
 __all__ = ["CAPACITY_CHANGED", "ResourceAllocationCache", "ResourceCacheConfig"]
 
-#: The invalidation event of a node whose capacity changed (field ``node_id``).
-CAPACITY_CHANGED = "novacron.node.capacity_changed"
+#: The invalidation event of a node whose capacity changed (field ``node_id``), after
+#: the namespace (``cache.event(CAPACITY_CHANGED)``).
+CAPACITY_CHANGED = "node.capacity_changed"
 
 
 class ResourceAllocationCache(DomainCache):
