@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,24 +203,37 @@ def test_the_models_round_trip_through_msgpack_without_pickle(tmp_path: Any) -> 
         novacron.VMMetadataCache(CacheManager.embedded(tmp_path / "x.db"), VMs())
 
 
-def test_a_tier_that_fails_degrades_to_the_source(tmp_path: Any) -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_tier_that_fails_degrades_to_the_source(kind: str) -> None:
     """A Redis tier with no server behind it: reads come from the source, the manager
     counts the tier's failures, the caller never sees them."""
     from novacache import LocalCache
-    from novacache.tiers import RedisTier
+    from novacache.manager import AsyncCacheManager
+    from novacache.tiers import AsyncRedisTier, RedisTier
     from tiers.redis_servers import free_port
 
-    remote = RedisTier(f"redis://127.0.0.1:{free_port()}/0", timeout=0.05, retries=0)
-    with CacheManager(
-        local=LocalCache(100), remote=remote, codec=novacron.codec(), on_write_error="report"
-    ) as m:
+    env = Env(kind, "embedded", Path("."), None, None)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+
+    async def body() -> None:
+        tier_cls, manager_cls = (
+            (AsyncRedisTier, AsyncCacheManager) if env.is_async else (RedisTier, CacheManager)
+        )
+        m = manager_cls(
+            local=LocalCache(100), remote=tier_cls(url, timeout=0.05, retries=0),
+            codec=novacron.codec(), on_write_error="report",
+        )  # fmt: skip
+        env.managers.append(m)
         src = VMs()
-        cache = novacron.VMMetadataCache(m, src, None, CONFIG)
-        assert cache.get_state("vm1") == src.states["vm1"]
-        assert cache.get_states(["vm2", "vm3"]) == {v: src.states[v] for v in ("vm2", "vm3")}
+        cache = env.vm_cache(m, src, None, CONFIG)
+        assert await cache.get_state("vm1") == src.states["vm1"]
+        found = await cache.get_states(["vm2", "vm3"])
+        assert found == {v: src.states[v] for v in ("vm2", "vm3")}
         assert m.stats.get("remote", "read_errors") >= 2
         assert m.stats.write_errors >= 1
-        assert cache.stats["write_errors"] >= 1
+        assert getattr(cache, "_target", cache).stats["write_errors"] >= 1
+
+    run(env, body)
 
 
 def test_caches_in_two_namespaces_on_one_manager_each_get_their_rules(env: Env) -> None:

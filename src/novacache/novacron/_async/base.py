@@ -7,7 +7,6 @@ The one hand-written source of ``../_sync/base.py`` (``scripts/unasync.py``).
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -16,7 +15,6 @@ from ..._counters import Counters
 from ...errors import (
     CodecError,
     ConfigurationError,
-    InvalidArgument,
     NovaCacheError,
     PartialWrite,
     SourceError,
@@ -146,8 +144,6 @@ class AsyncDomainCache:
                 if inspect.isawaitable(result):
                     result = await result
         except NovaCacheError as exc:
-            if isinstance(exc, InvalidArgument):
-                raise
             self.stats.add("source_errors")
             raise SourceError(self.source_name, op, f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
@@ -247,9 +243,3 @@ class AsyncDomainCache:
         if not answered and error is not None:
             raise error
         return found
-
-    # -- timing -----------------------------------------------------------------------
-
-    @staticmethod
-    def _now() -> float:
-        return time.perf_counter()

@@ -8,7 +8,6 @@ The one hand-written source of ``../_sync/base.py`` (``scripts/unasync.py``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -17,7 +16,6 @@ from ..._counters import Counters
 from ...errors import (
     CodecError,
     ConfigurationError,
-    InvalidArgument,
     NovaCacheError,
     PartialWrite,
     SourceError,
@@ -141,8 +139,6 @@ class DomainCache:
         try:
             result = fn(*args)
         except NovaCacheError as exc:
-            if isinstance(exc, InvalidArgument):
-                raise
             self.stats.add("source_errors")
             raise SourceError(self.source_name, op, f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
@@ -242,9 +238,3 @@ class DomainCache:
         if not answered and error is not None:
             raise error
         return found
-
-    # -- timing -----------------------------------------------------------------------
-
-    @staticmethod
-    def _now() -> float:
-        return time.perf_counter()
