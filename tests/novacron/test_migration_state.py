@@ -235,24 +235,32 @@ def test_the_redis_stream_resumes_after_a_server_restart(
             time.sleep(0.1)  # the reader is blocked in XREAD now
             server.server.kill()
             time.sleep(0.8)  # reads fail meanwhile: the reader retries
+            # Note that the server restarted here dies with this thread (the fixtures
+            # set PR_SET_PDEATHSIG, which follows the thread that started it): this
+            # thread lives until the reader is done.
             server.server.start()
-            for event in sent[3:]:
-                for _ in range(50):
-                    try:
-                        producer.handle_event(event)
-                        break
-                    except TierError as exc:  # the client reconnecting
-                        last = exc
-                        time.sleep(0.05)
-                else:
-                    raise last
+            try:
+                for event in sent[3:]:
+                    for _ in range(50):
+                        try:
+                            producer.handle_event(event)
+                            break
+                        except TierError as exc:  # the client reconnecting
+                            last = exc
+                            time.sleep(0.05)
+                    else:
+                        raise last
+            finally:
+                reader_done.wait(30)
 
+        reader_done = threading.Event()
         thread = threading.Thread(target=outage_then_rest)
         thread.start()
         try:
             async for update in cache.stream_updates("mx", idle_timeout=15):
                 got.append(update)
         finally:
+            reader_done.set()
             thread.join(20)
         assert [u.type for u in got] == [e.type for e in sent]
         assert len({u.update_id for u in got}) == len(sent)
