@@ -186,3 +186,29 @@ def test_a_capacity_of_the_wrong_type_is_a_source_error(env: Env) -> None:
         assert NodeCapacity  # the model named in the message
 
     run(env, body)
+
+
+def test_enable_predictive_runs_the_loop_on_its_own(env: Env) -> None:
+    import asyncio
+    import time
+
+    async def body() -> None:
+        clock = Clock()
+        m = await env.manager(clock=clock)
+        sched = Scheduler(clock)
+        config = ResourceCacheConfig(
+            capacity_freshness=10, enable_predictive=True, precache_interval=0.05,
+            precache_threshold=0.001, half_life=30,
+        )  # fmt: skip
+        cache = env.resource_cache(m, sched, config)
+        for _ in range(10):
+            await cache.get_node_capacity("n1")
+        clock.tick(6)  # past half the freshness bound: worth pre-loading again
+        inner = getattr(cache, "_target", cache)
+        deadline = time.monotonic() + 10
+        while inner.stats["precache_loaded"] == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert inner.stats["precache_loaded"] >= 1
+        await cache.close()
+
+    run(env, body)

@@ -6,12 +6,13 @@ The one hand-written source of ``../_sync/resource_allocation.py`` (``scripts/un
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..._concurrency import AsyncWorker
+from ..._concurrency import IS_ASYNC, AsyncWorker
 from ...errors import ConfigurationError, SourceError
 from ...invalidation import EmitReport
 from ...manager import AsyncCacheManager
@@ -66,6 +67,12 @@ class AsyncResourceAllocationCache(AsyncDomainCache):
             patterns=[k.template("node_scores")],
         )
         self._worker: AsyncWorker | None = None
+        if self.config.enable_predictive:
+            if IS_ASYNC:
+                with contextlib.suppress(RuntimeError):  # no running loop: later, by hand
+                    self.start_predictive()
+            else:
+                self.start_predictive()
 
     # -- capacities -------------------------------------------------------------------
 
@@ -195,11 +202,16 @@ class AsyncResourceAllocationCache(AsyncDomainCache):
         return WarmupResult(loaded, skipped, failed, time.perf_counter() - start)
 
     def start_predictive(self) -> None:
-        """Start the pre-caching loop (asyncio: a task of the running loop)."""
+        """Start the pre-caching loop (asyncio: a task of the running loop; a cache built
+        with ``enable_predictive`` outside a running loop starts it here)."""
         if self._worker is not None:
             return
         self._worker = AsyncWorker(self._predictive_loop, "novacron-precache")
-        self._worker.start()
+        try:
+            self._worker.start()
+        except RuntimeError:  # asyncio: no running loop
+            self._worker = None
+            raise
 
     async def _predictive_loop(self) -> None:
         worker = self._worker

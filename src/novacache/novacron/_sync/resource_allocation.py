@@ -68,6 +68,8 @@ class ResourceAllocationCache(DomainCache):
             patterns=[k.template("node_scores")],
         )
         self._worker: Worker | None = None
+        if self.config.enable_predictive:
+            self.start_predictive()
 
     # -- capacities -------------------------------------------------------------------
 
@@ -195,11 +197,16 @@ class ResourceAllocationCache(DomainCache):
         return WarmupResult(loaded, skipped, failed, time.perf_counter() - start)
 
     def start_predictive(self) -> None:
-        """Start the pre-caching loop (asyncio: a task of the running loop)."""
+        """Start the pre-caching loop (asyncio: a task of the running loop; a cache built
+        with ``enable_predictive`` outside a running loop starts it here)."""
         if self._worker is not None:
             return
         self._worker = Worker(self._predictive_loop, "novacron-precache")
-        self._worker.start()
+        try:
+            self._worker.start()
+        except RuntimeError:  # asyncio: no running loop
+            self._worker = None
+            raise
 
     def _predictive_loop(self) -> None:
         worker = self._worker
