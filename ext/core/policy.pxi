@@ -660,6 +660,16 @@ cdef void _pol_drain(LocalCache self) noexcept:
     cdef uint64_t h
     cdef int32_t ix, nb
     p.rb_n = 0
+    if n <= DRAIN_AHEAD:
+        # A few hits (a drain before a miss or a write, as in a cache-aside loop):
+        # nothing to overlap, so no prefetching.
+        for i in range(n):
+            ix = p.rbuf[i]
+            h = _fmix64(es[ix].hash)
+            if (h >> 56) < p.shadow_limit:
+                _pol_shadow_lookup(p, h, True)
+            _pol_touch(self, p, ix, h)
+        return
     for i in range(n):
         ix = p.rbuf[i]
         h = _fmix64(es[ix].hash)
