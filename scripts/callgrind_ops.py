@@ -176,6 +176,60 @@ OPS: dict[str, tuple[str, str | None, int]] = {
     ),
 }
 
+#: LocalCache operations, one loop iteration ``for k in keys: <statement>`` each: name:
+#: (setup, statement). The setup builds ``c`` and ``keys`` (and may warm ``c`` up); the
+#: measured iterations are ``keys[:n]`` after that. ``POL`` is the policy (the name ends
+#: in ``-lru`` or ``-tinylfu``).
+_ASIDE = (
+    "from novacache.benchmark.traces.generate import TraceSpec, generate\n"
+    "t = generate(TraceSpec('zipf-0.9', 'zipf', 0.9, n_requests=260_000, "
+    "n_objects=100_000, seed=1234)).tolist()\n"
+    "c = LocalCache(maxsize=SIZE, policy=POL)\n"
+    "for k in t[:WARM]:\n    if c.get(k) is None: c[k] = 1\n"
+    "keys = t[WARM:]"
+)
+_LOCAL: dict[str, tuple[str, str]] = {
+    # 10,000 int keys read in a cycle (insertion order) / in a seeded random order.
+    "lc-hit-int": (
+        "c = LocalCache(maxsize=10_000, policy=POL)\n"
+        "for i in range(10_000): c[i] = i\n"
+        "keys = [i for _ in range(13) for i in range(10_000)]",
+        "c[k]",
+    ),
+    "lc-hit-rand": (
+        "import random; r = random.Random(7)\n"
+        "c = LocalCache(maxsize=10_000, policy=POL)\n"
+        "for i in range(10_000): c[i] = i\n"
+        "keys = [r.randrange(10_000) for _ in range(130_000)]",
+        "c[k]",
+    ),
+    "lc-get-miss": (
+        "c = LocalCache(maxsize=10_000, policy=POL)\n"
+        "for i in range(10_000): c[i] = i\n"
+        "keys = list(range(10**6, 10**6 + 130_000))",
+        "c.get(k)",
+    ),
+    "lc-set-new": (
+        "c = LocalCache(maxsize=1_000, policy=POL)\n"
+        "for i in range(1_000): c[i] = i\n"
+        "keys = list(range(10**6, 10**6 + 130_000))",
+        "c[k] = 1",
+    ),
+    "lc-overwrite": (
+        "c = LocalCache(maxsize=10_000, policy=POL)\n"
+        "for i in range(10_000): c[i] = i\n"
+        "keys = [i for _ in range(13) for i in range(10_000)]",
+        "c[k] = 1",
+    ),
+    # The cache-aside loop over Zipf 0.9 (100,000 objects), after 100,000 requests.
+    "lc-aside-1k": (_ASIDE.replace("SIZE", "1_000").replace("WARM", "100_000"), "ASIDE"),
+    "lc-aside-10k": (_ASIDE.replace("SIZE", "10_000").replace("WARM", "100_000"), "ASIDE"),
+    "lc-aside-100k": (_ASIDE.replace("SIZE", "100_000").replace("WARM", "100_000"), "ASIDE"),
+}
+for _name, (_setup, _stmt) in _LOCAL.items():
+    for _pol in ("lru", "tinylfu"):
+        OPS[f"{_name}-{_pol}"] = (_setup.replace("POL", repr(_pol)), _stmt, -1)
+
 PRELUDE = """\
 import asyncio, os, sys, tempfile
 from novacache import Codec, LocalCache
@@ -191,7 +245,10 @@ n = int(sys.argv[1])
 
 
 def _program(name: str) -> str:
-    setup, op, _ = OPS[name]
+    setup, op, per = OPS[name]
+    if per < 0:  # a LocalCache operation: one iteration over `keys` each
+        body = "if c.get(k) is None: c[k] = 1" if op == "ASIDE" else op
+        return PRELUDE + setup + f"\nfor k in keys[:n]:\n    {body}\n"
     if op is None:  # an asyncio operation: the loop is in `many`
         return PRELUDE + setup + "\nloop.run_until_complete(many(n))\n"
     return PRELUDE + setup + f"\nfor _ in range(n):\n    {op}\n"
@@ -200,7 +257,15 @@ def _program(name: str) -> str:
 def _instructions(tree: Path, program: str, n: int, url: str) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
-    env = dict(os.environ, PYTHONPATH=str(tree / "src"), PYTHONHASHSEED="0")
+    # One BLAS thread: numpy's (the trace generator's) idle threads spin, and callgrind
+    # counts their instructions too.
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(tree / "src"),
+        PYTHONHASHSEED="0",
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+    )
     try:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -218,7 +283,9 @@ def _instructions(tree: Path, program: str, n: int, url: str) -> int:
 def per_op(tree: Path, name: str, url: str, n1: int = 200, n2: int = 1200) -> float:
     """Client instructions of one ``name`` operation in ``tree``."""
     per = OPS[name][2]
-    if per > 1:  # a repetition is `per` operations: fewer repetitions
+    if per < 0:  # a LocalCache operation: 20,000 and 120,000 iterations
+        n1, n2, per = 20_000, 120_000, 1
+    elif per > 1:  # a repetition is `per` operations: fewer repetitions
         n1, n2 = 1, 3
     elif name.startswith("l1-"):  # ~1k instructions: enough of them to drown the noise
         n1, n2 = 20_000, 220_000

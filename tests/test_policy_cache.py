@@ -98,6 +98,79 @@ def test_any_operations_follow_the_reference(
     assert (cache.currbytes if by_weight else len(cache)) == ref.weight
 
 
+@pytest.mark.parametrize("capacity", [50, 2_000])
+def test_runs_of_hits_are_applied_before_anything_that_follows(
+    impl: ModuleType, timer: FakeTimer, capacity: int
+) -> None:
+    # The compiled core records a hit and applies it later, in a batch (its read buffer
+    # holds 64): runs of up to 200 hits on resident keys, then an operation that must
+    # see every one of them applied first (a miss, an insert, an overwrite, a delete
+    # or a pop of a key just hit, popitem, the order of keys(), pickling, an expiry
+    # found by a lookup). The resident keys, in order, are the reference's after each.
+    # 2,000 entries sample the shadow, which sees hits and misses in their order.
+    rng = random.Random(capacity)
+    cache = impl.LocalCache(capacity, timer=timer, policy="tinylfu")
+    ref = TinyLFUPolicy(capacity)
+    fresh = iter(range(10**6, 2 * 10**6))
+    for _ in range(capacity * 3):
+        key = int(rng.paretovariate(0.7)) % (capacity * 2)
+        if cache.get(key) is None:
+            cache[key] = 1
+        if not ref.hit(key):
+            ref.insert(key)
+    ops = ["miss", "insert", "overwrite", "delete", "pop", "popitem", "keys", "pickle", "expire"]
+    for step in range(200):
+        while len(ref) < capacity * 3 // 4:  # deletes and pops outnumber the inserts
+            key = next(fresh)
+            cache[key] = 1
+            ref.insert(key)
+        resident = list(ref.keys())
+        run = [rng.choice(resident) for _ in range(rng.randrange(200))]
+        for key in run:
+            value = cache[key] if step % 2 else cache.get(key)
+            assert value == 1
+            assert ref.hit(key)
+        op = ops[step % len(ops)]
+        target = run[-1] if run else resident[0]
+        if op == "miss":
+            key = next(fresh)
+            assert cache.get(key) is None
+            assert not ref.hit(key)
+        elif op == "insert":
+            key = next(fresh)
+            cache[key] = 1
+            ref.insert(key)
+        elif op == "overwrite":
+            cache[target] = 1
+            ref.update(target, 1)
+        elif op == "delete":
+            del cache[target]
+            ref.remove(target)
+        elif op == "pop":
+            assert cache.pop(target) == 1
+            ref.remove(target)
+        elif op == "popitem":
+            first = next(iter(ref.keys()))
+            assert cache.popitem() == (first, 1)
+            ref.remove(first)
+        elif op == "pickle":
+            assert sorted(pickle.loads(pickle.dumps(cache)).keys()) == sorted(ref.keys())
+        elif op == "expire":
+            cache.set(target, 1, ttl=1)  # an overwrite, then more hits, then it expires
+            ref.update(target, 1)
+            for _ in range(100):
+                key = rng.choice(resident)
+                if key in ref:
+                    assert cache.get(key) == 1
+                    assert ref.hit(key)
+            timer.tick(2)
+            assert cache.get(target) is None  # found expired: removed, a counted miss
+            ref.remove(target)
+            assert not ref.hit(target)
+        assert cache.keys() == list(ref.keys()), (step, op)
+    ref.check()
+
+
 def test_the_twins_agree_on_a_weighted_trace() -> None:
     # A byte-bounded cache with many more entries than its first sketch is sized for
     # (1,024): the sketch and the ghost grow in both twins at the same points.

@@ -43,7 +43,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
         if self._read_refreshes:
             _touch(self, <int32_t>ix)
         elif self._pol != NULL:
-            _pol_hit_fn(self, <int32_t>ix)
+            _pol_record(self, <int32_t>ix)
     if count:
         self._hits += 1
     return self._entries[ix].value

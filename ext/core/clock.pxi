@@ -157,7 +157,7 @@ cdef PyObject* _get_timed(LocalCache self, object key, Py_hash_t h, Py_ssize_t i
             if self._read_refreshes:
                 _touch(self, <int32_t>ix)
             elif self._pol != NULL:
-                _pol_hit_fn(self, <int32_t>ix)
+                _pol_record(self, <int32_t>ix)
         if count:
             self._hits += 1
         return self._entries[ix].value

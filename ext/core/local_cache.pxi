@@ -51,7 +51,7 @@ cdef int _pol_init(LocalCache self) except -1:
         self._pol = _pol_new(self._maxsize, self._maxsize, False, self._ecap)
     else:
         self._pol = _pol_new(self._maxbytes, min(self._maxbytes, 1024), True, self._ecap)
-    self._read_refreshes = False            # a hit takes _pol_hit (see _get)
+    self._read_refreshes = False            # a hit takes _pol_record (see _get)
     return 0
 
 

@@ -5,10 +5,13 @@
 # Holds: the ordered set of 64-bit keys (OSet: the ghost of rejected fingerprints and
 # the shadow LRU), the count-min sketch (Sketch), the policy's state (Policy) and what
 # the rest of the core calls: _pol_new/_pol_free (LocalCache.__init__, clear,
-# __dealloc__), _pol_hit and _pol_miss (a counted lookup: _get, _get_timed),
+# __dealloc__), _pol_record and _pol_miss (a counted lookup: _get, _get_timed),
 # _pol_set_new and _pol_set_existing (a write: _set), _pol_unlink (_remove), _pol_grow
 # (_grow_entries), _pol_forget (_release_table), _pol_first/_pol_next (the order of
 # keys() and popitem).
+# A hit is only recorded (_pol_record: one entry number in the read buffer); the
+# recorded hits are applied in a batch (_pol_drain) before anything reads or changes
+# the policy's state, so the decisions are the reference's, hit for hit.
 # Relies on: table.pxi (Entry, _remove, the graveyard), capi.pxi (nc_popcount64,
 # nc_muldiv); the fields of LocalCache (_entries, _weights, _pol, _evictions).
 #
@@ -49,6 +52,8 @@ cdef enum:
     DOWN_NUM = 13
     DOWN_DEN = 10
     SAMPLE_FACTOR = 10
+    READ_BUFFER = 64        # hits recorded before the policy applies them (_pol_drain)
+    DRAIN_AHEAD = 4         # buffered hits whose neighbours _pol_drain prefetches ahead
 
 
 cdef uint32_t RNG_SEED = 0x2545F491u
@@ -321,14 +326,11 @@ cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
         low = low2
     if low >= 15:
         return
-    if v0 == low:
-        w0[0] += (<uint64_t>1) << s0
-    if v1 == low:
-        w1[0] += (<uint64_t>1) << s1
-    if v2 == low:
-        w2[0] += (<uint64_t>1) << s2
-    if v3 == low:
-        w3[0] += (<uint64_t>1) << s3
+    # Without branches: which of the four equal the minimum is a coin toss to the CPU.
+    w0[0] += (<uint64_t>(v0 == low)) << s0
+    w1[0] += (<uint64_t>(v1 == low)) << s1
+    w2[0] += (<uint64_t>(v2 == low)) << s2
+    w3[0] += (<uint64_t>(v3 == low)) << s3
     sk.adds += 1
     if sk.adds >= sk.sample:
         _sk_age(sk)
@@ -361,6 +363,8 @@ ctypedef struct Policy:
     Py_ssize_t sh_lookups
     Py_ssize_t sh_hits
     Py_ssize_t sampled_hits
+    Py_ssize_t rb_n         # hits recorded in rbuf, not yet applied
+    int32_t rbuf[READ_BUFFER]   # the read buffer: entries hit, oldest first
 
 
 cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
@@ -433,6 +437,7 @@ cdef void _pol_forget(Policy* p) noexcept:
         p.qhead[i] = p.qtail[i] = NIL
         p.qweight[i] = 0
     p.nres = p.ndemoted = 0
+    p.rb_n = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -479,9 +484,13 @@ cdef inline void _pol_move(LocalCache self, Policy* p, int32_t ix, int to) noexc
 
 
 cdef void _pol_unlink(LocalCache self, int32_t ix) noexcept:
-    """The reference's remove: called by _remove for every entry leaving the table."""
+    """The reference's remove: called by _remove for every entry leaving the table.
+    The hits recorded before it are applied first (ix may be among them)."""
     cdef Policy* p = self._pol
-    cdef int q = p.pq[ix] & PQ_QMASK
+    cdef int q
+    if p.rb_n:
+        _pol_drain(self)
+    q = p.pq[ix] & PQ_QMASK
     _q_unlink(self._entries, p, ix, q)
     p.qweight[q] -= _pw(self, p, ix)
     if p.pq[ix] & PQ_DEMOTED:
@@ -492,9 +501,10 @@ cdef void _pol_unlink(LocalCache self, int32_t ix) noexcept:
 
 cdef inline int32_t _pol_first(LocalCache self) noexcept:
     """The first resident entry in keys() order: window, probation, protected, each
-    least recent first (NIL when empty)."""
+    least recent first (NIL when empty). Applies the recorded hits first."""
     cdef Policy* p = self._pol
     cdef int q
+    _pol_sync(self)
     for q in range(3):
         if p.qhead[q] != NIL:
             return p.qhead[q]
@@ -576,59 +586,156 @@ cdef void _pol_shadow_lookup(Policy* p, uint64_t h, bint main_hit) noexcept:
     p.sh_lookups = p.sh_hits = p.sampled_hits = 0
 
 
-cdef void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
-    cdef long long limit = p.protected_q // POL_Q
-    cdef int32_t k
-    while p.qweight[PQ_PROTECTED] > limit and p.qhead[PQ_PROTECTED] != NIL:
+cdef inline void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
+    """While protected outweighs its target, its LRU entry goes to the probation MRU
+    end with the demoted flag (the reference's _demote_overflow). The entry is
+    protected's head, so it is unlinked as one (no previous entry to rewrite)."""
+    cdef Entry* es = self._entries
+    cdef long long limit = p.protected_q >> 8      # // POL_Q; the target is >= 0
+    cdef int32_t k, nx
+    cdef Py_ssize_t w
+    cdef uint8_t f
+    while p.qweight[PQ_PROTECTED] > limit:
         k = p.qhead[PQ_PROTECTED]
-        _pol_move(self, p, k, PQ_PROBATION)
-        if not (p.pq[k] & PQ_DEMOTED):
-            p.pq[k] |= PQ_DEMOTED
-            p.ndemoted += 1
+        if k == NIL:
+            break
+        nx = es[k].next
+        p.qhead[PQ_PROTECTED] = nx
+        if nx != NIL:
+            es[nx].pos = <uint32_t>NIL
+        else:
+            p.qtail[PQ_PROTECTED] = NIL
+        w = _pw(self, p, k)
+        p.qweight[PQ_PROTECTED] -= w
+        p.qweight[PQ_PROBATION] += w
+        _q_append(es, p, k, PQ_PROBATION)
+        f = p.pq[k]
+        p.ndemoted += (f & PQ_DEMOTED) == 0
+        p.pq[k] = <uint8_t>((f & ~PQ_QMASK) | PQ_PROBATION | PQ_DEMOTED)
 
 
-cdef void _pol_touch(LocalCache self, Policy* p, int32_t ix, uint64_t h) noexcept:
+cdef void _pol_promote(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """A hit or a write on probation entry ix: a demoted one grows the protected
+    target (_pol_adapt); it moves to the protected MRU end, and protected's overflow
+    is demoted (the reference's _touch, probation case)."""
+    cdef Py_ssize_t w = _pw(self, p, ix)
+    cdef uint8_t f = p.pq[ix]
+    if f & PQ_DEMOTED:
+        p.ndemoted -= 1
+        _pol_adapt(p, w, True)
+    p.pq[ix] = <uint8_t>((f & ~(PQ_QMASK | PQ_DEMOTED)) | PQ_PROTECTED)
+    _q_unlink(self._entries, p, ix, PQ_PROBATION)
+    _q_append(self._entries, p, ix, PQ_PROTECTED)
+    p.qweight[PQ_PROBATION] -= w
+    p.qweight[PQ_PROTECTED] += w
+    _pol_demote_overflow(self, p)
+
+
+cdef inline void _pol_touch(LocalCache self, Policy* p, int32_t ix, uint64_t h) noexcept:
     """The reference's _touch: a hit's or a write's moves."""
     cdef int q = p.pq[ix] & PQ_QMASK
     _sk_increment(&p.sk, h)
     if q == PQ_PROBATION:
-        if p.pq[ix] & PQ_DEMOTED:
-            p.pq[ix] &= ~PQ_DEMOTED
-            p.ndemoted -= 1
-            _pol_adapt(p, _pw(self, p, ix), True)
-        _pol_move(self, p, ix, PQ_PROTECTED)
-        _pol_demote_overflow(self, p)
+        _pol_promote(self, p, ix)
     elif p.qtail[q] != ix:
         _q_unlink(self._entries, p, ix, q)
         _q_append(self._entries, p, ix, q)
 
 
-cdef void _pol_hit(LocalCache self, int32_t ix) noexcept:
-    """A counted lookup that found live entry ix (the reference's hit, resident)."""
+cdef void _pol_drain(LocalCache self) noexcept:
+    """Apply the hits recorded in the read buffer, oldest first, each as the
+    reference's hit of a resident key (the shadow's lookup, then the moves).
+
+    A hit only records its entry (_pol_record); the policy applies the hits in a batch
+    here, before anything that reads or changes its state: a counted miss, a write, a
+    removal, the order of keys() or popitem, or a full buffer. So every decision is
+    the one the reference makes applying each hit at once, and a batch can fetch the
+    memory it will touch ahead (the sketch's block, the pq byte and the queue
+    neighbours of each entry) instead of waiting for each in turn. Every entry in the
+    buffer is live: a removal drains first."""
     cdef Policy* p = self._pol
-    cdef uint64_t h = _fmix64(self._entries[ix].hash)
-    if p.shadow_limit and (h >> 56) < p.shadow_limit:
-        _pol_shadow_lookup(p, h, True)
-    _pol_touch(self, p, ix, h)
+    cdef Entry* es = self._entries
+    cdef Py_ssize_t n = p.rb_n, i
+    cdef uint64_t hs[READ_BUFFER]
+    cdef uint64_t h
+    cdef int32_t ix, nb
+    p.rb_n = 0
+    if n <= DRAIN_AHEAD:
+        # A few hits (a drain before a miss or a write, as in a cache-aside loop):
+        # nothing to overlap, so no prefetching.
+        for i in range(n):
+            ix = p.rbuf[i]
+            h = _fmix64(es[ix].hash)
+            if (h >> 56) < p.shadow_limit:
+                _pol_shadow_lookup(p, h, True)
+            _pol_touch(self, p, ix, h)
+        return
+    for i in range(n):
+        ix = p.rbuf[i]
+        h = _fmix64(es[ix].hash)
+        hs[i] = h
+        nc_prefetch_w(p.sk.table + ((h & p.sk.block_mask) << 3))
+        nc_prefetch_w(p.pq + ix)
+    for i in range(n):
+        if i + DRAIN_AHEAD < n:
+            ix = p.rbuf[i + DRAIN_AHEAD]
+            nb = <int32_t>es[ix].pos
+            if nb != NIL:
+                nc_prefetch_w(&es[nb])
+            nb = es[ix].next
+            if nb != NIL:
+                nc_prefetch_w(&es[nb])
+        h = hs[i]
+        if (h >> 56) < p.shadow_limit:             # never when there is no shadow (0)
+            _pol_shadow_lookup(p, h, True)
+        _pol_touch(self, p, p.rbuf[i], h)
+
+
+cdef void _pol_full(LocalCache self, int32_t ix) noexcept:
+    """The read buffer is full: apply it (_pol_drain), then record ix."""
+    cdef Policy* p = self._pol
+    _pol_drain(self)
+    p.rbuf[0] = ix
+    p.rb_n = 1
+
+
+cdef inline void _pol_sync(LocalCache self) noexcept:
+    """Apply the recorded hits, if any (before the policy's state is read)."""
+    if self._pol.rb_n:
+        _pol_drain(self)
 
 
 cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
     """A counted lookup that missed (the reference's hit, not resident)."""
     cdef Policy* p = self._pol
     cdef uint64_t h
+    if p.rb_n:
+        _pol_drain(self)
     if p.shadow_limit:
         h = _fmix64(hash)
         if (h >> 56) < p.shadow_limit:
             _pol_shadow_lookup(p, h, False)
 
 
-# _get reaches _pol_hit and _pol_miss through these pointers, never by a direct call:
+# _get reaches _pol_full and _pol_miss through these pointers, never by a direct call:
 # the compiler would inline the policy into _get, which then no longer fits inline in
 # its callers, and the LRU hit would pay a call (measured: 4 instructions per hit).
 ctypedef void (*_PolHitFn)(LocalCache, int32_t) noexcept
 ctypedef void (*_PolMissFn)(LocalCache, Py_hash_t) noexcept
-cdef _PolHitFn _pol_hit_fn = _pol_hit
+cdef _PolHitFn _pol_full_fn = _pol_full
 cdef _PolMissFn _pol_miss_fn = _pol_miss
+
+
+cdef inline void _pol_record(LocalCache self, int32_t ix) noexcept:
+    """A counted lookup that found live entry ix (the reference's hit, resident):
+    recorded in the read buffer, applied by _pol_drain."""
+    cdef Policy* p = self._pol
+    cdef Py_ssize_t n = p.rb_n
+    if n < READ_BUFFER:
+        p.rbuf[n] = ix
+        p.rb_n = n + 1
+    else:
+        _pol_full_fn(self, ix)
 
 
 cdef inline bint _pol_admit_random(Policy* p) noexcept:
@@ -669,6 +776,17 @@ cdef Py_ssize_t _pol_victims(LocalCache self, Policy* p, Py_ssize_t excess, int*
     return n
 
 
+cdef inline int32_t _pol_first_victim(LocalCache self, Policy* p) noexcept:
+    """_pol_victims for an excess of 1 when every entry weighs 1: the probation LRU
+    entry that is not pending, else the protected LRU entry (never pending), or NIL."""
+    cdef int32_t ix = p.qhead[PQ_PROBATION]
+    while ix != NIL:
+        if not (p.pq[ix] & PQ_PENDING):
+            return ix
+        ix = self._entries[ix].next
+    return p.qhead[PQ_PROTECTED]
+
+
 cdef void _pol_reject(LocalCache self, Policy* p, int32_t ix, Graveyard* g) noexcept:
     """The reference's _reject: out, and its fingerprint to the ghost."""
     cdef uint64_t fp = _fmix64(self._entries[ix].hash) >> 32
@@ -686,7 +804,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
     The pending candidates are the last ``npend`` entries of probation: they are moved
     there first, and nothing else joins probation until the end."""
     cdef Py_ssize_t npend = 0, excess, nv
-    cdef int32_t k, cand
+    cdef int32_t k, cand, v = NIL
     cdef int cf, vf
     cdef bint admit
     while p.qweight[PQ_WINDOW] > p.window_max and p.qhead[PQ_WINDOW] != NIL:
@@ -701,9 +819,21 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
         if excess <= 0:
             break
         vf = -1
-        nv = _pol_victims(self, p, excess, &vf, NULL)
-        if npend == 0:
+        if excess == 1 and not p.by_weight:
+            # Every entry weighs 1 (the common case): the one victim is the first
+            # main entry that is not pending; no second walk to evict it.
+            v = _pol_first_victim(self, p)
+            nv = v != NIL
             if nv:
+                vf = _sk_frequency(&p.sk, _fmix64(self._entries[v].hash))
+        else:
+            v = NIL
+            nv = _pol_victims(self, p, excess, &vf, NULL)
+        if npend == 0:
+            if v != NIL:
+                _remove(self, v, g)
+                self._evictions += 1
+            elif nv:
                 _pol_victims(self, p, excess, &vf, g)
             elif p.qhead[PQ_WINDOW] != NIL:
                 _remove(self, p.qhead[PQ_WINDOW], g)
@@ -722,7 +852,11 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
             cf = _sk_frequency(&p.sk, _fmix64(self._entries[cand].hash))
             admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
         if admit:
-            _pol_victims(self, p, excess, &vf, g)
+            if v != NIL:
+                _remove(self, v, g)
+                self._evictions += 1
+            else:
+                _pol_victims(self, p, excess, &vf, g)
         else:
             npend -= 1
             _pol_reject(self, p, cand, g)
@@ -807,6 +941,7 @@ cdef int _pol_set_existing(LocalCache self, int32_t ix, Py_ssize_t w, PyObject* 
     """An overwrite of live entry ix (its value already replaced; ``old`` is the
     reference to the previous one, released here)."""
     cdef Graveyard g
+    _pol_sync(self)
     _gy_init(&g)
     _gy_push(&g, old)
     _pol_update(self, ix, w, &g)
@@ -819,6 +954,7 @@ cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, si
     """An insert of a new key: into the table, then the policy admits or evicts (the
     new entry may be the one to go). Releases ``g``."""
     cdef int32_t ix
+    _pol_sync(self)
     try:
         ix = _insert(self, key, value, h, slot, expires, w)
         _pol_insert(self, ix, g)
