@@ -25,6 +25,11 @@ Subcommands:
     lost writes, resurrected deletes, RSS, recovery after each fault
     (:mod:`novacache.benchmark.soak`, docs/soak.md).
 
+``serve`` | ``stats`` | ``invalidate`` | ``health`` | ``warmup``
+    The operator's commands (:mod:`novacache.ops.admin`, docs/http.md): ``serve`` runs
+    the HTTP management API on the tiers of ``novacache.toml``; the others talk to a
+    running server (or, ``--direct``, to the configured tiers).
+
 ``demo``
     The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
     short NovaCron-style workload (:mod:`novacache.ops.demo`) printing hit ratios per
@@ -229,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
     )
+    from .admin import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -572,6 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "soak":
         return _soak(args)
+    from .admin import COMMANDS, run
+
+    if args.command in COMMANDS:
+        return run(args)
     return 2  # pragma: no cover - argparse refuses unknown commands first
 
 
