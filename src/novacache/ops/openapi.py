@@ -100,6 +100,12 @@ _INVALIDATE = {
         {"required": ["patterns"], "properties": {"patterns": {"minItems": 1}}},
         {"required": ["tags"], "properties": {"tags": {"minItems": 1}}},
     ],
+    # A pattern that begins with a wildcard can match every key: it needs force.
+    "if": {
+        "required": ["patterns"],
+        "properties": {"patterns": {"contains": {"type": "string", "pattern": "^[*?]"}}},
+    },
+    "then": {"required": ["force"], "properties": {"force": {"const": True}}},
 }
 
 _QUEUED = {
