@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -211,7 +211,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
                 max_keys=http.max_keys,
                 max_warmup_jobs=http.max_warmup_jobs,
             )
-            server = uvicorn.Server(
+            server = _server_class(uvicorn)(
                 uvicorn.Config(
                     app,
                     host=host,
@@ -228,6 +228,30 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
 
     asyncio.run(main())
     return OK
+
+
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn's Server that, on SIGINT/SIGTERM, shuts down and returns (so the manager is
+    closed and the command exits 0) instead of raising the signal again afterwards."""
+    import contextlib
+    import signal
+    import threading
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            signals = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 # -- over HTTP --------------------------------------------------------------------------
