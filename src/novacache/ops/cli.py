@@ -50,9 +50,10 @@ __all__ = ["build_parser", "main"]
 CODEC_ROW = "codec"
 CACHETOOLS_ROW = "cachetools"
 MANAGER_ROW = "manager"
-_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW)
-# Sections run only when --only names them (the manager section needs Redis).
-_OPT_IN = (MANAGER_ROW,)
+HTTP_ROW = "http"
+_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW, HTTP_ROW)
+# Sections run only when --only names them (the manager and http sections need Redis).
+_OPT_IN = (MANAGER_ROW, HTTP_ROW)
 
 
 def _all_rows() -> tuple[str, ...]:
@@ -387,8 +388,11 @@ def _bench(args: argparse.Namespace) -> int:
     with_codec = CODEC_ROW in rows
     with_cachetools = CACHETOOLS_ROW in rows
     with_manager = MANAGER_ROW in rows
-    if with_manager:
+    with_http = HTTP_ROW in rows
+    if with_manager or with_http:
         problem = _manager_precheck(args)
+        if problem is None and with_http:
+            problem = _http_precheck()
         if problem:
             print(f"novacache bench: {problem}", file=sys.stderr)
             return 2
@@ -417,7 +421,7 @@ def _bench(args: argparse.Namespace) -> int:
     document: dict[str, object] = {}
     if trace_only:
         options = BenchOptions.quick(rows=()) if args.quick else BenchOptions(rows=())
-        with_codec = with_cachetools = with_manager = False
+        with_codec = with_cachetools = with_manager = with_http = False
     if options.rows:
         results = run(options, progress)
         sys.stdout.write(render(results))
@@ -453,6 +457,10 @@ def _bench(args: argparse.Namespace) -> int:
         code = _manager(args, progress, document)
         if code:
             return code
+    if with_http:
+        code = _http(args, progress, document)
+        if code:
+            return code
     if args.traces:
         code = _traces(args, progress, document)
         if code:
@@ -479,6 +487,43 @@ def _manager_precheck(args: argparse.Namespace) -> str | None:
     if find_redis_server() is None:
         return "the manager section needs redis-server on PATH, or --redis URL"
     return None
+
+
+def _http_precheck() -> str | None:
+    """Why the http section cannot run (``None``: it can)."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return "the http section needs starlette and uvicorn: pip install 'novacache[http]'"
+    return None
+
+
+def _http(
+    args: argparse.Namespace, progress: Callable[[str], None], document: dict[str, object]
+) -> int:
+    from ..benchmark import http_bench
+    from ..benchmark.isolated import SectionFailed, run_section
+
+    options: dict[str, Any] = {"pin": "split" if args.pin == "same" else args.pin}
+    for name in ("redis", "rounds"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    progress("measuring http (child process): the management API beside a bare endpoint")
+    try:
+        doc = run_section("http_bench", quick=args.quick, options=options, progress=progress)
+    except SectionFailed as exc:
+        print(f"novacache bench: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(
+        "\nhttp: the management API (one uvicorn worker) beside a bare Starlette endpoint"
+        " on the same server; ratio = req/s over the floor's in the same round (target"
+        " printed, never asserted)\n" + http_bench.format_report(doc) + "\n"
+    )
+    sys.stdout.flush()
+    document["http"] = doc
+    return 0
 
 
 def _manager(
