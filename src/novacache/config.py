@@ -441,8 +441,12 @@ def parse(
     section = root.table_of("http")
     if section is not None:
         token = section.secret("token", literal=False)
-        if token is not None and len(token) < 16:
-            raise section.fail("token", "a token is at least 16 characters")
+        if token is not None and not (
+            len(token) >= 16 and token.isascii() and token.isprintable() and " " not in token
+        ):
+            raise section.fail(
+                "token", "a token is at least 16 printable ASCII characters, no spaces"
+            )
         http = HTTPConfig(
             host=section.text("host", "127.0.0.1") or "127.0.0.1",
             port=section.integer("port", DEFAULT_PORT, low=0, high=65535),

@@ -105,7 +105,10 @@ max_keys = 100
         ("[codec]\ncompression = 'gzip'", 'codec.compression: must be "lz4" or "none"'),
         ("[codec]\nserializer = 'pickle'", "codec.serializer: pickle needs pickle_key_env"),
         ("[http]\ntoken = 'secret-secret-secret'", "http.token: a secret is never written"),
-        ("[http]\ntoken_env = 'NC_SHORT_TOKEN'", "http.token: a token is at least 16"),
+        (
+            "[http]\ntoken_env = 'NC_SHORT_TOKEN'",
+            "http.token: a token is at least 16 printable ASCII",
+        ),
         ("[http]\nport = 70000", "http.port: must be between 0 and 65535, not 70000"),
         ("[http]\nmax_keys = 0", "http.max_keys: must be between 1 and"),
         ("[http]\nmax_keys = true", "http.max_keys: must be an integer, not a boolean"),

@@ -165,8 +165,9 @@ def test_an_app_without_a_token_must_say_insecure() -> None:
     manager = CacheManager(local=LocalCache(10))
     with pytest.raises(ConfigurationError, match="bearer token"):
         create_app(manager)
-    with pytest.raises(ConfigurationError, match="16 characters"):
-        create_app(manager, token="short")
+    for bad in ("short", "sixteen chars with spaces", "é" * 20, "\ud800" * 20, b"x" * 20):
+        with pytest.raises(ConfigurationError, match="16 printable ASCII"):
+            create_app(manager, token=bad)  # type: ignore[arg-type]
     create_app(manager, insecure=True)  # explicit
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import inspect
 import itertools
@@ -135,7 +136,7 @@ class _Api:
     ) -> None:
         self.manager = manager
         self.is_async = bool(getattr(manager, "_async_tiers", False))
-        self.token = token.encode() if token is not None else None
+        self.token = hashlib.sha256(token.encode()).digest() if token is not None else None
         self.protect_reads = protect_reads
         self.max_body_bytes = max_body_bytes
         self.max_keys = max_keys
@@ -172,9 +173,10 @@ class _Api:
             return
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
-        given = presented.strip().encode("utf-8", "surrogateescape")
-        # compare_digest runs over the whole token whatever the scheme, so a wrong scheme
-        # and a wrong token take the same time.
+        given = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
+        # Digests of equal length compared in constant time (compare_digest returns early
+        # on a length mismatch: hashing first hides the token's length too); the scheme is
+        # checked after, so a wrong scheme and a wrong token take the same time.
         same = hmac.compare_digest(given, self.token)
         if not (same and scheme.lower() == "bearer"):
             raise _Problem(401, "unauthorized", "a valid bearer token is required")
@@ -658,6 +660,16 @@ class _Asgi:
         await self.app(scope, receive, send)
 
 
+def _good_token(token: object) -> bool:
+    return (
+        isinstance(token, str)
+        and len(token) >= 16
+        and token.isascii()
+        and token.isprintable()
+        and " " not in token
+    )
+
+
 def create_app(
     manager: Any,
     *,
@@ -706,8 +718,10 @@ def create_app(
         raise ConfigurationError(
             "the management API needs a bearer token (token=...), or insecure=True"
         )
-    if token is not None and (not isinstance(token, str) or len(token) < 16):
-        raise ConfigurationError("a bearer token is a str of at least 16 characters")
+    if token is not None and not _good_token(token):
+        raise ConfigurationError(
+            "a bearer token is a str of at least 16 printable ASCII characters, no spaces"
+        )
     for name, value, low in (
         ("max_body_bytes", max_body_bytes, 64),
         ("max_keys", max_keys, 1),
