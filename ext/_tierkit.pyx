@@ -214,3 +214,98 @@ def ttl_ms(ttl):
             return None
         return v * 1000
     return _slow_ttl_ms(ttl)
+
+
+# -- latency histograms of tier calls (novacache.ops.metrics) ---------------------------
+#
+# ``Histogram(bounds)`` keeps raw latency counts: one per upper bound (seconds,
+# increasing), then +Inf, and the sum of the seconds. ``Timed(fn, histogram)`` is ``fn``
+# with each call timed into it: two readings of the monotonic clock (ext/_clock.h, ~20 ns
+# each via the vDSO) and a scan of the bounds from the smallest (a Redis round trip
+# stops at the first or second). The count and the sum are updated in C with the GIL
+# held and no Python code in between, so two threads never lose an update; the pure twin
+# (novacache.tiers._kit) counts into per-thread arrays to be as exact.
+
+cimport cython
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
+
+cdef extern from "_clock.h":
+    void nc_clock_init()
+    double nc_clock_precise() nogil
+
+cdef extern from *:
+    """
+    /* The header's other readings are the core's; marked used here (no warning). */
+    #if defined(__GNUC__)
+    static void nc__tierkit_clock_used(void) __attribute__((unused));
+    static void nc__tierkit_clock_used(void) {
+        (void)nc_clock_name; (void)nc_clock_fast; (void)nc_clock_slack;
+    }
+    #endif
+    """
+
+nc_clock_init()
+
+
+@cython.auto_pickle(False)
+cdef class Histogram:
+    cdef double* _bounds
+    cdef unsigned long long* _counts
+    cdef Py_ssize_t _n
+    cdef double _total
+
+    def __init__(self, bounds):
+        cdef Py_ssize_t i, n = len(bounds)
+        if self._bounds != NULL:
+            raise TypeError("a Histogram is initialised once")
+        if n < 1:
+            raise ValueError("buckets must be increasing upper bounds > 0 (seconds)")
+        self._bounds = <double*>PyMem_Malloc(n * sizeof(double))
+        self._counts = <unsigned long long*>PyMem_Calloc(n + 1, sizeof(unsigned long long))
+        if self._bounds == NULL or self._counts == NULL:
+            raise MemoryError()
+        self._n = n
+        for i in range(n):
+            self._bounds[i] = float(bounds[i])
+            if not self._bounds[i] > 0 or (i and not self._bounds[i] > self._bounds[i - 1]):
+                raise ValueError("buckets must be increasing upper bounds > 0 (seconds)")
+
+    def __dealloc__(self):
+        PyMem_Free(self._bounds)
+        PyMem_Free(self._counts)
+
+    cdef inline void _add(self, double seconds) noexcept:
+        cdef Py_ssize_t i = 0
+        if self._counts == NULL:  # never initialised (Histogram.__new__): count nothing
+            return
+        while i < self._n and seconds > self._bounds[i]:
+            i += 1
+        self._counts[i] += 1
+        self._total += seconds
+
+    def record(self, double seconds):
+        """Count one call that took ``seconds``."""
+        self._add(seconds)
+
+    def snapshot(self):
+        """``([count per bucket, then +Inf], sum of seconds)``: not cumulative."""
+        if self._counts == NULL:
+            return [], 0.0
+        return [self._counts[i] for i in range(self._n + 1)], self._total
+
+
+@cython.auto_pickle(False)
+cdef class Timed:
+    cdef readonly object wrapped
+    cdef readonly Histogram histogram
+
+    def __init__(self, wrapped, Histogram histogram not None):
+        self.wrapped = wrapped
+        self.histogram = histogram
+
+    def __call__(self, *args, **kwargs):
+        cdef double t0 = nc_clock_precise()
+        try:
+            return self.wrapped(*args, **kwargs)
+        finally:
+            self.histogram._add(nc_clock_precise() - t0)

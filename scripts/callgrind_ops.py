@@ -31,6 +31,15 @@ from pathlib import Path
 #: asyncio operation has no statement: its setup defines ``many(n)``, run on ``loop``.
 OPS: dict[str, tuple[str, str | None, int]] = {
     "l1-get": ("m = CacheManager(local=LocalCache(1000)); m.set('k', 1); g = m.get", "g('k')", 1),
+    # The same with a metrics collector over the manager (novacache.ops.metrics): nothing
+    # on the hit path, the instructions must be the same.
+    "l1-get-collected": (
+        "from novacache.ops.metrics import MetricsCollector\n"
+        "m = CacheManager(local=LocalCache(1000)); m.set('k', 1); g = m.get\n"
+        "MetricsCollector(m, registry=None)",
+        "g('k')",
+        1,
+    ),
     "l1-get-or-load": (
         "m = CacheManager(local=LocalCache(1000)); m.set('k', 1); g = m.get_or_load\n"
         "ld = lambda: 1",
@@ -54,6 +63,14 @@ OPS: dict[str, tuple[str, str | None, int]] = {
     ),
     "manager-redis-get": (
         "m = CacheManager(remote=RedisTier(URL, prefix='cgm:')); m.set('k', V)",
+        "m.get('k')",
+        1,
+    ),
+    # The same with the L2 latency histogram on (novacache.ops.metrics: the tier timed).
+    "manager-redis-get-timed": (
+        "from novacache.ops.metrics import MetricsCollector\n"
+        "m = CacheManager(remote=RedisTier(URL, prefix='cgm:')); m.set('k', V)\n"
+        "MetricsCollector(m, registry=None)",
         "m.get('k')",
         1,
     ),

@@ -47,6 +47,8 @@ class _PureKit:
     present = staticmethod(_kit._present)
     raw_key = staticmethod(_kit._raw_key)
     ttl_ms = staticmethod(_kit._ttl_ms)
+    Histogram = _kit._Histogram
+    Timed = _kit._Timed
 
 
 def test_prefixed_and_encoded(kit: Any) -> None:
@@ -174,3 +176,63 @@ def _outcome(f: Any, ttl: Any) -> tuple[Any, Any]:
         return (None, f(ttl))
     except (TypeError, ValueError) as exc:
         return (type(exc), str(exc))
+
+
+# -- latency histograms (novacache.ops.metrics) --------------------------------------------
+
+
+def test_histogram_buckets_are_upper_bounds(kit: Any) -> None:
+    h = kit.Histogram([0.001, 0.01, 0.1])
+    for seconds in (0.0, 0.001, 0.0011, 0.01, 0.05, 0.1, 0.5, 7.0):
+        h.record(seconds)
+    counts, total = h.snapshot()
+    assert counts == [2, 2, 2, 2]  # le 0.001, le 0.01, le 0.1, +Inf
+    assert total == pytest.approx(7.6621)
+
+
+@pytest.mark.parametrize("bad", [[], [0.0], [-1.0], [0.2, 0.1], [0.1, 0.1], [math.nan]])
+def test_histogram_refuses_bad_bounds(kit: Any, bad: list[float]) -> None:
+    with pytest.raises(ValueError, match="increasing"):
+        kit.Histogram(bad)
+
+
+def test_timed_keeps_results_and_exceptions_and_times_both(kit: Any) -> None:
+    h = kit.Histogram([1.0])
+
+    def fn(a: int, *, b: int = 0) -> int:
+        if a < 0:
+            raise KeyError(a)
+        return a + b
+
+    timed = kit.Timed(fn, h)
+    assert timed.wrapped is fn
+    assert timed.histogram is h
+    assert timed(1, b=2) == 3
+    with pytest.raises(KeyError):
+        timed(-1)
+    counts, total = h.snapshot()
+    assert counts == [2, 0]
+    assert 0 <= total < 1.0
+    with pytest.raises(TypeError):
+        kit.Timed(fn, None)
+
+
+def test_histogram_is_exact_under_threads(kit: Any) -> None:
+    import threading
+
+    h = kit.Histogram([1e-9, 1.0])
+    timed = kit.Timed(lambda: None, h)
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(20_000):
+            timed()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts, _ = h.snapshot()
+    assert sum(counts) == 80_000

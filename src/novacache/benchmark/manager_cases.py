@@ -140,6 +140,16 @@ ROWS: tuple[Row, ...] = (
     Row("threads-2", "2 threads, Redis-served gets", "ops/s", "floor", 0.95,
         "gets/s of 2 threads sharing a CacheManager (Redis only), vs the floor",
         ("floor", "novacache", "dogpile.cache")),
+    Row("metrics-l1-sync", "get hit (L1), metrics collector scraped every second", "ns",
+        "without", 1.02,
+        "CacheManager.get answered by L1 with a MetricsCollector registered and scraped "
+        "every second (novacache.ops.metrics), vs the same manager without it",
+        ("without", "novacache")),
+    Row("metrics-redis-sync", "get served by Redis, latency histogram on", "ns", "without",
+        1.03,
+        "CacheManager.get with Redis only, its tier timed into the latency histogram "
+        "(novacache.ops.metrics), vs the same manager without it",
+        ("without", "novacache")),
 )  # fmt: skip
 
 #: The peers, as named in the rows (cashews twice: on Redis, and with its client-side L1).
@@ -731,6 +741,8 @@ class Bench:
                                     lambda i: mr_ns + self.set_names[i], "report-ok"),
         )  # fmt: skip
 
+        self._metrics_cases(tier, d_remote, m_remote)
+
         # Two threads.
         self._threads_case(
             "floor", "redis-py GET + Codec.decode", "reference", bare, floor_items,
@@ -741,6 +753,99 @@ class Bench:
             "novacache", "CacheManager.get(k), Redis only", "novacache", m_remote, names,
             "c.get(k)", data=(d_remote,),
         )  # fmt: skip
+
+    def _metrics_cases(self, tier: Callable[[str], Any], d_remote: Dataset, m_remote: Any) -> None:
+        """The two rows of novacache.ops.metrics: L1 hits of a manager whose collector a
+        thread scrapes every second, and Redis-served gets with the latency histogram on,
+        each beside the same manager without metrics."""
+        from .._local import LocalCache
+        from ..manager import CacheManager
+
+        rows = ("metrics-l1-sync", "metrics-redis-sync")
+        names, rep = self.names, self.repeat
+        try:
+            from prometheus_client import CollectorRegistry, generate_latest
+
+            from ..ops.metrics import MetricsCollector
+        except ImportError:
+            missing = "prometheus-client not installed (pip install novacache[ops])"
+            for row in rows:
+                self._add(Case(row, "novacache", "with metrics", "novacache", status=missing))
+            plain = CacheManager(local=LocalCache(L1_SIZE), remote=tier("p0"))
+            self._closers.append(plain.close)
+            self._loop_case(
+                "metrics-l1-sync", "without", "CacheManager.get(k), L1 hit, no collector",
+                "reference", plain, names, "c.get(k)", repeat=rep,
+                data=(Dataset("p0", self._filler(plain)),),
+            )  # fmt: skip
+            self._loop_case(
+                "metrics-redis-sync", "without", "CacheManager.get(k), Redis only",
+                "reference", m_remote, names, "c.get(k)", data=(d_remote,),
+            )  # fmt: skip
+            return
+        plain = CacheManager(local=LocalCache(L1_SIZE), remote=tier("p0"))
+        scraped = CacheManager(local=LocalCache(L1_SIZE), remote=tier("p1"))
+        timed = CacheManager(remote=tier("p2"))
+        registry = CollectorRegistry()
+        # latency on: the tiers of both managers are timed (an L1 hit never reaches one)
+        collector = MetricsCollector(scraped, name="scraped", registry=registry)
+        collector.add(timed, name="timed")
+        stop = threading.Event()
+
+        def scrape_every_second() -> None:
+            while not stop.wait(1.0):
+                generate_latest(registry)
+
+        scraper = threading.Thread(target=scrape_every_second, daemon=True)
+        scraper.start()
+
+        def close() -> None:
+            stop.set()
+            scraper.join(5)
+            collector.close()
+            for m in (plain, scraped, timed):
+                m.close()
+
+        self._closers.append(close)
+        t0 = time.perf_counter()
+        generate_latest(registry)
+        self.notes["metrics"] = (
+            "MetricsCollector(manager, registry=CollectorRegistry()) scraped by a thread "
+            f"every second (one scrape took {(time.perf_counter() - t0) * 1e3:.2f} ms here, "
+            "off the timed thread's path); the Redis row's tier timed by "
+            "the same collector (latency on: get/set/... of L2 and L3 timed)"
+        )
+        d_plain = Dataset("p0", self._filler(plain))
+        d_scraped = Dataset("p1", self._filler(scraped))
+        d_timed = Dataset("p2", self._filler(timed))
+        self._loop_case(
+            "metrics-l1-sync", "without", "CacheManager.get(k), L1 hit, no collector",
+            "reference", plain, names, "c.get(k)", repeat=rep, data=(d_plain,),
+        )  # fmt: skip
+        self._loop_case(
+            "metrics-l1-sync", "novacache",
+            "CacheManager.get(k), L1 hit, collector scraped every second", "novacache",
+            scraped, names, "c.get(k)", repeat=rep, data=(d_scraped,),
+        )  # fmt: skip
+        self._loop_case(
+            "metrics-redis-sync", "without", "CacheManager.get(k), Redis only",
+            "reference", m_remote, names, "c.get(k)", data=(d_remote,),
+        )  # fmt: skip
+        self._loop_case(
+            "metrics-redis-sync", "novacache",
+            "CacheManager.get(k), Redis only, tier timed (histogram)", "novacache", timed,
+            names, "c.get(k)", data=(d_timed,),
+        )  # fmt: skip
+
+    def _filler(self, m: Any) -> Callable[[], None]:
+        """Write every key of the bench into ``m`` (all its tiers)."""
+        names, values = self.names, self.values
+
+        def run() -> None:
+            for i in range(self.n):
+                m.set(names[i], values[i], TTL)
+
+        return run
 
     def _front_case(
         self,

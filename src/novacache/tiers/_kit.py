@@ -9,21 +9,37 @@ names)``: the same with a ``bytes`` prefix and every key as ``bytes``.
 ``raw_key(prefix, key, limit)``: ``prefix + key`` in UTF-8 (a lone surrogate passed
 through), ``TypeError`` for a key that is not ``str``, ``EntryTooLarge`` past ``limit``
 bytes (Redis' bulk limit by default).
-``ttl_ms(ttl)``: the ``PX`` milliseconds of a TTL in seconds (see :func:`_ttl_ms`). Both
+``ttl_ms(ttl)``: the ``PX`` milliseconds of a TTL in seconds (see :func:`_ttl_ms`).
+``Histogram(bounds)`` and ``Timed(fn, histogram)``: raw latency counts of tier calls and
+a tier method timed into them (novacache.ops.metrics; see :class:`_Histogram`). Both
 twins behave the same; the compiled one is used unless ``NOVACACHE_NO_EXTENSIONS`` is set
 or it is not built.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import TYPE_CHECKING, cast
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from .._select import NO_EXTENSIONS
 from ..errors import EntryTooLarge
 from ._checks import MAX_TTL
 
-__all__ = ["MAX_BULK_BYTES", "encoded", "prefixed", "present", "raw_key", "ttl_ms"]
+__all__ = [
+    "MAX_BULK_BYTES",
+    "Histogram",
+    "Timed",
+    "encoded",
+    "prefixed",
+    "present",
+    "raw_key",
+    "ttl_ms",
+]
 
 #: Redis' default ``proto-max-bulk-len``: no key or value may be longer.
 MAX_BULK_BYTES = 512 * 1024 * 1024
@@ -113,14 +129,112 @@ def _ttl_ms(ttl: float | None) -> int | None:
     return ms if ms > 0 else 1
 
 
+class _Histogram:
+    """Raw latency counts: one per upper bound (``bounds``, seconds, increasing, > 0),
+    then +Inf, and the sum of the seconds. Each thread counts into an array of its own
+    (``x[i] += 1`` on a shared list can lose an update between threads), a read sums them;
+    the arrays of threads that ended are folded into one (as :mod:`novacache._counters`).
+    """
+
+    __slots__ = ("__weakref__", "_arrays", "_bounds", "_local", "_lock", "_retired")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        values = [float(b) for b in bounds]
+        if (
+            not values
+            or any(not b > 0 for b in values)
+            or any(not b > a for a, b in itertools.pairwise(values))
+        ):
+            raise ValueError("buckets must be increasing upper bounds > 0 (seconds)")
+        self._bounds = tuple(values)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._arrays: list[tuple[weakref.ref[threading.Thread], list[float]]] = []
+        self._retired: list[float] = [0] * (len(values) + 2)
+
+    def _array(self) -> list[float]:
+        array: list[float] = [0] * (len(self._bounds) + 2)
+        with self._lock:
+            self._fold_ended()
+            self._arrays.append((weakref.ref(threading.current_thread()), array))
+        self._local.array = array
+        return array
+
+    def _fold_ended(self) -> None:
+        live = []
+        for ref, array in self._arrays:
+            thread = ref()
+            if thread is None or not thread.is_alive():
+                for i, value in enumerate(array):
+                    self._retired[i] += value
+            else:
+                live.append((ref, array))
+        self._arrays = live
+
+    def record(self, seconds: float) -> None:
+        """Count one call that took ``seconds``."""
+        try:
+            array: list[float] = self._local.array
+        except AttributeError:
+            array = self._array()
+        bounds, i, n = self._bounds, 0, len(self._bounds)
+        while i < n and seconds > bounds[i]:
+            i += 1
+        array[i] += 1
+        array[-1] += seconds
+
+    def snapshot(self) -> tuple[list[int], float]:
+        """``([count per bucket, then +Inf], sum of seconds)``: not cumulative."""
+        with self._lock:
+            self._fold_ended()
+            out = list(self._retired)
+            for _, array in self._arrays:
+                for i, value in enumerate(array):
+                    out[i] += value
+        return [int(c) for c in out[:-1]], float(out[-1])
+
+
+def _Timed(wrapped: Callable[..., Any], histogram: _Histogram) -> Callable[..., Any]:
+    """``wrapped`` with each call timed into ``histogram`` (the same arguments, result
+    and exceptions; a failed call is timed too); the result's ``wrapped`` and
+    ``histogram`` attributes are the two arguments. (A closure, not a class with
+    ``__call__``: a call costs one Python frame less.)"""
+    if not isinstance(histogram, _Histogram):
+        raise TypeError("histogram must be a Histogram")
+    local, make, bounds = histogram._local, histogram._array, histogram._bounds
+    n, clock = len(bounds), time.monotonic
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = clock()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            seconds = clock() - t0
+            try:
+                array = local.array
+            except AttributeError:
+                array = make()
+            i = 0
+            while i < n and seconds > bounds[i]:
+                i += 1
+            array[i] += 1
+            array[-1] += seconds
+
+    timed.wrapped = wrapped  # type: ignore[attr-defined]
+    timed.histogram = histogram  # type: ignore[attr-defined]
+    return timed
+
+
 prefixed = _prefixed
 encoded = _encoded
 present = _present
 raw_key = _raw_key
 ttl_ms = _ttl_ms
+Histogram = _Histogram
+Timed = _Timed
 
 if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
-        from .._tierkit import encoded, prefixed, present, raw_key, ttl_ms
+        from .._tierkit import Histogram, Timed, encoded, prefixed, present, raw_key, ttl_ms
     except ImportError:  # a pure build
         pass
