@@ -18,6 +18,7 @@ import base64
 import binascii
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8750
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class CodecConfig:
 class HTTPConfig:
     """``[http]``: where ``novacache serve`` listens, its bearer token (``None``: the
     server refuses to start unless ``insecure = true``), whether reads need the token
-    too, and the request limits."""
+    too, the request limits, and ``warmers``: ``"module:factory"``, a function given the
+    manager that returns ``{type: domain cache}`` for the warmup endpoint."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -92,6 +95,7 @@ class HTTPConfig:
     max_keys: int = 10_000
     max_warmup_jobs: int = 2
     url: str | None = None
+    warmers: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -457,7 +461,10 @@ def parse(
             max_keys=section.integer("max_keys", 10_000),
             max_warmup_jobs=section.integer("max_warmup_jobs", 2, high=64),
             url=section.text("url"),
+            warmers=section.text("warmers"),
         )
+        if http.warmers is not None and not _IMPORT_PATH.match(http.warmers):
+            raise section.fail("warmers", 'must be "package.module:factory"')
         section.done()
     root.done()
     return Config(

@@ -70,10 +70,44 @@ path = "store.db"
 [http]
 port = {port}
 token_env = "NC_TOKEN"
+warmers = "site_warmers:warmers"
 """,
         encoding="utf-8",
     )
+    # The service's factory of domain caches (`python -m` puts the cwd on sys.path).
+    (tmp_path / "site_warmers.py").write_text(WARMERS_MODULE, encoding="utf-8")
     return tmp_path
+
+
+WARMERS_MODULE = """
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    loaded: int
+    skipped: int
+    failed: int
+    seconds: float
+
+
+class NodeWarmer:
+    def __init__(self, manager):
+        self.manager = manager
+
+    async def warmup(self, scope, targets, *, parameters=None, progress=None):
+        start = time.monotonic()
+        for i, node in enumerate(targets):
+            await self.manager.set(f"node:{node}", {"warm": True})
+            if progress is not None:
+                progress(i + 1, len(targets))
+        return Result(len(targets), 0, 0, time.monotonic() - start)
+
+
+def warmers(manager):
+    return {"resource_allocation": NodeWarmer(manager)}
+"""
 
 
 @pytest.fixture
@@ -150,15 +184,41 @@ def test_stats_and_invalidate_through_the_server(workdir: Path, server: str) -> 
         writer.close()
 
 
+def test_health_metrics_and_warmup_through_the_server(workdir: Path, server: str) -> None:
+    run = novacache("health", "--json", cwd=workdir)
+    assert run.returncode == 0, run.stderr
+    health = json.loads(run.stdout)
+    assert health["status"] == "healthy"
+    assert {"remote", "store"} <= set(health["layers"])
+    run = novacache("health", cwd=workdir)
+    assert run.stdout.startswith("status: healthy")
+    assert "novacache_" in httpx.get(server + "/metrics").text
+
+    run = novacache(
+        "warmup", "resource_allocation", "--scope", "node", "--target", "n1", "--target",
+        "n2", "--priority", "high", "--wait", "--json", cwd=workdir,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    job = json.loads(run.stdout)
+    assert job["state"] == "done"
+    assert job["result"]["loaded"] == 2
+    assert job["progress"] == {"done": 2, "total": 2}
+    writer = _manager(workdir)
+    try:
+        assert writer.get("node:n1") == {"warm": True}
+    finally:
+        writer.close()
+
+
 def test_refusals_and_an_absent_server_have_their_exit_codes(workdir: Path, server: str) -> None:
     run = novacache(
         "invalidate", "k", env=_env(NC_TOKEN=TOKEN, NOVACACHE_TOKEN="x" * 20), cwd=workdir
     )
     assert run.returncode == REFUSED
     assert "401" in run.stderr
-    run = novacache("warmup", "vm_metadata", cwd=workdir)
+    run = novacache("warmup", "vm_metadata", cwd=workdir)  # the factory gave none for it
     assert run.returncode == REFUSED
-    assert "no warmer" in run.stderr
+    assert "no warmer for 'vm_metadata'" in run.stderr
     run = novacache("stats", "--url", f"http://127.0.0.1:{_free_port()}", cwd=workdir)
     assert run.returncode == UNREACHABLE
     assert "cannot reach" in run.stderr
@@ -213,3 +273,12 @@ def test_bad_configuration_and_usage_exit_2(tmp_path: Path) -> None:
     assert "at least one KEY" in run.stderr
     run = novacache("warmup", "vm_metadata", "--direct", cwd=tmp_path)
     assert run.returncode == USAGE
+
+
+def test_serve_refuses_a_warmers_factory_it_cannot_load(workdir: Path) -> None:
+    config_file = workdir / "novacache.toml"
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(text.replace("site_warmers:warmers", "nowhere_mod:warmers"))
+    run = novacache("serve", cwd=workdir)
+    assert run.returncode == USAGE
+    assert "http.warmers: cannot load 'nowhere_mod:warmers'" in run.stderr

@@ -111,6 +111,7 @@ max_keys = 100
         ),
         ("[http]\nport = 70000", "http.port: must be between 0 and 65535, not 70000"),
         ("[http]\nmax_keys = 0", "http.max_keys: must be between 1 and"),
+        ("[http]\nwarmers = 'no colon'", 'http.warmers: must be "package.module:factory"'),
         ("[http]\nmax_keys = true", "http.max_keys: must be an integer, not a boolean"),
         (
             "[http]\ntoken_env = 'NC_TEST_KEYS'\ntoken_file = 'x'",

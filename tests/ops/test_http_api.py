@@ -548,3 +548,59 @@ def test_a_synchronous_manager_is_served_through_worker_threads(
         assert r.json()["dropped"] == {"store": 1, "local": 1}
         assert http.get("/api/cache/stats").json()["layers"]["store"]["kind"] == "SQLiteTier"
         assert http.get("/readyz").json() == {"status": "ready", "layers": {"store": "up"}}
+
+
+# -- the real health monitor and metrics collector ------------------------------------------
+
+
+def test_the_real_health_monitor_and_metrics_collector(
+    tmp_path: Path, redis_standalone: Standalone
+) -> None:
+    """novacache.ops.health.HealthMonitor and novacache.ops.metrics wired as
+    `novacache serve` wires them: health, readiness, the Prometheus exposition and the
+    stats' average latency per tier (from the collector's histograms)."""
+    from prometheus_client import CollectorRegistry
+
+    from novacache.ops.admin import _metrics
+    from novacache.ops.health import HealthMonitor
+
+    prefix = f"real-{secrets.token_hex(4)}:"
+    holder: dict[str, Any] = {}
+
+    async def build() -> tuple[Any, Any]:
+        store = await AsyncSQLiteTier.open(tmp_path / "store.db")
+        manager = AsyncCacheManager(
+            local=LocalCache(100), remote=AsyncRedisTier(redis_standalone.url, prefix=prefix),
+            store=store,
+        )  # fmt: skip
+        monitor = HealthMonitor(manager, interval=0.2)
+        await monitor.astart()
+        metrics, latency, collector = _metrics(manager, monitor)
+        holder["manager"] = manager
+        app = create_app(manager, token=TOKEN, health=monitor, metrics=metrics, latency=latency)
+
+        async def close() -> None:
+            await monitor.astop()
+            collector.close()
+            await manager.close()
+
+        return app, close
+
+    assert CollectorRegistry  # prometheus-client is installed (the 'ops' extra)
+    with serve(build) as served, httpx.Client(base_url=served.url) as http:
+        manager = holder["manager"]
+        served.run(manager.set("k", 1))
+        manager.local.clear()
+        assert served.run(manager.get("k")) == 1
+        assert wait_for(lambda: http.get("/api/cache/health").status_code == 200)
+        health = http.get("/api/cache/health").json()
+        assert health["status"] == "healthy"
+        assert {"local", "remote", "store"} <= set(health["layers"])
+        assert health["layers"]["remote"]["latency_s"] >= 0
+        assert http.get("/readyz").json()["status"] == "healthy"
+        text = http.get("/metrics").text
+        assert "novacache_" in text
+        stats = http.get("/api/cache/stats").json()
+        assert stats["layers"]["remote"]["avg_latency_ms"] > 0
+        assert stats["layers"]["store"]["avg_latency_ms"] > 0
+        assert stats["layers"]["local"]["avg_latency_ms"] is None

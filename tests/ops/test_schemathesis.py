@@ -27,11 +27,13 @@ from schemathesis.checks import (
 from novacache import LocalCache
 from novacache.coherence import InvalidationBus
 from novacache.manager import AsyncCacheManager
+from novacache.ops.admin import _metrics
+from novacache.ops.health import HealthMonitor
 from novacache.ops.http import create_app
 from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier
 from tiers.redis_servers import Standalone
 
-from ._providers import KeyWarmer, PingMonitor, text_metrics
+from ._providers import KeyWarmer
 from ._served import serve
 
 TOKEN = "schemathesis-" + secrets.token_hex(16)
@@ -62,17 +64,28 @@ def _server(tmp_path: Path, url: str, protect_reads: bool) -> Iterator[str]:
             kind: KeyWarmer(manager, kind)
             for kind in ("vm_metadata", "resource_allocation", "migration_state")
         }
+        # The health monitor and the metrics exposition `novacache serve` wires.
+        monitor = HealthMonitor(manager, interval=0.5)
+        await monitor.astart()
+        metrics, latency, collector = _metrics(manager, monitor)
         app = create_app(
             manager,
             token=TOKEN,
             protect_reads=protect_reads,
-            health=PingMonitor(manager),
+            health=monitor,
             warmers=warmers,
-            metrics=text_metrics,
+            metrics=metrics,
+            latency=latency,
             max_keys=50,
             max_body_bytes=64 * 1024,
         )
-        return app, manager.close
+
+        async def close() -> None:
+            await monitor.astop()
+            collector.close()
+            await manager.close()
+
+        return app, close
 
     with serve(build) as served:
         yield served.url

@@ -201,7 +201,15 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
 
     async def main() -> None:
         manager = await cfg.open_async_manager()
+        monitor: Any = None
+        collector: Any = None
         try:
+            from .health import HealthMonitor
+
+            monitor = HealthMonitor(manager)
+            await monitor.astart()
+            metrics, latency, collector = _metrics(manager, monitor)
+            warmers = _warmers(http.warmers, manager, cfg.path)
             app = create_app(
                 manager,
                 token=http.token,
@@ -210,6 +218,10 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
                 max_body_bytes=http.max_body_bytes,
                 max_keys=http.max_keys,
                 max_warmup_jobs=http.max_warmup_jobs,
+                health=monitor,
+                metrics=metrics,
+                latency=latency,
+                warmers=warmers,
             )
             server = _server_class(uvicorn)(
                 uvicorn.Config(
@@ -224,10 +236,62 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             )
             await server.serve()
         finally:
+            if monitor is not None:
+                await monitor.astop()
+            if collector is not None:
+                collector.close()
             await manager.close()
 
     asyncio.run(main())
     return OK
+
+
+def _metrics(manager: Any, monitor: Any) -> tuple[Any, Any, Any]:
+    """(the /metrics ASGI app, the stats' latency provider, the collector) of
+    :mod:`novacache.ops.metrics` on its own registry; ``(None, None, None)`` without
+    prometheus-client (``/metrics`` then answers 503)."""
+    try:
+        from prometheus_client import CollectorRegistry
+
+        from .metrics import MetricsCollector, metrics_app
+    except ImportError:
+        return None, None, None
+    registry = CollectorRegistry()
+    collector = MetricsCollector(manager, name="default", health=monitor, registry=registry)
+    recorder = collector.recorder
+    if recorder is None:
+        return metrics_app(registry), None, collector
+
+    def latency() -> dict[str, float | None]:
+        """Mean seconds per L2/L3 call since the start, by tier slot."""
+        sums: dict[str, list[float]] = {}
+        for (_, slot, _), (cumulative, total) in recorder.histograms().items():
+            acc = sums.setdefault(slot, [0.0, 0.0])
+            acc[0] += total
+            acc[1] += cumulative[-1] if cumulative else 0
+        return {slot: (t / n if n else None) for slot, (t, n) in sums.items()}
+
+    return metrics_app(registry), latency, collector
+
+
+def _warmers(spec: str | None, manager: Any, path: Path | None) -> Any:
+    """The warmers named by ``[http] warmers = "module:factory"``: ``factory(manager)``
+    returns ``{type: domain cache}`` (the domain caches need the platform's sources,
+    which only the service knows). ``None``: no warmers (warmup answers 503)."""
+    if spec is None:
+        return None
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    where = f"{path or 'the configuration'}: http.warmers"
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise _Exit(USAGE, f"{where}: cannot load {spec!r}: {type(exc).__name__}: {exc}") from None
+    warmers = factory(manager)
+    if not isinstance(warmers, dict):
+        raise _Exit(USAGE, f"{where}: {spec} did not return a dict of domain caches")
+    return warmers
 
 
 def _server_class(uvicorn: Any) -> Any:

@@ -436,20 +436,22 @@ class _Api:
             raise _Problem(503, "unavailable", f"the health check failed: {exc}") from None
         layers = {}
         for name, tier in dict(report.tiers).items():
-            latency = getattr(tier, "latency_s", None)
+            latency = _finite(getattr(tier, "latency_s", None))
             layers[str(name)] = {
                 "status": str(getattr(tier, "status", "unknown")),
-                "latency_s": latency if isinstance(latency, (int, float)) else None,
+                "latency_s": latency if latency is None else max(latency, 0.0),
                 "detail": _plain(getattr(tier, "detail", {}) or {}),
-                "consecutive_failures": getattr(tier, "consecutive_failures", None),
-                "consecutive_successes": getattr(tier, "consecutive_successes", None),
+                "consecutive_failures": _count_or_none(getattr(tier, "consecutive_failures", None)),
+                "consecutive_successes": _count_or_none(
+                    getattr(tier, "consecutive_successes", None)
+                ),
             }
         stats = await self.stats_data()
         body = {
             "status": report.status,
             "layers": layers,
-            "checked_at": float(report.checked_at),
-            "uptime_s": max(float(report.uptime_s), 0.0),
+            "checked_at": _finite(report.checked_at) or 0.0,
+            "uptime_s": max(_finite(report.uptime_s) or 0.0, 0.0),
             "metrics": {"overall": stats["overall"], "bus": stats["bus"]},
         }
         return _json(body, 503 if report.status == "unhealthy" else 200)
@@ -618,6 +620,20 @@ class _Api:
                 await self.call(batch.close)
             except NovaCacheError as exc:
                 log.warning("closing the batch invalidator: %s", exc)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, else ``None`` (JSON has no NaN nor infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _count_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return max(value, 0)
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
