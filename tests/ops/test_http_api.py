@@ -604,3 +604,29 @@ def test_the_real_health_monitor_and_metrics_collector(
         assert stats["layers"]["remote"]["avg_latency_ms"] > 0
         assert stats["layers"]["store"]["avg_latency_ms"] > 0
         assert stats["layers"]["local"]["avg_latency_ms"] is None
+
+
+def test_a_report_with_a_nan_latency_is_answered_with_null(tmp_path: Path) -> None:
+    """A probe that failed may carry NaN or infinite numbers; JSON has neither."""
+    from ._providers import HealthReport, TierHealth
+
+    class NaNMonitor:
+        last = HealthReport(
+            "degraded",
+            {"remote": TierHealth("unhealthy", float("nan"), {"rtt": float("inf")}, 3, 0)},
+            float("nan"),
+            float("inf"),
+        )
+
+    async def build() -> tuple[Any, Any]:
+        manager = AsyncCacheManager(local=LocalCache(10))
+        return create_app(manager, token=TOKEN, health=NaNMonitor()), manager.close
+
+    with serve(build) as served:
+        r = httpx.get(served.url + "/api/cache/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["layers"]["remote"]["latency_s"] is None
+    assert body["layers"]["remote"]["detail"] == {"rtt": None}
+    assert body["checked_at"] == 0.0
+    assert body["uptime_s"] == 0.0
