@@ -216,3 +216,36 @@ class MissingField(EventFieldError):
 
     def __init__(self, event: str, field: str, template: str, why: str = "missing") -> None:
         super().__init__(event, field, template, why)
+
+
+# -- the NovaCron domain caches (novacache.novacron) ------------------------------------
+
+__all__ += ["InvalidArgument", "SourceError"]
+
+
+class InvalidArgument(NovaCacheError, ValueError):
+    """A call of a domain cache got an argument it cannot use: an identifier that is
+    empty or holds a character that would change the key it names (``:``, a glob
+    character, a brace, blank or control characters), a time range that is not finite
+    or ends before it starts, an unknown warm-up scope or parameter. Nothing was read,
+    written or loaded."""
+
+
+class SourceError(NovaCacheError):
+    """A source of truth a domain cache reads through (the VM manager, the monitor, the
+    scheduler, the migration engine) failed, or answered with something that is not the
+    model it promised. Nothing was cached for the call; the source's own exception, if
+    any, is the ``__cause__``.
+
+    ``source`` names the source and ``op`` the call (``"vm.get_state"``); the message
+    names them and the identifier, never the source's payload.
+    """
+
+    def __init__(self, source: str, op: str, detail: str) -> None:
+        super().__init__(f"source {source!r} failed in {op}: {detail}")
+        self.source = source
+        self.op = op
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str, str]]:
+        return (type(self), (self.source, self.op, self.detail))

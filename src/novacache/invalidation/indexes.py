@@ -24,13 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, TierError, TierUnavailable
 from ..manager.tags import sqlite_error
 from ..tiers._keys import sqlite_key, sqlite_unkey
-from ._async.redisindex import AsyncRedisIndex
-from ._sync.redisindex import RedisIndex
+
+if TYPE_CHECKING:
+    from ._async.redisindex import AsyncRedisIndex
+    from ._sync.redisindex import RedisIndex
 
 __all__ = [
     "AsyncRedisIndex",
@@ -216,9 +218,14 @@ def indexes_for(
     """
     found: list[Any] = []
     if remote is not None and hasattr(remote, "tag_members"):
+        # Imported here: redis-py is an extra, and the embedded default runs without it.
         if inspect.iscoroutinefunction(remote.tag_members):
+            from ._async.redisindex import AsyncRedisIndex
+
             found.append(AsyncRedisIndex(remote))
         else:
+            from ._sync.redisindex import RedisIndex
+
             found.append(RedisIndex(remote))
     sqlite_store = getattr(store, "sync", store)  # AsyncSQLiteTier wraps an SQLiteTier
     path = getattr(sqlite_store, "path", None)
@@ -364,3 +371,16 @@ class PostgresIndex:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def __getattr__(name: str) -> Any:
+    """``AsyncRedisIndex`` / ``RedisIndex``, imported on first use (they need redis-py)."""
+    if name == "AsyncRedisIndex":
+        from ._async.redisindex import AsyncRedisIndex
+
+        return AsyncRedisIndex
+    if name == "RedisIndex":
+        from ._sync.redisindex import RedisIndex
+
+        return RedisIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,9 +31,10 @@ Subcommands:
     running server (or, ``--direct``, to the configured tiers).
 
 ``demo``
-    The multi-tier manager on the embedded default (L1 + an SQLite file, no server): a
-    short NovaCron-style workload (:mod:`novacache.ops.demo`) printing hit ratios per
-    tier, loader calls and latency percentiles.
+    A simulated NovaCron cluster on the domain caches (:mod:`novacache.novacron`), on
+    the embedded default (L1 + an SQLite file, no server) or with ``--redis``: the same
+    workload without the cache, with it, and with predictive pre-caching; a live table,
+    a report, a PNG plot and ``--json`` (:mod:`novacache.ops.demo`).
 """
 
 from __future__ import annotations
@@ -225,13 +226,30 @@ def build_parser() -> argparse.ArgumentParser:
     _soak_parser(sub)
     demo = sub.add_parser(
         "demo",
-        help="run a short workload through the multi-tier manager (no server needed)",
-        description="CacheManager on L1 + SQLite: VM lookups through get_or_load with a slow "
-        "loader, a stampede on a cold key, a restart served from the SQLite file.",
+        help="run a simulated NovaCron cluster through the domain caches (no server needed)",
+        description="A simulated NovaCron cluster (VMs, nodes, a scheduler, migrations, "
+        "state changes, slow sources) on the domain caches: the same workload without "
+        "the cache, with it, and with predictive pre-caching; a live table, a report, a "
+        "PNG plot and (--json) the figures.",
     )
     demo.add_argument(
-        "--quick", action="store_true", help="a few hundred lookups: a smoke test in seconds"
+        "--duration", type=float, default=22.0, metavar="S",
+        help="seconds of workload (default 22; the three phases share them)",
+    )  # fmt: skip
+    demo.add_argument("--redis", metavar="URL", help="add Redis as L2 (and the invalidation bus)")
+    demo.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="worker processes sharing L2/L3, each with its own L1 (default 1)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--threads", type=int, default=6, metavar="N", help="client threads per worker"
     )
+    demo.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON")
+    demo.add_argument(
+        "--plot", type=Path, metavar="PATH", default=Path("novacache-demo.png"),
+        help="where to write the PNG plot (default: novacache-demo.png)",
+    )  # fmt: skip
+    demo.add_argument("--quick", action="store_true", help="a 3-second run: a smoke test")
     demo.add_argument(
         "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
     )
@@ -366,7 +384,19 @@ def _soak(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    run(quick=args.quick, out=sys.stdout, workdir=args.dir)
+    if not args.duration > 0 or args.workers < 1 or args.threads < 1:
+        sys.stderr.write("novacache demo: --duration > 0, --workers and --threads >= 1\n")
+        return 2
+    run(
+        duration=3.0 if args.quick else args.duration,
+        workers=args.workers,
+        redis_url=args.redis,
+        threads=args.threads,
+        json_path=args.json,
+        plot_path=args.plot,
+        workdir=args.dir,
+        out=sys.stdout,
+    )
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The asyncio domain caches: the one hand-written source of ``../_sync``."""
