@@ -64,8 +64,11 @@ class CodecConfig:
     serializer: str = "msgpack"
 
     def build(self) -> Any:
-        """The :class:`~novacache.Codec` this section describes."""
+        """The :class:`~novacache.Codec` this section describes; it round-trips the
+        NovaCron models too (:mod:`novacache.novacron.models`), so the domain caches (the
+        warmers of ``novacache serve``) can run on the configured manager."""
         from .codec import Codec, KeyRing
+        from .novacron.models import MODELS
 
         ring = None
         if self.keys:
@@ -76,6 +79,7 @@ class CodecConfig:
             compression=self.compression,
             keyring=ring,
             pickle_key=self.pickle_key,
+            dataclasses=MODELS,
         )
 
 

@@ -282,3 +282,19 @@ def test_serve_refuses_a_warmers_factory_it_cannot_load(workdir: Path) -> None:
     run = novacache("serve", cwd=workdir)
     assert run.returncode == USAGE
     assert "http.warmers: cannot load 'nowhere_mod:warmers'" in run.stderr
+
+
+def test_the_demo_takes_redis_from_the_configuration(
+    tmp_path: Path, redis_standalone: Standalone, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from novacache.ops.cli import main
+
+    config_file = tmp_path / "novacache.toml"
+    config_file.write_text(f'[tiers.redis]\nurl = "{redis_standalone.url}"\n', encoding="utf-8")
+    plot = tmp_path / "p.png"
+    argv = ["demo", "--quick", "--dir", str(tmp_path), "--plot", str(plot)]
+    assert main([*argv, "--config", str(config_file)]) == 0
+    assert "L1 + Redis + SQLite" in capsys.readouterr().out
+    config_file.write_text("[tiers.redis]\nurl = 'http://x'\n", encoding="utf-8")
+    assert main([*argv, "--config", str(config_file)]) == USAGE
+    assert "tiers.redis.url: must be a redis://" in capsys.readouterr().err

@@ -630,3 +630,43 @@ def test_a_report_with_a_nan_latency_is_answered_with_null(tmp_path: Path) -> No
     assert body["layers"]["remote"]["detail"] == {"rtt": None}
     assert body["checked_at"] == 0.0
     assert body["uptime_s"] == 0.0
+
+
+def test_warmup_with_the_real_domain_cache(tmp_path: Path) -> None:
+    """The VM metadata cache of novacache.novacron as the warmer: a node's VMs are
+    loaded from the source; a target it refuses fails the job with its message."""
+    from novacache import config
+    from novacache.novacron import AsyncVMMetadataCache
+    from novacron._sources import VMs
+
+    cfg = config.parse({"tiers": {"sqlite": {"path": "s.db"}}}, base=tmp_path)
+    source = VMs(n=8, nodes=2)
+    holder: dict[str, Any] = {}
+
+    async def build() -> tuple[Any, Any]:
+        manager = await cfg.open_async_manager()  # its codec knows the NovaCron models
+        cache = AsyncVMMetadataCache(manager, source)
+        holder["cache"] = cache
+        return create_app(manager, token=TOKEN, warmers={"vm_metadata": cache}), manager.close
+
+    with serve(build) as served, httpx.Client(base_url=served.url) as http:
+        r = http.post(
+            "/api/cache/warmup",
+            json={"type": "vm_metadata", "scope": "node", "targets": ["n1"]},
+            headers=AUTH,
+        )
+        assert r.status_code == 202
+        ident = r.json()["id"]
+        assert wait_for(lambda: http.get(f"/api/cache/warmup/{ident}").json()["state"] == "done")
+        job = http.get(f"/api/cache/warmup/{ident}").json()
+        assert job["result"]["loaded"] == 4  # vm1, vm3, vm5, vm7 run on n1
+        assert job["progress"]["done"] == job["progress"]["total"]
+        r = http.post(
+            "/api/cache/warmup",
+            json={"type": "vm_metadata", "scope": "node", "targets": ["n:1"]},
+            headers=AUTH,
+        )
+        ident = r.json()["id"]
+        assert wait_for(lambda: http.get(f"/api/cache/warmup/{ident}").json()["state"] == "failed")
+        error = http.get(f"/api/cache/warmup/{ident}").json()["error"]
+        assert error.startswith("InvalidArgument: ")

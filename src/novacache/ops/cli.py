@@ -238,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument("--redis", metavar="URL", help="add Redis as L2 (and the invalidation bus)")
     demo.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="take --redis from this novacache.toml's [tiers.redis] (docs/http.md)",
+    )
+    demo.add_argument(
         "--workers", type=int, default=1, metavar="N",
         help="worker processes sharing L2/L3, each with its own L1 (default 1)",
     )  # fmt: skip
@@ -387,6 +393,17 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.duration > 0 or args.workers < 1 or args.threads < 1:
         sys.stderr.write("novacache demo: --duration > 0, --workers and --threads >= 1\n")
         return 2
+    if args.config is not None and args.redis is None:
+        from .. import config
+        from ..errors import ConfigurationError
+
+        try:
+            loaded = config.load(args.config)
+        except ConfigurationError as exc:
+            sys.stderr.write(f"novacache demo: {exc}\n")
+            return 2
+        if loaded.redis is not None:
+            args.redis = loaded.redis.url
     run(
         duration=3.0 if args.quick else args.duration,
         workers=args.workers,
