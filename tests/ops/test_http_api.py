@@ -670,3 +670,30 @@ def test_warmup_with_the_real_domain_cache(tmp_path: Path) -> None:
         assert wait_for(lambda: http.get(f"/api/cache/warmup/{ident}").json()["state"] == "failed")
         error = http.get(f"/api/cache/warmup/{ident}").json()["error"]
         assert error.startswith("InvalidArgument: ")
+
+
+def test_finished_jobs_are_forgotten_past_keep_jobs_even_behind_a_running_one(
+    tmp_path: Path, redis_standalone: Standalone
+) -> None:
+    """A long job (here: held by a gate) must not keep every later finished job alive:
+    the job table stays bounded by keep_jobs finished jobs plus the unfinished ones."""
+    gate = asyncio.Event()
+    with _rig(tmp_path, redis_standalone.url, gate=gate, max_warmup_jobs=2) as rig:
+        jobs = rig.served.app.state.novacache.jobs
+
+        def post(kind: str) -> str:
+            r = rig.http.post("/api/cache/warmup", json={"type": kind}, headers=AUTH)
+            assert r.status_code == 202
+            return str(r.json()["id"])
+
+        held = post("vm_metadata")  # waits on the gate: running, the oldest job
+        assert wait_for(lambda: jobs[held].state == "running")
+        first = None
+        for _ in range(260):
+            ident = post("resource_allocation")
+            first = first or ident
+            assert wait_for(lambda ident=ident: jobs[ident].state == "done")  # type: ignore[misc]
+        assert len(jobs) <= 256 + 2
+        assert held in jobs
+        assert rig.http.get(f"/api/cache/warmup/{first}").status_code == 404
+        rig.served.loop.call_soon_threadsafe(gate.set)

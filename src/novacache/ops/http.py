@@ -131,6 +131,7 @@ class _Api:
         latency: Callable[[], Mapping[str, float | None]] | None,
         max_warmup_jobs: int,
         max_warmup_queue: int,
+        keep_jobs: int,
         usage_interval: float,
         batch_interval: float,
     ) -> None:
@@ -149,6 +150,7 @@ class _Api:
         self.latency = latency
         self.max_warmup_jobs = max_warmup_jobs
         self.max_warmup_queue = max_warmup_queue
+        self.keep_jobs = keep_jobs
         self.usage_interval = usage_interval
         self._usage: dict[str, tuple[int | None, int | None]] = {}
         self._usage_at = -math.inf
@@ -522,14 +524,17 @@ class _Api:
             )
         job = _Job(self.new_id(), kind, scope, priority, targets, parameters)
         self.jobs[job.id] = job
-        while len(self.jobs) > 256:  # forget the oldest finished jobs
-            oldest = next(iter(self.jobs.values()))
-            if oldest.state in ("queued", "running"):
-                break
-            self.jobs.popitem(last=False)
+        self._forget()
         queue.put_nowait((_PRIORITY[priority], next(self._ids), job))
         log.info("warmup %s queued: %s scope=%s targets=%d", job.id, kind, scope, len(targets))
         return _json(job.to_dict(), 202, {"Location": f"/api/cache/warmup/{job.id}"})
+
+    def _forget(self) -> None:
+        """Keep at most ``keep_jobs`` finished jobs (the oldest go first); queued and
+        running jobs are always kept (at most ``max_warmup_queue`` + ``max_warmup_jobs``)."""
+        finished = [i for i, j in self.jobs.items() if j.state in ("done", "failed")]
+        for ident in finished[: max(len(finished) - self.keep_jobs, 0)]:
+            del self.jobs[ident]
 
     def _start_workers(self) -> asyncio.PriorityQueue[tuple[int, int, _Job]]:
         if self._queue is None:
@@ -701,6 +706,7 @@ def create_app(
     latency: Callable[[], Mapping[str, float | None]] | None = None,
     max_warmup_jobs: int = 2,
     max_warmup_queue: int = 32,
+    keep_jobs: int = 256,
     usage_interval: float = 1.0,
     batch_interval: float = 0.05,
 ) -> Starlette:
@@ -721,7 +727,8 @@ def create_app(
         the latter pings the tiers itself.
     :param warmers: ``{type: domain cache}`` whose ``warmup(scope, targets, *,
         parameters, progress)`` runs a warmup job; at most ``max_warmup_jobs`` run at
-        once and ``max_warmup_queue`` wait (more: 429).
+        once and ``max_warmup_queue`` wait (more: 429); the last ``keep_jobs`` finished
+        jobs can be read back (``GET /api/cache/warmup/{id}``).
     :param metrics: an ASGI app serving ``GET /metrics`` (the Prometheus exposition);
         absent: 503.
     :param latency: ``() -> {slot: mean seconds}`` for the stats' ``avg_latency_ms``
@@ -743,6 +750,7 @@ def create_app(
         ("max_keys", max_keys, 1),
         ("max_warmup_jobs", max_warmup_jobs, 1),
         ("max_warmup_queue", max_warmup_queue, 1),
+        ("keep_jobs", keep_jobs, 1),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigurationError(f"{name} must be an int >= {low}, not {value!r}")
@@ -767,6 +775,7 @@ def create_app(
         latency=latency,
         max_warmup_jobs=max_warmup_jobs,
         max_warmup_queue=max_warmup_queue,
+        keep_jobs=keep_jobs,
         usage_interval=usage_interval,
         batch_interval=batch_interval,
     )
