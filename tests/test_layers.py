@@ -22,6 +22,8 @@ SOURCES = Path(__file__).resolve().parent.parent / "src" / "novacache"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ops",),
     ("benchmark",),
+    # novacache.toml: builds managers on the tiers, codec and NovaCron models it names.
+    ("config",),
     ("novacron",),
     ("invalidation",),
     ("manager", "consistency"),
