@@ -23,9 +23,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ops",),
     ("benchmark",),
     # The operations library (SUBPARTS) sits below the benchmark, which measures it; the
-    # rest of ops/ (the command line, the demo) above it, since it runs the benchmark.
+    # rest of ops/ (the command line, the demo, the HTTP API) above it, since it runs the
+    # benchmark.
     ("ops.metrics",),
     ("ops.health",),
+    # novacache.toml: builds managers on the tiers, codec and NovaCron models it names.
+    ("config",),
     ("novacron",),
     ("invalidation",),
     ("manager", "consistency"),

@@ -1,5 +1,6 @@
-"""Fixtures of the operations tests (metrics, health, dashboard): the real servers of the
-tier tests (every process they start is stopped at the end of the session)."""
+"""Fixtures of the operations tests (metrics, health, dashboard, the HTTP API and the
+CLI): the real servers of the tier tests (every process they start is stopped at the
+end of the session)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import novacache
 
 __all__ = ["SectionFailed", "run_section"]
 
-_SECTIONS = ("codec_bench", "cachetools_bench", "manager_bench")
+_SECTIONS = ("codec_bench", "cachetools_bench", "manager_bench", "http_bench")
 
 _CHILD = """\
 import json, sys

@@ -25,6 +25,11 @@ Subcommands:
     lost writes, resurrected deletes, RSS, recovery after each fault
     (:mod:`novacache.benchmark.soak`, docs/soak.md).
 
+``serve`` | ``stats`` | ``invalidate`` | ``health`` | ``warmup``
+    The operator's commands (:mod:`novacache.ops.admin`, docs/http.md): ``serve`` runs
+    the HTTP management API on the tiers of ``novacache.toml``; the others talk to a
+    running server (or, ``--direct``, to the configured tiers).
+
 ``demo``
     A simulated NovaCron cluster on the domain caches (:mod:`novacache.novacron`), on
     the embedded default (L1 + an SQLite file, no server) or with ``--redis``: the same
@@ -46,9 +51,10 @@ __all__ = ["build_parser", "main"]
 CODEC_ROW = "codec"
 CACHETOOLS_ROW = "cachetools"
 MANAGER_ROW = "manager"
-_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW)
-# Sections run only when --only names them (the manager section needs Redis).
-_OPT_IN = (MANAGER_ROW,)
+HTTP_ROW = "http"
+_SECTIONS = (CODEC_ROW, CACHETOOLS_ROW, MANAGER_ROW, HTTP_ROW)
+# Sections run only when --only names them (the manager and http sections need Redis).
+_OPT_IN = (MANAGER_ROW, HTTP_ROW)
 
 
 def _all_rows() -> tuple[str, ...]:
@@ -232,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument("--redis", metavar="URL", help="add Redis as L2 (and the invalidation bus)")
     demo.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="take --redis from this novacache.toml's [tiers.redis] (docs/http.md)",
+    )
+    demo.add_argument(
         "--workers", type=int, default=1, metavar="N",
         help="worker processes sharing L2/L3, each with its own L1 (default 1)",
     )  # fmt: skip
@@ -247,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", metavar="PATH", type=Path, help="where to make the temp dir (default: system)"
     )
+    from .admin import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -378,6 +393,17 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.duration > 0 or args.workers < 1 or args.threads < 1:
         sys.stderr.write("novacache demo: --duration > 0, --workers and --threads >= 1\n")
         return 2
+    if args.config is not None and args.redis is None:
+        from .. import config
+        from ..errors import ConfigurationError
+
+        try:
+            loaded = config.load(args.config)
+        except ConfigurationError as exc:
+            sys.stderr.write(f"novacache demo: {exc}\n")
+            return 2
+        if loaded.redis is not None:
+            args.redis = loaded.redis.url
     run(
         duration=3.0 if args.quick else args.duration,
         workers=args.workers,
@@ -409,8 +435,11 @@ def _bench(args: argparse.Namespace) -> int:
     with_codec = CODEC_ROW in rows
     with_cachetools = CACHETOOLS_ROW in rows
     with_manager = MANAGER_ROW in rows
-    if with_manager:
+    with_http = HTTP_ROW in rows
+    if with_manager or with_http:
         problem = _manager_precheck(args)
+        if problem is None and with_http:
+            problem = _http_precheck()
         if problem:
             print(f"novacache bench: {problem}", file=sys.stderr)
             return 2
@@ -439,7 +468,7 @@ def _bench(args: argparse.Namespace) -> int:
     document: dict[str, object] = {}
     if trace_only:
         options = BenchOptions.quick(rows=()) if args.quick else BenchOptions(rows=())
-        with_codec = with_cachetools = with_manager = False
+        with_codec = with_cachetools = with_manager = with_http = False
     if options.rows:
         results = run(options, progress)
         sys.stdout.write(render(results))
@@ -475,6 +504,10 @@ def _bench(args: argparse.Namespace) -> int:
         code = _manager(args, progress, document)
         if code:
             return code
+    if with_http:
+        code = _http(args, progress, document)
+        if code:
+            return code
     if args.traces:
         code = _traces(args, progress, document)
         if code:
@@ -501,6 +534,43 @@ def _manager_precheck(args: argparse.Namespace) -> str | None:
     if find_redis_server() is None:
         return "the manager section needs redis-server on PATH, or --redis URL"
     return None
+
+
+def _http_precheck() -> str | None:
+    """Why the http section cannot run (``None``: it can)."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return "the http section needs starlette and uvicorn: pip install 'novacache[http]'"
+    return None
+
+
+def _http(
+    args: argparse.Namespace, progress: Callable[[str], None], document: dict[str, object]
+) -> int:
+    from ..benchmark import http_bench
+    from ..benchmark.isolated import SectionFailed, run_section
+
+    options: dict[str, Any] = {"pin": "split" if args.pin == "same" else args.pin}
+    for name in ("redis", "rounds"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    progress("measuring http (child process): the management API beside a bare endpoint")
+    try:
+        doc = run_section("http_bench", quick=args.quick, options=options, progress=progress)
+    except SectionFailed as exc:
+        print(f"novacache bench: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(
+        "\nhttp: the management API (one uvicorn worker) beside a bare Starlette endpoint"
+        " on the same server; ratio = req/s over the floor's in the same round (target"
+        " printed, never asserted)\n" + http_bench.format_report(doc) + "\n"
+    )
+    sys.stdout.flush()
+    document["http"] = doc
+    return 0
 
 
 def _manager(
@@ -602,6 +672,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "soak":
         return _soak(args)
+    from .admin import COMMANDS, run
+
+    if args.command in COMMANDS:
+        return run(args)
     return 2  # pragma: no cover - argparse refuses unknown commands first
 
 
