@@ -435,43 +435,118 @@ cdef double _number(object x, str what) except? -1.0:
     return f
 
 
+# -- the hybrid logical clock (pure twin: novacache.consistency.hlc) --------------------
+
+cdef long long _HLC_MAX = 0x7FFFFFFFFFFFFFFF
+cdef long long _HLC_AHEAD = (<long long>60000) << 16  # MAX_AHEAD_MS, as a stamp
+cdef long long _hlc_last = 0
+cdef long long _hlc_ceiling = 0
+
+
+cdef inline long long _wall_stamp(double now) noexcept:
+    if not (now >= 0 and now < 1e13):  # NaN included
+        return 0
+    return (<long long>(now * 1000.0)) << 16
+
+
+def hlc_tick(double now):
+    """See ``novacache.consistency.hlc.tick`` (the GIL makes this one step)."""
+    global _hlc_last, _hlc_ceiling
+    cdef long long wall = _wall_stamp(now)
+    cdef long long stamp
+    if wall + _HLC_AHEAD > _hlc_ceiling:
+        _hlc_ceiling = wall + _HLC_AHEAD
+    stamp = _hlc_last + 1 if _hlc_last >= wall else wall
+    if stamp > _HLC_MAX or stamp < 0:
+        stamp = _HLC_MAX
+    _hlc_last = stamp
+    return stamp
+
+
+cdef inline void _observe(long long stamp):
+    global _hlc_last, _hlc_ceiling
+    if stamp <= _hlc_last:
+        return
+    if stamp > _hlc_ceiling:
+        _hlc_ceiling = _wall_stamp(_time()) + _HLC_AHEAD
+        if stamp > _hlc_ceiling:
+            return
+    _hlc_last = stamp
+
+
+def hlc_observe(stamp):
+    """See ``novacache.consistency.hlc.observe``."""
+    if PyLong_CheckExact(stamp) and 0 <= stamp <= _HLC_MAX:
+        _observe(<long long>stamp)
+
+
+def hlc_last():
+    """See ``novacache.consistency.hlc.last``."""
+    return _hlc_last
+
+
+cdef object _int_field(object x, object top, str what):
+    if not PyLong_CheckExact(x) or not (0 <= x <= top):
+        raise ValueError(f"malformed envelope: {what} is not an int in [0, {top}]")
+    return x
+
+
+cdef object _MAX_WRITER = 0xFFFFFFFF
+cdef object _MAX_STAMP = 0x7FFFFFFFFFFFFFFF
+
+
 def open_envelope(decoded, clock=_time):
     """See ``novacache.manager.envelope.open_envelope``: the same checks, the same
-    errors, the same result."""
+    errors, the same result (and the same clock merge)."""
     cdef Py_ssize_t n
     cdef double deadline, lifetime, fresh_until = 0.0, delta = 0.0, beta = 0.0
     cdef double now, remaining, fresh
+    cdef bint swr
     if not PyList_CheckExact(decoded):
         raise ValueError("not a novacache envelope")
     cdef list env = <list>decoded
     n = len(env)
     version = env[0] if n else None
-    if not PyLong_CheckExact(version) or not (
-        (n == 4 and version == 1) or (n == 7 and version == 2)
-    ):
+    if not PyLong_CheckExact(version):
         raise ValueError("not a novacache envelope")
+    if n == 6 and version == 3:
+        swr = False
+    elif n == 9 and version == 4:
+        swr = True
+    elif (n == 4 and version == 1) or (n == 7 and version == 2):
+        swr = n == 7
+    else:
+        raise ValueError("not a novacache envelope")
+    stamp = writer = 0
+    if n == 6 or n == 9:
+        stamp = _int_field(env[n - 2], _MAX_STAMP, "stamp")
+        writer = _int_field(env[n - 1], _MAX_WRITER, "writer")
     expires_at = env[1]
     ttl = env[2]
     value = env[3]
     if expires_at is None:
-        if ttl is not None or n != 4:
+        if ttl is not None or swr:
             raise ValueError("malformed envelope: a lifetime without a deadline")
-        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0))
+        if stamp:
+            _observe(<long long>stamp)
+        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0, stamp, writer))
     deadline = _number(expires_at, "expires_at")
     lifetime = _number(ttl, "ttl")
     if not lifetime > 0:
         raise ValueError("malformed envelope: ttl is not > 0")
-    if n == 7:
+    if swr:
         fresh_until = _number(env[4], "fresh_until")
         delta = _number(env[5], "delta")
         beta = _number(env[6], "beta")
         if delta < 0 or beta < 0:
             raise ValueError("malformed envelope: negative delta or beta")
+    if stamp:
+        _observe(<long long>stamp)
     now = clock()
     remaining = min(deadline - now, lifetime)
     if not remaining > 0:
         return None
-    if n == 4:
-        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0))
+    if not swr:
+        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0, stamp, writer))
     fresh = min(fresh_until - now, remaining)
-    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta))
+    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta, stamp, writer))
