@@ -143,14 +143,14 @@ def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
 
 
-def read(self, key, dict down):
+def read(self, key, dict down, seen=None):
     """``CacheManager._read``, compiled: the entry of ``key`` from the first tier below L1
     that holds it (promoted to the tiers above), or ``None``; its pure twin is the
     generated synchronous ``_read`` (the asyncio source's body), which it follows step
     for step."""
     below = <tuple>self._below
     bus = self.bus
-    gen = bus.generation if bus is not None else 0
+    gen = self._local_writes + (bus.generation if bus is not None else 0)
     count = self._count
     cdef Py_ssize_t i
     for i in range(len(below)):
@@ -164,14 +164,22 @@ def read(self, key, dict down):
             continue
         if frame is None:
             count(self._misses[slot])
+            if seen is None:
+                seen = {}
+            seen[slot] = None
             continue
         env = self._open(slot, key, frame)
         if env is None:
+            if seen is None:
+                seen = {}
+            seen[slot] = frame
             continue
         count(self._hits[slot])
+        if seen is not None:
+            seen[slot] = frame
         if i:
-            self._promote(key, frame, env, below[:i], gen, down)
-        elif self.local is not None:
+            return self._promote(key, frame, env, below[:i], gen, down, seen)
+        if self.local is not None:
             self._fill_l1(key, len(frame), env, gen)
         return env
     return None
@@ -190,7 +198,7 @@ def fill_l1(self, key, Py_ssize_t size, env, gen):
     deadline, no bus) done here."""
     local = self.local
     if type(local) is not _LocalCache or not self.router.everywhere or (
-        env.fresh is not None or self.bus is not None
+        env.fresh is not None or self.bus is not None or gen != self._local_writes
     ):
         self._fill_l1_any(key, size, env, gen)
         return

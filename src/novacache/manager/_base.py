@@ -6,13 +6,17 @@ from __future__ import annotations
 import inspect
 import math
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
 from ..coherence import InvalidationBus
+from ..consistency import hlc
+from ..consistency.resolve import DELETED, Resolution, Resolver, Versioned, resolver
 from ..errors import (
     CodecError,
     ConfigurationError,
@@ -24,7 +28,7 @@ from ..errors import (
 )
 from ..tiers._checks import MAX_TTL
 from . import _kit
-from .envelope import Envelope, open_envelope, seal
+from .envelope import TOMBSTONE_TTL, Envelope, open_envelope, read_tombstone, seal
 from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import AnyTagIndex, indexes_for
@@ -51,6 +55,20 @@ _ReportNew = Callable[[type[WriteReport], _Fields], WriteReport]
 #: WriteReport(written, failed) without the NamedTuple's Python-level __new__.
 new_report: _ReportNew = tuple.__new__
 Hits = Mapping[str, tuple[bytes, Envelope]]
+# What a read saw in each tier below L1 it asked, by slot: the frame (a tombstone or an
+# entry it could not use included) or None (absent). A write-back stores over exactly
+# that, or not at all (the tiers' set_if): see docs/consistency.md.
+Seen: TypeAlias = "dict[str, bytes | None]"
+
+#: Keys per tier whose failed writes are remembered for repair (beyond: the tier is
+#: cleared when it answers again; counted as ``repair_overflows``).
+REPAIR_LIMIT = 100_000
+#: The last keys written through the remote tier, repaired when it fails: writes it
+#: confirmed shortly before a crash may be missing from its append-only file.
+RECENT_WRITES = 20_000
+#: Seconds between two replays of the repair logs (the background repairer).
+REPAIR_INTERVAL = 0.1
+MODELS = {"eventual": None}  # consistency models by name (the hook: see model_for)
 
 
 # (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
@@ -197,6 +215,10 @@ class ManagerBase(Generic[TierT]):
         on_write_error: WritePolicy,
         on_error: ErrorHook | None,
         clock: Callable[[], float],
+        resolve: Resolution = "highest_version",
+        tombstone_ttl: float = TOMBSTONE_TTL,
+        consistency: Mapping[str, str] | None = None,
+        repair_probe: float | None = 1.0,
     ) -> None:
         if on_write_error not in ("raise", "report"):
             raise ConfigurationError("on_write_error is 'raise' or 'report'")
@@ -233,6 +255,57 @@ class ManagerBase(Generic[TierT]):
         # hooks the write and load paths call when it is set (one test each otherwise).
         self._on_write: Any = None
         self.invalidation: Any = None
+        # -- consistency (docs/consistency.md) --
+        self._resolve: Resolver = resolver(resolve)
+        life = check_ttl(tombstone_ttl)
+        if life is None:
+            raise ConfigurationError("tombstone_ttl must be a finite number of seconds > 0")
+        self.tombstone_ttl: float = life
+        # Writes and deletes of this process that reached the tiers (read before a read
+        # below begins: a fill of L1 from that read is skipped when it changed).
+        self._local_writes = 0
+        # Per tier below: the keys whose write failed there (key -> None, in order), to
+        # remove from that tier when it answers again; None: the log overflowed.
+        self._repairs: dict[str, dict[str, None] | None] = {slot: {} for slot, _ in self._below}
+        self._repair_lock = threading.Lock()
+        self._outage: set[str] = set()
+        self._recent: deque[str] | None = deque(maxlen=RECENT_WRITES) if remote else None
+        self._repairer: Any = None
+        if repair_probe is not None and (
+            isinstance(repair_probe, bool)
+            or not isinstance(repair_probe, (int, float))
+            or not 0 < repair_probe < math.inf
+        ):
+            raise ConfigurationError("repair_probe must be None or a number of seconds > 0")
+        self.repair_probe = repair_probe
+        self._probed: dict[str, float] = {}
+        self._models: tuple[tuple[str, str], ...] = self._check_models(consistency)
+
+    @staticmethod
+    def _check_models(consistency: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+        """The per-prefix consistency models, longest prefix first (the hook where the
+        models other than ``eventual`` plug in: :data:`MODELS`)."""
+        if consistency is None:
+            return ()
+        if not isinstance(consistency, Mapping):
+            raise ConfigurationError("consistency must map key prefixes to model names")
+        out = []
+        for prefix, model in consistency.items():
+            if not isinstance(prefix, str) or model not in MODELS:
+                raise ConfigurationError(
+                    f"consistency: {prefix!r}: {model!r} is not a model of this novacache"
+                    f" (known: {', '.join(sorted(MODELS))})"
+                )
+            out.append((prefix, model))
+        return tuple(sorted(out, key=lambda pm: -len(pm[0])))
+
+    def model_for(self, key: str) -> str:
+        """The consistency model of ``key``: that of the longest prefix given in
+        ``consistency=`` that ``key`` starts with, else ``"eventual"``."""
+        for prefix, model in self._models:
+            if key.startswith(prefix):
+                return model
+        return "eventual"
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
@@ -244,6 +317,12 @@ class ManagerBase(Generic[TierT]):
     # -- failures ---------------------------------------------------------------------
 
     def _report(self, op: str, slot: str, exc: BaseException) -> None:
+        if (
+            isinstance(exc, (TierUnavailable, TierTimeout))
+            and slot in self._repairs
+            and slot not in self._outage
+        ):
+            self._suspect(slot)
         hook = self.on_error
         if hook is not None:
             try:
@@ -271,11 +350,16 @@ class ManagerBase(Generic[TierT]):
 
     def _open(self, slot: str, key: str, frame: bytes) -> Envelope | None:
         """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
-        when it is corrupt or expired."""
+        when it is corrupt, expired or a delete's tombstone."""
         try:
             envelope = open_envelope(self.codec.decode(key, frame), self.clock)
         except (CodecError, ValueError):
-            self.stats.count(slot, "corrupt")
+            deleted = read_tombstone(frame)
+            if deleted is not None:
+                hlc.observe(deleted.stamp)
+                self.stats.count(slot, "tombstones")
+            else:
+                self.stats.count(slot, "corrupt")
             return None
         if envelope is None:
             self.stats.count(slot, "expired")
@@ -307,7 +391,11 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             return False
         bus = self.bus
-        if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
+        if gen is not None and gen != self._generation():
+            local.pop(key, None)  # a write or an invalidation since the read began
+            self.stats.add("l1_skipped")
+            return False
+        if bus is not None and not bus.healthy:
             local.pop(key, None)
             self.stats.add("l1_skipped")
             return False
@@ -333,7 +421,7 @@ class ManagerBase(Generic[TierT]):
             return
         if not self.router.everywhere and LOCAL not in self.router.tiers(key, size):
             return
-        if env.fresh is not None or self.bus is not None:
+        if env.fresh is not None or self.bus is not None or gen != self._local_writes:
             self._to_l1(key, env.value, self._l1_ttl(env), gen)
             return
         ttl = env.remaining
@@ -346,9 +434,123 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             self.stats.add("l1_refused")
 
-    def _bus_generation(self) -> int:
+    def _generation(self) -> int:
+        """What a read below L1 notes before it begins, to fill L1 only when it has not
+        changed since: this process's writes plus the invalidations the bus applied."""
         bus = self.bus
-        return bus.generation if bus is not None else 0
+        return self._local_writes + (bus.generation if bus is not None else 0)
+
+    _bus_generation = _generation
+
+    # -- consistency: write-backs, repairs, resolution ----------------------------------
+
+    def _newer_delete(self, env: Envelope, seen: Seen | None) -> bool:
+        """Whether a tier above holds a delete's tombstone that wins over ``env`` (read
+        below it): then the key was deleted after that entry was written."""
+        if not seen:
+            return False
+        for slot, frame in seen.items():
+            deleted = read_tombstone(frame) if frame is not None else None
+            if deleted is None:
+                continue
+            here = Versioned(env.value, env.version, "below", env.remaining)
+            if self._winner(Versioned(DELETED, deleted, slot), here).value is DELETED:
+                return True
+        return False
+
+    def _winner(self, a: Versioned, b: Versioned) -> Versioned:
+        """The copy the ``resolve=`` rule keeps (``a`` when a user rule fails)."""
+        try:
+            won = self._resolve(a, b)
+        except Exception:
+            self.stats.add("resolve_errors")
+            return a
+        if won is not a and won is not b:
+            self.stats.add("resolve_errors")
+            return a
+        return won
+
+    def _suspect(self, slot: str) -> None:
+        """Tier ``slot`` failed as unreachable: remember to repair, once it answers
+        again, the keys written through it just before (a server that crashed may come
+        back from its append-only file without them) and start the repairer."""
+        with self._repair_lock:
+            if slot in self._outage:
+                return
+            self._outage.add(slot)
+            self._probed[slot] = time.monotonic()
+            recent = self._recent if slot == REMOTE else None
+            if recent:
+                self._log_failed_locked(slot, list(recent))
+        self._start_repairer()
+
+    def _log_failed(self, slot: str, keys: Iterable[str]) -> None:
+        """Remember that a write of ``keys`` failed on tier ``slot`` (see repair)."""
+        with self._repair_lock:
+            self._log_failed_locked(slot, keys)
+        self._start_repairer()
+
+    def _log_failed_locked(self, slot: str, keys: Iterable[str]) -> None:
+        log = self._repairs.get(slot, {})
+        if log is None:
+            return  # overflowed: the whole tier is cleared on recovery
+        for key in keys:
+            log.pop(key, None)
+            log[key] = None
+        if len(log) > REPAIR_LIMIT:
+            self._repairs[slot] = None
+            self.stats.add("repair_overflows")
+
+    def _take_repairs(self, slot: str) -> list[str] | None:
+        """A snapshot of the keys to repair on ``slot`` (``None``: clear the tier)."""
+        with self._repair_lock:
+            log = self._repairs.get(slot, {})
+            return None if log is None else list(log)
+
+    def _repaired(self, slot: str, keys: list[str] | None) -> None:
+        """``keys`` (``None``: all) are repaired on ``slot``; keys whose write failed
+        again meanwhile stay logged only if they were re-added after the snapshot (they
+        are moved to the end: a re-add during the repair is replayed next round)."""
+        with self._repair_lock:
+            if keys is None:
+                self._repairs[slot] = {}
+            else:
+                log = self._repairs.get(slot)
+                if log is not None:
+                    for key in keys:
+                        log.pop(key, None)
+            if not self._repairs.get(slot):
+                self._outage.discard(slot)
+
+    def _answers(self, slot: str, tier: Any) -> bool:
+        """Whether tier ``slot`` has shown it answers again: its circuit breaker has a
+        success on record since its last failure (a call of this process went through),
+        or, for Redis, the invalidation bus is healthy (its heartbeat went round). The
+        repairer waits for that instead of paying timeouts of its own against a server
+        that is still frozen; a tier without a breaker is simply tried."""
+        breaker = getattr(tier, "breaker", None)
+        if breaker is None or breaker.idle:
+            return True
+        bus = self.bus
+        return slot == REMOTE and bus is not None and bus.healthy
+
+    def _probe_due(self, slot: str) -> bool:
+        """Whether the repairer may ping tier ``slot`` now (``repair_probe`` seconds
+        after the failure and after its last ping), though no call of this process went
+        through: so a process that writes nothing more still repairs what it left."""
+        if self.repair_probe is None:
+            return False
+        now = time.monotonic()
+        if now - self._probed.get(slot, 0.0) < self.repair_probe:
+            return False
+        self._probed[slot] = now
+        return True
+
+    def _pending_repairs(self) -> bool:
+        return any(log is None or log for log in self._repairs.values())
+
+    def _start_repairer(self) -> None:
+        """Start the background repairer (subclasses: a thread or a task)."""
 
     def _promotion_batches(
         self, slot: str, hits: Hits
