@@ -112,6 +112,15 @@ class InvalidationBus:
         """Whether invalidations are known to reach this process now."""
         return self._healthy
 
+    def now(self) -> float:
+        """The bus's clock (its ``clock``): the time :meth:`heard_since` compares with."""
+        return float(self._clock())
+
+    def heard_since(self, when: float) -> bool:
+        """Whether the bus is healthy and one of its heartbeats sent after ``when`` (the
+        bus's clock, :meth:`now`) came back: the server answered since then."""
+        return self._healthy and self._beat_sent > when
+
     def attach(self, local: LocalCache) -> None:
         """Start serving ``local``: subscribe and start the heartbeat and watchdog
         threads. Never raises because Redis is down: the bus then starts unhealthy and

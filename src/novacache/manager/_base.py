@@ -279,6 +279,7 @@ class ManagerBase(Generic[TierT]):
             raise ConfigurationError("repair_probe must be None or a number of seconds > 0")
         self.repair_probe = repair_probe
         self._probed: dict[str, float] = {}
+        self._lost_at: dict[str, float] = {}  # the bus's clock when the tier failed
         self._models: tuple[tuple[str, str], ...] = self._check_models(consistency)
 
     @staticmethod
@@ -479,6 +480,7 @@ class ManagerBase(Generic[TierT]):
                 return
             self._outage.add(slot)
             self._probed[slot] = time.monotonic()
+            self._lost_at[slot] = self.bus.now() if self.bus is not None else 0.0
             recent = self._recent if slot == REMOTE else None
             if recent:
                 self._log_failed_locked(slot, list(recent))
@@ -525,14 +527,21 @@ class ManagerBase(Generic[TierT]):
     def _answers(self, slot: str, tier: Any) -> bool:
         """Whether tier ``slot`` has shown it answers again: its circuit breaker has a
         success on record since its last failure (a call of this process went through),
-        or, for Redis, the invalidation bus is healthy (its heartbeat went round). The
+        or, for Redis, a heartbeat of the invalidation bus on the same server went round
+        since the failure (then the breaker is closed at once, not after its cooldown). The
         repairer waits for that instead of paying timeouts of its own against a server
         that is still frozen; a tier without a breaker is simply tried."""
         breaker = getattr(tier, "breaker", None)
         if breaker is None or breaker.idle:
             return True
         bus = self.bus
-        return slot == REMOTE and bus is not None and bus.healthy
+        since = self._lost_at.get(slot, 0.0)
+        if slot == REMOTE and bus is not None and self._bus_on_remote() and bus.heard_since(since):
+            # The bus's heartbeat went round this very server since it was lost: it
+            # answers, so its breaker need not wait for its cooldown to let us repair.
+            breaker.reset()
+            return True
+        return False
 
     def _probe_due(self, slot: str) -> bool:
         """Whether the repairer may ping tier ``slot`` now (``repair_probe`` seconds
@@ -615,13 +624,19 @@ class ManagerBase(Generic[TierT]):
     def _bus_down(self, down: Down) -> TierError | None:
         """The error of the Redis tier when it was unreachable earlier in this call and
         the bus publishes to the same server (then the bus is not tried either)."""
-        bus, remote = self.bus, self.remote
         error = down.get(REMOTE)
-        if bus is None or error is None:
+        if self.bus is None or error is None:
             return None
+        return error if self._bus_on_remote() else None
+
+    def _bus_on_remote(self) -> bool:
+        """Whether the invalidation bus runs on the Redis server of the remote tier."""
+        bus, remote = self.bus, self.remote
+        if bus is None or remote is None:
+            return False
         config = getattr(remote, "config", None)
         same = config is not None and getattr(bus.tier, "config", None) == config
-        return error if bus.tier is remote or same else None
+        return bus.tier is remote or same
 
     def _write_ttls(self, ttl: float | None, fresh: Freshness) -> tuple[float | None, float]:
         """The TTL a write gives the tiers below (past ``ttl`` by the grace period) and
