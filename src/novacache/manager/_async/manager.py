@@ -326,6 +326,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, AsyncTier]] = []
         down: Down = {}
+        seen: dict[str, Seen] = {}  # what each tier asked held, by key (see _read)
         for slot, tier in self._below:
             if not missing:
                 break
@@ -335,17 +336,25 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._read_failed("get_many", slot, exc, down)
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
-            for key, frame in frames.items():
-                env = self._open(slot, key, frame)
-                if env is not None:
-                    hits[key] = (frame, env)
+            deleted: set[str] = set()
+            for key in missing:
+                frame = frames.get(key)
+                env = None if frame is None else self._open(slot, key, frame)
+                if env is None:
+                    seen.setdefault(key, {})[slot] = frame
+                elif self._newer_delete(env, seen.get(key)):
+                    deleted.add(key)  # a tier above holds a newer delete: a miss
+                else:
+                    hits[key] = (frame, env)  # type: ignore[assignment]
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                await self._promote_many(hits, tuple(t for t in above if t[0] not in down), gen)
+                live = tuple(t for t in above if t[0] not in down)
+                await self._promote_many(hits, live, gen, seen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
-                missing = [k for k in missing if k not in hits]
+            if hits or deleted:
+                missing = [k for k in missing if k not in hits and k not in deleted]
             above.append((slot, tier))
         return {k: found[k] for k in wanted if k in found}
 
@@ -354,21 +363,40 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         hits: Hits,
         above: tuple[tuple[str, AsyncTier], ...],
         gen: int,
+        seen: dict[str, Seen],
     ) -> None:
-        """Write hits from below to the tiers above: one ``set_many`` per tier for the
-        entries without expiry and one for the others, with the longest remaining life
-        among them (the envelope's own deadline still ends each entry on time)."""
+        """Write hits from below to the tiers above, each key only over what the read
+        saw there (``set_if``, one call per key); to a tier without ``set_if``: one
+        ``set_many`` for the entries without expiry and one for the others, with the
+        longest remaining life among them (the envelope's deadline still ends each
+        entry on time)."""
+        refused: set[str] = set()
         for slot, tier in above:
-            for batch, ttl in self._promotion_batches(slot, hits):
+            if getattr(tier, "set_if", None) is None:
+                for batch, ttl in self._promotion_batches(slot, hits):
+                    try:
+                        await tier.set_many(batch, ttl)
+                    except (TierError, ValueError) as exc:
+                        self.stats.count(slot, "promote_errors")
+                        self._report("promote", slot, exc)
+                continue
+            route = self.router.tiers
+            for key, (frame, env) in hits.items():
+                if slot not in route(key, len(frame)) or slot not in seen.get(key, {}):
+                    continue
                 try:
-                    await tier.set_many(batch, ttl)
+                    if not await self._store_if(slot, tier, key, frame, env.remaining, seen[key]):
+                        refused.add(key)
                 except (TierError, ValueError) as exc:
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
+                    break  # the tier failed: not once per key
         route = self.router.tiers
         if self.local is not None:
             for key, (frame, env) in hits.items():
-                if LOCAL in route(key, len(frame)):
+                if key in refused:
+                    self.local.pop(key, None)
+                elif LOCAL in route(key, len(frame)):
                     self._to_l1(key, env.value, self._l1_ttl(env), gen)
 
     # -- writing ----------------------------------------------------------------------
@@ -750,6 +778,15 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             if keys:
                 self.stats.count(slot, "repairs", len(keys))
                 total += len(keys)
+            # This process's L1 may have taken the replaced values from that tier too
+            # (the bus does not deliver our own announcements to us): drop them, and
+            # make reads that began before skip their fill.
+            self._local_writes += 1
+            if self.local is not None:
+                if keys is None:
+                    self.local.clear()
+                elif keys:
+                    self.local.delete_many(keys)
             if self.bus is not None and keys:
                 try:
                     await async_run_blocking(self.bus.publish_keys, keys)
