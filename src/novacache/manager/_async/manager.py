@@ -557,6 +557,17 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         report = new_report(WriteReport, (tuple(written), failed))
         return self._finish("set", report, "report") if failed else report
 
+    async def _observe(self, key: str, seen: Seen, down: Down) -> None:
+        """Note what each tier below holds for ``key`` now (before a refresh loads it),
+        for a later ``_write_back`` over exactly that."""
+        for slot, tier in self._below:
+            if slot in down:
+                continue
+            try:
+                seen[slot] = await tier.get(key)
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
+
     def _log_failed_slots(self, failed: Mapping[str, TierError], keys: list[str]) -> None:
         for slot in failed:
             if slot in self._repairs:
