@@ -198,6 +198,53 @@ def check_tier_kind(slot: str, tier: object, want_async: bool) -> None:
     )
 
 
+class _Consistency:
+    """The manager's consistency state (see ``ManagerBase.__init__``)."""
+
+    __slots__ = (
+        "lock",
+        "logs",
+        "lost_at",
+        "models",
+        "outage",
+        "probed",
+        "repair_probe",
+        "repairer",
+        "resolve",
+        "tombstone_ttl",
+    )
+
+    def __init__(
+        self,
+        resolve: Resolver,
+        tombstone_ttl: float,
+        models: tuple[tuple[str, str], ...],
+        repair_probe: float | None,
+        slots: list[str],
+    ) -> None:
+        life = check_ttl(tombstone_ttl)
+        if life is None:
+            raise ConfigurationError("tombstone_ttl must be a finite number of seconds > 0")
+        if repair_probe is not None and (
+            isinstance(repair_probe, bool)
+            or not isinstance(repair_probe, (int, float))
+            or not 0 < repair_probe < math.inf
+        ):
+            raise ConfigurationError("repair_probe must be None or a number of seconds > 0")
+        self.resolve = resolve
+        self.tombstone_ttl: float = life
+        self.models = models
+        self.repair_probe = repair_probe
+        # Per tier below: the keys whose write failed there (key -> None, in order), to
+        # remove from that tier when it answers again; None: the log overflowed.
+        self.logs: dict[str, dict[str, None] | None] = {slot: {} for slot in slots}
+        self.lock = threading.Lock()
+        self.outage: set[str] = set()  # tiers that failed as unreachable, not repaired
+        self.probed: dict[str, float] = {}  # when the repairer last pinged each
+        self.lost_at: dict[str, float] = {}  # the bus's clock when each failed
+        self.repairer: Any = None  # the background repairer (thread or task), if running
+
+
 class ManagerBase(Generic[TierT]):
     """Configuration and the I/O-free steps of both managers (see ``CacheManager``)."""
 
@@ -256,31 +303,31 @@ class ManagerBase(Generic[TierT]):
         self._on_write: Any = None
         self.invalidation: Any = None
         # -- consistency (docs/consistency.md) --
-        self._resolve: Resolver = resolver(resolve)
-        life = check_ttl(tombstone_ttl)
-        if life is None:
-            raise ConfigurationError("tombstone_ttl must be a finite number of seconds > 0")
-        self.tombstone_ttl: float = life
         # Writes and deletes of this process that reached the tiers (read before a read
         # below begins: a fill of L1 from that read is skipped when it changed).
         self._local_writes = 0
-        # Per tier below: the keys whose write failed there (key -> None, in order), to
-        # remove from that tier when it answers again; None: the log overflowed.
-        self._repairs: dict[str, dict[str, None] | None] = {slot: {} for slot, _ in self._below}
-        self._repair_lock = threading.Lock()
-        self._outage: set[str] = set()
+        # The last keys written (repaired when the remote tier fails: see _suspect).
         self._recent: deque[str] | None = deque(maxlen=RECENT_WRITES) if remote else None
-        self._repairer: Any = None
-        if repair_probe is not None and (
-            isinstance(repair_probe, bool)
-            or not isinstance(repair_probe, (int, float))
-            or not 0 < repair_probe < math.inf
-        ):
-            raise ConfigurationError("repair_probe must be None or a number of seconds > 0")
-        self.repair_probe = repair_probe
-        self._probed: dict[str, float] = {}
-        self._lost_at: dict[str, float] = {}  # the bus's clock when the tier failed
-        self._models: tuple[tuple[str, str], ...] = self._check_models(consistency)
+        # The rest in one attribute: an instance with more than 30 attributes loses
+        # CPython's shared-key dict, and every attribute read (the L1 hit's self._l1
+        # included) pays for it.
+        self._c = _Consistency(
+            resolver(resolve),
+            tombstone_ttl,
+            self._check_models(consistency),
+            repair_probe,
+            [slot for slot, _ in self._below],
+        )
+
+    @property
+    def tombstone_ttl(self) -> float:
+        """Seconds a delete's tombstone stays in L2 and L3 (see docs/consistency.md)."""
+        return self._c.tombstone_ttl
+
+    @property
+    def repair_probe(self) -> float | None:
+        """Seconds between the repairer's pings of a tier that failed (``None``: none)."""
+        return self._c.repair_probe
 
     @staticmethod
     def _check_models(consistency: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -303,7 +350,7 @@ class ManagerBase(Generic[TierT]):
     def model_for(self, key: str) -> str:
         """The consistency model of ``key``: that of the longest prefix given in
         ``consistency=`` that ``key`` starts with, else ``"eventual"``."""
-        for prefix, model in self._models:
+        for prefix, model in self._c.models:
             if key.startswith(prefix):
                 return model
         return "eventual"
@@ -320,8 +367,8 @@ class ManagerBase(Generic[TierT]):
     def _report(self, op: str, slot: str, exc: BaseException) -> None:
         if (
             isinstance(exc, (TierUnavailable, TierTimeout))
-            and slot in self._repairs
-            and slot not in self._outage
+            and slot in self._c.logs
+            and slot not in self._c.outage
         ):
             self._suspect(slot)
         hook = self.on_error
@@ -462,7 +509,7 @@ class ManagerBase(Generic[TierT]):
     def _winner(self, a: Versioned, b: Versioned) -> Versioned:
         """The copy the ``resolve=`` rule keeps (``a`` when a user rule fails)."""
         try:
-            won = self._resolve(a, b)
+            won = self._c.resolve(a, b)
         except Exception:
             self.stats.add("resolve_errors")
             return a
@@ -475,12 +522,12 @@ class ManagerBase(Generic[TierT]):
         """Tier ``slot`` failed as unreachable: remember to repair, once it answers
         again, the keys written through it just before (a server that crashed may come
         back from its append-only file without them) and start the repairer."""
-        with self._repair_lock:
-            if slot in self._outage:
+        with self._c.lock:
+            if slot in self._c.outage:
                 return
-            self._outage.add(slot)
-            self._probed[slot] = time.monotonic()
-            self._lost_at[slot] = self.bus.now() if self.bus is not None else 0.0
+            self._c.outage.add(slot)
+            self._c.probed[slot] = time.monotonic()
+            self._c.lost_at[slot] = self.bus.now() if self.bus is not None else 0.0
             recent = self._recent if slot == REMOTE else None
             if recent:
                 self._log_failed_locked(slot, list(recent))
@@ -488,41 +535,41 @@ class ManagerBase(Generic[TierT]):
 
     def _log_failed(self, slot: str, keys: Iterable[str]) -> None:
         """Remember that a write of ``keys`` failed on tier ``slot`` (see repair)."""
-        with self._repair_lock:
+        with self._c.lock:
             self._log_failed_locked(slot, keys)
         self._start_repairer()
 
     def _log_failed_locked(self, slot: str, keys: Iterable[str]) -> None:
-        log = self._repairs.get(slot, {})
+        log = self._c.logs.get(slot, {})
         if log is None:
             return  # overflowed: the whole tier is cleared on recovery
         for key in keys:
             log.pop(key, None)
             log[key] = None
         if len(log) > REPAIR_LIMIT:
-            self._repairs[slot] = None
+            self._c.logs[slot] = None
             self.stats.add("repair_overflows")
 
     def _take_repairs(self, slot: str) -> list[str] | None:
         """A snapshot of the keys to repair on ``slot`` (``None``: clear the tier)."""
-        with self._repair_lock:
-            log = self._repairs.get(slot, {})
+        with self._c.lock:
+            log = self._c.logs.get(slot, {})
             return None if log is None else list(log)
 
     def _repaired(self, slot: str, keys: list[str] | None) -> None:
         """``keys`` (``None``: all) are repaired on ``slot``; keys whose write failed
         again meanwhile stay logged only if they were re-added after the snapshot (they
         are moved to the end: a re-add during the repair is replayed next round)."""
-        with self._repair_lock:
+        with self._c.lock:
             if keys is None:
-                self._repairs[slot] = {}
+                self._c.logs[slot] = {}
             else:
-                log = self._repairs.get(slot)
+                log = self._c.logs.get(slot)
                 if log is not None:
                     for key in keys:
                         log.pop(key, None)
-            if not self._repairs.get(slot):
-                self._outage.discard(slot)
+            if not self._c.logs.get(slot):
+                self._c.outage.discard(slot)
 
     def _answers(self, slot: str, tier: Any) -> bool:
         """Whether tier ``slot`` has shown it answers again: its circuit breaker has a
@@ -535,7 +582,7 @@ class ManagerBase(Generic[TierT]):
         if breaker is None or breaker.idle:
             return True
         bus = self.bus
-        since = self._lost_at.get(slot, 0.0)
+        since = self._c.lost_at.get(slot, 0.0)
         if slot == REMOTE and bus is not None and self._bus_on_remote() and bus.heard_since(since):
             # The bus's heartbeat went round this very server since it was lost: it
             # answers, so its breaker need not wait for its cooldown to let us repair.
@@ -547,16 +594,16 @@ class ManagerBase(Generic[TierT]):
         """Whether the repairer may ping tier ``slot`` now (``repair_probe`` seconds
         after the failure and after its last ping), though no call of this process went
         through: so a process that writes nothing more still repairs what it left."""
-        if self.repair_probe is None:
+        if self._c.repair_probe is None:
             return False
         now = time.monotonic()
-        if now - self._probed.get(slot, 0.0) < self.repair_probe:
+        if now - self._c.probed.get(slot, 0.0) < self._c.repair_probe:
             return False
-        self._probed[slot] = now
+        self._c.probed[slot] = now
         return True
 
     def _pending_repairs(self) -> bool:
-        return any(log is None or log for log in self._repairs.values())
+        return any(log is None or log for log in self._c.logs.values())
 
     def _start_repairer(self) -> None:
         """Start the background repairer (subclasses: a thread or a task)."""

@@ -570,7 +570,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
 
     def _log_failed_slots(self, failed: Mapping[str, TierError], keys: list[str]) -> None:
         for slot in failed:
-            if slot in self._repairs:
+            if slot in self._c.logs:
                 self._log_failed(slot, keys)
 
     async def set_many(
@@ -766,7 +766,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         ``REPAIR_INTERVAL`` (0.1 s) while a log is not empty; see docs/consistency.md."""
         total = 0
         for slot, tier in self._below:
-            if slot not in self._outage and not self._repairs.get(slot, {}):
+            if slot not in self._c.outage and not self._c.logs.get(slot, {}):
                 continue
             if not self._answers(slot, tier):
                 if not self._probe_due(slot):
@@ -821,30 +821,30 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     await self.repair()
                 except Exception as exc:  # never let the repairer die silently
                     self._report("repair", "manager", exc)
-                with self._repair_lock:
-                    if not self._pending_repairs() and not self._outage:
-                        self._repairer = None
+                with self._c.lock:
+                    if not self._pending_repairs() and not self._c.outage:
+                        self._c.repairer = None
                         return
         finally:
-            with self._repair_lock:
-                if self._repairer is not None and self._closed:
-                    self._repairer = None
+            with self._c.lock:
+                if self._c.repairer is not None and self._closed:
+                    self._c.repairer = None
 
     def _start_repairer(self) -> None:
-        with self._repair_lock:
-            if self._repairer is not None or self._closed:
+        with self._c.lock:
+            if self._c.repairer is not None or self._closed:
                 return
             if IS_ASYNC:
                 try:
                     loop = asyncio.get_running_loop()
                 except RuntimeError:
                     return  # no loop (a failure noted outside one): repair() by hand
-                self._repairer = loop.create_task(self._repair_loop())
+                self._c.repairer = loop.create_task(self._repair_loop())
             else:
-                self._repairer = threading.Thread(
+                self._c.repairer = threading.Thread(
                     target=self._repair_loop, name="novacache-repair", daemon=True
                 )
-                self._repairer.start()
+                self._c.repairer.start()
 
     # -- tags -------------------------------------------------------------------------
 
@@ -1138,13 +1138,13 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             return
         self._closed = True
         if IS_ASYNC:
-            repairer, self._repairer = self._repairer, None
+            repairer, self._c.repairer = self._c.repairer, None
             if repairer is not None:
                 repairer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await repairer
         else:
-            self._repairer = None  # the thread sees _closed and ends within REPAIR_INTERVAL
+            self._c.repairer = None  # the thread sees _closed and ends within REPAIR_INTERVAL
         if self._on_write is not None:
             await self._on_write.close()
         if self.bus is not None:

@@ -550,7 +550,7 @@ class CacheManager(ManagerBase[Tier]):
 
     def _log_failed_slots(self, failed: Mapping[str, TierError], keys: list[str]) -> None:
         for slot in failed:
-            if slot in self._repairs:
+            if slot in self._c.logs:
                 self._log_failed(slot, keys)
 
     def set_many(
@@ -744,7 +744,7 @@ class CacheManager(ManagerBase[Tier]):
         ``REPAIR_INTERVAL`` (0.1 s) while a log is not empty; see docs/consistency.md."""
         total = 0
         for slot, tier in self._below:
-            if slot not in self._outage and not self._repairs.get(slot, {}):
+            if slot not in self._c.outage and not self._c.logs.get(slot, {}):
                 continue
             if not self._answers(slot, tier):
                 if not self._probe_due(slot):
@@ -799,23 +799,23 @@ class CacheManager(ManagerBase[Tier]):
                     self.repair()
                 except Exception as exc:  # never let the repairer die silently
                     self._report("repair", "manager", exc)
-                with self._repair_lock:
-                    if not self._pending_repairs() and not self._outage:
-                        self._repairer = None
+                with self._c.lock:
+                    if not self._pending_repairs() and not self._c.outage:
+                        self._c.repairer = None
                         return
         finally:
-            with self._repair_lock:
-                if self._repairer is not None and self._closed:
-                    self._repairer = None
+            with self._c.lock:
+                if self._c.repairer is not None and self._closed:
+                    self._c.repairer = None
 
     def _start_repairer(self) -> None:
-        with self._repair_lock:
-            if self._repairer is not None or self._closed:
+        with self._c.lock:
+            if self._c.repairer is not None or self._closed:
                 return
-            self._repairer = threading.Thread(
+            self._c.repairer = threading.Thread(
                 target=self._repair_loop, name="novacache-repair", daemon=True
             )
-            self._repairer.start()
+            self._c.repairer.start()
 
     # -- tags -------------------------------------------------------------------------
 
@@ -1057,7 +1057,7 @@ class CacheManager(ManagerBase[Tier]):
         if self._closed:
             return
         self._closed = True
-        self._repairer = None  # the thread sees _closed and ends within REPAIR_INTERVAL
+        self._c.repairer = None  # the thread sees _closed and ends within REPAIR_INTERVAL
         if self._on_write is not None:
             self._on_write.close()
         if self.bus is not None:
