@@ -406,3 +406,41 @@ def test_get_many_honours_tombstones_and_promotes_conditionally(tiers: dict[str,
         assert peer.remote.get("c") is not None  # type: ignore[union-attr]
         assert peer.get("c") == 3
         assert m.stats.get("remote", "tombstones") == 1
+
+
+def test_the_asyncio_repairer_repairs(own_redis: Standalone, tmp_path: Path) -> None:
+    """The asyncio manager's repairer (a task of its loop) does what the thread does."""
+    pre, db = prefix(), tmp_path / "l3.db"
+
+    def manager() -> AsyncCacheManager:
+        return AsyncCacheManager(
+            local=LocalCache(100),
+            remote=AsyncRedisTier(
+                own_redis.url,
+                prefix=pre,
+                timeout=TIMEOUT,
+                connect_timeout=TIMEOUT,
+                retries=0,
+                breaker=CircuitBreaker(threshold=1, cooldown=0.2),
+            ),
+            store=AsyncSQLiteTier(db),
+            on_write_error="report",
+        )
+
+    async def main() -> None:
+        async with manager() as writer, manager() as reader:
+            await writer.set("k", "v1")
+            own_redis.server.pause()
+            assert await writer.get("other") is None  # the breaker opens
+            await writer.set("k", "v2")  # not sent
+            own_redis.server.resume()
+            started = time.monotonic()
+            while True:
+                reader.local.clear()  # type: ignore[union-attr]
+                if await reader.get("k") == "v2":
+                    break
+                assert time.monotonic() - started < 2.0, "not repaired within 2 s"
+                await asyncio.sleep(0.02)
+            assert writer.stats.get("remote", "repairs") >= 1
+
+    asyncio.run(asyncio.wait_for(main(), 30))
