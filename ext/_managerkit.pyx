@@ -452,7 +452,7 @@ cdef long long _hlc_ceiling = 0
 
 
 cdef inline long long _wall_stamp(double now) noexcept:
-    if not (now >= 0 and now < 1e13):  # NaN included
+    if not (now >= 0 and now < 1e11):  # NaN included; 1e11 s: the stamp fits 63 bits
         return 0
     return (<long long>(now * 1000.0)) << 16
 
@@ -464,9 +464,10 @@ def hlc_tick(double now):
     cdef long long stamp
     if wall + _HLC_AHEAD > _hlc_ceiling:
         _hlc_ceiling = wall + _HLC_AHEAD
-    stamp = _hlc_last + 1 if _hlc_last >= wall else wall
-    if stamp > _HLC_MAX or stamp < 0:
-        stamp = _HLC_MAX
+    if _hlc_last >= wall:
+        stamp = _hlc_last + 1 if _hlc_last < _HLC_MAX else _HLC_MAX
+    else:
+        stamp = wall
     _hlc_last = stamp
     return stamp
 
@@ -493,14 +494,22 @@ def hlc_last():
     return _hlc_last
 
 
-cdef object _int_field(object x, object top, str what):
-    if not PyLong_CheckExact(x) or not (0 <= x <= top):
+cdef long long _int_field(object x, long long top, str what) except -1:
+    """``x`` as a C integer when it is an exact ``int`` in [0, top]; ``ValueError``
+    (with the pure twin's message) otherwise."""
+    cdef long long v = -1
+    if PyLong_CheckExact(x):
+        try:
+            v = x
+        except OverflowError:
+            v = -1
+    if v < 0 or v > top:
         raise ValueError(f"malformed envelope: {what} is not an int in [0, {top}]")
-    return x
+    return v
 
 
-cdef object _MAX_WRITER = 0xFFFFFFFF
-cdef object _MAX_STAMP = 0x7FFFFFFFFFFFFFFF
+cdef long long _MAX_WRITER = 0xFFFFFFFF
+cdef long long _MAX_STAMP = 0x7FFFFFFFFFFFFFFF
 
 
 def open_envelope(decoded, clock=_time):
@@ -510,6 +519,7 @@ def open_envelope(decoded, clock=_time):
     cdef double deadline, lifetime, fresh_until = 0.0, delta = 0.0, beta = 0.0
     cdef double now, remaining, fresh
     cdef bint swr
+    cdef long long c_stamp = 0
     if not PyList_CheckExact(decoded):
         raise ValueError("not a novacache envelope")
     cdef list env = <list>decoded
@@ -527,16 +537,18 @@ def open_envelope(decoded, clock=_time):
         raise ValueError("not a novacache envelope")
     stamp = writer = 0
     if n == 6 or n == 9:
-        stamp = _int_field(env[n - 2], _MAX_STAMP, "stamp")
-        writer = _int_field(env[n - 1], _MAX_WRITER, "writer")
+        stamp = env[n - 2]
+        writer = env[n - 1]
+        c_stamp = _int_field(stamp, _MAX_STAMP, "stamp")
+        _int_field(writer, _MAX_WRITER, "writer")
     expires_at = env[1]
     ttl = env[2]
     value = env[3]
     if expires_at is None:
         if ttl is not None or swr:
             raise ValueError("malformed envelope: a lifetime without a deadline")
-        if stamp:
-            _observe(<long long>stamp)
+        if c_stamp:
+            _observe(c_stamp)
         return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0, stamp, writer))
     deadline = _number(expires_at, "expires_at")
     lifetime = _number(ttl, "ttl")
@@ -548,8 +560,8 @@ def open_envelope(decoded, clock=_time):
         beta = _number(env[6], "beta")
         if delta < 0 or beta < 0:
             raise ValueError("malformed envelope: negative delta or beta")
-    if stamp:
-        _observe(<long long>stamp)
+    if c_stamp:
+        _observe(c_stamp)
     now = clock()
     remaining = min(deadline - now, lifetime)
     if not remaining > 0:

@@ -163,3 +163,13 @@ def test_the_envelope_reports_its_version() -> None:
     env = Envelope("v", None, stamp=3, writer=4)
     assert env.version == Version(3, 4)
     assert math.isclose(Version(1 << 16, 0).timestamp, 0.001)
+
+
+@pytest.mark.parametrize("now", [math.nan, math.inf, -1.0, 1e12, 1e300])
+def test_a_clock_reading_out_of_range_still_ticks(now: float) -> None:
+    """A wall clock that reads nonsense (a broken or fake clock) never breaks the order
+    nor overflows the 63 bits of a stamp."""
+    before = hlc.tick(time.time())
+    after = hlc.tick(now)
+    assert before < after <= hlc.MAX_STAMP
+    assert hlc.tick(time.time()) > after or after == hlc.MAX_STAMP

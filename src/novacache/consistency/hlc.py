@@ -99,7 +99,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def _wall_stamp(now: float) -> int:
-    ms = int(now * 1000.0) if now == now and 0 <= now < 1e13 else 0
+    ms = int(now * 1000.0) if now == now and 0 <= now < 1e11 else 0  # fits 63 bits
     return ms << LOGICAL_BITS
 
 
