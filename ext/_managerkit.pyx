@@ -58,6 +58,8 @@ cdef extern from "Python.h":
     void nc_incref "Py_INCREF"(PyObject*)
     object PyMethod_New(object, object)
     PyObject* PyDict_GetItemWithError(object, object) except? NULL
+    PyObject* PyList_GET_ITEM(object, Py_ssize_t)
+    Py_ssize_t PyList_GET_SIZE(object)
     double PyFloat_AS_DOUBLE(object)
 
 from time import time as _time
@@ -150,7 +152,10 @@ def read(self, key, dict down, seen=None):
     for step."""
     below = <tuple>self._below
     bus = self.bus
-    gen = self._local_writes + (bus.generation if bus is not None else 0)
+    cdef list wseq = <list>self._wseq
+    gen = <object>PyList_GET_ITEM(wseq, hash(key) & (PyList_GET_SIZE(wseq) - 1)) + (
+        bus.generation if bus is not None else 0
+    )
     count = self._count
     cdef Py_ssize_t i
     for i in range(len(below)):
@@ -185,6 +190,12 @@ def read(self, key, dict down, seen=None):
     return None
 
 
+cdef inline object _stripe(self, key):
+    """This process's count of writes of keys of ``key``'s stripe (``self._wseq``)."""
+    cdef list wseq = <list>self._wseq
+    return <object>PyList_GET_ITEM(wseq, hash(key) & (PyList_GET_SIZE(wseq) - 1))
+
+
 def get_below(self, key, default=None):
     """``CacheManager._get_below``: the value of ``key`` read below L1, or ``default``
     (with the compiled ``read`` when the manager's ``_read`` is it)."""
@@ -198,7 +209,7 @@ def fill_l1(self, key, Py_ssize_t size, env, gen):
     deadline, no bus) done here."""
     local = self.local
     if type(local) is not _LocalCache or not self.router.everywhere or (
-        env.fresh is not None or self.bus is not None or gen != self._local_writes
+        env.fresh is not None or self.bus is not None or gen != _stripe(self, key)
     ):
         self._fill_l1_any(key, size, env, gen)
         return

@@ -68,6 +68,8 @@ REPAIR_LIMIT = 100_000
 RECENT_WRITES = 20_000
 #: Seconds between two replays of the repair logs (the background repairer).
 REPAIR_INTERVAL = 0.1
+#: Stripes of the per-key count of this process's writes (a power of 2; see _wseq).
+STRIPES = 1024
 MODELS = {"eventual": None}  # consistency models by name (the hook: see model_for)
 
 
@@ -303,9 +305,11 @@ class ManagerBase(Generic[TierT]):
         self._on_write: Any = None
         self.invalidation: Any = None
         # -- consistency (docs/consistency.md) --
-        # Writes and deletes of this process that reached the tiers (read before a read
-        # below begins: a fill of L1 from that read is skipped when it changed).
-        self._local_writes = 0
+        # Writes and deletes of this process that reached the tiers, counted in STRIPES
+        # stripes by the key's hash: a read below notes its key's stripe when it
+        # begins, and its fill of L1 is skipped when a write of a key of that stripe
+        # (or an invalidation from the bus) came meanwhile.
+        self._wseq: list[int] = [0] * STRIPES
         # The last keys written (repaired when the remote tier fails: see _suspect).
         self._recent: deque[str] | None = deque(maxlen=RECENT_WRITES) if remote else None
         # The rest in one attribute: an instance with more than 30 attributes loses
@@ -439,7 +443,7 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             return False
         bus = self.bus
-        if gen is not None and gen != self._generation():
+        if gen is not None and gen != self._generation(key):
             local.pop(key, None)  # a write or an invalidation since the read began
             self.stats.add("l1_skipped")
             return False
@@ -469,7 +473,11 @@ class ManagerBase(Generic[TierT]):
             return
         if not self.router.everywhere and LOCAL not in self.router.tiers(key, size):
             return
-        if env.fresh is not None or self.bus is not None or gen != self._local_writes:
+        if (
+            env.fresh is not None
+            or self.bus is not None
+            or gen != self._wseq[hash(key) & (STRIPES - 1)]
+        ):
             self._to_l1(key, env.value, self._l1_ttl(env), gen)
             return
         ttl = env.remaining
@@ -482,13 +490,22 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             self.stats.add("l1_refused")
 
-    def _generation(self) -> int:
-        """What a read below L1 notes before it begins, to fill L1 only when it has not
-        changed since: this process's writes plus the invalidations the bus applied."""
+    def _generation(self, key: str) -> int:
+        """What a read of ``key`` below L1 notes before it begins, to fill L1 only when
+        it has not changed since: this process's writes of keys of its stripe plus the
+        invalidations the bus applied."""
         bus = self.bus
-        return self._local_writes + (bus.generation if bus is not None else 0)
+        return self._wseq[hash(key) & (STRIPES - 1)] + (bus.generation if bus is not None else 0)
 
-    _bus_generation = _generation
+    def _wrote(self, keys: Iterable[str] | None) -> None:
+        """Count writes of ``keys`` (``None``: of every key) for the L1 fill gate."""
+        wseq = self._wseq
+        if keys is None:
+            for i in range(STRIPES):
+                wseq[i] += 1
+            return
+        for key in keys:
+            wseq[hash(key) & (STRIPES - 1)] += 1
 
     # -- consistency: write-backs, repairs, resolution ----------------------------------
 

@@ -674,7 +674,7 @@ class AsyncInvalidationEngine:
             # that, never a write made meanwhile (docs/consistency.md).
             seen: dict[str, bytes | None] = {}
             down: Down = {}
-            gen = manager._generation()
+            gen = manager._generation(key)
             await manager._observe(key, seen, down)
             stamp = hlc.tick(manager.clock())
             if IS_ASYNC:

@@ -642,7 +642,7 @@ class InvalidationEngine:
             # that, never a write made meanwhile (docs/consistency.md).
             seen: dict[str, bytes | None] = {}
             down: Down = {}
-            gen = manager._generation()
+            gen = manager._generation(key)
             manager._observe(key, seen, down)
             stamp = hlc.tick(manager.clock())
             started = time.perf_counter()

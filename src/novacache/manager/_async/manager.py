@@ -44,6 +44,7 @@ from .. import _kit
 from .._base import (
     MISS,
     REPAIR_INTERVAL,
+    STRIPES,
     Down,
     ErrorHook,
     Freshness,
@@ -231,7 +232,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         newer delete's tombstone is a miss."""
         below = self._below
         bus = self.bus
-        gen = self._local_writes + (bus.generation if bus is not None else 0)
+        gen = self._wseq[hash(key) & (STRIPES - 1)] + (bus.generation if bus is not None else 0)
         count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
@@ -321,7 +322,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         one on L3 for what is still missing. Never raises for a tier failure.
         """
         wanted = list(dict.fromkeys(keys))
-        gen = self._bus_generation()
+        gens = {key: self._generation(key) for key in wanted} if self.local is not None else {}
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, AsyncTier]] = []
@@ -350,7 +351,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
                 live = tuple(t for t in above if t[0] not in down)
-                await self._promote_many(hits, live, gen, seen)
+                await self._promote_many(hits, live, gens, seen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
             if hits or deleted:
@@ -362,7 +363,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         self,
         hits: Hits,
         above: tuple[tuple[str, AsyncTier], ...],
-        gen: int,
+        gens: dict[str, int],
         seen: dict[str, Seen],
     ) -> None:
         """Write hits from below to the tiers above, each key only over what the read
@@ -397,7 +398,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 if key in refused:
                     self.local.pop(key, None)
                 elif LOCAL in route(key, len(frame)):
-                    self._to_l1(key, env.value, self._l1_ttl(env), gen)
+                    self._to_l1(key, env.value, self._l1_ttl(env), gens.get(key))
 
     # -- writing ----------------------------------------------------------------------
 
@@ -469,7 +470,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("set", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     await tier.delete(key)  # drop the old value
-        self._local_writes += 1
+        self._wseq[hash(key) & (STRIPES - 1)] += 1
         if failed:
             self._log_failed_slots(failed, [key])
         if self.local is not None:
@@ -615,7 +616,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("set_many", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     await tier.delete_many(list(batch))  # drop the old values
-        self._local_writes += 1
+        self._wrote(routed)
         if self._recent is not None:
             self._recent.extend(routed)
         if failed:
@@ -674,7 +675,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 note_down(down, slot, exc)
                 failed[slot] = as_tier_error(slot, exc)
                 self._report("delete", slot, exc)
-        self._local_writes += 1
+        self._wrote(wanted)
         if self._recent is not None:
             self._recent.extend(wanted)
         if failed:
@@ -792,7 +793,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             # This process's L1 may have taken the replaced values from that tier too
             # (the bus does not deliver our own announcements to us): drop them, and
             # make reads that began before skip their fill.
-            self._local_writes += 1
+            self._wrote(keys)
             if self.local is not None:
                 if keys is None:
                     self.local.clear()
@@ -922,7 +923,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("clear", slot, exc)
-        self._local_writes += 1
+        self._wrote(None)
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
@@ -1019,7 +1020,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
         seen: Seen = {}
-        gen = self._generation()
+        gen = self._generation(key)
         found = await self._read(key, down, seen)
         if found is not None:
             if not wants_refresh(found):
@@ -1036,7 +1037,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             nonlocal gen
             if found is None:
                 seen.clear()
-                gen = self._generation()
+                gen = self._generation(key)
                 again = await self._read(key, down, seen)  # a flight that just ended may have it
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]

@@ -45,6 +45,7 @@ from .. import _kit
 from .._base import (
     MISS,
     REPAIR_INTERVAL,
+    STRIPES,
     Down,
     ErrorHook,
     Freshness,
@@ -212,7 +213,7 @@ class CacheManager(ManagerBase[Tier]):
         newer delete's tombstone is a miss."""
         below = self._below
         bus = self.bus
-        gen = self._local_writes + (bus.generation if bus is not None else 0)
+        gen = self._wseq[hash(key) & (STRIPES - 1)] + (bus.generation if bus is not None else 0)
         count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
@@ -301,7 +302,7 @@ class CacheManager(ManagerBase[Tier]):
         one on L3 for what is still missing. Never raises for a tier failure.
         """
         wanted = list(dict.fromkeys(keys))
-        gen = self._bus_generation()
+        gens = {key: self._generation(key) for key in wanted} if self.local is not None else {}
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, Tier]] = []
@@ -330,7 +331,7 @@ class CacheManager(ManagerBase[Tier]):
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
                 live = tuple(t for t in above if t[0] not in down)
-                self._promote_many(hits, live, gen, seen)
+                self._promote_many(hits, live, gens, seen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
             if hits or deleted:
@@ -342,7 +343,7 @@ class CacheManager(ManagerBase[Tier]):
         self,
         hits: Hits,
         above: tuple[tuple[str, Tier], ...],
-        gen: int,
+        gens: dict[str, int],
         seen: dict[str, Seen],
     ) -> None:
         """Write hits from below to the tiers above, each key only over what the read
@@ -377,7 +378,7 @@ class CacheManager(ManagerBase[Tier]):
                 if key in refused:
                     self.local.pop(key, None)
                 elif LOCAL in route(key, len(frame)):
-                    self._to_l1(key, env.value, self._l1_ttl(env), gen)
+                    self._to_l1(key, env.value, self._l1_ttl(env), gens.get(key))
 
     # -- writing ----------------------------------------------------------------------
 
@@ -449,7 +450,7 @@ class CacheManager(ManagerBase[Tier]):
                 self._report("set", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     tier.delete(key)  # drop the old value
-        self._local_writes += 1
+        self._wseq[hash(key) & (STRIPES - 1)] += 1
         if failed:
             self._log_failed_slots(failed, [key])
         if self.local is not None:
@@ -595,7 +596,7 @@ class CacheManager(ManagerBase[Tier]):
                 self._report("set_many", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     tier.delete_many(list(batch))  # drop the old values
-        self._local_writes += 1
+        self._wrote(routed)
         if self._recent is not None:
             self._recent.extend(routed)
         if failed:
@@ -652,7 +653,7 @@ class CacheManager(ManagerBase[Tier]):
                 note_down(down, slot, exc)
                 failed[slot] = as_tier_error(slot, exc)
                 self._report("delete", slot, exc)
-        self._local_writes += 1
+        self._wrote(wanted)
         if self._recent is not None:
             self._recent.extend(wanted)
         if failed:
@@ -770,7 +771,7 @@ class CacheManager(ManagerBase[Tier]):
             # This process's L1 may have taken the replaced values from that tier too
             # (the bus does not deliver our own announcements to us): drop them, and
             # make reads that began before skip their fill.
-            self._local_writes += 1
+            self._wrote(keys)
             if self.local is not None:
                 if keys is None:
                     self.local.clear()
@@ -893,7 +894,7 @@ class CacheManager(ManagerBase[Tier]):
                 note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("clear", slot, exc)
-        self._local_writes += 1
+        self._wrote(None)
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
@@ -939,7 +940,7 @@ class CacheManager(ManagerBase[Tier]):
             self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
         seen: Seen = {}
-        gen = self._generation()
+        gen = self._generation(key)
         found = self._read(key, down, seen)
         if found is not None:
             if not wants_refresh(found):
@@ -956,7 +957,7 @@ class CacheManager(ManagerBase[Tier]):
             nonlocal gen
             if found is None:
                 seen.clear()
-                gen = self._generation()
+                gen = self._generation(key)
                 again = self._read(key, down, seen)  # a flight that just ended may have it
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
