@@ -153,9 +153,10 @@ def read(self, key, dict down, seen=None):
     below = <tuple>self._below
     bus = self.bus
     cdef list wseq = <list>self._wseq
-    gen = <object>PyList_GET_ITEM(wseq, hash(key) & (PyList_GET_SIZE(wseq) - 1)) + (
-        bus.generation if bus is not None else 0
-    )
+    cdef Py_ssize_t h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
+    gen = <object>PyList_GET_ITEM(wseq, h)
+    if bus is not None:
+        gen = gen + (<list>bus.stripes)[h] + bus.epoch
     count = self._count
     cdef Py_ssize_t i
     for i in range(len(below)):

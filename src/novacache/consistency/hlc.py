@@ -34,6 +34,7 @@ __all__ = [
     "LOGICAL_BITS",
     "MAX_AHEAD_MS",
     "MAX_STAMP",
+    "WRITER",
     "ZERO",
     "Version",
     "last",
@@ -86,12 +87,13 @@ ZERO = Version(0, 0)
 _lock = threading.Lock()
 _last = 0
 _ceiling = 0  # stamps up to here merge without reading the clock (updated by _tick)
-_writer = secrets.randbits(32)
+#: This process's writer id (read it through the module: a forked child draws another).
+WRITER = secrets.randbits(32)
 
 
 def _new_writer() -> None:
-    global _writer
-    _writer = secrets.randbits(32)
+    global WRITER
+    WRITER = secrets.randbits(32)
 
 
 if hasattr(os, "register_at_fork"):
@@ -137,7 +139,7 @@ def _last_stamp() -> int:
 
 def writer() -> int:
     """This process's writer id (a random 32-bit int; another one in a forked child)."""
-    return _writer
+    return WRITER
 
 
 tick = _tick

@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
+from ..coherence import STRIPES as BUS_STRIPES
 from ..coherence import InvalidationBus
 from ..consistency import hlc
 from ..consistency.resolve import DELETED, Resolution, Resolver, Versioned, resolver
@@ -68,8 +69,8 @@ REPAIR_LIMIT = 100_000
 RECENT_WRITES = 20_000
 #: Seconds between two replays of the repair logs (the background repairer).
 REPAIR_INTERVAL = 0.1
-#: Stripes of the per-key count of this process's writes (a power of 2; see _wseq).
-STRIPES = 1024
+#: Stripes of the per-key count of this process's writes (the bus's: see _wseq).
+STRIPES = BUS_STRIPES
 MODELS = {"eventual": None}  # consistency models by name (the hook: see model_for)
 
 
@@ -495,7 +496,8 @@ class ManagerBase(Generic[TierT]):
         it has not changed since: this process's writes of keys of its stripe plus the
         invalidations the bus applied."""
         bus = self.bus
-        return self._wseq[hash(key) & (STRIPES - 1)] + (bus.generation if bus is not None else 0)
+        h = hash(key) & (STRIPES - 1)
+        return self._wseq[h] + (bus.stripes[h] + bus.epoch if bus is not None else 0)
 
     def _wrote(self, keys: Iterable[str] | None) -> None:
         """Count writes of ``keys`` (``None``: of every key) for the L1 fill gate."""

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .._select import NO_EXTENSIONS
 from ..consistency import hlc
 from ..consistency.hlc import MAX_STAMP, MAX_WRITER, Version
+from ..consistency.hlc import tick as _tick
 
 __all__ = [
     "TOMBSTONE_MAGIC",
@@ -115,16 +116,17 @@ def seal(
     ``beta`` drive the probabilistic early refresh (XFetch). Its version is ``stamp``
     (default: a new one, :func:`novacache.consistency.hlc.tick`) and this process's
     writer id."""
+    # (the hot path of every write: module attributes, no call but the clock's tick)
     if stamp is None:
-        stamp = hlc.tick(now)
+        stamp = _tick(now)
     if ttl is None or ttl == math.inf:
-        return [VERSION, None, None, value, stamp, hlc.writer()]
+        return [VERSION, None, None, value, stamp, hlc.WRITER]
     if not stale and not beta:
-        return [VERSION, now + ttl, float(ttl), value, stamp, hlc.writer()]
+        return [VERSION, now + ttl, float(ttl), value, stamp, hlc.WRITER]
     hard = ttl + (stale or 0.0)
     return [
         VERSION_SWR, now + hard, float(hard), value, now + ttl, float(delta), float(beta),
-        stamp, hlc.writer(),
+        stamp, hlc.WRITER,
     ]  # fmt: skip
 
 

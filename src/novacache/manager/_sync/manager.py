@@ -213,7 +213,8 @@ class CacheManager(ManagerBase[Tier]):
         newer delete's tombstone is a miss."""
         below = self._below
         bus = self.bus
-        gen = self._wseq[hash(key) & (STRIPES - 1)] + (bus.generation if bus is not None else 0)
+        h = hash(key) & (STRIPES - 1)
+        gen = self._wseq[h] + (bus.stripes[h] + bus.epoch if bus is not None else 0)
         count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
