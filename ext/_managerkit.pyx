@@ -58,6 +58,8 @@ cdef extern from "Python.h":
     void nc_incref "Py_INCREF"(PyObject*)
     object PyMethod_New(object, object)
     PyObject* PyDict_GetItemWithError(object, object) except? NULL
+    PyObject* PyList_GET_ITEM(object, Py_ssize_t)
+    Py_ssize_t PyList_GET_SIZE(object)
     double PyFloat_AS_DOUBLE(object)
 
 from time import time as _time
@@ -143,14 +145,18 @@ def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
 
 
-def read(self, key, dict down):
+def read(self, key, dict down, seen=None):
     """``CacheManager._read``, compiled: the entry of ``key`` from the first tier below L1
     that holds it (promoted to the tiers above), or ``None``; its pure twin is the
     generated synchronous ``_read`` (the asyncio source's body), which it follows step
     for step."""
     below = <tuple>self._below
     bus = self.bus
-    gen = bus.generation if bus is not None else 0
+    cdef list wseq = <list>self._wseq
+    cdef Py_ssize_t h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
+    gen = <object>PyList_GET_ITEM(wseq, h)
+    if bus is not None:
+        gen = gen + (<list>bus.stripes)[h] + bus.epoch
     count = self._count
     cdef Py_ssize_t i
     for i in range(len(below)):
@@ -164,17 +170,31 @@ def read(self, key, dict down):
             continue
         if frame is None:
             count(self._misses[slot])
+            if seen is None:
+                seen = {}
+            seen[slot] = None
             continue
         env = self._open(slot, key, frame)
         if env is None:
+            if seen is None:
+                seen = {}
+            seen[slot] = frame
             continue
         count(self._hits[slot])
+        if seen is not None:
+            seen[slot] = frame
         if i:
-            self._promote(key, frame, env, below[:i], gen, down)
-        elif self.local is not None:
+            return self._promote(key, frame, env, below[:i], gen, down, seen)
+        if self.local is not None:
             self._fill_l1(key, len(frame), env, gen)
         return env
     return None
+
+
+cdef inline object _stripe(self, key):
+    """This process's count of writes of keys of ``key``'s stripe (``self._wseq``)."""
+    cdef list wseq = <list>self._wseq
+    return <object>PyList_GET_ITEM(wseq, hash(key) & (PyList_GET_SIZE(wseq) - 1))
 
 
 def get_below(self, key, default=None):
@@ -190,7 +210,7 @@ def fill_l1(self, key, Py_ssize_t size, env, gen):
     deadline, no bus) done here."""
     local = self.local
     if type(local) is not _LocalCache or not self.router.everywhere or (
-        env.fresh is not None or self.bus is not None
+        env.fresh is not None or self.bus is not None or gen != _stripe(self, key)
     ):
         self._fill_l1_any(key, size, env, gen)
         return
@@ -435,43 +455,130 @@ cdef double _number(object x, str what) except? -1.0:
     return f
 
 
+# -- the hybrid logical clock (pure twin: novacache.consistency.hlc) --------------------
+
+cdef long long _HLC_MAX = 0x7FFFFFFFFFFFFFFF
+cdef long long _HLC_AHEAD = (<long long>60000) << 16  # MAX_AHEAD_MS, as a stamp
+cdef long long _hlc_last = 0
+cdef long long _hlc_ceiling = 0
+
+
+cdef inline long long _wall_stamp(double now) noexcept:
+    if not (now >= 0 and now < 1e11):  # NaN included; 1e11 s: the stamp fits 63 bits
+        return 0
+    return (<long long>(now * 1000.0)) << 16
+
+
+def hlc_tick(double now):
+    """See ``novacache.consistency.hlc.tick`` (the GIL makes this one step)."""
+    global _hlc_last, _hlc_ceiling
+    cdef long long wall = _wall_stamp(now)
+    cdef long long stamp
+    if wall + _HLC_AHEAD > _hlc_ceiling:
+        _hlc_ceiling = wall + _HLC_AHEAD
+    if _hlc_last >= wall:
+        stamp = _hlc_last + 1 if _hlc_last < _HLC_MAX else _HLC_MAX
+    else:
+        stamp = wall
+    _hlc_last = stamp
+    return stamp
+
+
+cdef inline void _observe(long long stamp):
+    global _hlc_last, _hlc_ceiling
+    if stamp <= _hlc_last:
+        return
+    if stamp > _hlc_ceiling:
+        _hlc_ceiling = _wall_stamp(_time()) + _HLC_AHEAD
+        if stamp > _hlc_ceiling:
+            return
+    _hlc_last = stamp
+
+
+def hlc_observe(stamp):
+    """See ``novacache.consistency.hlc.observe``."""
+    if PyLong_CheckExact(stamp) and 0 <= stamp <= _HLC_MAX:
+        _observe(<long long>stamp)
+
+
+def hlc_last():
+    """See ``novacache.consistency.hlc.last``."""
+    return _hlc_last
+
+
+cdef long long _int_field(object x, long long top, str what) except -1:
+    """``x`` as a C integer when it is an exact ``int`` in [0, top]; ``ValueError``
+    (with the pure twin's message) otherwise."""
+    cdef long long v = -1
+    if PyLong_CheckExact(x):
+        try:
+            v = x
+        except OverflowError:
+            v = -1
+    if v < 0 or v > top:
+        raise ValueError(f"malformed envelope: {what} is not an int in [0, {top}]")
+    return v
+
+
+cdef long long _MAX_WRITER = 0xFFFFFFFF
+cdef long long _MAX_STAMP = 0x7FFFFFFFFFFFFFFF
+
+
 def open_envelope(decoded, clock=_time):
     """See ``novacache.manager.envelope.open_envelope``: the same checks, the same
-    errors, the same result."""
+    errors, the same result (and the same clock merge)."""
     cdef Py_ssize_t n
     cdef double deadline, lifetime, fresh_until = 0.0, delta = 0.0, beta = 0.0
     cdef double now, remaining, fresh
+    cdef bint swr
+    cdef long long c_stamp = 0
     if not PyList_CheckExact(decoded):
         raise ValueError("not a novacache envelope")
     cdef list env = <list>decoded
     n = len(env)
     version = env[0] if n else None
-    if not PyLong_CheckExact(version) or not (
-        (n == 4 and version == 1) or (n == 7 and version == 2)
-    ):
+    if not PyLong_CheckExact(version):
         raise ValueError("not a novacache envelope")
+    if n == 6 and version == 3:
+        swr = False
+    elif n == 9 and version == 4:
+        swr = True
+    elif (n == 4 and version == 1) or (n == 7 and version == 2):
+        swr = n == 7
+    else:
+        raise ValueError("not a novacache envelope")
+    stamp = writer = 0
+    if n == 6 or n == 9:
+        stamp = env[n - 2]
+        writer = env[n - 1]
+        c_stamp = _int_field(stamp, _MAX_STAMP, "stamp")
+        _int_field(writer, _MAX_WRITER, "writer")
     expires_at = env[1]
     ttl = env[2]
     value = env[3]
     if expires_at is None:
-        if ttl is not None or n != 4:
+        if ttl is not None or swr:
             raise ValueError("malformed envelope: a lifetime without a deadline")
-        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0))
+        if c_stamp:
+            _observe(c_stamp)
+        return _tuple_new(_Envelope, (value, None, None, 0.0, 0.0, stamp, writer))
     deadline = _number(expires_at, "expires_at")
     lifetime = _number(ttl, "ttl")
     if not lifetime > 0:
         raise ValueError("malformed envelope: ttl is not > 0")
-    if n == 7:
+    if swr:
         fresh_until = _number(env[4], "fresh_until")
         delta = _number(env[5], "delta")
         beta = _number(env[6], "beta")
         if delta < 0 or beta < 0:
             raise ValueError("malformed envelope: negative delta or beta")
+    if c_stamp:
+        _observe(c_stamp)
     now = clock()
     remaining = min(deadline - now, lifetime)
     if not remaining > 0:
         return None
-    if n == 4:
-        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0))
+    if not swr:
+        return _tuple_new(_Envelope, (value, remaining, None, 0.0, 0.0, stamp, writer))
     fresh = min(fresh_until - now, remaining)
-    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta))
+    return _tuple_new(_Envelope, (value, remaining, fresh, delta, beta, stamp, writer))

@@ -58,6 +58,9 @@ from .errors import EntryTooLarge, TierError
 
 __all__ = ["InvalidationBus"]
 
+#: Stripes of keys of the per-key invalidation counts (a power of 2; see stripes).
+STRIPES = 1024
+
 KEYS, CLEAR, HEARTBEAT = 0, 1, 2
 
 
@@ -102,6 +105,11 @@ class InvalidationBus:
         self._lock = threading.Lock()
         # counters, for metrics and tests
         self.generation = 0  # invalidation messages applied (any kind but heartbeats)
+        # The same, per stripe of keys (by hash: STRIPES of them), and the flushes and
+        # clears (every key): a reader below L1 compares its key's sum before and after,
+        # so an invalidation of another key does not cost it its L1 fill.
+        self.stripes: list[int] = [0] * STRIPES
+        self.epoch = 0
         self.received = 0  # invalidation messages from other processes
         self.published = 0
         self.flushes = 0
@@ -111,6 +119,15 @@ class InvalidationBus:
     def healthy(self) -> bool:
         """Whether invalidations are known to reach this process now."""
         return self._healthy
+
+    def now(self) -> float:
+        """The bus's clock (its ``clock``): the time :meth:`heard_since` compares with."""
+        return float(self._clock())
+
+    def heard_since(self, when: float) -> bool:
+        """Whether the bus is healthy and one of its heartbeats sent after ``when`` (the
+        bus's clock, :meth:`now`) came back: the server answered since then."""
+        return self._healthy and self._beat_sent > when
 
     def attach(self, local: LocalCache) -> None:
         """Start serving ``local``: subscribe and start the heartbeat and watchdog
@@ -160,6 +177,13 @@ class InvalidationBus:
             return
         with self._lock:  # the watchdog's flushes count too
             self.generation += 1
+            if kind == KEYS and isinstance(keys, list):
+                stripes = self.stripes
+                for key in keys:
+                    if type(key) is str:
+                        stripes[hash(key) & (STRIPES - 1)] += 1
+            else:
+                self.epoch += 1
         if kind == KEYS:
             local.delete_many(keys)
         elif kind == CLEAR:
@@ -167,6 +191,7 @@ class InvalidationBus:
 
     def _flush(self) -> None:  # called with self._lock held
         self.generation += 1
+        self.epoch += 1
         self.flushes += 1
         if self._local is not None:
             self._local.clear()

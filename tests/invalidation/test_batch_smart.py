@@ -287,6 +287,28 @@ def test_a_reload_overtaken_by_a_newer_event_does_not_write(tmp_path: Path) -> N
         assert m.get("vm:1") == {"version": 3}
 
 
+def test_a_reload_never_overwrites_a_set_made_while_it_ran(tmp_path: Path) -> None:
+    """The refresh stores its value only over what the tiers held when it began
+    (docs/consistency.md): a user's set made meanwhile wins, in L1 and in the store.
+    Before, the refresh wrote unconditionally and replaced it."""
+    m, engine = _smart_manager(tmp_path, workers=2)
+    with m:
+        source = Source()
+        _read(m, "vm:1", source, 5)
+        source.gate = threading.Event()
+        before = source.calls
+        engine.emit("vm.changed", vm_id=1)  # the reload waits on the gate
+        wait_until(lambda: source.calls == before + 1, 5, "the reload to start")
+        m.set("vm:1", {"version": 99})  # newer than what the reload will bring
+        source.version = 2
+        source.gate.set()
+        engine.wait_refreshes()
+        assert m.get("vm:1") == {"version": 99}
+        assert m.local is not None
+        m.local.clear()
+        assert m.get("vm:1") == {"version": 99}
+
+
 def test_the_tracker_is_bounded() -> None:
     smart = SmartRefresh(max_tracked=10)
     for i in range(1000):

@@ -70,3 +70,14 @@ class Counting:
 
     def close(self) -> None:
         self._call("close")
+
+
+def live(frames: Mapping[str, bytes] | bytes | None) -> Any:
+    """What a tier read returned, without deletes' tombstones (a delete leaves one in
+    L2 and L3 for ``tombstone_ttl``: see docs/consistency.md): ``None`` for a
+    tombstone, a dict without them for a ``get_many`` result."""
+    from novacache.manager.envelope import is_tombstone
+
+    if frames is None or isinstance(frames, bytes):
+        return None if frames is None or is_tombstone(frames) else frames
+    return {k: f for k, f in frames.items() if not is_tombstone(f)}

@@ -107,6 +107,9 @@ def test_manager_counts_are_exact_through_the_manager(tmp_path: Path) -> None:
                 "expired": 0,
                 "read_errors": 0,
                 "promote_errors": 0,
+                "tombstones": 0,
+                "writebacks_refused": 0,
+                "repairs": 0,
             }
         }
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from novacache import LocalCache
 from novacache.codec import Codec
+from novacache.consistency import hlc
 from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.manager.envelope import Envelope, open_envelope, seal
 from novacache.tiers import AsyncSQLiteTier, SQLiteTier
@@ -108,10 +109,15 @@ def test_async_manager_counts_a_forged_envelope_as_corrupt(decoded: Any, tmp_pat
 def test_a_valid_envelope_still_reads(tmp_path: Path) -> None:
     """The checks refuse nothing the manager writes: both versions, with and without a
     deadline, ints where floats are expected."""
-    assert open_envelope(seal("v", None, NOW), lambda: NOW) == Envelope("v", None)
-    assert open_envelope(seal("v", 10, NOW), lambda: NOW) == Envelope("v", 10.0)
-    env = open_envelope(seal("v", 10, NOW, stale=5, delta=0.5, beta=1), lambda: NOW)
-    assert env == Envelope("v", 15.0, 10.0, 0.5, 1.0)
+    w = hlc.writer()
+    assert open_envelope(seal("v", None, NOW, stamp=7), lambda: NOW) == Envelope(
+        "v", None, stamp=7, writer=w
+    )
+    assert open_envelope(seal("v", 10, NOW, stamp=7), lambda: NOW) == Envelope(
+        "v", 10.0, stamp=7, writer=w
+    )
+    env = open_envelope(seal("v", 10, NOW, stale=5, delta=0.5, beta=1, stamp=8), lambda: NOW)
+    assert env == Envelope("v", 15.0, 10.0, 0.5, 1.0, 8, w)
     assert open_envelope([1, int(NOW) + 10, 10, "v"], lambda: NOW) == Envelope("v", 10.0)
     assert open_envelope([1, NOW - 1, 10.0, "v"], lambda: NOW) is None  # expired: not corrupt
 
@@ -128,8 +134,8 @@ _FIELD = st.one_of(
 
 @settings(max_examples=2000, deadline=None)
 @given(
-    version=st.sampled_from([1, 2, True, 1.0, 0, 3]),
-    fields=st.lists(_FIELD, min_size=2, max_size=6),
+    version=st.sampled_from([1, 2, True, 1.0, 0, 3, 4, 5]),
+    fields=st.lists(_FIELD, min_size=2, max_size=8),
 )
 def test_any_decoded_envelope_is_refused_or_bounded(version: Any, fields: list[Any]) -> None:
     """Whatever a frame decodes to, the envelope either is refused with ``ValueError``

@@ -154,6 +154,45 @@ class TierContract:
         assert tier.get("kept") is None
         assert list(tier.scan("gone:*")) == []
 
+    def test_set_if_stores_only_over_what_the_writer_saw(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        """The conditional write of the manager's write-backs (docs/consistency.md)."""
+        set_if: Any = getattr(tier, "set_if")  # noqa: B009 (not in the Tier protocol)
+        assert set_if("c", b"one", 60, expect=None) is True  # absent, as seen
+        assert tier.get("c") == b"one"
+        assert set_if("c", b"two", 60, expect=None) is False  # not absent any more
+        assert set_if("c", b"two", 60, expect=b"other") is False  # not what was seen
+        assert tier.get("c") == b"one"
+        assert set_if("c", b"two", None, expect=b"one") is True
+        assert tier.get("c") == b"two"
+        assert tier.ttl("c") == math.inf
+        assert set_if("gone", b"x", 60, expect=b"seen") is False  # absent: not as seen
+        assert tier.get("gone") is None
+        tier.set("old", FRAME, ttl=0.3)
+        advance(0.6)
+        assert set_if("old", b"new", 0.3, expect=None) is True  # expired counts as absent
+        assert tier.get("old") == b"new"
+        advance(0.6)
+        assert tier.get("old") is None  # with the TTL given
+
+    def test_tombstones_replace_entries_and_count_the_live_ones(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        mark: Any = getattr(tier, "tombstone_many")  # noqa: B009
+        tomb = b"NT" + bytes(12)
+        tier.set_many({"t:1": FRAME, "t:2": FRAME})
+        tier.set("t:3", FRAME, ttl=0.3)
+        advance(0.6)
+        assert mark(["t:1", "t:2", "t:3", "t:absent"], tomb, 0.3) == 2
+        assert tier.get_many(["t:1", "t:2", "t:3", "t:absent"]) == dict.fromkeys(
+            ["t:1", "t:2", "t:3", "t:absent"], tomb
+        )
+        assert mark(["t:1"], tomb, 0.3) == 0  # a tombstone is no live entry
+        assert mark([], tomb, 0.3) == 0
+        advance(0.6)
+        assert tier.get_many(["t:1", "t:2", "t:3", "t:absent"]) == {}
+
     def test_bad_ttl_is_refused(self, tier: Tier) -> None:
         for bad in (0, -1, math.nan):
             with pytest.raises(ValueError):
@@ -256,6 +295,23 @@ class AsyncTierContract:
                 assert await t.delete_many(ODD_KEYS) == len(ODD_KEYS) - 1
                 await t.set_many(items, ttl=60)
                 assert await t.get_many(ODD_KEYS) == items
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_set_if_and_tombstones(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t: Any = await atier()
+            try:
+                assert await t.set_if("c", b"one", 60, expect=None) is True
+                assert await t.set_if("c", b"two", 60, expect=None) is False
+                assert await t.set_if("c", b"two", 60, expect=b"one") is True
+                assert await t.get("c") == b"two"
+                tomb = b"NT" + bytes(12)
+                assert await t.tombstone_many(["c", "d"], tomb, 60) == 1
+                assert await t.get_many(["c", "d"]) == {"c": tomb, "d": tomb}
+                assert await t.set_if("c", b"three", 60, expect=tomb) is True
             finally:
                 await t.close()
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 import inspect
 import math
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._local import LocalCache
 from ..codec import Codec
+from ..coherence import STRIPES as BUS_STRIPES
 from ..coherence import InvalidationBus
+from ..consistency import hlc
+from ..consistency.resolve import DELETED, Resolution, Resolver, Versioned, resolver
 from ..errors import (
     CodecError,
     ConfigurationError,
@@ -24,7 +29,7 @@ from ..errors import (
 )
 from ..tiers._checks import MAX_TTL
 from . import _kit
-from .envelope import Envelope, open_envelope, seal
+from .envelope import TOMBSTONE_TTL, Envelope, open_envelope, read_tombstone, seal
 from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
 from .tags import AnyTagIndex, indexes_for
@@ -51,6 +56,22 @@ _ReportNew = Callable[[type[WriteReport], _Fields], WriteReport]
 #: WriteReport(written, failed) without the NamedTuple's Python-level __new__.
 new_report: _ReportNew = tuple.__new__
 Hits = Mapping[str, tuple[bytes, Envelope]]
+# What a read saw in each tier below L1 it asked, by slot: the frame (a tombstone or an
+# entry it could not use included) or None (absent). A write-back stores over exactly
+# that, or not at all (the tiers' set_if): see docs/consistency.md.
+Seen: TypeAlias = "dict[str, bytes | None]"
+
+#: Keys per tier whose failed writes are remembered for repair (beyond: the tier is
+#: cleared when it answers again; counted as ``repair_overflows``).
+REPAIR_LIMIT = 100_000
+#: The last keys written through the remote tier, repaired when it fails: writes it
+#: confirmed shortly before a crash may be missing from its append-only file.
+RECENT_WRITES = 20_000
+#: Seconds between two replays of the repair logs (the background repairer).
+REPAIR_INTERVAL = 0.1
+#: Stripes of the per-key count of this process's writes (the bus's: see _wseq).
+STRIPES = BUS_STRIPES
+MODELS = {"eventual": None}  # consistency models by name (the hook: see model_for)
 
 
 # (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
@@ -180,6 +201,53 @@ def check_tier_kind(slot: str, tier: object, want_async: bool) -> None:
     )
 
 
+class _Consistency:
+    """The manager's consistency state (see ``ManagerBase.__init__``)."""
+
+    __slots__ = (
+        "lock",
+        "logs",
+        "lost_at",
+        "models",
+        "outage",
+        "probed",
+        "repair_probe",
+        "repairer",
+        "resolve",
+        "tombstone_ttl",
+    )
+
+    def __init__(
+        self,
+        resolve: Resolver,
+        tombstone_ttl: float,
+        models: tuple[tuple[str, str], ...],
+        repair_probe: float | None,
+        slots: list[str],
+    ) -> None:
+        life = check_ttl(tombstone_ttl)
+        if life is None:
+            raise ConfigurationError("tombstone_ttl must be a finite number of seconds > 0")
+        if repair_probe is not None and (
+            isinstance(repair_probe, bool)
+            or not isinstance(repair_probe, (int, float))
+            or not 0 < repair_probe < math.inf
+        ):
+            raise ConfigurationError("repair_probe must be None or a number of seconds > 0")
+        self.resolve = resolve
+        self.tombstone_ttl: float = life
+        self.models = models
+        self.repair_probe = repair_probe
+        # Per tier below: the keys whose write failed there (key -> None, in order), to
+        # remove from that tier when it answers again; None: the log overflowed.
+        self.logs: dict[str, dict[str, None] | None] = {slot: {} for slot in slots}
+        self.lock = threading.Lock()
+        self.outage: set[str] = set()  # tiers that failed as unreachable, not repaired
+        self.probed: dict[str, float] = {}  # when the repairer last pinged each
+        self.lost_at: dict[str, float] = {}  # the bus's clock when each failed
+        self.repairer: Any = None  # the background repairer (thread or task), if running
+
+
 class ManagerBase(Generic[TierT]):
     """Configuration and the I/O-free steps of both managers (see ``CacheManager``)."""
 
@@ -197,6 +265,10 @@ class ManagerBase(Generic[TierT]):
         on_write_error: WritePolicy,
         on_error: ErrorHook | None,
         clock: Callable[[], float],
+        resolve: Resolution = "highest_version",
+        tombstone_ttl: float = TOMBSTONE_TTL,
+        consistency: Mapping[str, str] | None = None,
+        repair_probe: float | None = 1.0,
     ) -> None:
         if on_write_error not in ("raise", "report"):
             raise ConfigurationError("on_write_error is 'raise' or 'report'")
@@ -233,6 +305,60 @@ class ManagerBase(Generic[TierT]):
         # hooks the write and load paths call when it is set (one test each otherwise).
         self._on_write: Any = None
         self.invalidation: Any = None
+        # -- consistency (docs/consistency.md) --
+        # Writes and deletes of this process that reached the tiers, counted in STRIPES
+        # stripes by the key's hash: a read below notes its key's stripe when it
+        # begins, and its fill of L1 is skipped when a write of a key of that stripe
+        # (or an invalidation from the bus) came meanwhile.
+        self._wseq: list[int] = [0] * STRIPES
+        # The last keys written (repaired when the remote tier fails: see _suspect).
+        self._recent: deque[str] | None = deque(maxlen=RECENT_WRITES) if remote else None
+        # The rest in one attribute: an instance with more than 30 attributes loses
+        # CPython's shared-key dict, and every attribute read (the L1 hit's self._l1
+        # included) pays for it.
+        self._c = _Consistency(
+            resolver(resolve),
+            tombstone_ttl,
+            self._check_models(consistency),
+            repair_probe,
+            [slot for slot, _ in self._below],
+        )
+
+    @property
+    def tombstone_ttl(self) -> float:
+        """Seconds a delete's tombstone stays in L2 and L3 (see docs/consistency.md)."""
+        return self._c.tombstone_ttl
+
+    @property
+    def repair_probe(self) -> float | None:
+        """Seconds between the repairer's pings of a tier that failed (``None``: none)."""
+        return self._c.repair_probe
+
+    @staticmethod
+    def _check_models(consistency: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+        """The per-prefix consistency models, longest prefix first (the hook where the
+        models other than ``eventual`` plug in: :data:`MODELS`)."""
+        if consistency is None:
+            return ()
+        if not isinstance(consistency, Mapping):
+            raise ConfigurationError("consistency must map key prefixes to model names")
+        out = []
+        for prefix, model in consistency.items():
+            if not isinstance(prefix, str) or model not in MODELS:
+                raise ConfigurationError(
+                    f"consistency: {prefix!r}: {model!r} is not a model of this novacache"
+                    f" (known: {', '.join(sorted(MODELS))})"
+                )
+            out.append((prefix, model))
+        return tuple(sorted(out, key=lambda pm: -len(pm[0])))
+
+    def model_for(self, key: str) -> str:
+        """The consistency model of ``key``: that of the longest prefix given in
+        ``consistency=`` that ``key`` starts with, else ``"eventual"``."""
+        for prefix, model in self._c.models:
+            if key.startswith(prefix):
+                return model
+        return "eventual"
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
@@ -244,6 +370,12 @@ class ManagerBase(Generic[TierT]):
     # -- failures ---------------------------------------------------------------------
 
     def _report(self, op: str, slot: str, exc: BaseException) -> None:
+        if (
+            isinstance(exc, (TierUnavailable, TierTimeout))
+            and slot in self._c.logs
+            and slot not in self._c.outage
+        ):
+            self._suspect(slot)
         hook = self.on_error
         if hook is not None:
             try:
@@ -271,11 +403,16 @@ class ManagerBase(Generic[TierT]):
 
     def _open(self, slot: str, key: str, frame: bytes) -> Envelope | None:
         """The value and remaining life of a frame read from ``slot``; ``None`` (counted)
-        when it is corrupt or expired."""
+        when it is corrupt, expired or a delete's tombstone."""
         try:
             envelope = open_envelope(self.codec.decode(key, frame), self.clock)
         except (CodecError, ValueError):
-            self.stats.count(slot, "corrupt")
+            deleted = read_tombstone(frame)
+            if deleted is not None:
+                hlc.observe(deleted.stamp)
+                self.stats.count(slot, "tombstones")
+            else:
+                self.stats.count(slot, "corrupt")
             return None
         if envelope is None:
             self.stats.count(slot, "expired")
@@ -307,7 +444,11 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             return False
         bus = self.bus
-        if bus is not None and (not bus.healthy or (gen is not None and bus.generation != gen)):
+        if gen is not None and gen != self._generation(key):
+            local.pop(key, None)  # a write or an invalidation since the read began
+            self.stats.add("l1_skipped")
+            return False
+        if bus is not None and not bus.healthy:
             local.pop(key, None)
             self.stats.add("l1_skipped")
             return False
@@ -333,7 +474,11 @@ class ManagerBase(Generic[TierT]):
             return
         if not self.router.everywhere and LOCAL not in self.router.tiers(key, size):
             return
-        if env.fresh is not None or self.bus is not None:
+        if (
+            env.fresh is not None
+            or self.bus is not None
+            or gen != self._wseq[hash(key) & (STRIPES - 1)]
+        ):
             self._to_l1(key, env.value, self._l1_ttl(env), gen)
             return
         ttl = env.remaining
@@ -346,9 +491,141 @@ class ManagerBase(Generic[TierT]):
             local.pop(key, None)
             self.stats.add("l1_refused")
 
-    def _bus_generation(self) -> int:
+    def _generation(self, key: str) -> int:
+        """What a read of ``key`` below L1 notes before it begins, to fill L1 only when
+        it has not changed since: this process's writes of keys of its stripe plus the
+        invalidations the bus applied."""
         bus = self.bus
-        return bus.generation if bus is not None else 0
+        h = hash(key) & (STRIPES - 1)
+        return self._wseq[h] + (bus.stripes[h] + bus.epoch if bus is not None else 0)
+
+    def _wrote(self, keys: Iterable[str] | None) -> None:
+        """Count writes of ``keys`` (``None``: of every key) for the L1 fill gate."""
+        wseq = self._wseq
+        if keys is None:
+            for i in range(STRIPES):
+                wseq[i] += 1
+            return
+        for key in keys:
+            wseq[hash(key) & (STRIPES - 1)] += 1
+
+    # -- consistency: write-backs, repairs, resolution ----------------------------------
+
+    def _newer_delete(self, env: Envelope, seen: Seen | None) -> bool:
+        """Whether a tier above holds a delete's tombstone that wins over ``env`` (read
+        below it): then the key was deleted after that entry was written."""
+        if not seen:
+            return False
+        for slot, frame in seen.items():
+            deleted = read_tombstone(frame) if frame is not None else None
+            if deleted is None:
+                continue
+            here = Versioned(env.value, env.version, "below", env.remaining)
+            if self._winner(Versioned(DELETED, deleted, slot), here).value is DELETED:
+                return True
+        return False
+
+    def _winner(self, a: Versioned, b: Versioned) -> Versioned:
+        """The copy the ``resolve=`` rule keeps (``a`` when a user rule fails)."""
+        try:
+            won = self._c.resolve(a, b)
+        except Exception:
+            self.stats.add("resolve_errors")
+            return a
+        if won is not a and won is not b:
+            self.stats.add("resolve_errors")
+            return a
+        return won
+
+    def _suspect(self, slot: str) -> None:
+        """Tier ``slot`` failed as unreachable: remember to repair, once it answers
+        again, the keys written through it just before (a server that crashed may come
+        back from its append-only file without them) and start the repairer."""
+        with self._c.lock:
+            if slot in self._c.outage:
+                return
+            self._c.outage.add(slot)
+            self._c.probed[slot] = time.monotonic()
+            self._c.lost_at[slot] = self.bus.now() if self.bus is not None else 0.0
+            recent = self._recent if slot == REMOTE else None
+            if recent:
+                self._log_failed_locked(slot, list(recent))
+        self._start_repairer()
+
+    def _log_failed(self, slot: str, keys: Iterable[str]) -> None:
+        """Remember that a write of ``keys`` failed on tier ``slot`` (see repair)."""
+        with self._c.lock:
+            self._log_failed_locked(slot, keys)
+        self._start_repairer()
+
+    def _log_failed_locked(self, slot: str, keys: Iterable[str]) -> None:
+        log = self._c.logs.get(slot, {})
+        if log is None:
+            return  # overflowed: the whole tier is cleared on recovery
+        for key in keys:
+            log.pop(key, None)
+            log[key] = None
+        if len(log) > REPAIR_LIMIT:
+            self._c.logs[slot] = None
+            self.stats.add("repair_overflows")
+
+    def _take_repairs(self, slot: str) -> list[str] | None:
+        """A snapshot of the keys to repair on ``slot`` (``None``: clear the tier)."""
+        with self._c.lock:
+            log = self._c.logs.get(slot, {})
+            return None if log is None else list(log)
+
+    def _repaired(self, slot: str, keys: list[str] | None) -> None:
+        """``keys`` (``None``: all) are repaired on ``slot``; keys whose write failed
+        again meanwhile stay logged only if they were re-added after the snapshot (they
+        are moved to the end: a re-add during the repair is replayed next round)."""
+        with self._c.lock:
+            if keys is None:
+                self._c.logs[slot] = {}
+            else:
+                log = self._c.logs.get(slot)
+                if log is not None:
+                    for key in keys:
+                        log.pop(key, None)
+            if not self._c.logs.get(slot):
+                self._c.outage.discard(slot)
+
+    def _answers(self, slot: str, tier: Any) -> bool:
+        """Whether tier ``slot`` has shown it answers again: its circuit breaker has a
+        success on record since its last failure (a call of this process went through),
+        or, for Redis, a heartbeat of the invalidation bus on the same server went round
+        since the failure (then the breaker is closed at once, not after its cooldown). The
+        repairer waits for that instead of paying timeouts of its own against a server
+        that is still frozen; a tier without a breaker is simply tried."""
+        breaker = getattr(tier, "breaker", None)
+        if breaker is None or breaker.idle:
+            return True
+        bus = self.bus
+        since = self._c.lost_at.get(slot, 0.0)
+        if slot == REMOTE and bus is not None and self._bus_on_remote() and bus.heard_since(since):
+            # The bus's heartbeat went round this very server since it was lost: it
+            # answers, so its breaker need not wait for its cooldown to let us repair.
+            breaker.reset()
+            return True
+        return False
+
+    def _probe_due(self, slot: str) -> bool:
+        """Whether the repairer may ping tier ``slot`` now (``repair_probe`` seconds
+        after the failure and after its last ping), though no call of this process went
+        through: so a process that writes nothing more still repairs what it left."""
+        if self._c.repair_probe is None:
+            return False
+        now = time.monotonic()
+        if now - self._c.probed.get(slot, 0.0) < self._c.repair_probe:
+            return False
+        self._c.probed[slot] = now
+        return True
+
+    def _pending_repairs(self) -> bool:
+        return any(log is None or log for log in self._c.logs.values())
+
+    def _start_repairer(self) -> None:
+        """Start the background repairer (subclasses: a thread or a task)."""
 
     def _promotion_batches(
         self, slot: str, hits: Hits
@@ -413,13 +690,19 @@ class ManagerBase(Generic[TierT]):
     def _bus_down(self, down: Down) -> TierError | None:
         """The error of the Redis tier when it was unreachable earlier in this call and
         the bus publishes to the same server (then the bus is not tried either)."""
-        bus, remote = self.bus, self.remote
         error = down.get(REMOTE)
-        if bus is None or error is None:
+        if self.bus is None or error is None:
             return None
+        return error if self._bus_on_remote() else None
+
+    def _bus_on_remote(self) -> bool:
+        """Whether the invalidation bus runs on the Redis server of the remote tier."""
+        bus, remote = self.bus, self.remote
+        if bus is None or remote is None:
+            return False
         config = getattr(remote, "config", None)
         same = config is not None and getattr(bus.tier, "config", None) == config
-        return error if bus.tier is remote or same else None
+        return bus.tier is remote or same
 
     def _write_ttls(self, ttl: float | None, fresh: Freshness) -> tuple[float | None, float]:
         """The TTL a write gives the tiers below (past ``ttl`` by the grace period) and

@@ -9,7 +9,17 @@ from ..errors import TierError
 
 __all__ = ["ManagerStats", "WriteReport"]
 
-_PER_TIER = ("hits", "misses", "corrupt", "expired", "read_errors", "promote_errors")
+_PER_TIER = (
+    "hits",
+    "misses",
+    "corrupt",
+    "expired",
+    "read_errors",
+    "promote_errors",
+    "tombstones",
+    "writebacks_refused",
+    "repairs",
+)
 _SLOTS = ("remote", "store")
 _OVERALL_NAMES = (
     "loads",
@@ -19,6 +29,8 @@ _OVERALL_NAMES = (
     "l1_refused",
     "l1_skipped",
     "hook_errors",
+    "resolve_errors",
+    "repair_overflows",
 )
 _NAMES = (*_OVERALL_NAMES, *(f"{slot}.{name}" for slot in _SLOTS for name in _PER_TIER))
 _OVERALL = {name: _NAMES.index(name) for name in _OVERALL_NAMES}
@@ -44,13 +56,19 @@ class ManagerStats:
 
     Per tier slot (``"remote"``, ``"store"``): ``hits``, ``misses``, ``corrupt`` (frames
     the codec or the envelope refused: read as misses), ``expired`` (envelope deadline
-    passed), ``read_errors`` and ``promote_errors`` (tier failures). Overall: ``loads``
+    passed), ``read_errors`` and ``promote_errors`` (tier failures), ``tombstones``
+    (deletes' tombstones read: misses), ``writebacks_refused`` (a loaded or promoted
+    value not stored because the tier held a newer write or a delete, see
+    docs/consistency.md), ``repairs`` (keys whose stale copy was removed or overwritten
+    after a failed write, an outage or a disagreement between tiers). Overall: ``loads``
     (loader calls), ``refreshes`` (loads that replaced a stale or early-refreshed value),
     ``stale_served`` (stale values returned while another caller refreshed them),
     ``write_errors`` (tiers that failed a write), ``l1_refused`` (values larger than
-    L1's budget), ``l1_skipped`` (L1 fills skipped because the invalidation bus was down
-    or an invalidation arrived during the read), ``hook_errors`` (exceptions raised by
-    ``on_error``).
+    L1's budget), ``l1_skipped`` (L1 fills skipped because the invalidation bus was down,
+    or an invalidation or a write of this process arrived during the read),
+    ``hook_errors`` (exceptions raised by ``on_error``), ``resolve_errors`` (a
+    ``resolve=`` callable that failed), ``repair_overflows`` (repair logs that
+    overflowed: the tier was then cleared).
 
     The counts are exact under threads (:class:`~novacache._counters.Counters`: each
     thread counts into its own array, a read sums them).

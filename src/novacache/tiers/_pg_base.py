@@ -111,6 +111,28 @@ class _Statements:
             " SELECT u.k, u.f, octet_length(u.f), now() + %s::float8 * interval '1 second', now()"
             " FROM unnest(%s::text[], %b::bytea[]) AS u(k, f)" + upsert
         )
+        # The conditional writes of the manager's write-backs (see set_if), and a
+        # delete's tombstones with the count of live entries they replaced.
+        self.set_if_absent = q(
+            "INSERT INTO {t} (key, frame, size, expires_at, atime)"
+            " VALUES (%s, %b, %s, now() + %s::float8 * interval '1 second', now())"
+            + upsert
+            + " WHERE {t}.expires_at IS NOT NULL AND {t}.expires_at <= now() RETURNING 1"
+        )
+        self.set_if_same = q(
+            "UPDATE {t} SET frame = %b, size = %s,"
+            " expires_at = now() + %s::float8 * interval '1 second', atime = now()"
+            f" WHERE key = %s AND frame = %b AND {live} RETURNING 1"
+        )
+        self.tombstone = q(
+            "WITH old AS (SELECT key, frame, expires_at FROM {t}"
+            " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE),"
+            " ins AS (INSERT INTO {t} (key, frame, size, expires_at, atime)"
+            " SELECT u.k, %b, %s, now() + %s::float8 * interval '1 second', now()"
+            " FROM unnest(%s::text[]) AS u(k)" + upsert + ")"
+            f" SELECT count(*) FILTER (WHERE {live} AND NOT (octet_length(frame) = 14"
+            " AND substring(frame FROM 1 FOR 2) = '\\x4e54'::bytea)) FROM old"
+        )
         self.delete = q(
             "WITH d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM {t}"
             " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE) RETURNING expires_at)"

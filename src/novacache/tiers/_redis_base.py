@@ -62,6 +62,25 @@ end
 return redis.call('PTTL', KEYS[1])
 """
 
+# Stores ARGV[2] under KEYS[1] (for ARGV[3] ms; "" for no expiry) only if the key still
+# holds the frame whose SHA-1 (hex) is ARGV[1] ("" when the writer found the key absent).
+# The writer compared its version with that frame's: so a write-back never replaces a
+# newer write, nor a delete's tombstone, that landed since it read. One key: cluster-safe.
+_SET_IF_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+    if ARGV[1] == '' or redis.sha1hex(cur) ~= ARGV[1] then return 0 end
+elseif ARGV[1] ~= '' then
+    return 0
+end
+if ARGV[3] == '' then
+    redis.call('SET', KEYS[1], ARGV[2])
+else
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
 # Deletes the key only if it still holds our token: a lease that expired and was taken by
 # someone else is never released by the old holder.
 _RELEASE_LUA = """
@@ -133,6 +152,11 @@ def _is_auth(exc: BaseException) -> bool:
         cause = cause.__cause__
         seen += 1
     return False
+
+
+def _is_tombstone(frame: bytes) -> bool:
+    """A delete's tombstone (``novacache.manager.envelope.tombstone``: b"NT" + 12 bytes)."""
+    return len(frame) == 14 and frame[:2] == b"NT"
 
 
 def _token(token: object) -> bytes:

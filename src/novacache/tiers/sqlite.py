@@ -576,6 +576,68 @@ class SQLiteTier:
 
         self._write("set", work)
 
+    def set_if(
+        self, key: str, frame: bytes, ttl: float | None = None, *, expect: bytes | None
+    ) -> bool:
+        """Store ``frame`` under ``key`` only if the key still holds ``expect`` (``None``:
+        only if it is absent or expired), in one transaction; whether it was stored.
+        The manager's write-backs use it (see docs/consistency.md)."""
+        ttl = check_ttl(ttl)
+        check_key(key)
+        check_frame(frame)
+        if expect is not None:
+            check_frame(expect)
+        limit = self._max_frame if self._maxbytes is None else min(self._maxbytes, self._max_frame)
+        if len(frame) > limit:
+            raise EntryTooLarge(len(frame), limit)
+        stored = sqlite_key(key)
+        now = self._clock()
+        expires = None if ttl is None else now + ttl
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_GET, (stored,)).fetchone()
+            current = None if row is None or (row[1] is not None and row[1] <= now) else row[0]
+            if current != expect:
+                return False
+            conn.execute(_UPSERT, (stored, frame, len(frame), expires))
+            conn.execute(_ACCESSED, (now, stored))
+            self._after_write(conn, now, (stored,))
+            return True
+
+        return self._write("set", work)
+
+    def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
+        """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
+        seconds, in one transaction; how many keys held a live entry that was not a
+        tombstone."""
+        wanted = check_keys(keys)
+        check_frame(frame)
+        life = check_ttl(ttl)
+        if not wanted:
+            return 0
+        stored = [sqlite_key(k) for k in wanted]
+        now = self._clock()
+        expires = None if life is None else now + life
+
+        def work(conn: sqlite3.Connection) -> int:
+            found = 0
+            for i in range(0, len(stored), _CHUNK):
+                chunk = stored[i : i + _CHUNK]
+                sql = (
+                    "SELECT frame FROM novacache_entries "
+                    f"WHERE key IN ({_placeholders(len(chunk))}) "
+                    "AND (expires IS NULL OR expires > ?)"
+                )
+                for (old,) in conn.execute(sql, (*chunk, now)):
+                    if not (len(old) == 14 and old[:2] == b"NT"):
+                        found += 1
+            conn.executemany(_UPSERT, [(k, frame, len(frame), expires) for k in stored])
+            conn.executemany(_ACCESSED, [(now, k) for k in stored])
+            self._after_write(conn, now, stored)
+            return found
+
+        return self._write("delete", work)
+
     def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there (an expired key was not)."""
         return type(self).delete_many(self, [check_key(key)]) == 1  # see set
@@ -788,6 +850,19 @@ class AsyncSQLiteTier:
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """See :meth:`SQLiteTier.set_many`."""
         await self._run(self._sync.set_many, dict(items), ttl)
+
+    async def set_if(
+        self, key: str, frame: bytes, ttl: float | None = None, *, expect: bytes | None
+    ) -> bool:
+        """See :meth:`SQLiteTier.set_if`."""
+        check_key(key)
+        check_frame(frame)
+        check_ttl(ttl)
+        return await self._run(lambda: self._sync.set_if(key, frame, ttl, expect=expect))
+
+    async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
+        """See :meth:`SQLiteTier.tombstone_many`."""
+        return await self._run(self._sync.tombstone_many, check_keys(keys), frame, ttl)
 
     async def delete(self, key: str) -> bool:
         """See :meth:`SQLiteTier.delete`."""

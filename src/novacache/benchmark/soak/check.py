@@ -26,10 +26,22 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 
-__all__ = ["AGE_BUCKETS", "Checker", "StaleRead", "age_bucket", "percentile", "window"]
+__all__ = [
+    "AGE_BUCKETS",
+    "PROPAGATION",
+    "Checker",
+    "StaleRead",
+    "age_bucket",
+    "late",
+    "percentile",
+    "window",
+]
 
 AGE_BUCKETS = (0.01, 0.1, 1.0, 2.0, 10.0)  # upper bounds in seconds, then "more"
 AFTER_FAULT = 2.0  # seconds after a fault ended still counted as its aftermath
+#: How far an L1 may lag behind a write of another process in the eventual mode: the
+#: invalidation bus's delivery (its loss bound, ``InvalidationBus(timeout=0.25)``).
+PROPAGATION = 0.25
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,13 @@ def window(at: float, faults: list[tuple[str, float, float]]) -> str:
         else:
             label = f">{AFTER_FAULT:g} s after a fault"
     return label
+
+
+def late(label: str, age: float) -> bool:
+    """Whether a stale read breaks the eventual mode's bound (docs/consistency.md): it
+    was not during a fault nor within ``AFTER_FAULT`` seconds after one (``label``, from
+    :func:`window`), and it was behind by more than the bus's ``PROPAGATION``."""
+    return not label.startswith(("during", "<")) and age > PROPAGATION
 
 
 def percentile(values: array[float] | list[float], q: float) -> float:

@@ -45,6 +45,9 @@ def render(report: dict[str, Any]) -> str:
         f"  by source        {_counts(stale['by_source'])}",
         f"  by window        {_counts(stale['by_window'])}",
         f"  by age           {_counts(stale['by_age'])}",
+        f"  late             {_n(stale.get('late', 0)):>12}   (more than"
+        f" {stale.get('after_fault_window_s', 2.0):g} s after a fault and"
+        f" {stale.get('propagation_s', 0.25):g} s behind)",
         f"writes failed on   {_counts(report['writes']['failed_on'])}",
         "",
         "faults             at s   down s   first Redis write after (s)",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import shared as S
-from .check import AFTER_FAULT, Checker, age_bucket, percentile, window
+from .check import AFTER_FAULT, PROPAGATION, Checker, age_bucket, late, percentile, window
 from .server import SoakRedis
 
 __all__ = ["FAULTS", "SoakOptions", "run"]
@@ -346,7 +346,7 @@ def _analyse(
     stale_window: Counter[str] = Counter()
     stale_age: Counter[str] = Counter()
     read_sources: Counter[str] = Counter()
-    read_raised = bad_values = resurrected_reads = stale = 0
+    read_raised = bad_values = resurrected_reads = stale = late_reads = 0
     max_age = 0.0
     for path in files:
         for kind, src, flags, key, version, start, end in _records(path):
@@ -364,7 +364,9 @@ def _analyse(
                 continue
             stale += 1
             stale_source[found.source] += 1
-            stale_window[window(found.at, spans)] += 1
+            label = window(found.at, spans)
+            stale_window[label] += 1
+            late_reads += late(label, found.age)
             stale_age[age_bucket(found.age)] += 1
             max_age = max(max_age, found.age)
             resurrected_reads += found.resurrected
@@ -428,6 +430,8 @@ def _analyse(
             "by_window": dict(stale_window),
             "by_age": dict(stale_age),
             "after_fault_window_s": AFTER_FAULT,
+            "late": late_reads,
+            "propagation_s": PROPAGATION,
         },
         "writes": {"failed_on": dict(write_fail)},
         "errors": dict(errors),

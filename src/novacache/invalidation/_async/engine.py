@@ -21,6 +21,7 @@ from ..._concurrency import (
     AsyncWorker,
     async_call_side,
 )
+from ...consistency import hlc
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -669,6 +670,13 @@ class AsyncInvalidationEngine:
         assert smart is not None
         manager = self.manager
         try:
+            # What the tiers hold before the reload: the reloaded value replaces exactly
+            # that, never a write made meanwhile (docs/consistency.md).
+            seen: dict[str, bytes | None] = {}
+            down: Down = {}
+            gen = manager._generation(key)
+            await manager._observe(key, seen, down)
+            stamp = hlc.tick(manager.clock())
             if IS_ASYNC:
                 assert self._gate is not None
                 async with self._gate:
@@ -683,7 +691,9 @@ class AsyncInvalidationEngine:
             if not smart.current(key, entry, epoch):
                 self.stats.add("refresh_skipped")  # a newer invalidation decides
                 return
-            report = await manager._set(key, value, entry.ttl, entry.tags, "report")
+            report = await manager._write_back(
+                key, value, entry.ttl, entry.tags, None, down, seen, stamp, gen
+            )
             if report.failed:
                 raise report.failed[next(iter(report.failed))]
             self.stats.add("refreshes")

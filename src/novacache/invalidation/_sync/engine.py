@@ -23,6 +23,7 @@ from ..._concurrency import (
     Worker,
     call_side,
 )
+from ...consistency import hlc
 from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
 from ...manager._base import Down, as_tier_error, note_down, through_tier
 from ...manager.stats import WriteReport
@@ -637,6 +638,13 @@ class InvalidationEngine:
         assert smart is not None
         manager = self.manager
         try:
+            # What the tiers hold before the reload: the reloaded value replaces exactly
+            # that, never a write made meanwhile (docs/consistency.md).
+            seen: dict[str, bytes | None] = {}
+            down: Down = {}
+            gen = manager._generation(key)
+            manager._observe(key, seen, down)
+            stamp = hlc.tick(manager.clock())
             started = time.perf_counter()
             value = entry.loader()
             smart.loaded(key, time.perf_counter() - started)
@@ -645,7 +653,9 @@ class InvalidationEngine:
             if not smart.current(key, entry, epoch):
                 self.stats.add("refresh_skipped")  # a newer invalidation decides
                 return
-            report = manager._set(key, value, entry.ttl, entry.tags, "report")
+            report = manager._write_back(
+                key, value, entry.ttl, entry.tags, None, down, seen, stamp, gen
+            )
             if report.failed:
                 raise report.failed[next(iter(report.failed))]
             self.stats.add("refreshes")

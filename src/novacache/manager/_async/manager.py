@@ -21,9 +21,11 @@ frame the codec refuses as a miss too (``corrupt``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -33,16 +35,22 @@ from ..._concurrency import IS_ASYNC, async_call_side, async_run_blocking, async
 from ..._local import LocalCache
 from ...codec import Codec
 from ...coherence import InvalidationBus
+from ...consistency import hlc
+from ...consistency.hlc import ZERO, Version
+from ...consistency.resolve import DELETED, Resolution, Versioned
 from ...errors import ConfigurationError, EntryTooLarge, TierError
 from ...tiers.base import AsyncTier
 from .. import _kit
 from .._base import (
     MISS,
+    REPAIR_INTERVAL,
+    STRIPES,
     Down,
     ErrorHook,
     Freshness,
     Hits,
     ManagerBase,
+    Seen,
     WritePolicy,
     as_tier_error,
     check_freshness,
@@ -54,7 +62,7 @@ from .._base import (
     wants_refresh,
 )
 from ..decorator import KeyFunc, TagsArg, make_decorator
-from ..envelope import Envelope
+from ..envelope import Envelope, read_tombstone, seal, tombstone
 from ..router import LOCAL, REMOTE, Router
 from ..stats import WriteReport
 from ..tags import check_tags
@@ -94,6 +102,18 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         other processes, which drop the keys from their L1 (a failed announcement is
         reported as the tier slot ``"bus"``); see :mod:`novacache.coherence`. (The
         asyncio manager publishes from a worker thread.)
+    :param resolve: which copy wins when two tiers hold different versions of a key:
+        ``"highest_version"`` (default), ``"last_writer_wins"``, or a callable ``(a, b)
+        -> a or b`` of two :class:`~novacache.consistency.Versioned`; see
+        :mod:`novacache.consistency.resolve` and ``docs/consistency.md``.
+    :param tombstone_ttl: seconds a delete's tombstone stays in L2 and L3 (default 60):
+        a load that began before the delete and ends within it cannot store its value.
+    :param consistency: ``{key prefix: model}``; only ``"eventual"`` (the default for
+        every key) in this version: the hook where other models plug in.
+    :param repair_probe: seconds between the pings with which the background repairer
+        checks that a tier that failed answers again, when no call of this process went
+        through it since (default 1.0); ``None``: no ping, repair after such a call (or,
+        for Redis, once the bus is healthy). See ``docs/consistency.md``.
 
     Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
     closes them. The synchronous manager is safe to share between threads; the asyncio
@@ -119,10 +139,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         on_error: ErrorHook | None = None,
         clock: Callable[[], float] = time.time,
         bus: InvalidationBus | None = None,
+        resolve: Resolution = "highest_version",
+        tombstone_ttl: float = 60.0,
+        consistency: Mapping[str, str] | None = None,
+        repair_probe: float | None = 1.0,
     ) -> None:
         super().__init__(
             local, remote, store, codec, router, one_ttl(ttl, default_ttl), on_write_error,
-            on_error, clock,
+            on_error, clock, resolve, tombstone_ttl, consistency, repair_probe,
         )  # fmt: skip
         self._flights = AsyncSingleFlight()
         if local is None:
@@ -200,13 +224,16 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             # same steps as the Python below, without its frames; the Python is the twin.
             _get_below = _kit.get_below
 
-    async def _read(self, key: str, down: Down) -> Envelope | None:
+    async def _read(self, key: str, down: Down, seen: Seen | None = None) -> Envelope | None:
         """The entry of ``key`` from the first tier below L1 that holds it (promoted to
         the tiers above), or ``None``. Tiers in ``down`` (unreachable earlier in this
-        call) are skipped; a tier found unreachable now is added to it."""
+        call) are skipped; a tier found unreachable now is added to it. What each tier
+        asked held is put in ``seen`` (see ``Seen``); a hit below a tier that holds a
+        newer delete's tombstone is a miss."""
         below = self._below
         bus = self.bus
-        gen = bus.generation if bus is not None else 0
+        h = hash(key) & (STRIPES - 1)
+        gen = self._wseq[h] + (bus.stripes[h] + bus.epoch if bus is not None else 0)
         count = self._count
         for i, (slot, tier) in enumerate(below):
             if slot in down:
@@ -218,14 +245,22 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 continue
             if frame is None:
                 count(self._misses[slot])
+                if seen is None:
+                    seen = {}
+                seen[slot] = None
                 continue
             env = self._open(slot, key, frame)
             if env is None:
+                if seen is None:
+                    seen = {}
+                seen[slot] = frame
                 continue
             count(self._hits[slot])
+            if seen is not None:
+                seen[slot] = frame
             if i:
-                await self._promote(key, frame, env, below[:i], gen, down)
-            elif self.local is not None:
+                return await self._promote(key, frame, env, below[:i], gen, down, seen)
+            if self.local is not None:
                 self._fill_l1(key, len(frame), env, gen)
             return env
         return None
@@ -242,18 +277,44 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         above: tuple[tuple[str, AsyncTier], ...],
         gen: int,
         down: Down,
-    ) -> None:
+        seen: Seen | None,
+    ) -> Envelope | None:
+        """Write an entry read below to the tiers above it, each only over what the read
+        saw there (a newer write or a delete that landed since wins); ``None`` (a miss)
+        when a tier above holds a newer delete's tombstone."""
+        if self._newer_delete(env, seen):
+            return None
         slots = self.router.tiers(key, len(frame))
+        stored = True
         for slot, tier in above:
-            if slot in slots and slot not in down:
+            if slot in slots and slot not in down and seen and slot in seen:
                 try:
-                    await tier.set(key, frame, env.remaining)
+                    if not await self._store_if(slot, tier, key, frame, env.remaining, seen):
+                        stored = False
                 except (TierError, ValueError) as exc:
                     note_down(down, slot, exc)
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
         if LOCAL in slots and self.local is not None:
-            self._to_l1(key, env.value, self._l1_ttl(env), gen)
+            if stored:
+                self._to_l1(key, env.value, self._l1_ttl(env), gen)
+            else:
+                self.local.pop(key, None)
+        return env
+
+    async def _store_if(
+        self, slot: str, tier: AsyncTier, key: str, frame: bytes, ttl: float | None, seen: Seen
+    ) -> bool:
+        """Store ``frame`` on ``tier`` only over what ``seen`` says it held (a tier
+        without ``set_if``, e.g. a user's own: unconditionally); whether it was stored."""
+        set_if = getattr(tier, "set_if", None)
+        if set_if is None:
+            await tier.set(key, frame, ttl)
+            return True
+        if await set_if(key, frame, ttl, expect=seen[slot]):
+            return True
+        self.stats.count(slot, "writebacks_refused")
+        return False
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys cached (absent keys are left out).
@@ -262,11 +323,12 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         one on L3 for what is still missing. Never raises for a tier failure.
         """
         wanted = list(dict.fromkeys(keys))
-        gen = self._bus_generation()
+        gens = {key: self._generation(key) for key in wanted} if self.local is not None else {}
         found: dict[str, Any] = self.local.get_many(wanted) if self.local is not None else {}
         missing = [k for k in wanted if k not in found]
         above: list[tuple[str, AsyncTier]] = []
         down: Down = {}
+        seen: dict[str, Seen] = {}  # what each tier asked held, by key (see _read)
         for slot, tier in self._below:
             if not missing:
                 break
@@ -276,17 +338,25 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._read_failed("get_many", slot, exc, down)
                 continue
             hits: dict[str, tuple[bytes, Envelope]] = {}
-            for key, frame in frames.items():
-                env = self._open(slot, key, frame)
-                if env is not None:
-                    hits[key] = (frame, env)
+            deleted: set[str] = set()
+            for key in missing:
+                frame = frames.get(key)
+                env = None if frame is None else self._open(slot, key, frame)
+                if env is None:
+                    seen.setdefault(key, {})[slot] = frame
+                elif self._newer_delete(env, seen.get(key)):
+                    deleted.add(key)  # a tier above holds a newer delete: a miss
+                else:
+                    hits[key] = (frame, env)  # type: ignore[assignment]
             self.stats.count(slot, "hits", len(hits))
             self.stats.count(slot, "misses", len(missing) - len(hits))
             if hits:
-                await self._promote_many(hits, tuple(t for t in above if t[0] not in down), gen)
+                live = tuple(t for t in above if t[0] not in down)
+                await self._promote_many(hits, live, gens, seen)
                 for key, (_, env) in hits.items():
                     found[key] = env.value
-                missing = [k for k in missing if k not in hits]
+            if hits or deleted:
+                missing = [k for k in missing if k not in hits and k not in deleted]
             above.append((slot, tier))
         return {k: found[k] for k in wanted if k in found}
 
@@ -294,23 +364,42 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         self,
         hits: Hits,
         above: tuple[tuple[str, AsyncTier], ...],
-        gen: int,
+        gens: dict[str, int],
+        seen: dict[str, Seen],
     ) -> None:
-        """Write hits from below to the tiers above: one ``set_many`` per tier for the
-        entries without expiry and one for the others, with the longest remaining life
-        among them (the envelope's own deadline still ends each entry on time)."""
+        """Write hits from below to the tiers above, each key only over what the read
+        saw there (``set_if``, one call per key); to a tier without ``set_if``: one
+        ``set_many`` for the entries without expiry and one for the others, with the
+        longest remaining life among them (the envelope's deadline still ends each
+        entry on time)."""
+        refused: set[str] = set()
         for slot, tier in above:
-            for batch, ttl in self._promotion_batches(slot, hits):
+            if getattr(tier, "set_if", None) is None:
+                for batch, ttl in self._promotion_batches(slot, hits):
+                    try:
+                        await tier.set_many(batch, ttl)
+                    except (TierError, ValueError) as exc:
+                        self.stats.count(slot, "promote_errors")
+                        self._report("promote", slot, exc)
+                continue
+            route = self.router.tiers
+            for key, (frame, env) in hits.items():
+                if slot not in route(key, len(frame)) or slot not in seen.get(key, {}):
+                    continue
                 try:
-                    await tier.set_many(batch, ttl)
+                    if not await self._store_if(slot, tier, key, frame, env.remaining, seen[key]):
+                        refused.add(key)
                 except (TierError, ValueError) as exc:
                     self.stats.count(slot, "promote_errors")
                     self._report("promote", slot, exc)
+                    break  # the tier failed: not once per key
         route = self.router.tiers
         if self.local is not None:
             for key, (frame, env) in hits.items():
-                if LOCAL in route(key, len(frame)):
-                    self._to_l1(key, env.value, self._l1_ttl(env), gen)
+                if key in refused:
+                    self.local.pop(key, None)
+                elif LOCAL in route(key, len(frame)):
+                    self._to_l1(key, env.value, self._l1_ttl(env), gens.get(key))
 
     # -- writing ----------------------------------------------------------------------
 
@@ -347,6 +436,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if tags or type(tags) is not tuple:
             tags = check_tags(tags)
         slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
+        if self._recent is not None:
+            self._recent.append(key)
         if fresh is None:
             tier_ttl, l1_ttl = ttl, (math.inf if ttl is None else ttl)
         else:
@@ -380,6 +471,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("set", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     await tier.delete(key)  # drop the old value
+        self._wseq[hash(key) & (STRIPES - 1)] += 1
+        if failed:
+            self._log_failed_slots(failed, [key])
         if self.local is not None:
             if LOCAL in slots:
                 if self._to_l1(key, value, l1_ttl):
@@ -392,6 +486,94 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
             await self._announce([key], failed, down)
         report = new_report(WriteReport, (tuple(written), failed))
         return self._finish("set", report, policy) if failed else report
+
+    async def _write_back(
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None,
+        tags: Iterable[str],
+        fresh: Freshness,
+        down: Down,
+        seen: Seen,
+        stamp: int,
+        gen: int,
+    ) -> WriteReport:
+        """Store a loaded value (version ``stamp``) in each tier only over what the read
+        before the load saw there (``seen``; a tier it did not ask is read first), so a
+        write or a delete made meanwhile wins; into L1 only when every tier took it and
+        nothing was written or invalidated in this process since the read (``gen``).
+        Failures are reported, never raised (``get_or_load`` returns its value)."""
+        if ttl is None and self._on_write is not None:
+            ttl = self._on_write.ttl_for(key)
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        tags = check_tags(tags)
+        tier_ttl, l1_ttl = self._write_ttls(ttl, fresh)
+        if fresh is None:
+            sealed = seal(value, ttl, self.clock(), stamp=stamp)
+        else:
+            stale, delta, beta = fresh
+            sealed = seal(value, ttl, self.clock(), stale=stale, delta=delta, beta=beta,
+                          stamp=stamp)  # fmt: skip
+        frame = self.codec.encode(key, sealed) if self._below else None
+        slots = self.router.tiers(key, None if frame is None else len(frame))
+        written: list[str] = []
+        failed: dict[str, TierError] = {}
+        refused = False
+        if tags:
+            await self._index(tags, [key], tier_ttl, failed, down)
+        if self._on_write is not None:
+            await self._on_write.index([key], tier_ttl, failed, down)
+        for slot, tier in reversed(self._below):
+            if slot not in slots:
+                continue
+            if slot in down:
+                failed[slot] = down[slot]  # unreachable earlier in this call
+                self._report("set", slot, down[slot])
+                continue
+            assert frame is not None
+            try:
+                if slot not in seen:
+                    seen[slot] = await tier.get(key)
+                if await self._store_if(slot, tier, key, frame, tier_ttl, seen):
+                    written.append(slot)
+                else:
+                    refused = True
+            except TierError as exc:
+                note_down(down, slot, exc)
+                failed[slot] = exc
+                self._report("set", slot, exc)
+            except EntryTooLarge as exc:
+                failed[slot] = as_tier_error(slot, exc)
+                self._report("set", slot, exc)
+        if failed:
+            self._log_failed_slots(failed, [key])  # its older copy there goes on recovery
+        if self.local is not None:
+            if LOCAL in slots and not refused:
+                if self._to_l1(key, value, l1_ttl, gen):
+                    written.append(LOCAL)
+            else:
+                self.local.pop(key, None)
+        if self.bus is not None and written:
+            await self._announce([key], failed, down)
+        report = new_report(WriteReport, (tuple(written), failed))
+        return self._finish("set", report, "report") if failed else report
+
+    async def _observe(self, key: str, seen: Seen, down: Down) -> None:
+        """Note what each tier below holds for ``key`` now (before a refresh loads it),
+        for a later ``_write_back`` over exactly that."""
+        for slot, tier in self._below:
+            if slot in down:
+                continue
+            try:
+                seen[slot] = await tier.get(key)
+            except (TierError, EntryTooLarge) as exc:
+                note_down(down, slot, exc)
+
+    def _log_failed_slots(self, failed: Mapping[str, TierError], keys: list[str]) -> None:
+        for slot in failed:
+            if slot in self._c.logs:
+                self._log_failed(slot, keys)
 
     async def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, tags: Iterable[str] = ()
@@ -435,6 +617,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 self._report("set_many", slot, exc)
                 with contextlib.suppress(TierError, EntryTooLarge):  # reported above
                     await tier.delete_many(list(batch))  # drop the old values
+        self._wrote(routed)
+        if self._recent is not None:
+            self._recent.extend(routed)
+        if failed:
+            self._log_failed_slots(failed, list(routed))
         if self.local is not None:
             l1_ttl = ttl if ttl is not None else math.inf
             for key, (slots, _) in routed.items():
@@ -469,18 +656,31 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         down = {} if down is None else down
         if not wanted:
             return 0, WriteReport((), failed)
+        # A tombstone, not a removal, where the tier keeps them: a load or a promotion
+        # that read the key before this delete can then not store it again.
+        mark = tombstone(Version(hlc.tick(self.clock()), hlc.writer()))
         for slot, tier in reversed(self._below):
             if slot in down:
                 failed[slot] = down[slot]  # unreachable earlier in this call
                 self._report("delete", slot, down[slot])
                 continue
             try:
-                found = max(found, await tier.delete_many(wanted))
+                bury = getattr(tier, "tombstone_many", None)
+                if bury is None:
+                    n = await tier.delete_many(wanted)
+                else:
+                    n = await bury(wanted, mark, self.tombstone_ttl)
+                found = max(found, n)
                 written.append(slot)
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
                 failed[slot] = as_tier_error(slot, exc)
                 self._report("delete", slot, exc)
+        self._wrote(wanted)
+        if self._recent is not None:
+            self._recent.extend(wanted)
+        if failed:
+            self._log_failed_slots(failed, wanted)
         if self.local is not None:
             found = max(found, self.local.delete_many(wanted))
             written.append(LOCAL)
@@ -503,6 +703,150 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         except TierError as exc:
             failed[BUS] = exc
             self._report("publish", BUS, exc)
+
+    # -- versions and repairs -----------------------------------------------------------
+
+    async def get_versioned(self, key: str) -> Versioned | None:
+        """The value of ``key`` with its version (a
+        :class:`~novacache.consistency.Versioned`), or ``None`` when no tier holds it.
+
+        Reads every tier below L1 (an L1 copy has no version: it is not used; without
+        tiers below, L1's value comes with version ``(0, 0)``). When the tiers disagree,
+        the ``resolve=`` rule picks the winner and the losers are repaired (counted as
+        ``repairs``); a winning delete is ``None``. Never raises for a tier failure."""
+        if not self._below:
+            value = self._l1.get(key, MISS) if self.local is not None else MISS
+            return None if value is MISS else Versioned(value, ZERO, LOCAL)
+        copies: list[tuple[str, AsyncTier, bytes | None, Versioned | None]] = []
+        down: Down = {}
+        for slot, tier in self._below:
+            try:
+                frame = await tier.get(key)
+            except (TierError, EntryTooLarge) as exc:
+                self._read_failed("get", slot, exc, down)
+                continue
+            copy = None
+            if frame is not None:
+                env = self._open(slot, key, frame)
+                if env is not None:
+                    copy = Versioned(env.value, env.version, slot, env.remaining)
+                else:
+                    deleted = read_tombstone(frame)
+                    if deleted is not None:
+                        copy = Versioned(DELETED, deleted, slot)
+            copies.append((slot, tier, frame, copy))
+        winner: Versioned | None = None
+        for _, _, _, copy in copies:
+            if copy is not None:
+                winner = copy if winner is None else self._winner(winner, copy)
+        if winner is None:
+            return None
+        best = next(frame for _, _, frame, copy in copies if copy is winner)
+        assert best is not None
+        for slot, tier, frame, copy in copies:
+            if copy is winner or (copy is not None and copy.version == winner.version):
+                continue
+            try:  # repair the loser: only over what was read there
+                if await self._store_if(slot, tier, key, best, self._life(winner), {slot: frame}):
+                    self.stats.count(slot, "repairs")
+            except (TierError, ValueError) as exc:
+                self._report("repair", slot, exc)
+        if winner.deleted:
+            if self.local is not None:
+                self.local.pop(key, None)
+            return None
+        return winner
+
+    def _life(self, copy: Versioned) -> float | None:
+        return self.tombstone_ttl if copy.deleted else copy.remaining
+
+    async def repair(self) -> int:
+        """Replay the repair logs now: in each tier that answers, remove the keys whose
+        write failed there (and the keys written just before it went unreachable), so it
+        cannot serve a value that a later write replaced; tell the other processes' L1
+        (the bus). How many keys were repaired. The background repairer calls this every
+        ``REPAIR_INTERVAL`` (0.1 s) while a log is not empty; see docs/consistency.md."""
+        total = 0
+        for slot, tier in self._below:
+            if slot not in self._c.outage and not self._c.logs.get(slot, {}):
+                continue
+            if not self._answers(slot, tier):
+                if not self._probe_due(slot):
+                    continue
+                try:
+                    await tier.ping()
+                except TierError:
+                    continue
+            keys = self._take_repairs(slot)
+            try:
+                if keys is None:
+                    await tier.clear()
+                elif keys:
+                    for i in range(0, len(keys), 500):
+                        await tier.delete_many(keys[i : i + 500])
+                else:
+                    await tier.ping()
+            except (TierError, EntryTooLarge):
+                continue  # still unreachable: next round
+            if keys:
+                self.stats.count(slot, "repairs", len(keys))
+                total += len(keys)
+            # This process's L1 may have taken the replaced values from that tier too
+            # (the bus does not deliver our own announcements to us): drop them, and
+            # make reads that began before skip their fill.
+            self._wrote(keys)
+            if self.local is not None:
+                if keys is None:
+                    self.local.clear()
+                elif keys:
+                    self.local.delete_many(keys)
+            if self.bus is not None and keys:
+                try:
+                    await async_run_blocking(self.bus.publish_keys, keys)
+                except TierError as exc:
+                    self._report("publish", BUS, exc)  # the bus flushes L1 when back
+            elif self.bus is not None and keys is None:
+                with contextlib.suppress(TierError):
+                    await async_run_blocking(self.bus.publish_clear)
+            self._repaired(slot, keys)
+        return total
+
+    async def _repair_loop(self) -> None:
+        """The background repairer: replay the logs every REPAIR_INTERVAL while any
+        holds a key or a tier is in an outage; then stop (started again on need)."""
+        try:
+            while not self._closed:
+                await async_sleep(REPAIR_INTERVAL)
+                if self._closed:
+                    return
+                try:
+                    await self.repair()
+                except Exception as exc:  # never let the repairer die silently
+                    self._report("repair", "manager", exc)
+                with self._c.lock:
+                    if not self._pending_repairs() and not self._c.outage:
+                        self._c.repairer = None
+                        return
+        finally:
+            with self._c.lock:
+                if self._c.repairer is not None and self._closed:
+                    self._c.repairer = None
+
+    def _start_repairer(self) -> None:
+        with self._c.lock:
+            if self._c.repairer is not None or self._closed:
+                return
+            if IS_ASYNC:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    return  # no loop (a failure noted outside one): repair() by hand
+                self._c.repairer = loop.create_task(self._repair_loop())
+            else:
+                self._c.repairer = threading.Thread(
+                    target=self._repair_loop, name="novacache-repair", daemon=True
+                )
+                self._c.repairer.start()
 
     # -- tags -------------------------------------------------------------------------
 
@@ -580,6 +924,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 note_down(down, slot, exc)
                 failed[slot] = exc
                 self._report("clear", slot, exc)
+        self._wrote(None)
         if self.local is not None:
             self.local.clear()
             written.append(LOCAL)
@@ -675,7 +1020,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self._on_write is not None:
             self._on_write.accessed(key, loader, ttl, tags)  # smart invalidation
         down: Down = {}
-        found = await self._read(key, down)
+        seen: Seen = {}
+        gen = self._generation(key)
+        found = await self._read(key, down, seen)
         if found is not None:
             if not wants_refresh(found):
                 return found.value  # type: ignore[no-any-return]
@@ -688,8 +1035,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         stale_ttl, beta, lease = check_freshness(stale_ttl, beta, lease)
 
         async def lead() -> T:
+            nonlocal gen
             if found is None:
-                again = await self._read(key, down)  # a flight that just ended may have it
+                seen.clear()
+                gen = self._generation(key)
+                again = await self._read(key, down, seen)  # a flight that just ended may have it
                 if again is not None and not wants_refresh(again):
                     return again.value  # type: ignore[no-any-return]
             else:
@@ -701,6 +1051,9 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     return waited.value  # type: ignore[no-any-return]
             try:
                 self.stats.add("loads")
+                # The loaded value's version is taken before the loader runs: a write of
+                # the key made while it runs is newer, and wins.
+                stamp = hlc.tick(self.clock())
                 started = time.perf_counter()
                 loaded = await loader()
                 took = time.perf_counter() - started
@@ -712,7 +1065,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                         return loaded
                     ttl_used = negative_ttl
                 life: Freshness = (stale_ttl, took, beta or 0.0) if (stale_ttl or beta) else None
-                await self._set(key, loaded, ttl_used, tags, "report", life, down)
+                await self._write_back(key, loaded, ttl_used, tags, life, down, seen, stamp, gen)
                 return loaded
             finally:
                 if token is not None:
@@ -786,6 +1139,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         if self._closed:
             return
         self._closed = True
+        if IS_ASYNC:
+            repairer, self._c.repairer = self._c.repairer, None
+            if repairer is not None:
+                repairer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await repairer
+        else:
+            self._c.repairer = None  # the thread sees _closed and ends within REPAIR_INTERVAL
         if self._on_write is not None:
             await self._on_write.close()
         if self.bus is not None:

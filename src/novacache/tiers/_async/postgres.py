@@ -15,7 +15,7 @@ from psycopg import sql
 
 from ..._concurrency import AsyncLock
 from ...errors import StoreCorrupted, TierError, TierUnavailable
-from .._checks import check_key, check_ttl
+from .._checks import check_frame, check_key, check_ttl
 from .._keys import pg_unkey
 from .._pg_base import (
     _SCAN_PAGE,
@@ -218,6 +218,44 @@ class AsyncPostgresTier(PostgresTierBase):
             return
         await self._run("set_many", self._st.set_many, (ttl, keys, frames), fetch=False)
         await self._after_write()
+
+    async def set_if(
+        self, key: str, frame: bytes, ttl: float | None = None, *, expect: bytes | None
+    ) -> bool:
+        """Store ``frame`` under ``key`` only if the key still holds ``expect`` (``None``:
+        only if it is absent or expired), in one statement; whether it was stored. The
+        manager's write-backs use it (see docs/consistency.md)."""
+        check_key(key)
+        keys, frames = self._check_frames({key: frame})
+        ttl = check_ttl(ttl)
+        if expect is None:
+            rows = await self._run(
+                "set_if", self._st.set_if_absent, (keys[0], frames[0], len(frames[0]), ttl)
+            )
+        else:
+            check_frame(expect)
+            rows = await self._run(
+                "set_if",
+                self._st.set_if_same,
+                (frames[0], len(frames[0]), ttl, keys[0], bytes(expect)),
+            )
+        if rows:
+            await self._after_write()
+        return bool(rows)
+
+    async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
+        """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
+        seconds, in one statement; how many keys held a live entry that was not a
+        tombstone."""
+        _, stored = _check_pg_keys(keys)
+        check_frame(frame)
+        life = check_ttl(ttl)
+        if not stored:
+            return 0
+        rows = await self._run(
+            "delete", self._st.tombstone, (stored, bytes(frame), len(frame), life, stored)
+        )
+        return int(rows[0][0])
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there (an expired key was not)."""

@@ -13,6 +13,7 @@ watch run as tasks of the loop or as daemon threads (:mod:`novacache._concurrenc
 from __future__ import annotations
 
 import builtins
+import hashlib
 import math
 import secrets
 import time
@@ -34,11 +35,13 @@ from .._redis_base import (
     _DELETE_BATCH,
     _RELEASE_LUA,
     _SCAN_COUNT,
+    _SET_IF_LUA,
     _TAG_ADD_LUA,
     Handler,
     RedisTierBase,
     _check_frame,
     _escape_glob,
+    _is_tombstone,
     _token,
 )
 from .._sentinel import Switch, WatchedSentinel
@@ -78,6 +81,7 @@ class RedisTier(RedisTierBase):
         self._sentinel: WatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
+        self._set_if_script: Any = None
         self._connect_lock = Mutex()
         self._subscriptions: list[Subscription] = []
         self._watch: FailoverWatch | None = None
@@ -146,6 +150,7 @@ class RedisTier(RedisTierBase):
                 )
             self._release = client.register_script(_RELEASE_LUA)
             self._tag_script = client.register_script(_TAG_ADD_LUA)
+            self._set_if_script = client.register_script(_SET_IF_LUA)
             self._exec = self._executor(client)
             self._read_exec = self._exec if self._reader is None else self._executor(self._reader)
             self._client = client
@@ -255,6 +260,49 @@ class RedisTier(RedisTierBase):
         except _CAUGHT as exc:
             raise self._translate("set_many", exc) from exc
         self.breaker.record_success()
+
+    def set_if(
+        self, key: str, frame: bytes, ttl: float | None = None, *, expect: bytes | None
+    ) -> bool:
+        """Store ``frame`` under ``key`` only if the key still holds ``expect`` (``None``:
+        only if it is absent); whether it was stored. One server-side script (EVALSHA,
+        loaded again by redis-py after a restart: NOSCRIPT), on one key (cluster-safe).
+        The manager's write-backs use it (see docs/consistency.md)."""
+        raw = self._key(key)
+        frame = _check_frame(frame, self._max_bulk)
+        ms = ttl_ms(ttl)
+        digest = "" if expect is None else hashlib.sha1(_check_frame(expect)).hexdigest()
+        if not self.breaker.allow():
+            raise self._rejected("set_if")
+        try:
+            self._client or self._connect()
+            n = self._set_if_script(keys=[raw], args=[digest, frame, "" if ms is None else ms])
+        except _CAUGHT as exc:
+            raise self._translate("set_if", exc) from exc
+        self.breaker.record_success()
+        return bool(n)
+
+    def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
+        """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
+        seconds, in one pipeline (``SET ... PX ... GET``, one key per command:
+        cluster-safe); how many keys held a live entry that was not a tombstone."""
+        raws = list(dict.fromkeys(self._key(k) for k in keys))
+        frame = _check_frame(frame, self._max_bulk)
+        ms = ttl_ms(ttl)
+        if not raws:
+            return 0
+        if not self.breaker.allow():
+            raise self._rejected("tombstone_many")
+        try:
+            client = self._client or self._connect()
+            pipe = client.pipeline(transaction=False)
+            for raw in raws:
+                pipe.set(raw, frame, px=ms, get=True)
+            olds = pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("tombstone_many", exc) from exc
+        self.breaker.record_success()
+        return sum(1 for old in olds if old is not None and not _is_tombstone(old))
 
     def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
