@@ -233,6 +233,8 @@ class ManagerBase(Generic[TierT]):
         # hooks the write and load paths call when it is set (one test each otherwise).
         self._on_write: Any = None
         self.invalidation: Any = None
+        # The consistency models (novacache.consistency) when consistency= names one.
+        self.consistency: Any = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]

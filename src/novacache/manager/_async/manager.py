@@ -60,6 +60,9 @@ from ..stats import WriteReport
 from ..tags import check_tags
 from .singleflight import AsyncSingleFlight
 
+if TYPE_CHECKING:
+    from ...consistency._async.engine import AsyncSession
+
 __all__ = ["AsyncCacheManager"]
 
 T = TypeVar("T")
@@ -94,6 +97,11 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         other processes, which drop the keys from their L1 (a failed announcement is
         reported as the tier slot ``"bus"``); see :mod:`novacache.coherence`. (The
         asyncio manager publishes from a worker thread.)
+    :param consistency: the consistency model of keys by prefix, e.g.
+        ``{"acct:": "strong", "user:": "session", "feed:": "monotonic"}`` (other keys:
+        ``"eventual"``, today's behaviour); see docs/consistency.md and :meth:`session`.
+    :param session_key: bytes that sign session tokens (the same in every process that
+        resumes them); without it tokens are validated but not signed.
 
     Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
     closes them. The synchronous manager is safe to share between threads; the asyncio
@@ -119,6 +127,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         on_error: ErrorHook | None = None,
         clock: Callable[[], float] = time.time,
         bus: InvalidationBus | None = None,
+        consistency: Mapping[str, str] | None = None,
+        session_key: bytes | None = None,
     ) -> None:
         super().__init__(
             local, remote, store, codec, router, one_ttl(ttl, default_ttl), on_write_error,
@@ -133,6 +143,38 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 raise ConfigurationError("an invalidation bus keeps an L1 coherent: give local=")
             self.bus = bus
             bus.attach(local)
+        if consistency:
+            self._use_models(consistency, session_key)
+
+    def _use_models(self, spec: Mapping[str, str], session_key: bytes | None) -> None:
+        """Point the reads and writes of single keys (``get``, ``set``, ``delete``, their
+        ``_many`` forms and ``get_or_load``) at the consistency models of ``spec``
+        (:mod:`novacache.consistency`). Without ``consistency=`` this never runs: the
+        methods stay the plain ones and cost what they cost."""
+        from ...consistency._async.engine import AsyncConsistency
+        from ...consistency.spec import EVENTUAL, Models
+
+        models = Models(spec)
+        if models.uses <= {EVENTUAL}:
+            return
+        engine = self.consistency = AsyncConsistency(self, models, session_key)
+        self.get = engine.get  # type: ignore[method-assign]
+        self.set = engine.set  # type: ignore[method-assign]
+        self.delete = engine.delete  # type: ignore[method-assign]
+        self.get_many = engine.get_many  # type: ignore[method-assign]
+        self.set_many = engine.set_many  # type: ignore[method-assign]
+        self.get_or_load = engine.get_or_load  # type: ignore[method-assign]
+
+    def session(self, token: str | None = None) -> AsyncSession:
+        """A session over the ``session`` (and ``monotonic``) keys: read-your-writes and
+        monotonic reads (``with manager.session() as s: s.set(...)``, ``async with``
+        and ``await`` in the asyncio manager);
+        ``token``: resume the session of ``s.token``, made in any process. See
+        docs/consistency.md. A :class:`~novacache.errors.ConfigurationError` without a
+        ``consistency=`` that names a model other than eventual."""
+        if self.consistency is None:
+            raise ConfigurationError("sessions need consistency={prefix: 'session', ...}")
+        return self.consistency.session(token)  # type: ignore[no-any-return]
 
     @classmethod
     async def embedded(

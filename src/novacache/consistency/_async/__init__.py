@@ -1,0 +1,1 @@
+"""The asyncio source of the consistency models (``../_sync`` is generated from it)."""
