@@ -252,9 +252,9 @@ def test_session_reads_its_writes_through_another_manager(
     assert b.get("user:1") == "v1"  # outside a session: B's L1 copy (eventual)
     with b.session(token) as s:
         assert s.get("user:1") == "v2"  # resumed: never older than what it wrote
-        for m in (a, b):  # the managers' own L1 never holds a versioned value
+        for m in (a, b):  # L1 holds the plain value (its version is kept beside it)
             assert m.local is not None
-            assert "user:1" not in m.local
+            assert m.local["user:1"] == "v2"
         s.delete("user:1")
         assert s.get("user:1", "none") == "none"
         token = s.token
@@ -268,6 +268,31 @@ def test_session_reads_its_writes_through_another_manager(
         assert s.get("plain:2") == 2
         assert s.delete("acct:2") is True
         assert s.delete("plain:2") is True
+
+
+def test_session_copies_in_l1_go_with_every_drop(
+    pair: tuple[CacheManager, CacheManager],
+) -> None:
+    a, _ = pair
+    with a.session() as s:
+        s.set("user:3", "v1", tags=["t"])
+        assert a.local is not None
+        assert a.local["user:3"] == "v1"
+        assert a.invalidate_tags(["t"]) == 1  # not through the models: L1 drops it too
+        assert s.get("user:3", "gone") == "gone"
+        s.set("user:3", "v2")
+        a.delete_many(["user:3"])
+        assert s.get("user:3", "gone") == "gone"
+        s.set("user:3", "v3")
+        a.clear()
+        assert s.get("user:3", "gone") == "gone"
+        s.set("user:3", "v4")
+        # a value put into L1 another way has no known version: never served in the
+        # session, which reads below
+        a.local["user:3"] = "planted"
+        assert s.get("user:3") == "v4"
+        assert a.local["user:3"] == "v4"
+        assert a.get("user:3") == "v4"
 
 
 def test_a_session_resumed_in_another_process(redis_standalone: Standalone, ns: str) -> None:

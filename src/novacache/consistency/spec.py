@@ -11,9 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from ..errors import ConfigurationError, InvalidSessionToken
 from .versions import Version
@@ -28,6 +29,7 @@ __all__ = [
     "STRONG",
     "Model",
     "Models",
+    "Stamps",
     "Tracked",
     "decode_token",
     "encode_token",
@@ -86,11 +88,13 @@ class Models:
 
 class Tracked:
     """The highest version seen per key, for at most ``limit`` keys (the least recently
-    updated is forgotten first: the guarantee of a forgotten key starts over)."""
+    updated is forgotten first: the guarantee of a forgotten key starts over).
+    Thread-safe."""
 
     def __init__(self, limit: int = MAX_TRACKED) -> None:
         self.limit = limit
         self.versions: OrderedDict[str, Version] = OrderedDict()
+        self._lock = threading.Lock()
 
     def floor(self, key: str) -> Version | None:
         """The highest version seen for ``key`` (``None``: none)."""
@@ -98,16 +102,44 @@ class Tracked:
 
     def saw(self, key: str, version: Version) -> None:
         """Remember ``version`` of ``key`` when it is the highest so far."""
-        versions = self.versions
-        old = versions.get(key)
-        if old is None or version > old:
-            versions[key] = version
-            versions.move_to_end(key)
-            while len(versions) > self.limit:
-                versions.popitem(last=False)
+        with self._lock:
+            versions = self.versions
+            old = versions.get(key)
+            if old is None or version > old:
+                versions[key] = version
+                versions.move_to_end(key)
+                while len(versions) > self.limit:
+                    versions.popitem(last=False)
 
-    def forget(self, key: str) -> None:
-        self.versions.pop(key, None)
+
+class Stamps:
+    """The version of the value an L1 holds per key, with that value object itself, for
+    at most ``limit`` keys (the oldest stamp is dropped first: then its L1 copy has an
+    unknown version). Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._stamps: OrderedDict[str, tuple[Any, Version]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Any, Version] | None:
+        """``(value, version)`` stamped for ``key``, or ``None``."""
+        return self._stamps.get(key)
+
+    def put(self, key: str, value: Any, version: Version) -> None:
+        with self._lock:
+            stamps = self._stamps
+            stamps[key] = (value, version)
+            stamps.move_to_end(key)
+            while len(stamps) > self.limit:
+                stamps.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self._stamps.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._stamps)
 
 
 def _b64(data: bytes) -> str:

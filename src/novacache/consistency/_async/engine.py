@@ -22,9 +22,12 @@ The manager hands the keys of a non-``eventual`` prefix to :class:`AsyncConsiste
   a version at least as new, ``ConsistencyUnavailable`` is raised.
 
 Note that the keys of every model are routed below L1 (a rule per prefix, before the
-router's own): the manager's L1 never holds them, whatever path writes or promotes
-them. The versioned L1 copies of ``session``/``monotonic`` keys live in a LocalCache of
-their own (as large as the manager's L1, with its TTL), where no other read path looks.
+router's own): no path but this one puts them into the manager's L1. ``strong`` keys
+are never put there; a ``session``/``monotonic`` value is put there as a plain value
+(what every other read path expects) and its version is kept beside it, in
+:class:`~..spec.Stamps`, with the very object put into L1: deletes, invalidations, the
+bus and ``clear`` drop the L1 copy as they drop any, and an L1 value that is not the
+stamped object has an unknown version (it is never served against a floor).
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..._local import LocalCache
 from ...errors import ConfigurationError, ConsistencyUnavailable, EntryTooLarge, TierError
 from ...manager.envelope import seal
 from ...manager.router import REMOTE, STORE, Route, Router
@@ -42,9 +44,9 @@ from ...manager.tags import check_tags
 from ..spec import (
     EVENTUAL,
     MONOTONIC,
-    SESSION,
     STRONG,
     Models,
+    Stamps,
     Tracked,
     decode_token,
     encode_token,
@@ -94,12 +96,12 @@ class AsyncConsistency:
         routes = [Route("remote", prefix=p) for p, model in spec.rules if model != EVENTUAL]
         manager.router = Router((*routes, *manager.router.rules), manager.router.default)
         local = manager.local
-        self.l1: LocalCache | None = None
-        if local is not None and spec.uses & {SESSION, MONOTONIC}:
-            size = local.maxsize if local.maxsize or local.maxbytes else _READER_KEYS
-            self.l1 = LocalCache(size, maxbytes=local.maxbytes, ttl=local.ttl, timer=local.timer)
-        self.clock = VersionClock()
         size = local.maxsize if local is not None and local.maxsize else 0
+        # The version of each L1 copy of a session/monotonic key, with the very object
+        # put into L1: a copy is known by identity (a value L1 got any other way, or
+        # after a drop and a refill, is not the one stamped: its version is unknown).
+        self.stamps = Stamps(max(size, _READER_KEYS))
+        self.clock = VersionClock()
         self.seen = Tracked(max(size, _READER_KEYS))  # this reader's monotonic keys
         # The manager's own (eventual) methods, before the manager points its get, set
         # and delete here.
@@ -197,8 +199,7 @@ class AsyncConsistency:
         local = self.manager.local
         if local is not None:
             local.pop(key, None)
-        if self.l1 is not None:
-            self.l1.pop(key, None)
+        self.stamps.pop(key)
 
     async def strong_get(self, key: str, default: Any = None) -> Any:
         """The value of ``key`` as the authority holds it now (one round trip)."""
@@ -272,12 +273,14 @@ class AsyncConsistency:
         floors = tuple(floors)
         seen = [v for v in (t.floor(key) for t in floors) if v is not None]
         floor = max(seen) if seen else None
-        l1 = self.l1
-        if l1 is not None:
-            entry = l1.get(key, _MISS)
-            if entry is not _MISS and (floor is None or entry[1] >= floor):
-                self._saw(key, entry[1], floors)
-                return entry[0]
+        local = m.local
+        if local is not None:
+            value = local.get(key, _MISS)
+            stamp = self.stamps.get(key) if value is not _MISS else None
+            if stamp is not None and stamp[0] is value and (floor is None or stamp[1] >= floor):
+                self._saw(key, stamp[1], floors)
+                return value
+        gen = m._bus_generation()
         found: tuple[Any, Version, Any] | None = None
         failure: BaseException | None = None
         for i, (slot, tier) in enumerate(m._below):
@@ -309,13 +312,8 @@ class AsyncConsistency:
             return default
         value, version, env = found
         self._saw(key, version, floors)
-        if l1 is not None:
-            ttl = m._l1_ttl(env) if m.local is not None else None
-            if ttl is None or ttl > 0:
-                try:
-                    l1.set(key, (value, version), ttl=ttl)
-                except EntryTooLarge:
-                    l1.pop(key, None)
+        if local is not None and m._to_l1(key, value, m._l1_ttl(env), gen):
+            self.stamps.put(key, value, version)
         return value
 
     async def versioned_set(
@@ -333,19 +331,17 @@ class AsyncConsistency:
             floor = tracked.floor(key)
             if floor is not None:
                 self.clock.observe(floor)
+        if ttl is None and m._on_write is not None:
+            ttl = m._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         lifetime = m._ttl(ttl)  # checked before anything is written
         version = self.clock.next()
-        if self.l1 is not None:
-            self.l1.pop(key, None)
-        # (routed below L1 only: the manager's L1 never holds a versioned value)
+        self.stamps.pop(key)
+        # (routed below L1 only: the manager's L1 never holds a stored, versioned form)
         report = await self.eventual_set(key, wrap(value, version), ttl, tags)
         for tracked in floors:
             tracked.saw(key, version)
-        if self.l1 is not None:
-            try:
-                self.l1.set(key, (value, version), ttl=math.inf if lifetime is None else lifetime)
-            except EntryTooLarge:
-                self.l1.pop(key, None)
+        if m.local is not None and m._to_l1(key, value, math.inf if lifetime is None else lifetime):
+            self.stamps.put(key, value, version)
         return report
 
     async def versioned_delete(self, key: str, floors: Iterable[Tracked]) -> bool:
@@ -353,8 +349,7 @@ class AsyncConsistency:
         delete again."""
         floors = tuple(floors)
         version = self.clock.next()
-        if self.l1 is not None:
-            self.l1.pop(key, None)
+        self.stamps.pop(key)
         found = await self.eventual_delete(key)
         for tracked in floors:
             tracked.saw(key, version)
