@@ -185,6 +185,10 @@ class ManagerBase(Generic[TierT]):
 
     #: Whether the tiers are awaited (the asyncio manager) or called.
     _async_tiers = False
+    #: The consistency models (novacache.consistency) when ``consistency=`` names one.
+    #: Note that it is set on the instance only then: an instance without it keeps the
+    #: attribute dictionary the hit path has always read.
+    consistency: Any = None
 
     def __init__(
         self,
@@ -233,8 +237,6 @@ class ManagerBase(Generic[TierT]):
         # hooks the write and load paths call when it is set (one test each otherwise).
         self._on_write: Any = None
         self.invalidation: Any = None
-        # The consistency models (novacache.consistency) when consistency= names one.
-        self.consistency: Any = None
 
     def __repr__(self) -> str:
         names = [f"local={self.local!r}"]
