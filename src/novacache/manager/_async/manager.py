@@ -61,7 +61,7 @@ from ..tags import check_tags
 from .singleflight import AsyncSingleFlight
 
 if TYPE_CHECKING:
-    from ...consistency._async.engine import AsyncSession
+    from .consistency import AsyncSession
 
 __all__ = ["AsyncCacheManager"]
 
@@ -151,8 +151,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         ``_many`` forms and ``get_or_load``) at the consistency models of ``spec``
         (:mod:`novacache.consistency`). Without ``consistency=`` this never runs: the
         methods stay the plain ones and cost what they cost."""
-        from ...consistency._async.engine import AsyncConsistency
         from ...consistency.spec import EVENTUAL, Models
+        from .consistency import AsyncConsistency
 
         models = Models(spec)
         if models.uses <= {EVENTUAL}:

@@ -63,7 +63,7 @@ from ..tags import check_tags
 from .singleflight import SingleFlight
 
 if TYPE_CHECKING:
-    from ...consistency._sync.engine import Session
+    from .consistency import Session
 
 __all__ = ["CacheManager"]
 
@@ -150,8 +150,8 @@ class CacheManager(ManagerBase[Tier]):
         ``_many`` forms and ``get_or_load``) at the consistency models of ``spec``
         (:mod:`novacache.consistency`). Without ``consistency=`` this never runs: the
         methods stay the plain ones and cost what they cost."""
-        from ...consistency._sync.engine import Consistency
         from ...consistency.spec import EVENTUAL, Models
+        from .consistency import Consistency
 
         models = Models(spec)
         if models.uses <= {EVENTUAL}:

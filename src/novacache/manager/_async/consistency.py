@@ -1,7 +1,8 @@
 """The consistency models of one manager (``consistency={prefix: model}``).
 
-This is the one hand-written source; the synchronous half (``../_sync/engine.py``) is
-generated from it by ``scripts/unasync.py``.
+This is the one hand-written source; the synchronous half (``../_sync/consistency.py``)
+is generated from it by ``scripts/unasync.py``. What needs no manager (the models by
+prefix, session tokens, versions, the history checker) is :mod:`novacache.consistency`.
 
 The manager hands the keys of a non-``eventual`` prefix to :class:`AsyncConsistency`
 (its ``get``, ``set`` and ``delete`` are replaced by this object's when a
@@ -34,14 +35,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ...errors import ConfigurationError, ConsistencyUnavailable, EntryTooLarge, TierError
-from ...manager.envelope import seal
-from ...manager.router import REMOTE, STORE, Route, Router
-from ...manager.stats import WriteReport
-from ...manager.tags import check_tags
-from ..spec import (
+from ...consistency.spec import (
     EVENTUAL,
     MONOTONIC,
     STRONG,
@@ -51,10 +47,12 @@ from ..spec import (
     decode_token,
     encode_token,
 )
-from ..versions import Version, VersionClock, unwrap, wrap
-
-if TYPE_CHECKING:
-    from ...manager._async.manager import AsyncCacheManager
+from ...consistency.versions import Version, VersionClock, unwrap, wrap
+from ...errors import ConfigurationError, ConsistencyUnavailable, EntryTooLarge, TierError
+from ..envelope import seal
+from ..router import REMOTE, STORE, Route, Router
+from ..stats import WriteReport
+from ..tags import check_tags
 
 __all__ = ["AsyncConsistency", "AsyncSession"]
 
@@ -74,7 +72,7 @@ class AsyncConsistency:
 
     def __init__(
         self,
-        manager: AsyncCacheManager,
+        manager: Any,  # the AsyncCacheManager (not imported: it imports this module)
         spec: Models,
         session_key: bytes | None = None,
     ) -> None:
@@ -105,12 +103,12 @@ class AsyncConsistency:
         self.seen = Tracked(max(size, _READER_KEYS))  # this reader's monotonic keys
         # The manager's own (eventual) methods, before the manager points its get, set
         # and delete here.
-        self.eventual_get = manager.get
-        self.eventual_set = manager.set
-        self.eventual_delete = manager.delete
-        self.eventual_get_many = manager.get_many
-        self.eventual_set_many = manager.set_many
-        self.eventual_get_or_load = manager.get_or_load
+        self.eventual_get: Callable[..., Awaitable[Any]] = manager.get
+        self.eventual_set: Callable[..., Awaitable[WriteReport]] = manager.set
+        self.eventual_delete: Callable[[str], Awaitable[bool]] = manager.delete
+        self.eventual_get_many: Callable[..., Awaitable[dict[str, Any]]] = manager.get_many
+        self.eventual_set_many: Callable[..., Awaitable[WriteReport]] = manager.set_many
+        self.eventual_get_or_load: Callable[..., Awaitable[Any]] = manager.get_or_load
 
     # -- dispatch (the manager's get, set and delete) ---------------------------------
 

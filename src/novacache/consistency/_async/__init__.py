@@ -1,1 +1,0 @@
-"""The asyncio source of the consistency models (``../_sync`` is generated from it)."""
