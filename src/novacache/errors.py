@@ -249,3 +249,38 @@ class SourceError(NovaCacheError):
 
     def __reduce__(self) -> tuple[type[SourceError], tuple[str, str, str]]:
         return (type(self), (self.source, self.op, self.detail))
+
+
+# -- consistency -------------------------------------------------------------------------
+
+__all__ += ["ConsistencyUnavailable", "InvalidSessionToken"]
+
+
+class ConsistencyUnavailable(TierError):
+    """A read or write of a key under a ``strong`` model (or a ``session``/``monotonic``
+    read that no reachable tier can serve at least as new as the caller has seen) could
+    not be done with the promised consistency: the tier that holds the truth is
+    unreachable. Nothing stale was served instead (these models choose consistency over
+    availability).
+
+    ``op`` is ``"get"``, ``"set"`` or ``"delete"``; ``key`` the key. ``applied`` says
+    whether a write may have taken effect: ``False`` when it certainly did not (nothing
+    was sent), ``None`` when it is unknown (the request may have reached the server).
+    """
+
+    def __init__(self, op: str, key: str, cause: str, applied: bool | None = None) -> None:
+        super().__init__(f"{op} of a consistent key is unavailable: {cause}")
+        self.op = op
+        self.key = key
+        self.cause = cause
+        self.applied = applied
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[ConsistencyUnavailable], tuple[str, str, str, bool | None]]:
+        return (type(self), (self.op, self.key, self.cause, self.applied))
+
+
+class InvalidSessionToken(NovaCacheError, ValueError):
+    """A session token given to ``manager.session(token)`` is malformed, too large, or
+    its signature does not match the manager's ``session_key``. Nothing was resumed."""

@@ -71,7 +71,9 @@ RECENT_WRITES = 20_000
 REPAIR_INTERVAL = 0.1
 #: Stripes of the per-key count of this process's writes (the bus's: see _wseq).
 STRIPES = BUS_STRIPES
-MODELS = {"eventual": None}  # consistency models by name (the hook: see model_for)
+# consistency models by name: "eventual" is the manager's own; the others are applied by
+# manager/_async/consistency.py, which replaces the methods of a manager that names one
+MODELS = {"eventual": None, "strong": None, "session": None, "monotonic": None}
 
 
 # (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
@@ -253,6 +255,10 @@ class ManagerBase(Generic[TierT]):
 
     #: Whether the tiers are awaited (the asyncio manager) or called.
     _async_tiers = False
+    #: The consistency models (novacache.consistency) when ``consistency=`` names one.
+    #: Note that it is set on the instance only then: an instance without it keeps the
+    #: attribute dictionary the hit path has always read.
+    consistency: Any = None
 
     def __init__(
         self,

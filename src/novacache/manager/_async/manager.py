@@ -68,6 +68,9 @@ from ..stats import WriteReport
 from ..tags import check_tags
 from .singleflight import AsyncSingleFlight
 
+if TYPE_CHECKING:
+    from .consistency import AsyncSession
+
 __all__ = ["AsyncCacheManager"]
 
 T = TypeVar("T")
@@ -108,12 +111,15 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         :mod:`novacache.consistency.resolve` and ``docs/consistency.md``.
     :param tombstone_ttl: seconds a delete's tombstone stays in L2 and L3 (default 60):
         a load that began before the delete and ends within it cannot store its value.
-    :param consistency: ``{key prefix: model}``; only ``"eventual"`` (the default for
-        every key) in this version: the hook where other models plug in.
+    :param consistency: the consistency model of keys by prefix, e.g.
+        ``{"acct:": "strong", "user:": "session", "feed:": "monotonic"}`` (other keys:
+        ``"eventual"``, today's behaviour); see docs/consistency.md and :meth:`session`.
     :param repair_probe: seconds between the pings with which the background repairer
         checks that a tier that failed answers again, when no call of this process went
         through it since (default 1.0); ``None``: no ping, repair after such a call (or,
         for Redis, once the bus is healthy). See ``docs/consistency.md``.
+    :param session_key: bytes that sign session tokens (the same in every process that
+        resumes them); without it tokens are validated but not signed.
 
     Any tier may be absent. The manager owns ``remote`` and ``store``: :meth:`close`
     closes them. The synchronous manager is safe to share between threads; the asyncio
@@ -143,6 +149,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         tombstone_ttl: float = 60.0,
         consistency: Mapping[str, str] | None = None,
         repair_probe: float | None = 1.0,
+        session_key: bytes | None = None,
     ) -> None:
         super().__init__(
             local, remote, store, codec, router, one_ttl(ttl, default_ttl), on_write_error,
@@ -157,6 +164,38 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 raise ConfigurationError("an invalidation bus keeps an L1 coherent: give local=")
             self.bus = bus
             bus.attach(local)
+        if consistency:
+            self._use_models(consistency, session_key)
+
+    def _use_models(self, spec: Mapping[str, str], session_key: bytes | None) -> None:
+        """Point the reads and writes of single keys (``get``, ``set``, ``delete``, their
+        ``_many`` forms and ``get_or_load``) at the consistency models of ``spec``
+        (:mod:`novacache.consistency`). Without ``consistency=`` this never runs: the
+        methods stay the plain ones and cost what they cost."""
+        from ...consistency.spec import EVENTUAL, Models
+        from .consistency import AsyncConsistency
+
+        models = Models(spec)
+        if models.uses <= {EVENTUAL}:
+            return
+        engine = self.consistency = AsyncConsistency(self, models, session_key)
+        self.get = engine.get  # type: ignore[method-assign]
+        self.set = engine.set  # type: ignore[method-assign]
+        self.delete = engine.delete  # type: ignore[method-assign]
+        self.get_many = engine.get_many  # type: ignore[method-assign]
+        self.set_many = engine.set_many  # type: ignore[method-assign]
+        self.get_or_load = engine.get_or_load  # type: ignore[method-assign]
+
+    def session(self, token: str | None = None) -> AsyncSession:
+        """A session over the ``session`` (and ``monotonic``) keys: read-your-writes and
+        monotonic reads (``with manager.session() as s: s.set(...)``, ``async with``
+        and ``await`` in the asyncio manager);
+        ``token``: resume the session of ``s.token``, made in any process. See
+        docs/consistency.md. A :class:`~novacache.errors.ConfigurationError` without a
+        ``consistency=`` that names a model other than eventual."""
+        if self.consistency is None:
+            raise ConfigurationError("sessions need consistency={prefix: 'session', ...}")
+        return self.consistency.session(token)  # type: ignore[no-any-return]
 
     @classmethod
     async def embedded(
