@@ -368,10 +368,11 @@ def test_the_resolve_option(tiers: dict[str, Any]) -> None:
 
 
 def test_the_consistency_hook_and_bad_options(tiers: dict[str, Any]) -> None:
-    with _manager(tiers, consistency={"acct:": "eventual"}) as m:
+    with _manager(tiers, consistency={"acct:": "eventual", "acct:s": "strong"}) as m:
         assert m.model_for("acct:1") == "eventual"
+        assert m.model_for("acct:s1") == "strong"
         assert m.model_for("other") == "eventual"
-    for bad in ({"acct:": "strong"}, {1: "eventual"}, ["eventual"]):
+    for bad in ({"acct:": "linear"}, {1: "eventual"}, ["eventual"]):
         with pytest.raises(ConfigurationError):
             _manager(tiers, consistency=bad)
     for bad_ttl in (0, -1, float("nan"), None):

@@ -73,7 +73,7 @@ REPAIR_INTERVAL = 0.1
 STRIPES = BUS_STRIPES
 # consistency models by name: "eventual" is the manager's own; the others are applied by
 # manager/_async/consistency.py, which replaces the methods of a manager that names one
-MODELS = {"eventual": None, "strong": None, "session": None, "monotonic": None}
+MODELS = ("eventual", "strong", "session", "monotonic")
 
 
 # (grace seconds after ttl, loader seconds, XFetch beta) of an entry, or None
@@ -352,8 +352,8 @@ class ManagerBase(Generic[TierT]):
         for prefix, model in consistency.items():
             if not isinstance(prefix, str) or model not in MODELS:
                 raise ConfigurationError(
-                    f"consistency: {prefix!r}: {model!r} is not a model of this novacache"
-                    f" (known: {', '.join(sorted(MODELS))})"
+                    f"consistency model of {prefix!r} is one of {', '.join(MODELS)},"
+                    f" not {model!r}"
                 )
             out.append((prefix, model))
         return tuple(sorted(out, key=lambda pm: -len(pm[0])))

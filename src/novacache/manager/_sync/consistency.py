@@ -280,7 +280,7 @@ class Consistency:
             if stamp is not None and stamp[0] is value and (floor is None or stamp[1] >= floor):
                 self._saw(key, stamp[1], floors)
                 return value
-        gen = m._bus_generation()
+        gen = m._generation(key)
         found: tuple[Any, Version, Any] | None = None
         failure: BaseException | None = None
         for i, (slot, tier) in enumerate(m._below):
