@@ -352,8 +352,7 @@ class ManagerBase(Generic[TierT]):
         for prefix, model in consistency.items():
             if not isinstance(prefix, str) or model not in MODELS:
                 raise ConfigurationError(
-                    f"consistency model of {prefix!r} is one of {', '.join(MODELS)},"
-                    f" not {model!r}"
+                    f"consistency model of {prefix!r} is one of {', '.join(MODELS)}, not {model!r}"
                 )
             out.append((prefix, model))
         return tuple(sorted(out, key=lambda pm: -len(pm[0])))
