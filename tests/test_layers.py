@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("benchmark",),
     ("novacron",),
     ("invalidation",),
-    ("manager", "consistency"),
+    ("manager",),
+    ("consistency",),  # versions, the clock, conflict resolution: the manager uses them
     ("coherence",),
     ("tiers",),
     ("codec", "cachetools"),
