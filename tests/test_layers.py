@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("novacron",),
     ("invalidation",),
     ("manager",),
-    ("consistency",),
+    ("consistency",),  # versions, the clock, conflict resolution: the manager uses them
     ("coherence",),
     ("tiers",),
     ("codec", "cachetools"),
