@@ -70,8 +70,8 @@ def _kill_and_restart(topo: Standalone, marks: dict[str, int]) -> None:
     """Run a while, SIGKILL redis-server, leave it dead, restart it (same port and AOF),
     and run on long enough for the workers' breakers to close again."""
     time.sleep(0.4)
-    marks["killed"] = time.monotonic_ns()
-    topo.server.kill()
+    topo.server.kill()  # SIGKILL and reap: dead from here on
+    marks["killed"] = time.monotonic_ns()  # (an op begun before the reap may succeed)
     time.sleep(0.5)
     marks["restarting"] = time.monotonic_ns()
     topo.server.start()
