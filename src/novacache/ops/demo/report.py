@@ -222,17 +222,20 @@ def plot(figures: dict[str, Any], path: Path) -> Path | None:
     for name, phase in phases.items():
         for tier, row in phase["tiers"].items():
             if row["served"]:
-                labels.append(f"{tier}\n{name}")
+                labels.append(f"{tier}, {name}")
                 p50.append(max(row["p50_ms"], 1e-3))
                 p99.append(max(row["p99_ms"], 1e-3))
     xs = range(len(labels))
     right.bar([x - 0.2 for x in xs], p50, width=0.4, label="p50")
     right.bar([x + 0.2 for x in xs], p99, width=0.4, label="p99")
     right.set_yscale("log")
-    right.set_xticks(list(xs), labels, fontsize=7)
+    # one line per label, slanted: two-line labels of neighbouring bars ran into each other
+    right.set_xticks(list(xs), labels, fontsize=7, rotation=30, ha="right")
+    if p99:
+        right.set_ylim(top=max(p99) * 8)  # room for the legend above the tallest bar
     right.set_ylabel("latency per operation (ms, log)")
     right.set_title("latency by where the operation was served")
-    right.legend()
+    right.legend(loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
