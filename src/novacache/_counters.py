@@ -15,11 +15,59 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["Counters"]
+__all__ = ["Counters", "ThreadArrays"]
 
 
-class Counters:
+class ThreadArrays:
+    """``size`` numbers that each thread adds into an array of its own (found through
+    ``_local.array``, made by :meth:`_register` on the thread's first add); :meth:`_sums`
+    reads the totals. The arrays of threads that ended are folded into ``_retired``.
+    The mechanism of :class:`Counters` and of the tiers' pure latency histogram."""
+
+    __slots__ = ("_arrays", "_local", "_lock", "_retired", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._arrays: list[tuple[weakref.ref[threading.Thread], list[Any]]] = []
+        self._retired: list[Any] = [0] * size  # the arrays of threads that ended
+
+    def _register(self) -> list[Any]:
+        """The calling thread's array, made on its first count."""
+        array: list[Any] = [0] * self._size
+        with self._lock:
+            self._fold_ended()
+            self._arrays.append((weakref.ref(threading.current_thread()), array))
+        self._local.array = array
+        return array
+
+    def _fold_ended(self) -> None:
+        """Add the arrays of threads that ended to ``_retired`` (under ``_lock``)."""
+        live = []
+        for ref, array in self._arrays:
+            thread = ref()
+            if thread is None or not thread.is_alive():
+                for i, value in enumerate(array):
+                    self._retired[i] += value
+            else:
+                live.append((ref, array))
+        self._arrays = live
+
+    def _sums(self) -> list[Any]:
+        """Every slot's total over all threads, ended ones included."""
+        with self._lock:
+            self._fold_ended()
+            out = list(self._retired)
+            for _, array in self._arrays:
+                for i, value in enumerate(array):
+                    out[i] += value
+        return out
+
+
+class Counters(ThreadArrays):
     """A fixed set of named integer counters.
 
     ``add(i, n)`` adds ``n`` to the counter at index ``i`` (its position in ``names``);
@@ -27,17 +75,14 @@ class Counters:
     counted are done.
     """
 
-    __slots__ = ("_arrays", "_index", "_local", "_lock", "_names", "_retired")
+    __slots__ = ("_index", "_names")
 
     def __init__(self, names: Iterable[str]) -> None:
         self._names = tuple(names)
         self._index = {name: i for i, name in enumerate(self._names)}
         if len(self._index) != len(self._names):
             raise ValueError("counter names must be unique")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._arrays: list[tuple[weakref.ref[threading.Thread], list[int]]] = []
-        self._retired = [0] * len(self._names)  # the arrays of threads that ended
+        super().__init__(len(self._names))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -59,36 +104,9 @@ class Counters:
         """Add ``n`` to the counter ``name``."""
         self.add(self._index[name], n)
 
-    def _register(self) -> list[int]:
-        """The calling thread's array, made on its first count."""
-        array = [0] * len(self._names)
-        with self._lock:
-            self._fold_ended()
-            self._arrays.append((weakref.ref(threading.current_thread()), array))
-        self._local.array = array
-        return array
-
-    def _fold_ended(self) -> None:
-        """Add the arrays of threads that ended to ``_retired`` (under ``_lock``)."""
-        live = []
-        for ref, array in self._arrays:
-            thread = ref()
-            if thread is None or not thread.is_alive():
-                for i, value in enumerate(array):
-                    self._retired[i] += value
-            else:
-                live.append((ref, array))
-        self._arrays = live
-
     def totals(self) -> list[int]:
         """Every counter's total, in the order of ``names``."""
-        with self._lock:
-            self._fold_ended()
-            out = list(self._retired)
-            for _, array in self._arrays:
-                for i, value in enumerate(array):
-                    out[i] += value
-        return out
+        return self._sums()
 
     def __getitem__(self, name: str) -> int:
         return self.totals()[self._index[name]]

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from .._counters import ThreadArrays
 from .._select import NO_EXTENSIONS
 from ..errors import EntryTooLarge
 from ._checks import MAX_TTL
@@ -129,14 +128,14 @@ def _ttl_ms(ttl: float | None) -> int | None:
     return ms if ms > 0 else 1
 
 
-class _Histogram:
+class _Histogram(ThreadArrays):
     """Raw latency counts: one per upper bound (``bounds``, seconds, increasing, > 0),
     then +Inf, and the sum of the seconds. Each thread counts into an array of its own
-    (``x[i] += 1`` on a shared list can lose an update between threads), a read sums them;
-    the arrays of threads that ended are folded into one (as :mod:`novacache._counters`).
+    (``x[i] += 1`` on a shared list can lose an update between threads), a read sums them
+    (:class:`novacache._counters.ThreadArrays`, as the counters do).
     """
 
-    __slots__ = ("__weakref__", "_arrays", "_bounds", "_local", "_lock", "_retired")
+    __slots__ = ("__weakref__", "_bounds")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         values = [float(b) for b in bounds]
@@ -147,36 +146,14 @@ class _Histogram:
         ):
             raise ValueError("buckets must be increasing upper bounds > 0 (seconds)")
         self._bounds = tuple(values)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._arrays: list[tuple[weakref.ref[threading.Thread], list[float]]] = []
-        self._retired: list[float] = [0] * (len(values) + 2)
-
-    def _array(self) -> list[float]:
-        array: list[float] = [0] * (len(self._bounds) + 2)
-        with self._lock:
-            self._fold_ended()
-            self._arrays.append((weakref.ref(threading.current_thread()), array))
-        self._local.array = array
-        return array
-
-    def _fold_ended(self) -> None:
-        live = []
-        for ref, array in self._arrays:
-            thread = ref()
-            if thread is None or not thread.is_alive():
-                for i, value in enumerate(array):
-                    self._retired[i] += value
-            else:
-                live.append((ref, array))
-        self._arrays = live
+        super().__init__(len(values) + 2)
 
     def record(self, seconds: float) -> None:
         """Count one call that took ``seconds``."""
         try:
             array: list[float] = self._local.array
         except AttributeError:
-            array = self._array()
+            array = self._register()
         bounds, i, n = self._bounds, 0, len(self._bounds)
         while i < n and seconds > bounds[i]:
             i += 1
@@ -185,12 +162,7 @@ class _Histogram:
 
     def snapshot(self) -> tuple[list[int], float]:
         """``([count per bucket, then +Inf], sum of seconds)``: not cumulative."""
-        with self._lock:
-            self._fold_ended()
-            out = list(self._retired)
-            for _, array in self._arrays:
-                for i, value in enumerate(array):
-                    out[i] += value
+        out = self._sums()
         return [int(c) for c in out[:-1]], float(out[-1])
 
 
@@ -201,7 +173,7 @@ def _Timed(wrapped: Callable[..., Any], histogram: _Histogram) -> Callable[..., 
     ``__call__``: a call costs one Python frame less.)"""
     if not isinstance(histogram, _Histogram):
         raise TypeError("histogram must be a Histogram")
-    local, make, bounds = histogram._local, histogram._array, histogram._bounds
+    local, make, bounds = histogram._local, histogram._register, histogram._bounds
     n, clock = len(bounds), time.monotonic
 
     def timed(*args: Any, **kwargs: Any) -> Any:
