@@ -41,6 +41,19 @@ class EmitReport:
         """Whether every tier, index and the bus did their part (and no bound was hit)."""
         return not self.errors and not self.truncated
 
+    def summary(self) -> dict[str, Any]:
+        """The report as JSON-ready data (what the management API and the CLI print):
+        ``ok``, the number of ``keys``, ``dropped``, ``errors`` (their messages),
+        ``scanned``, ``truncated``."""
+        return {
+            "ok": self.ok,
+            "keys": len(self.keys),
+            "dropped": dict(self.dropped),
+            "errors": {slot: str(exc) for slot, exc in self.errors.items()},
+            "scanned": self.scanned,
+            "truncated": self.truncated,
+        }
+
 
 class InvalidationStats:
     """Counts of the engine, exact under threads: totals (``counts``), per strategy and

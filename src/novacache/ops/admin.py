@@ -606,16 +606,7 @@ def _invalidate_direct(args: argparse.Namespace, cfg: Any, out: TextIO) -> int:
         )
     finally:
         manager.close()
-    data = {
-        "id": "direct",
-        "forced": True,
-        "ok": report.ok,
-        "keys": len(report.keys),
-        "dropped": dict(report.dropped),
-        "errors": {slot: str(exc) for slot, exc in report.errors.items()},
-        "scanned": report.scanned,
-        "truncated": report.truncated,
-    }
+    data = {"id": "direct", "forced": True, **report.summary()}
     _print(out, args, data, _invalidate_table(data))
     return OK if report.ok else PROBLEMS
 

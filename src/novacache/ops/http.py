@@ -403,18 +403,7 @@ class _Api:
             "invalidation %s forced: %d keys, dropped %s, errors %s",
             ident, len(report.keys), report.dropped, sorted(report.errors),
         )  # fmt: skip
-        return _json(
-            {
-                "id": ident,
-                "forced": True,
-                "ok": report.ok,
-                "keys": len(report.keys),
-                "dropped": dict(report.dropped),
-                "errors": {slot: str(exc) for slot, exc in report.errors.items()},
-                "scanned": report.scanned,
-                "truncated": report.truncated,
-            }
-        )
+        return _json({"id": ident, "forced": True, **report.summary()})
 
     # -- health -------------------------------------------------------------------------
 
