@@ -85,6 +85,7 @@ class AsyncRedisTier(RedisTierBase):
         # ``_read_exec`` goes to the replicas when they serve reads.
         self._exec: Any = None
         self._read_exec: Any = None
+        self._lane_size = 0 if self._cluster else lane_size(self.config.max_connections)
         self._sentinel: AsyncWatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
@@ -95,8 +96,7 @@ class AsyncRedisTier(RedisTierBase):
             # connection is busy; this gate makes excess tasks wait for a free one.
             # The lane's connections (.lane) are out of the pool for good: the gate
             # leaves the pool room for the commands that do not go through the lane.
-            lane = 0 if self._cluster else lane_size(self.config.max_connections)
-            self._gate = asyncio.Semaphore(self.config.max_connections - lane)
+            self._gate = asyncio.Semaphore(self.config.max_connections - self._lane_size)
             # Gets waiting for the server, and the batch of gets that joined them in this
             # pass of the loop (see get).
             self._waiting = 0
@@ -191,10 +191,9 @@ class AsyncRedisTier(RedisTierBase):
     def _executor(self, client: Any) -> Any:
         """How single-key commands go to ``client`` (see ``_exec``)."""
         c = self.config
-        size = 0 if self._cluster else lane_size(c.max_connections)
-        if size:
+        if self._lane_size:
             backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
-            return AsyncCommandLane(client, size, c.retries, backoff)
+            return AsyncCommandLane(client, self._lane_size, c.retries, backoff)
         return client.execute_command
 
     def _reads(self) -> Any:

@@ -78,6 +78,7 @@ class RedisTier(RedisTierBase):
         # ``_read_exec`` goes to the replicas when they serve reads.
         self._exec: Any = None
         self._read_exec: Any = None
+        self._lane_size = 0 if self._cluster else lane_size(self.config.max_connections)
         self._sentinel: WatchedSentinel | None = None
         self._release: Any = None
         self._tag_script: Any = None
@@ -159,10 +160,9 @@ class RedisTier(RedisTierBase):
     def _executor(self, client: Any) -> Any:
         """How single-key commands go to ``client`` (see ``_exec``)."""
         c = self.config
-        size = 0 if self._cluster else lane_size(c.max_connections)
-        if size:
+        if self._lane_size:
             backoff = EqualJitterBackoff(cap=c.backoff_cap, base=c.backoff_base)
-            return CommandLane(client, size, c.retries, backoff)
+            return CommandLane(client, self._lane_size, c.retries, backoff)
         return client.execute_command
 
     def _reads(self) -> Any:
