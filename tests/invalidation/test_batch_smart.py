@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from manager._support import Counting, prefix
+from manager._support import Counting, live, prefix
 from novacache import LocalCache
 from novacache.errors import ConfigurationError
 from novacache.invalidation import EmitReport, InvalidationEngine, SmartRefresh
@@ -47,7 +47,16 @@ def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
             m.set(f"vm:{i}", i)
             m.set(f"vm:{i}:cpu", i)
         batch = engine.batch(max_size=10_000, interval=60)
-        unlinks, pipelines = _calls(admin, "unlink"), _calls(admin, "evalsha")
+        sets, pipelines = _calls(admin, "set"), _calls(admin, "evalsha")
+        unlinks = _calls(admin, "unlink")
+        bury = m.remote.tombstone_many  # type: ignore[union-attr]
+        buried: list[int] = []
+
+        def spy(keys: list[str], frame: bytes, ttl: float) -> int:
+            buried.append(len(keys))
+            return bury(keys, frame, ttl)  # type: ignore[no-any-return]
+
+        m.remote.tombstone_many = spy  # type: ignore[union-attr]
         store.calls.clear()
         for i in range(40):
             batch.emit("vm.gone", vm_id=i)
@@ -56,7 +65,10 @@ def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
         assert isinstance(report, EmitReport)
         assert len(report.keys) == 80
         assert report.ok
-        assert _calls(admin, "unlink") - unlinks == 1  # one UNLINK for the 80 keys
+        # one pipeline for the 80 keys: a tombstone each (SET ... GET), as delete's
+        assert buried == [80]
+        assert _calls(admin, "set") - sets == 80
+        assert _calls(admin, "unlink") == unlinks
         # the index: 40 pattern sets and the dependents of the 40 keys named, then the
         # dependents of the 40 keys the patterns found: two pipelines (each script
         # counts as one call)
@@ -139,7 +151,7 @@ def test_a_batch_reports_its_errors(tmp_path: Path, redis_base: Path) -> None:
         report = batch.flush()
         assert report is not None
         assert "remote" in report.errors
-        assert store.get("k") is None  # the rest was done
+        assert live(store.get("k")) is None  # the rest was done (a tombstone)
         assert engine.stats.counts["batch_errors"] == 1
         batch.close()
 
@@ -170,7 +182,7 @@ def test_threads_adding_at_once_lose_no_key(tmp_path: Path) -> None:
         assert not errors
         assert m.get_many(keys) == {}
         assert m.store is not None
-        assert m.store.get_many(keys) == {}
+        assert live(m.store.get_many(keys)) == {}
 
 
 # -- smart refresh -------------------------------------------------------------------------
@@ -264,7 +276,7 @@ def test_a_failed_reload_drops_the_key(tmp_path: Path) -> None:
         engine.wait_refreshes()
         assert m.get("vm:1") is None
         assert m.store is not None
-        assert m.store.get("vm:1") is None
+        assert live(m.store.get("vm:1")) is None
         assert engine.stats.counts["refresh_errors"] == 1
         assert ("refresh", "loader") in seen
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from manager._support import prefix
+from manager._support import live, prefix
 from novacache import LocalCache
 from novacache.invalidation import InvalidationEngine
 from novacache.manager import CacheManager
@@ -34,7 +34,7 @@ def _all(m: CacheManager) -> dict[str, object]:
     keys = [f"vm:{v}:{w}:{i}" for v in range(3) for w in range(WRITERS) for i in range(ROUNDS)]
     found: dict[str, object] = {}
     for slot, tier in m._below:
-        found.update({f"{slot}/{k}": v for k, v in tier.get_many(keys).items()})
+        found.update({f"{slot}/{k}": v for k, v in live(tier.get_many(keys)).items()})
     return found
 
 

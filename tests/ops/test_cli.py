@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 import novacache as novacache_pkg
+from manager._support import live
 from novacache import config
 from novacache.ops.admin import PROBLEMS, REFUSED, UNREACHABLE, USAGE
 from tiers.redis_servers import Standalone
@@ -166,16 +167,16 @@ def test_stats_and_invalidate_through_the_server(workdir: Path, server: str) -> 
         report = json.loads(run.stdout)
         assert report["dropped"]["remote"] == 1
         assert report["dropped"]["store"] == 1
-        assert writer.remote.get("vm:1") is None
-        assert writer.store.get("vm:1") is None
+        assert live(writer.remote.get("vm:1")) is None
+        assert live(writer.store.get("vm:1")) is None
 
         run = novacache("invalidate", "vm:2", cwd=workdir)  # queued: 202
         assert run.returncode == 0, run.stderr
         assert run.stdout.startswith("queued 1 items")
         deadline = time.monotonic() + 10
-        while writer.remote.get("vm:2") is not None and time.monotonic() < deadline:
+        while live(writer.remote.get("vm:2")) is not None and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert writer.remote.get("vm:2") is None
+        assert live(writer.remote.get("vm:2")) is None
 
         run = novacache("invalidate", "--pattern", "*", cwd=workdir)
         assert run.returncode == REFUSED
@@ -238,8 +239,8 @@ def test_direct_commands_work_on_the_configured_tiers(workdir: Path) -> None:
         run = novacache("invalidate", "--direct", "--pattern", "host:*", cwd=workdir)
         assert run.returncode == 0, run.stderr
         assert run.stdout.startswith("invalidated 2 keys")
-        assert writer.remote.get("host:1") is None
-        assert writer.store.get("host:2") is None
+        assert live(writer.remote.get("host:1")) is None
+        assert live(writer.store.get("host:2")) is None
     finally:
         writer.close()
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from manager._support import live
 from novacache import LocalCache
 from novacache.coherence import InvalidationBus
 from novacache.errors import ConfigurationError
@@ -101,10 +102,11 @@ def rig(tmp_path: Path, redis_standalone: Standalone) -> Iterator[Rig]:
 
 
 def _everywhere(rig: Rig, key: str) -> dict[str, Any]:
-    """Where ``key`` is: this manager's L1, Redis, the store, the peer's L1."""
+    """Where ``key`` is: this manager's L1, Redis, the store, the peer's L1 (a delete's
+    tombstone in a tier is no entry)."""
     m = rig.manager
-    remote = rig.served.run(m.remote.get(key))
-    store = rig.served.run(m.store.get(key))
+    remote = live(rig.served.run(m.remote.get(key)))
+    store = live(rig.served.run(m.store.get(key)))
     return {
         "local": key in m.local,
         "remote": remote is not None,

@@ -22,8 +22,9 @@ from ..._concurrency import (
     async_call_side,
 )
 from ...consistency import hlc
-from ...errors import ConfigurationError, EntryTooLarge, PartialWrite, TierError
-from ...manager._base import Down, as_tier_error, note_down, through_tier
+from ...errors import ConfigurationError, PartialWrite, TierError
+from ...manager._base import Down, note_down, through_tier
+from ...manager.envelope import is_tombstone
 from ...manager.stats import WriteReport
 from ..indexes import indexes_for
 from ..rules import (
@@ -191,23 +192,9 @@ class AsyncInvalidationEngine:
         glob = template.glob()
         indexed: set[str] = set()
         for _, tier in self.manager._below:
-            found: list[str] = []
-            it = tier.scan(glob)
-            try:
-                async for key in it:
-                    if key not in indexed and template.instance(key) is not None:
-                        found.append(key)
-                        if len(found) >= limit:
-                            break
-            finally:
-                if IS_ASYNC:
-                    close = getattr(it, "aclose", None)
-                    if close is not None:
-                        await close()
-                else:
-                    close = getattr(it, "close", None)
-                    if close is not None:
-                        close()
+            found, _, _ = await _scan_live(
+                tier, glob, limit, lambda k: k not in indexed and template.instance(k) is not None
+            )
             for key in found:
                 left = await tier.ttl(key)
                 if left is None:
@@ -558,7 +545,8 @@ class AsyncInvalidationEngine:
         self, pattern: str, report: EmitReport, errors: dict[str, TierError], down: Down
     ) -> set[str]:
         """The keys matching an unregistered ``pattern``: a SCAN of each tier below
-        (L1's keys for a manager without one), at most ``scan_limit`` keys per tier."""
+        (L1's keys for a manager without one), at most ``scan_limit`` keys per tier
+        (keys that hold a delete's tombstone are skipped: see :func:`_scan_live`)."""
         manager = self.manager
         found: set[str] = set()
         limit = self.scan_limit
@@ -570,24 +558,11 @@ class AsyncInvalidationEngine:
                 continue
             n = 0
             try:
-                it = tier.scan(pattern)
-                try:
-                    async for key in it:
-                        n += 1
-                        found.add(key)
-                        if n >= limit:
-                            report.truncated = True
-                            self.stats.add("scan_truncated")
-                            break
-                finally:
-                    if IS_ASYNC:
-                        close = getattr(it, "aclose", None)
-                        if close is not None:
-                            await close()
-                    else:
-                        close = getattr(it, "close", None)
-                        if close is not None:
-                            close()
+                keys, n, cut = await _scan_live(tier, pattern, limit)
+                found.update(keys)
+                if cut:
+                    report.truncated = True
+                    self.stats.add("scan_truncated")
             except TierError as exc:
                 note_down(down, slot, exc)
                 errors.setdefault(slot, exc)
@@ -613,21 +588,15 @@ class AsyncInvalidationEngine:
     async def _drop(
         self, keys: list[str], report: EmitReport, errors: dict[str, TierError], down: Down
     ) -> None:
-        """Delete ``keys`` from every tier (one call per tier, lowest first), from L1,
+        """Delete ``keys`` from every tier (one call per tier, lowest first) as
+        ``manager.delete`` does (tombstones: a load that began before the event cannot
+        store its value after it; a failed tier's keys into its repair log), from L1,
         and announce them to the other processes' L1 (the bus)."""
         if not keys:
             return
         manager = self.manager
-        for slot, tier in reversed(manager._below):
-            if slot in down:
-                errors.setdefault(slot, down[slot])
-                continue
-            try:
-                report.dropped[slot] = int(await tier.delete_many(keys))
-            except (TierError, EntryTooLarge) as exc:
-                note_down(down, slot, exc)
-                errors[slot] = as_tier_error(slot, exc)
-                manager._report("invalidate", slot, exc)
+        dropped = await manager._bury(keys, errors, down, "invalidate", report_down=False)
+        report.dropped.update(dropped)
         if manager.local is not None:
             report.dropped["local"] = int(manager.local.delete_many(keys))
         await manager._announce(keys, errors, down)
@@ -770,6 +739,57 @@ class AsyncInvalidationEngine:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+_LIVE_CHUNK = 500  # keys a SCAN fallback checks for tombstones per read
+
+
+async def _scan_live(
+    tier: Any, pattern: str, limit: int, keep: Callable[[str], bool] | None = None
+) -> tuple[list[str], int, bool]:
+    """SCAN ``tier`` for ``pattern``: up to ``limit`` keys that ``keep`` accepts (all
+    by default) and that hold a live entry; with how many keys the SCAN returned, and
+    whether it stopped at ``limit``. A key that holds a delete's tombstone (a tier that
+    keeps them: ``tombstone_many``) is no entry: it is skipped, and it does not count
+    towards ``limit`` (one ``get_many`` per 500 keys tells them apart). The tier's
+    iterator is closed however the SCAN ends. Raises ``TierError`` as the tier does."""
+    check = getattr(tier, "tombstone_many", None) is not None
+    found: list[str] = []
+    chunk: list[str] = []
+    scanned = 0
+
+    async def take() -> None:
+        if check:
+            frames = await tier.get_many(chunk)
+            found.extend(
+                k for k in chunk if (f := frames.get(k)) is not None and not is_tombstone(f)
+            )
+        else:
+            found.extend(chunk)
+        chunk.clear()
+
+    it = tier.scan(pattern)
+    try:
+        async for key in it:
+            scanned += 1
+            if keep is None or keep(key):
+                chunk.append(key)
+            if len(chunk) >= min(_LIVE_CHUNK, limit - len(found)):
+                await take()
+                if len(found) >= limit:
+                    break
+    finally:
+        if IS_ASYNC:
+            close = getattr(it, "aclose", None)
+            if close is not None:
+                await close()
+        else:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+    if chunk:
+        await take()
+    return found[:limit], scanned, len(found) >= limit
 
 
 class AsyncBatchInvalidator:

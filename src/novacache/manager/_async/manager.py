@@ -689,19 +689,46 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
     async def _delete_many(
         self, wanted: list[str], down: Down | None = None
     ) -> tuple[int, WriteReport]:
-        found = 0
-        written: list[str] = []
         failed: dict[str, TierError] = {}
         down = {} if down is None else down
         if not wanted:
             return 0, WriteReport((), failed)
-        # A tombstone, not a removal, where the tier keeps them: a load or a promotion
-        # that read the key before this delete can then not store it again.
+        dropped = await self._bury(wanted, failed, down, "delete")
+        found = max(dropped.values(), default=0)
+        written = list(dropped)
+        if self.local is not None:
+            found = max(found, self.local.delete_many(wanted))
+            written.append(LOCAL)
+        await self._announce(wanted, failed, down)
+        return found, WriteReport(tuple(written), failed)
+
+    async def _bury(
+        self,
+        wanted: list[str],
+        failed: dict[str, TierError],
+        down: Down,
+        op: str,
+        *,
+        report_down: bool = True,
+    ) -> dict[str, int]:
+        """Delete ``wanted`` (distinct keys) from every tier below L1, lowest first, one call
+        per tier; how many live entries each tier that answered held, by slot.
+
+        What every delete does, the manager's and its invalidation engine's: a
+        tombstone, not a removal, where the tier keeps them (``tombstone_many``: a load
+        or a promotion that read a key before this delete can then not store it again);
+        the writes counted for the L1 fill gate and for a Redis restarted from its AOF;
+        a tier that failed goes into ``failed`` (reported as ``op``) and its keys into
+        its repair log. A tier already in ``down`` is not tried (reported again only
+        with ``report_down``)."""
         mark = tombstone(Version(hlc.tick(self.clock()), hlc.writer()))
+        dropped: dict[str, int] = {}
+        lost: dict[str, TierError] = {}
         for slot, tier in reversed(self._below):
             if slot in down:
-                failed[slot] = down[slot]  # unreachable earlier in this call
-                self._report("delete", slot, down[slot])
+                lost[slot] = down[slot]  # unreachable earlier in this call
+                if report_down:
+                    self._report(op, slot, down[slot])
                 continue
             try:
                 bury = getattr(tier, "tombstone_many", None)
@@ -709,22 +736,18 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     n = await tier.delete_many(wanted)
                 else:
                     n = await bury(wanted, mark, self.tombstone_ttl)
-                found = max(found, n)
-                written.append(slot)
+                dropped[slot] = int(n)
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
-                failed[slot] = as_tier_error(slot, exc)
-                self._report("delete", slot, exc)
+                lost[slot] = as_tier_error(slot, exc)
+                self._report(op, slot, exc)
         self._wrote(wanted)
         if self._recent is not None:
             self._recent.extend(wanted)
-        if failed:
-            self._log_failed_slots(failed, wanted)
-        if self.local is not None:
-            found = max(found, self.local.delete_many(wanted))
-            written.append(LOCAL)
-        await self._announce(wanted, failed, down)
-        return found, WriteReport(tuple(written), failed)
+        if lost:
+            failed.update(lost)
+            self._log_failed_slots(lost, wanted)
+        return dropped
 
     async def _announce(self, keys: list[str], failed: dict[str, TierError], down: Down) -> None:
         """Tell the other processes' L1 to drop ``keys`` (one bus message; the asyncio
