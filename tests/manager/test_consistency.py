@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Standalone, start_standalone, topology
 
-from ._support import prefix
+from ._support import live, prefix
 
 TIMEOUT = 0.3
 
@@ -150,6 +150,13 @@ class _SlowStore(SQLiteTier):
         if hook is not None:
             hook()
         return frame
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        frames = super().get_many(keys)
+        hook, self.between = self.between, None
+        if hook is not None:
+            hook()
+        return frames
 
 
 def test_a_promotion_never_overwrites_a_newer_write(tiers: dict[str, Any]) -> None:
@@ -407,6 +414,69 @@ def test_get_many_honours_tombstones_and_promotes_conditionally(tiers: dict[str,
         assert peer.remote.get("c") is not None  # type: ignore[union-attr]
         assert peer.get("c") == 3
         assert m.stats.get("remote", "tombstones") == 1
+
+
+def test_get_many_promotes_in_one_conditional_call_per_tier(tiers: dict[str, Any]) -> None:
+    """The promotions of a ``get_many`` go to Redis as one ``set_if_many`` (one pipeline
+    of the script), not one ``set_if`` per key, and stay conditional: a key a peer wrote
+    meanwhile is refused (counted, and not kept in L1)."""
+    store = _SlowStore(tiers["db"])
+    keys = [f"p:{i}" for i in range(5)]
+    with (
+        CacheManager(
+            local=LocalCache(100),
+            remote=RedisTier(tiers["url"], prefix=tiers["prefix"]),
+            store=store,
+        ) as m,
+        _manager(tiers, local=False) as peer,
+    ):
+        m.set_many({k: f"old{i}" for i, k in enumerate(keys)})
+        remote: Any = m.remote
+        remote.delete_many(keys)  # only L3 holds them: a read promotes
+        m.local.clear()  # type: ignore[union-attr]
+        calls: list[tuple[str, int]] = []
+        one, many = remote.set_if, remote.set_if_many
+        remote.set_if = lambda *a, **kw: calls.append(("set_if", 1)) or one(*a, **kw)
+        remote.set_if_many = lambda items: calls.append(("set_if_many", len(items))) or many(items)
+        store.between = lambda: peer.set("p:3", "new")  # lands after the reads
+        assert m.get_many(keys) == {k: f"old{i}" for i, k in enumerate(keys)}
+        assert calls == [("set_if_many", 5)]
+        assert m.stats.get("remote", "writebacks_refused") == 1
+        assert peer.get("p:3") == "new"  # the promotion did not replace it in Redis
+        assert m.get("p:3") == "new"  # nor did L1 keep the old value
+        assert live(peer.remote.get_many(keys)).keys() == set(keys)  # type: ignore[union-attr]
+        assert peer.get_many(keys) == {k: "new" if k == "p:3" else f"old{i}"
+                                       for i, k in enumerate(keys)}  # fmt: skip
+
+
+def test_the_asyncio_get_many_promotes_in_one_call_per_tier(tiers: dict[str, Any]) -> None:
+    keys = [f"p:{i}" for i in range(4)]
+
+    async def main() -> None:
+        async with _amanager(tiers) as m, _amanager(tiers, local=False) as peer:
+            await m.set_many({k: i for i, k in enumerate(keys)})
+            remote: Any = m.remote
+            await remote.delete_many(keys[1:])  # only L3 holds them: promoted
+            await remote.set("p:0", b"garbage")  # unreadable there: a miss, promoted over
+            m.local.clear()  # type: ignore[union-attr]
+            sizes: list[int] = []
+            many = remote.set_if_many
+
+            async def spy(items: Any) -> Any:
+                sizes.append(len(items))
+                await remote.set("p:0", b"other")  # not what the read saw any more
+                return await many(items)
+
+            remote.set_if_many = spy
+            assert await m.get_many(keys) == {k: i for i, k in enumerate(keys)}
+            assert sizes == [4]  # one call for the four promotions
+            assert m.stats.get("remote", "writebacks_refused") == 1
+            assert await remote.get("p:0") == b"other"
+            assert "p:0" not in m.local  # type: ignore[operator]
+            assert await peer.get_many(keys[1:]) == {k: i + 1 for i, k in enumerate(keys[1:])}
+            assert peer.stats.get("remote", "hits") == 3
+
+    asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_the_asyncio_repairer_repairs(own_redis: Standalone, tmp_path: Path) -> None:

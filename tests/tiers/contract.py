@@ -53,6 +53,9 @@ ODD_KEYS = [
 class TierContract:
     """Synchronous contract; subclasses provide ``tier`` and ``advance`` fixtures."""
 
+    #: Whether the tier has ``set_if_many`` (else the manager calls ``set_if`` per key).
+    SET_IF_MANY = True
+
     def test_is_a_tier(self, tier: Tier) -> None:
         assert isinstance(tier, Tier)
         assert isinstance(tier.name, str)
@@ -176,6 +179,42 @@ class TierContract:
         advance(0.6)
         assert tier.get("old") is None  # with the TTL given
 
+    def test_set_if_many_is_set_if_of_each_key(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        """The promotions of a ``get_many`` (docs/consistency.md): each key stored only
+        over what the writer saw there, with its own TTL."""
+        many: Any = getattr(tier, "set_if_many", None)
+        if not self.SET_IF_MANY:
+            assert many is None  # the manager falls back to set_if per key
+            return
+        tier.set("a", b"one")
+        tier.set("c", b"x")
+        tier.set("old", FRAME, ttl=0.3)
+        advance(0.6)
+        stored = many(
+            {
+                "a": (b"A2", 60, b"one"),  # as seen: stored
+                "b": (b"B1", None, None),  # absent, as seen: stored, no expiry
+                "c": (b"C2", 60, b"other"),  # not what was seen
+                "d": (b"D1", 60, b"seen"),  # absent: not as seen
+                "e": (b"E1", 60, b"x"),  # absent: not as seen
+                "old": (b"O2", 0.3, None),  # expired counts as absent
+            }
+        )
+        assert stored == {"a", "b", "old"}
+        assert tier.get_many(["a", "b", "c", "d", "e", "old"]) == {
+            "a": b"A2",
+            "b": b"B1",
+            "c": b"x",
+            "old": b"O2",
+        }
+        assert tier.ttl("b") == math.inf
+        assert 0 < (tier.ttl("a") or 0) <= 60
+        assert many({}) == set()
+        advance(0.6)
+        assert tier.get("old") is None  # with the TTL given
+
     def test_tombstones_replace_entries_and_count_the_live_ones(
         self, tier: Tier, advance: Callable[[float], None]
     ) -> None:
@@ -254,6 +293,9 @@ class AsyncTierContract:
     """The asyncio contract; subclasses provide ``atier`` (an async factory) and
     ``advance`` (a plain function that moves the tier's clock)."""
 
+    #: Whether the tier has ``set_if_many`` (else the manager calls ``set_if`` per key).
+    SET_IF_MANY = True
+
     def test_async_roundtrip(self, atier: AsyncFactory) -> None:
         async def go() -> None:
             t = await atier()
@@ -312,6 +354,36 @@ class AsyncTierContract:
                 assert await t.tombstone_many(["c", "d"], tomb, 60) == 1
                 assert await t.get_many(["c", "d"]) == {"c": tomb, "d": tomb}
                 assert await t.set_if("c", b"three", 60, expect=tomb) is True
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_set_if_many(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t: Any = await atier()
+            try:
+                many = getattr(t, "set_if_many", None)
+                if not self.SET_IF_MANY:
+                    assert many is None  # the manager falls back to set_if per key
+                    return
+                await t.set("a", b"one")
+                tomb = b"NT" + bytes(12)
+                assert await t.tombstone_many(["t"], tomb, 60) == 0
+                stored = await many(
+                    {
+                        "a": (b"A2", 60, b"one"),
+                        "b": (b"B1", None, None),
+                        "t": (b"T1", 60, None),  # a tombstone is not absent
+                        "u": (b"U1", 60, b"one"),
+                    }
+                )
+                assert stored == {"a", "b"}
+                assert await t.get_many(["a", "b", "t", "u"]) == {
+                    "a": b"A2",
+                    "b": b"B1",
+                    "t": tomb,
+                }
             finally:
                 await t.close()
 

@@ -36,6 +36,8 @@ def advance() -> Callable[[float], None]:
 
 
 class TestPostgresContract(TierContract):
+    SET_IF_MANY = False
+
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
         tier = PostgresTier(postgres_dsn, table=table)
@@ -45,6 +47,8 @@ class TestPostgresContract(TierContract):
 
 class TestPostgresBudgetContract(TierContract):
     """The contract with a byte budget checked after every write, never reached."""
+
+    SET_IF_MANY = False
 
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
@@ -57,6 +61,8 @@ class TestPostgresBudgetContract(TierContract):
 
 
 class TestAsyncPostgresContract(AsyncTierContract):
+    SET_IF_MANY = False
+
     @pytest.fixture
     def atier(self, postgres_dsn: str, table: str) -> Callable[[], Awaitable[AsyncTier]]:
         async def make() -> AsyncTier:

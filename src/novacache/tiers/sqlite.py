@@ -28,6 +28,7 @@ a few small pages instead of every page that holds one of the frames.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import re
 import sqlite3
@@ -606,6 +607,45 @@ class SQLiteTier:
 
         return self._write("set", work)
 
+    def set_if_many(
+        self, items: Mapping[str, tuple[bytes, float | None, bytes | None]]
+    ) -> builtins.set[str]:
+        """:meth:`set_if` of each ``key: (frame, ttl, expect)``, in one transaction; the
+        keys stored. The manager's promotions of a ``get_many`` use it."""
+        limit = self._max_frame if self._maxbytes is None else min(self._maxbytes, self._max_frame)
+        checked: list[tuple[str, str | bytes, bytes, float | None, bytes | None]] = []
+        for key, (frame, ttl, expect) in items.items():
+            ttl = check_ttl(ttl)
+            check_key(key)
+            check_frame(frame)
+            if expect is not None:
+                check_frame(expect)
+            if len(frame) > limit:
+                raise EntryTooLarge(len(frame), limit)
+            checked.append((key, sqlite_key(key), frame, ttl, expect))
+        if not checked:
+            return builtins.set()
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> builtins.set[str]:
+            stored: builtins.set[str] = builtins.set()
+            written: list[str | bytes] = []
+            for key, k, frame, ttl, expect in checked:
+                row = conn.execute(_GET, (k,)).fetchone()
+                current = None if row is None or (row[1] is not None and row[1] <= now) else row[0]
+                if current != expect:
+                    continue
+                expires = None if ttl is None else now + ttl
+                conn.execute(_UPSERT, (k, frame, len(frame), expires))
+                conn.execute(_ACCESSED, (now, k))
+                stored.add(key)
+                written.append(k)
+            if written:
+                self._after_write(conn, now, written)
+            return stored
+
+        return self._write("set", work)
+
     def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
         """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
         seconds, in one transaction; how many keys held a live entry that was not a
@@ -859,6 +899,12 @@ class AsyncSQLiteTier:
         check_frame(frame)
         check_ttl(ttl)
         return await self._run(lambda: self._sync.set_if(key, frame, ttl, expect=expect))
+
+    async def set_if_many(
+        self, items: Mapping[str, tuple[bytes, float | None, bytes | None]]
+    ) -> builtins.set[str]:
+        """See :meth:`SQLiteTier.set_if_many`."""
+        return await self._run(self._sync.set_if_many, dict(items))
 
     async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
         """See :meth:`SQLiteTier.tombstone_many`."""

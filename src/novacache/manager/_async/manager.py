@@ -407,11 +407,13 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         seen: dict[str, Seen],
     ) -> None:
         """Write hits from below to the tiers above, each key only over what the read
-        saw there (``set_if``, one call per key); to a tier without ``set_if``: one
-        ``set_many`` for the entries without expiry and one for the others, with the
-        longest remaining life among them (the envelope's deadline still ends each
-        entry on time)."""
+        saw there: one ``set_if_many`` per tier (Redis: one pipeline of the script; the
+        store: one transaction), or one ``set_if`` per key on a tier without it; to a
+        tier without ``set_if``: one ``set_many`` for the entries without expiry and one
+        for the others, with the longest remaining life among them (the envelope's
+        deadline still ends each entry on time)."""
         refused: set[str] = set()
+        route = self.router.tiers
         for slot, tier in above:
             if getattr(tier, "set_if", None) is None:
                 for batch, ttl in self._promotion_batches(slot, hits):
@@ -421,18 +423,29 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                         self.stats.count(slot, "promote_errors")
                         self._report("promote", slot, exc)
                 continue
-            route = self.router.tiers
-            for key, (frame, env) in hits.items():
-                if slot not in route(key, len(frame)) or slot not in seen.get(key, {}):
+            wanted = {
+                key: (frame, env.remaining, seen[key][slot])
+                for key, (frame, env) in hits.items()
+                if slot in route(key, len(frame)) and slot in seen.get(key, {})
+            }
+            if not wanted:
+                continue
+            many = getattr(tier, "set_if_many", None)
+            try:
+                if many is not None:
+                    lost = wanted.keys() - await many(wanted)
+                    if lost:
+                        self.stats.count(slot, "writebacks_refused", len(lost))
+                        refused |= lost
                     continue
-                try:
-                    if not await self._store_if(slot, tier, key, frame, env.remaining, seen[key]):
+                for key, (frame, ttl, _) in wanted.items():
+                    if not await self._store_if(slot, tier, key, frame, ttl, seen[key]):
                         refused.add(key)
-                except (TierError, ValueError) as exc:
-                    self.stats.count(slot, "promote_errors")
-                    self._report("promote", slot, exc)
-                    break  # the tier failed: not once per key
-        route = self.router.tiers
+            except (TierError, ValueError) as exc:
+                self.stats.count(slot, "promote_errors")
+                self._report("promote", slot, exc)
+                # the tier failed (not reported once per key): no key promoted after the
+                # failure is known to be there; L1 keeps them as before
         if self.local is not None:
             for key, (frame, env) in hits.items():
                 if key in refused:

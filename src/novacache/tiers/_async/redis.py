@@ -26,6 +26,7 @@ import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.cluster
 from redis.backoff import EqualJitterBackoff
+from redis.exceptions import NoScriptError
 
 from ..._concurrency import IS_ASYNC, AsyncEvent, AsyncMutex, AsyncWorker
 from ...breaker import CircuitBreaker
@@ -382,6 +383,49 @@ class AsyncRedisTier(RedisTierBase):
             raise self._translate("set_if", exc) from exc
         self.breaker.record_success()
         return bool(n)
+
+    async def set_if_many(
+        self, items: Mapping[str, tuple[bytes, float | None, bytes | None]]
+    ) -> builtins.set[str]:
+        """:meth:`set_if` of each ``key: (frame, ttl, expect)`` at once: one pipeline of
+        EVALSHA (one round trip; a server that lost the script gets it once more); in a
+        Cluster one script call after another (the keys live in different slots). The
+        keys stored. The manager's promotions of a ``get_many`` use it."""
+        calls: list[tuple[str, bytes, list[Any]]] = []
+        for key, (frame, ttl, expect) in items.items():
+            ms = ttl_ms(ttl)
+            digest = "" if expect is None else hashlib.sha1(_check_frame(expect)).hexdigest()
+            frame = _check_frame(frame, self._max_bulk)
+            calls.append((key, self._key(key), [digest, frame, "" if ms is None else ms]))
+        if not calls:
+            return builtins.set()
+        if not self.breaker.allow():
+            raise self._rejected("set_if_many")
+        try:
+            client = self._client or self._connect()
+            script = self._set_if_script
+            async with self._gate:  # unasync: unwrap
+                if self._cluster:
+                    out = [await script(keys=[raw], args=args) for _, raw, args in calls]
+                else:
+                    # EVALSHA queued directly: a script object in a pipeline costs a
+                    # SCRIPT EXISTS round trip on every execute.
+                    try:
+                        out = await self._evalsha_all(client, script.sha, calls)
+                    except NoScriptError:  # a restarted server: nothing ran
+                        await client.script_load(script.script)
+                        out = await self._evalsha_all(client, script.sha, calls)
+        except _CAUGHT as exc:
+            raise self._translate("set_if_many", exc) from exc
+        self.breaker.record_success()
+        return {key for (key, _, _), n in zip(calls, out, strict=True) if n}
+
+    @staticmethod
+    async def _evalsha_all(client: Any, sha: str, calls: list[tuple[str, bytes, list[Any]]]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for _, raw, args in calls:
+            pipe.evalsha(sha, 1, raw, *args)
+        return await pipe.execute()
 
     async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
         """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
