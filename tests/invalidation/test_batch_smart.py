@@ -315,6 +315,7 @@ def test_a_reload_never_overwrites_a_set_made_while_it_ran(tmp_path: Path) -> No
         source.version = 2
         source.gate.set()
         engine.wait_refreshes()
+        assert engine.stats.counts["refresh_refused"] == 1  # refused, and the set kept
         assert m.get("vm:1") == {"version": 99}
         assert m.local is not None
         m.local.clear()

@@ -16,7 +16,7 @@ import pytest
 from manager._support import prefix
 from novacache import LocalCache
 from novacache.consistency import Version
-from novacache.invalidation import AsyncInvalidationEngine, InvalidationEngine
+from novacache.invalidation import AsyncInvalidationEngine, InvalidationEngine, SmartRefresh
 from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.manager.envelope import read_tombstone
 from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier, SQLiteTier
@@ -137,3 +137,131 @@ def test_a_batch_and_a_dependency_leave_tombstones(
         for key in ("order:1", "order:1:total"):
             assert m.get(key) is None
             assert _is_tombstone(tier.get(key)), key
+
+
+class _TwoLoads:
+    """A loader whose first call (a reader's ``get_or_load``) and second call (the
+    engine's reload) each block on their own event and return their own version."""
+
+    def __init__(self) -> None:
+        self.started = [threading.Event(), threading.Event()]
+        self.release = [threading.Event(), threading.Event()]
+        self.calls = 0
+        self.version = 1
+
+    def __call__(self) -> dict[str, int]:
+        n = self.calls
+        self.calls += 1
+        if n < 2:
+            self.started[n].set()
+            assert self.release[n].wait(WAIT)
+            return {"version": n + 1}
+        return {"version": self.version}
+
+
+def test_a_load_that_began_before_a_reload_does_not_outlive_it(
+    kind: str, redis_standalone: Standalone, tmp_path: Path
+) -> None:
+    """A hot key is reloaded instead of dropped (smart refresh). A reader's load that
+    began before the event stores its value between the reload's read of the tiers and
+    its write: the reload's conditional write is refused, so the key is dropped (as a
+    failed reload is), never left with the reader's older value."""
+    with _manager(kind, redis_standalone, tmp_path / "t.db") as m:
+        smart = SmartRefresh(horizon=10, cost_weight=2, min_rate=0.2)
+        engine = InvalidationEngine(m, smart=smart)
+        engine.rule("acct.changed", keys=["acct:{id}"])
+        warm = _TwoLoads()
+        warm.calls = 2  # no blocking: just make the key hot
+        for _ in range(5):
+            assert m.local is not None
+            m.local.pop(KEY, None)
+            m.get_or_load(KEY, warm)
+        m.delete(KEY)  # gone from every tier: the next reader loads
+        source = _TwoLoads()
+        got: list[Any] = []
+        reader = threading.Thread(target=lambda: got.append(m.get_or_load(KEY, source)))
+        reader.start()
+        assert source.started[0].wait(WAIT)  # the reader's load runs (the old version)
+        report = engine.emit("acct.changed", id=7)
+        assert report.refreshed == {KEY}  # hot: reloaded in place, not dropped
+        assert source.started[1].wait(WAIT)  # the reload read the tiers and loads
+        source.release[0].set()  # the reader's older value lands first
+        reader.join(WAIT)
+        assert got == [{"version": 1}]
+        source.release[1].set()
+        engine.wait_refreshes()
+        assert engine.stats.counts["refresh_refused"] == 1
+        assert engine.stats.counts["refreshes"] == 0
+        source.version = 3
+        assert m.get(KEY) in (None, {"version": 2})  # never the reader's version 1
+        assert m.get_or_load(KEY, source) != {"version": 1}
+
+
+def test_the_asyncio_reload_is_dropped_when_refused(
+    kind: str, redis_standalone: Standalone, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        m = await _amanager(kind, redis_standalone, tmp_path / "t.db")
+        async with m:
+            smart = SmartRefresh(horizon=10, cost_weight=2, min_rate=0.2)
+            engine = AsyncInvalidationEngine(m, smart=smart)
+            engine.rule("acct.changed", keys=["acct:{id}"])
+            started = [asyncio.Event(), asyncio.Event()]
+            release = [asyncio.Event(), asyncio.Event()]
+            calls = [2]  # warming up: no blocking
+
+            async def source() -> dict[str, int]:
+                n = calls[0]
+                calls[0] += 1
+                if n < 2:
+                    started[n].set()
+                    await release[n].wait()
+                    return {"version": n + 1}
+                return {"version": 3}
+
+            for _ in range(5):
+                assert m.local is not None
+                m.local.pop(KEY, None)
+                await m.get_or_load(KEY, source)
+            await m.delete(KEY)
+            calls[0] = 0
+            reader = asyncio.create_task(m.get_or_load(KEY, source))
+            await started[0].wait()
+            report = await engine.emit("acct.changed", id=7)
+            assert report.refreshed == {KEY}
+            await started[1].wait()
+            release[0].set()
+            assert await reader == {"version": 1}
+            release[1].set()
+            await engine.wait_refreshes()
+            assert engine.stats.counts["refresh_refused"] == 1
+            assert await m.get(KEY) in (None, {"version": 2})
+            assert await m.get_or_load(KEY, source) != {"version": 1}
+
+    asyncio.run(asyncio.wait_for(main(), WAIT))
+
+
+@pytest.mark.parametrize("connections", [1, 2, 64])
+def test_the_scan_fallback_skips_tombstones_on_any_pool_size(
+    connections: int, redis_standalone: Standalone
+) -> None:
+    """An unregistered pattern is resolved by SCAN: keys holding a delete's tombstone
+    are no entries (not reported, not counted towards ``scan_limit``), told apart
+    after the SCAN (the asyncio tier holds a slot of its connection gate while it
+    scans: a read inside it could wait for itself with one slot)."""
+
+    async def main() -> None:
+        remote = AsyncRedisTier(redis_standalone.url, prefix=prefix(), max_connections=connections)
+        async with AsyncCacheManager(local=LocalCache(100), remote=remote) as m:
+            engine = AsyncInvalidationEngine(m, scan_limit=3)
+            await m.set_many({f"host:{i}": i for i in range(10)})
+            await m.delete_many([f"host:{i}" for i in range(7)])  # 7 tombstones
+            report = await engine.invalidate(patterns=["host:*"])
+            assert report.keys == {"host:7", "host:8", "host:9"}
+            assert report.scanned == 10
+            assert await m.get_many([f"host:{i}" for i in range(10)]) == {}
+            again = await engine.invalidate(patterns=["host:*"])
+            assert again.keys == set()
+            assert not again.truncated
+
+    asyncio.run(asyncio.wait_for(main(), WAIT))

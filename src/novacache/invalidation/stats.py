@@ -78,6 +78,7 @@ class InvalidationStats:
         "refreshes",  # smart: hot keys reloaded instead of dropped
         "refresh_errors",  # smart: reloads that failed (the key was dropped then)
         "refresh_skipped",  # smart: reloads not written (a newer event came meanwhile)
+        "refresh_refused",  # smart: reloads a tier refused (the key changed): dropped then
         "refresh_overflow",  # smart: hot keys dropped because the pool was full
         "batches",  # batch flushes
         "batch_errors",  # batch flushes with an error

@@ -660,11 +660,20 @@ class AsyncInvalidationEngine:
             if not smart.current(key, entry, epoch):
                 self.stats.add("refresh_skipped")  # a newer invalidation decides
                 return
+            refusals: list[str] = []
             report = await manager._write_back(
-                key, value, entry.ttl, entry.tags, None, down, seen, stamp, gen
+                key, value, entry.ttl, entry.tags, None, down, seen, stamp, gen, refusals
             )
             if report.failed:
                 raise report.failed[next(iter(report.failed))]
+            if refusals:
+                # The key changed since the reload read it: a newer write (it wins), a
+                # delete, or a load that began before the event and stored its older
+                # value meanwhile: that one must not stay.
+                self.stats.add("refresh_refused")
+                if await self._older_than(key, refusals, stamp):
+                    await self._drop([key], EmitReport(), {}, {})
+                return
             self.stats.add("refreshes")
         except Exception as exc:
             self.stats.add("refresh_errors")
@@ -676,6 +685,22 @@ class AsyncInvalidationEngine:
         finally:
             with self._mutex:
                 self._pending -= 1
+
+    async def _older_than(self, key: str, slots: list[str], stamp: int) -> bool:
+        """Whether one of the tiers ``slots`` holds an entry of ``key`` older than a
+        reload versioned ``stamp`` (a write that began before the reload did)."""
+        manager = self.manager
+        tiers = dict(manager._below)
+        for slot in slots:
+            try:
+                frame = await tiers[slot].get(key)
+            except TierError as exc:
+                manager._report("refresh", slot, exc)
+                return True  # not known: dropping costs a miss, keeping may serve it
+            env = None if frame is None else manager._open(slot, key, frame)
+            if env is not None and env.stamp < stamp:
+                return True
+        return False
 
     async def wait_refreshes(self) -> None:
         """Wait until every reload started so far has ended."""
@@ -742,6 +767,7 @@ class AsyncInvalidationEngine:
 
 
 _LIVE_CHUNK = 500  # keys a SCAN fallback checks for tombstones per read
+_SCAN_SLACK = 4  # a SCAN that skips tombstones reads at most this many times its limit
 
 
 async def _scan_live(
@@ -749,34 +775,25 @@ async def _scan_live(
 ) -> tuple[list[str], int, bool]:
     """SCAN ``tier`` for ``pattern``: up to ``limit`` keys that ``keep`` accepts (all
     by default) and that hold a live entry; with how many keys the SCAN returned, and
-    whether it stopped at ``limit``. A key that holds a delete's tombstone (a tier that
-    keeps them: ``tombstone_many``) is no entry: it is skipped, and it does not count
-    towards ``limit`` (one ``get_many`` per 500 keys tells them apart). The tier's
+    whether it was cut short (by ``limit``, or by the bound below).
+
+    A key that holds a delete's tombstone (on a tier that keeps them:
+    ``tombstone_many``) is no entry: it is skipped and does not count towards
+    ``limit``. Such a tier's SCAN takes at most ``4 * limit`` accepted keys, then tells
+    them apart with one ``get_many`` per 500 keys, once its iterator is closed (an
+    asyncio Redis tier holds a slot of its connection gate while it scans). The
     iterator is closed however the SCAN ends. Raises ``TierError`` as the tier does."""
     check = getattr(tier, "tombstone_many", None) is not None
-    found: list[str] = []
-    chunk: list[str] = []
+    cap = limit * _SCAN_SLACK if check else limit
+    candidates: list[str] = []
     scanned = 0
-
-    async def take() -> None:
-        if check:
-            frames = await tier.get_many(chunk)
-            found.extend(
-                k for k in chunk if (f := frames.get(k)) is not None and not is_tombstone(f)
-            )
-        else:
-            found.extend(chunk)
-        chunk.clear()
-
     it = tier.scan(pattern)
     try:
         async for key in it:
             scanned += 1
             if keep is None or keep(key):
-                chunk.append(key)
-            if len(chunk) >= min(_LIVE_CHUNK, limit - len(found)):
-                await take()
-                if len(found) >= limit:
+                candidates.append(key)
+                if len(candidates) >= cap:
                     break
     finally:
         if IS_ASYNC:
@@ -787,9 +804,16 @@ async def _scan_live(
             close = getattr(it, "close", None)
             if close is not None:
                 close()
-    if chunk:
-        await take()
-    return found[:limit], scanned, len(found) >= limit
+    if not check:
+        return candidates, scanned, len(candidates) >= limit
+    found: list[str] = []
+    for i in range(0, len(candidates), _LIVE_CHUNK):
+        if len(found) >= limit:
+            break
+        chunk = candidates[i : i + _LIVE_CHUNK]
+        frames = await tier.get_many(chunk)
+        found += [k for k in chunk if (f := frames.get(k)) is not None and not is_tombstone(f)]
+    return found[:limit], scanned, len(found) >= limit or len(candidates) >= cap
 
 
 class AsyncBatchInvalidator:

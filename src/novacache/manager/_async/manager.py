@@ -550,12 +550,14 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         seen: Seen,
         stamp: int,
         gen: int,
+        refusals: list[str] | None = None,
     ) -> WriteReport:
         """Store a loaded value (version ``stamp``) in each tier only over what the read
         before the load saw there (``seen``; a tier it did not ask is read first), so a
         write or a delete made meanwhile wins; into L1 only when every tier took it and
         nothing was written or invalidated in this process since the read (``gen``).
-        Failures are reported, never raised (``get_or_load`` returns its value)."""
+        Failures are reported, never raised (``get_or_load`` returns its value); the
+        tiers that refused the write go into ``refusals`` when given."""
         if ttl is None and self._on_write is not None:
             ttl = self._on_write.ttl_for(key)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
@@ -591,6 +593,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     written.append(slot)
                 else:
                     refused = True
+                    if refusals is not None:
+                        refusals.append(slot)
             except TierError as exc:
                 note_down(down, slot, exc)
                 failed[slot] = exc
