@@ -31,7 +31,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     code = main(
         [
             "soak",
-            "--duration=24",
+            "--duration=90",
             f"--processes={PROCESSES}",
             "--threads=2",
             "--keys=4000",
