@@ -185,16 +185,16 @@ def read(self, key, dict down, seen=None):
             seen[slot] = frame
         if i:
             return self._promote(key, frame, env, below[:i], gen, down, seen)
-        if self.local is not None:
+        local = self.local
+        if local is None:
+            pass
+        elif type(local) is _LocalCache:
+            if not _fill_common(self, local, key, env, gen, bus):
+                self._fill_l1_any(key, len(frame), env, gen)
+        else:
             self._fill_l1(key, len(frame), env, gen)
         return env
     return None
-
-
-cdef inline object _stripe(self, key):
-    """This process's count of writes of keys of ``key``'s stripe (``self._wseq``)."""
-    cdef list wseq = <list>self._wseq
-    return <object>PyList_GET_ITEM(wseq, hash(key) & (PyList_GET_SIZE(wseq) - 1))
 
 
 def get_below(self, key, default=None):
@@ -204,25 +204,52 @@ def get_below(self, key, default=None):
     return default if env is None else env[0]
 
 
-def fill_l1(self, key, Py_ssize_t size, env, gen):
-    """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
-    rule, see there), with the common case (a LocalCache, no route rules, no freshness
-    deadline, no bus) done here."""
-    local = self.local
-    if type(local) is not _LocalCache or not self.router.everywhere or (
-        env.fresh is not None or self.bus is not None or gen != _stripe(self, key)
+cdef inline bint _fill_common(self, local, key, env, gen, bus) except -1:
+    """The common case of ``self._fill_l1_any`` (see there) in C, for ``local`` (the
+    manager's LocalCache, of that exact type) and ``bus`` (``self.bus``): no route
+    rules, no freshness deadline, the bus (if any) healthy and no write or invalidation
+    of the key's stripe since the read began (``gen``). True when done (the value
+    stored, or refused as too large: counted, the old one dropped); False when the
+    caller must take the general path, nothing done. The same rule as the general path,
+    with what it reads from the manager in one attribute (``self._fill``, see
+    ``ManagerBase._plan_fill``) and ``env`` read by index."""
+    plan = self._fill
+    if plan is None or type(env) is not _Envelope or (
+        <object>PyTuple_GET_ITEM(env, 2) is not None
     ):
-        self._fill_l1_any(key, size, env, gen)
-        return
-    ttl = env.remaining
-    cap = self._l1_cap
+        # Route rules, not an Envelope (read by index below), or a freshness deadline
+        # (stale-while-revalidate).
+        return False
+    cdef list wseq = <list>PyTuple_GET_ITEM(plan, 0)
+    cdef Py_ssize_t h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
+    now = <object>PyList_GET_ITEM(wseq, h)
+    if bus is not None:
+        if not bus.healthy:
+            return False
+        now = now + (<list>bus.stripes)[h] + bus.epoch
+    if gen != now:
+        return False  # a write or an invalidation since the read began
+    ttl = <object>PyTuple_GET_ITEM(env, 1)  # env.remaining
+    cap = <object>PyTuple_GET_ITEM(plan, 1)
     if ttl is None or (cap is not None and cap < ttl):
         ttl = cap
     try:
-        _core.store(local, key, env.value, ttl)
+        _core.store(local, key, <object>PyTuple_GET_ITEM(env, 0), ttl)
     except EntryTooLarge:
         local.pop(key, None)
         self.stats.add("l1_refused")
+    return True
+
+
+def fill_l1(self, key, Py_ssize_t size, env, gen):
+    """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
+    rule, see there), with its common case (a LocalCache, no route rules, no freshness
+    deadline, a healthy bus or none) done here."""
+    local = self.local
+    if type(local) is not _LocalCache or not _fill_common(
+        self, local, key, env, gen, self.bus
+    ):
+        self._fill_l1_any(key, size, env, gen)
 
 
 # -- @manager.cached for plain functions ----------------------------------------------

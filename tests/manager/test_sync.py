@@ -165,6 +165,24 @@ def test_remote_only_route_removes_an_older_l1_value(tmp_path: Path) -> None:
         assert m.get("k") == NOISE
 
 
+def test_a_router_replaced_later_rules_the_l1_fill(tmp_path: Path) -> None:
+    # The compiled fill after a read below keeps what it needs of the router in one
+    # attribute: replacing the router must reach it.
+    with CacheManager(local=LocalCache(100), store=SQLiteTier(tmp_path / "s.db")) as m:
+        assert m.local is not None
+        m.set("session:1", "v")
+        m.local.clear()
+        assert m.get("session:1") == "v"
+        assert m.local.peek("session:1") == "v"  # no rules: filled
+        m.router = Router([Route("remote", prefix="session:")])
+        m.local.clear()
+        assert m.get("session:1") == "v"
+        assert "session:1" not in m.local  # routed away from L1: not filled
+        m.router = Router()
+        assert m.get("session:1") == "v"
+        assert m.local.peek("session:1") == "v"
+
+
 def test_route_validation() -> None:
     with pytest.raises(ValueError, match="prefix"):
         Route("all")

@@ -287,7 +287,7 @@ class ManagerBase(Generic[TierT]):
         self.remote = remote
         self.store = store
         self.codec: Codec = codec if codec is not None else Codec()
-        self.router = router if router is not None else Router()
+        self._router: Router = router if router is not None else Router()
         self.default_ttl = check_ttl(default_ttl)
         self.on_write_error: WritePolicy = on_write_error
         self.on_error = on_error
@@ -329,6 +329,25 @@ class ManagerBase(Generic[TierT]):
             repair_probe,
             [slot for slot, _ in self._below],
         )
+        self._fill: tuple[list[int], float | None] | None = None
+        self._plan_fill()
+
+    @property
+    def router(self) -> Router:
+        """Which tiers a key is written to and read from (see ``Router``)."""
+        return self._router
+
+    @router.setter
+    def router(self, router: Router) -> None:
+        self._router = router
+        self._plan_fill()
+
+    def _plan_fill(self) -> None:
+        """``self._fill``: what the compiled L1 fill after a read below needs, in one
+        attribute (the stripes of this process's writes and L1's TTL cap), or ``None``
+        when route rules may keep a key out of L1 (the general path then asks the
+        router). Recomputed whenever ``router`` is replaced."""
+        self._fill = (self._wseq, self._l1_cap) if self._router.everywhere else None
 
     @property
     def tombstone_ttl(self) -> float:
