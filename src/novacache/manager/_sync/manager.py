@@ -446,15 +446,18 @@ class CacheManager(ManagerBase[Tier]):
         policy: WritePolicy | None,
         fresh: Freshness = None,
         down: Down | None = None,
+        stamp: int | None = None,
     ) -> WriteReport:
         # The common write (no tags, no freshness deadline, no bus) makes as few
         # Python-level calls as it can: each costs about what the encoding does.
+        # ``stamp``: the version's stamp to seal (the consistency models tick it, to
+        # know the version written); ``None``: a new one (hlc.tick).
         if ttl is None and self._on_write is not None:
             ttl = self._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         if tags or type(tags) is not tuple:
             tags = check_tags(tags)
-        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh, stamp)
         if self._recent is not None:
             self._recent.append(key)
         if fresh is None:
@@ -666,7 +669,11 @@ class CacheManager(ManagerBase[Tier]):
         self._finish("delete", report)
         return found
 
-    def _delete_many(self, wanted: list[str], down: Down | None = None) -> tuple[int, WriteReport]:
+    def _delete_many(
+        self, wanted: list[str], down: Down | None = None, version: Version | None = None
+    ) -> tuple[int, WriteReport]:
+        """Delete ``wanted`` everywhere, leaving tombstones of ``version`` (default: a new
+        one) in the tiers that keep them; how many were found and what was written."""
         found = 0
         written: list[str] = []
         failed: dict[str, TierError] = {}
@@ -675,7 +682,9 @@ class CacheManager(ManagerBase[Tier]):
             return 0, WriteReport((), failed)
         # A tombstone, not a removal, where the tier keeps them: a load or a promotion
         # that read the key before this delete can then not store it again.
-        mark = tombstone(Version(hlc.tick(self.clock()), hlc.writer()))
+        if version is None:
+            version = Version(hlc.tick(self.clock()), hlc.writer())
+        mark = tombstone(version)
         for slot, tier in reversed(self._below):
             if slot in down:
                 failed[slot] = down[slot]  # unreachable earlier in this call
