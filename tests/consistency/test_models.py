@@ -586,6 +586,45 @@ def test_an_entry_of_the_unversioned_envelopes_is_version_zero(tmp_path: Path) -
         assert m.get("feed:9", "none") == "none"
 
 
+def test_async_tombstones_and_unversioned_entries(
+    redis_standalone: Standalone, ns: str, tmp_path: Path
+) -> None:
+    # The asyncio manager: the same versions as the synchronous tests above.
+    from novacache.tiers import AsyncSQLiteTier
+
+    async def main() -> None:
+        async def make() -> AsyncCacheManager:
+            store = await AsyncSQLiteTier.open(tmp_path / "a.db")
+            remote = AsyncRedisTier(redis_standalone.url, prefix=ns)
+            return AsyncCacheManager(
+                local=LocalCache(100), remote=remote, store=store, consistency=MODELS
+            )
+
+        async with await make() as writer, await make() as reader:
+            assert writer.store is not None
+            assert writer.remote is not None
+            await writer.set("user:1", "old")
+            old_frame = await writer.store.get("user:1")
+            assert old_frame is not None
+            async with writer.session() as s:
+                assert await s.delete("user:1") is True
+                deleted = decode_token(s.token)["user:1"]
+                assert read_tombstone(await writer.remote.get("user:1")) == deleted
+                await writer.store.set("user:1", old_frame)  # the value back below
+                assert await s.get("user:1", "absent") == "absent"
+            assert await reader.get("user:1", "absent") == "absent"
+            async with reader.session() as s:
+                assert await s.get("user:1", "absent") == "absent"
+                assert decode_token(s.token)["user:1"] == deleted
+            # an envelope of format 1 (before versions): version 0
+            await writer.remote.set("user:2", writer.codec.encode("user:2", [1, None, None, "v"]))
+            async with reader.session() as s:
+                assert await s.get("user:2") == "v"
+                assert decode_token(s.token)["user:2"] == ZERO
+
+    arun(main())
+
+
 # -- asyncio --------------------------------------------------------------------------
 
 
