@@ -377,8 +377,8 @@ class AsyncConsistency:
 
 class AsyncSession:
     """Read-your-writes and monotonic reads for the keys of the ``session`` and
-    ``monotonic`` models (``strong`` keys read and write as ever; ``eventual`` keys
-    have no versions: a session promises nothing more for them).
+    ``monotonic`` models (``strong`` keys read and write as ever; for ``eventual``
+    keys a session promises nothing more).
 
     ``token`` is a compact text of the versions this session saw (at most
     :data:`~novacache.consistency.spec.MAX_TRACKED` keys: the least recently updated
