@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -64,8 +65,17 @@ def _manager(plan: Plan) -> CacheManager:
     return CacheManager(local=LocalCache(1000), remote=remote, consistency=consistency)
 
 
-def worker(conn: Connection, plan: Plan, index: int, go: Event, stop: Event) -> None:
-    """One process of the run: wait for ``go``, run the plan, send back its rows."""
+def worker(
+    conn: Connection,
+    plan: Plan,
+    index: int,
+    go: Event,
+    stop: Event,
+    done: Synchronized[int],
+    ok: Synchronized[int],
+) -> None:
+    """One process of the run: wait for ``go``, run the plan, send back its rows (and
+    count each op that ended in ``done``, each that succeeded in ``ok``)."""
     rnd = random.Random(plan.seed * 1000 + index)
     rows: list[Row] = []
     with _manager(plan) as m:
@@ -112,6 +122,11 @@ def worker(conn: Connection, plan: Plan, index: int, go: Event, stop: Event) -> 
                 status = "failed" if kind == "read" else "unknown"
             end = time.monotonic_ns()
             rows.append((index, kind, key, value, start, end, status, sid, error))
+            with done.get_lock():
+                done.value += 1
+            if status == "ok":
+                with ok.get_lock():
+                    ok.value += 1
             if plan.pause:
                 time.sleep(plan.pause)
     conn.send(rows)
@@ -120,7 +135,7 @@ def worker(conn: Connection, plan: Plan, index: int, go: Event, stop: Event) -> 
 def run(
     plan: Plan,
     workers: int = 4,
-    during: Callable[[], None] | None = None,
+    during: Callable[[Callable[[], tuple[int, int]]], None] | None = None,
     timeout: float = 60.0,
     errors: list[str] | None = None,
 ) -> list[Op]:
@@ -128,15 +143,20 @@ def run(
     text of each error an op raised is appended to ``errors``).
 
     ``during`` (a fault, e.g. kill and restart Redis) runs in this thread once every
-    worker has started; the workers are stopped when it returns (or when they finish
-    their ``ops``)."""
+    worker has started, given a function that says how many ops of all workers ended
+    so far and how many of them succeeded (to wait for ops rather than for a time a
+    loaded machine may not give them);
+    the workers are stopped when it returns (or when they finish their ``ops``)."""
     ctx = multiprocessing.get_context("spawn")
     go, stop = ctx.Event(), ctx.Event()
+    done, ok = ctx.Value("q", 0), ctx.Value("q", 0)
     pipes: list[Connection] = []
     children = []
     for index in range(workers):
         ours, theirs = ctx.Pipe()
-        child = ctx.Process(target=worker, args=(theirs, plan, index, go, stop), daemon=True)
+        child = ctx.Process(
+            target=worker, args=(theirs, plan, index, go, stop, done, ok), daemon=True
+        )
         child.start()
         pipes.append(ours)
         children.append(child)
@@ -150,7 +170,7 @@ def run(
             # Note that the fault runs in this thread: a redis-server it restarts dies
             # with the thread that started it (PR_SET_PDEATHSIG), so not in a helper.
             try:
-                during()
+                during(lambda: (int(done.value), int(ok.value)))
             finally:
                 stop.set()
         for ours in pipes:

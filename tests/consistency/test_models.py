@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import pytest
 
 from novacache import LocalCache
+from novacache.consistency import ZERO, Version
 from novacache.consistency.spec import MAX_TRACKED, Models, decode_token, encode_token
-from novacache.consistency.versions import ZERO, Version, VersionClock, unwrap, wrap
 from novacache.errors import ConfigurationError, ConsistencyUnavailable, InvalidSessionToken
 from novacache.manager import AsyncCacheManager, CacheManager
+from novacache.manager.envelope import read_tombstone
 from novacache.tiers import AsyncRedisTier, RedisTier, SQLiteTier
 from tiers.redis_servers import Standalone, free_port
 
@@ -328,7 +329,7 @@ def test_a_session_resumed_in_another_process(redis_standalone: Standalone, ns: 
 
 
 def test_session_tokens_are_validated_and_signed() -> None:
-    versions = {"user:1": Version(5, 1, "ab"), "é": Version(6, 0, "cd")}
+    versions = {"user:1": Version(5, 1), "é": Version(6 << 16, 2**32 - 1)}
     assert decode_token(encode_token(versions)) == versions
     signed = encode_token(versions, b"secret")
     assert decode_token(signed, b"secret") == versions
@@ -337,14 +338,14 @@ def test_session_tokens_are_validated_and_signed() -> None:
     with pytest.raises(InvalidSessionToken, match="signature"):
         decode_token(signed)  # signed, read as unsigned
     head, _, mac = signed.split(".")
-    tampered = encode_token({"user:1": Version(9, 9, "zz")}).split(".")[1]
+    tampered = encode_token({"user:1": Version(9, 9)}).split(".")[1]
     with pytest.raises(InvalidSessionToken, match="signature"):
         decode_token(f"{head}.{tampered}.{mac}", b"secret")
-    for bad in ("", "nv1.", "nv1.a.b.c", "xx1.a.b", "nv1.!!.b", "x" * 300_000):
+    for bad in ("", "nv2.", "nv2.a.b.c", "xx1.a.b", "nv2.!!.b", "x" * 300_000):
         with pytest.raises(InvalidSessionToken):
             decode_token(bad)
     with pytest.raises(InvalidSessionToken, match="a str"):
-        decode_token(b"nv1.a.b")  # type: ignore[arg-type]
+        decode_token(b"nv2.a.b")  # type: ignore[arg-type]
     import base64
     import json
 
@@ -352,20 +353,25 @@ def test_session_tokens_are_validated_and_signed() -> None:
 
     def forged(items: object) -> str:
         body = base64.urlsafe_b64encode(json.dumps(items).encode()).rstrip(b"=").decode()
-        return f"nv1.{body}.{spec._mac(body, None)}"
+        return f"nv2.{body}.{spec._mac(body, None)}"
 
     for items in (
         {"a": 1},
-        [["k", -1, 0, "w"]],
-        [["k", 1, 0]],
-        [[1, 1, 0, "w"]],
-        [["k", 1.5, 0, "w"]],
+        [["k", -1, 0]],
+        [["k", 1, -1]],
+        [["k", 2**63, 0]],
+        [["k", 1, 2**32]],
+        [["k", 1]],
+        [["k", 1, 0, "w"]],  # the first format's items
+        [[1, 1, 0]],
+        [["k", 1.5, 0]],
+        [["k", 1, True]],
     ):
         with pytest.raises(InvalidSessionToken, match="malformed"):
             decode_token(forged(items))
     with pytest.raises(InvalidSessionToken, match="malformed"):
-        decode_token(forged([["k", 1, 0, "w"]] * (MAX_TRACKED + 1)))
-    assert decode_token(forged([["k", 1, 0, "w"]])) == {"k": Version(1, 0, "w")}
+        decode_token(forged([["k", 1, 0]] * (MAX_TRACKED + 1)))
+    assert decode_token(forged([["k", 1, 0]])) == {"k": Version(1, 0)}
 
 
 def test_a_session_remembers_a_bounded_number_of_keys(tmp_path: Path) -> None:
@@ -407,7 +413,7 @@ def test_monotonic_reader_never_reads_an_older_version(
         assert reader.get("feed:1") == "v1"  # its L1 copy: it has not seen v2
         for m in (reader, plain):
             m.test_clock.now += 11  # type: ignore[attr-defined]  # L1 copies expire
-            assert unwrap(m.get("feed:1"))[0] == "v2"
+            assert m.get("feed:1") == "v2"
         # Redis loses the key; the store still holds the older version.
         writer.remote.delete("feed:1")
         assert old_frame is not None
@@ -415,25 +421,208 @@ def test_monotonic_reader_never_reads_an_older_version(
         for m in (reader, plain):
             m.test_clock.now += 11  # type: ignore[attr-defined]
         assert reader.get("feed:1", "miss") == "miss"  # never v1 again: a miss
-        assert unwrap(plain.get("feed:1"))[0] == "v1"  # eventual goes back in time
+        assert plain.get("feed:1") == "v1"  # eventual goes back in time
 
 
-# -- versions -------------------------------------------------------------------------
+# -- versions: the envelope's ----------------------------------------------------------
 
 
-def test_version_clock_never_goes_back_and_merges() -> None:
-    clock = VersionClock("w")
-    a = clock.next()
-    b = clock.next()
-    assert a < b
-    ahead = Version(b.ns + 10**12, 3, "x")
-    clock.observe(ahead)
-    c = clock.next()
-    assert c > ahead
-    assert c.writer == "w"
-    assert unwrap(wrap("v", c)) == ("v", c)
-    assert unwrap("plain") == ("plain", ZERO)
-    assert unwrap(["nv-v", "1", 0, "w", "v"]) == (["nv-v", "1", 0, "w", "v"], ZERO)
+def test_a_token_of_the_first_format_is_refused_with_a_typed_error(tmp_path: Path) -> None:
+    # What the models wrote before they compared envelope versions: "nv1." tokens of
+    # [key, nanoseconds, counter, writer-text]; validly MAC'ed, still refused.
+    import base64
+    import json
+
+    from novacache.consistency import spec
+
+    body = base64.urlsafe_b64encode(json.dumps([["user:1", 5, 0, "ab"]]).encode())
+    text = body.rstrip(b"=").decode()
+    old = f"nv1.{text}.{spec._mac(text, b'k')}"
+    with pytest.raises(InvalidSessionToken, match="older format"):
+        decode_token(old, b"k")
+    path = tmp_path / "t.db"
+    with (
+        CacheManager.embedded(path, consistency=MODELS, session_key=b"k") as m,
+        pytest.raises(InvalidSessionToken, match="older format"),
+    ):
+        m.session(old)
+
+
+def test_session_values_are_plain_values_for_a_plain_get(
+    redis_standalone: Standalone, ns: str
+) -> None:
+    # The user-visible point of one notion of a version: what a session key stores is
+    # the value, readable by a manager without consistency=, and the reverse.
+    models, plain = (
+        CacheManager(
+            local=LocalCache(100), remote=RedisTier(redis_standalone.url, prefix=ns), **options
+        )
+        for options in ({"consistency": MODELS}, {})
+    )
+    with models, plain:
+        with models.session() as s:
+            s.set("user:1", {"cart": [1]})
+            s.set("feed:1", "f1")
+        assert plain.get("user:1") == {"cart": [1]}
+        assert plain.get("feed:1") == "f1"
+        assert plain.get_many(["user:1", "feed:1"]) == {"user:1": {"cart": [1]}, "feed:1": "f1"}
+        plain.set("user:2", "written plainly")
+        with models.session() as s:
+            assert s.get("user:2") == "written plainly"
+            seen = decode_token(s.token)["user:2"]
+            # the version the session saw is the one the plain write sealed
+            written = plain.get_versioned("user:2")
+            assert written is not None
+            assert seen == written.version > ZERO
+        assert models.get("user:2") == "written plainly"
+        assert models.get_versioned("user:1") is not None
+
+
+def test_async_session_values_are_plain_values_for_a_plain_get(
+    redis_standalone: Standalone, ns: str
+) -> None:
+    async def main() -> None:
+        def make(**options: Any) -> AsyncCacheManager:
+            remote = AsyncRedisTier(redis_standalone.url, prefix=ns)
+            return AsyncCacheManager(local=LocalCache(100), remote=remote, **options)
+
+        async with make(consistency=MODELS) as models, make() as plain:
+            async with models.session() as s:
+                await s.set("user:1", [1, 2])
+                version = decode_token(s.token)["user:1"]
+            assert await plain.get("user:1") == [1, 2]
+            written = await plain.get_versioned("user:1")
+            assert written is not None
+            assert written.version == version
+            await plain.set("user:1", "plain")
+            async with make(consistency=MODELS) as other, other.session(s.token) as s2:
+                # (another process: ``models`` may serve its own L1 copy, at ``version``)
+                assert await s2.get("user:1") == "plain"
+                assert decode_token(s2.token)["user:1"] > version
+
+    arun(main())
+
+
+def test_session_versions_are_the_envelopes_and_the_tombstones(
+    redis_standalone: Standalone, pair: tuple[CacheManager, CacheManager], ns: str
+) -> None:
+    a, b = pair
+    admin = redis_standalone.server.client()
+    try:
+        with a.session() as s:
+            s.set("user:5", "v1")
+            first = decode_token(s.token)["user:5"]
+            got = b.get_versioned("user:5")
+            assert got is not None
+            assert got.version == first  # the version sealed in the envelope
+            s.set("user:5", "v2")
+            second = decode_token(s.token)["user:5"]
+            assert second > first
+            assert s.delete("user:5") is True
+            deleted = decode_token(s.token)["user:5"]
+            raw = admin.get(f"{ns}user:5")
+            assert raw is not None
+            assert read_tombstone(raw) == deleted > second  # the tombstone's version
+            assert s.get("user:5", "absent") == "absent"
+            token = s.token
+        # another process reads the tombstone: absent at its version, and remembers it
+        with b.session() as s2:
+            assert s2.get("user:5", "absent") == "absent"
+            assert decode_token(s2.token)["user:5"] == deleted
+        with b.session(token) as s3:
+            assert s3.get("user:5", "absent") == "absent"
+    finally:
+        admin.close()
+
+
+def test_a_tombstone_reads_as_absent_never_as_the_older_value_below(
+    redis_standalone: Standalone, ns: str, tmp_path: Path
+) -> None:
+    # Redis (the authority) holds the delete's tombstone; the store below still holds
+    # the value from before the delete (its delete failed, or it came back from an older
+    # copy). A reader that never saw the key and the session that deleted it both read
+    # "absent at the delete's version", never the older value.
+    def manager() -> CacheManager:
+        return CacheManager(
+            local=LocalCache(100),
+            remote=RedisTier(redis_standalone.url, prefix=ns),
+            store=SQLiteTier(tmp_path / "shared.db"),
+            consistency=MODELS,
+        )
+
+    writer, reader = manager(), manager()
+    with writer, reader:
+        assert writer.store is not None
+        for key in ("user:6", "feed:6"):
+            writer.set(key, "old")
+            old_frame = writer.store.get(key)
+            with writer.session() as s:
+                assert s.delete(key) is True
+                assert old_frame is not None
+                writer.store.set(key, old_frame)  # the store has the value back
+                assert s.get(key, "absent") == "absent"
+            assert reader.get(key, "absent") == "absent"
+            with reader.session() as s:
+                assert s.get(key, "absent") == "absent"
+                raw = reader.remote.get(key)  # type: ignore[union-attr]
+                assert raw is not None
+                assert decode_token(s.token)[key] == read_tombstone(raw)
+
+
+def test_an_entry_of_the_unversioned_envelopes_is_version_zero(tmp_path: Path) -> None:
+    path = tmp_path / "z.db"
+    with CacheManager.embedded(path, consistency=MODELS) as m:
+        assert m.store is not None
+        # envelopes 1 and 2, written before entries were versioned
+        m.store.set("user:1", m.codec.encode("user:1", [1, None, None, "v1"]))
+        m.store.set("user:2", m.codec.encode("user:2", [2, 9e12, 600.0, "v2", 9e12, 0.0, 0.0]))
+        with m.session() as s:
+            assert s.get("user:1") == "v1"
+            assert s.get("user:2") == "v2"
+            assert decode_token(s.token) == {"user:1": ZERO, "user:2": ZERO}
+            s.set("user:1", "v1b")
+            assert decode_token(s.token)["user:1"] > ZERO
+            assert s.get("user:1") == "v1b"
+        assert m.get("feed:9", "none") == "none"
+
+
+def test_async_tombstones_and_unversioned_entries(
+    redis_standalone: Standalone, ns: str, tmp_path: Path
+) -> None:
+    # The asyncio manager: the same versions as the synchronous tests above.
+    from novacache.tiers import AsyncSQLiteTier
+
+    async def main() -> None:
+        async def make() -> AsyncCacheManager:
+            store = await AsyncSQLiteTier.open(tmp_path / "a.db")
+            remote = AsyncRedisTier(redis_standalone.url, prefix=ns)
+            return AsyncCacheManager(
+                local=LocalCache(100), remote=remote, store=store, consistency=MODELS
+            )
+
+        async with await make() as writer, await make() as reader:
+            assert writer.store is not None
+            assert writer.remote is not None
+            await writer.set("user:1", "old")
+            old_frame = await writer.store.get("user:1")
+            assert old_frame is not None
+            async with writer.session() as s:
+                assert await s.delete("user:1") is True
+                deleted = decode_token(s.token)["user:1"]
+                assert read_tombstone(await writer.remote.get("user:1")) == deleted
+                await writer.store.set("user:1", old_frame)  # the value back below
+                assert await s.get("user:1", "absent") == "absent"
+            assert await reader.get("user:1", "absent") == "absent"
+            async with reader.session() as s:
+                assert await s.get("user:1", "absent") == "absent"
+                assert decode_token(s.token)["user:1"] == deleted
+            # an envelope of format 1 (before versions): version 0
+            await writer.remote.set("user:2", writer.codec.encode("user:2", [1, None, None, "v"]))
+            async with reader.session() as s:
+                assert await s.get("user:2") == "v"
+                assert decode_token(s.token)["user:2"] == ZERO
+
+    arun(main())
 
 
 # -- asyncio --------------------------------------------------------------------------

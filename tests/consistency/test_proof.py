@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,17 +66,38 @@ def test_monotonic_readers_never_go_back(redis_standalone: Standalone) -> None:
     assert assert_monotonic_reads(history).ops == 1200
 
 
-def _kill_and_restart(topo: Standalone, marks: dict[str, int]) -> None:
-    """Run a while, SIGKILL redis-server, leave it dead, restart it (same port and AOF),
-    and run on long enough for the workers' breakers to close again."""
-    time.sleep(0.4)
+#: Ops (of all workers) that must end in each phase of the fault: while Redis is down,
+#: and (succeeded) after it is back. Note that the phases wait for ops, not only for a
+#: time: on a loaded machine an op during the outage may take a connect timeout, and a
+#: fixed 0.5 s window then held almost none (the assertions below found no op in it).
+_PHASE_OPS = 60
+_PHASE_LIMIT = 30.0  # seconds a phase waits for its ops at most
+
+Progress = Callable[[], tuple[int, int]]  # ops ended, ops that succeeded (all workers)
+
+
+def _wait_for_ops(progress: Progress, least: float, succeeded: bool = False) -> None:
+    """Sleep ``least`` seconds, then until :data:`_PHASE_OPS` more ops ended (that
+    succeeded, with ``succeeded``), or :data:`_PHASE_LIMIT` seconds passed: then the
+    test's own assertions say what is missing."""
+    which = 1 if succeeded else 0
+    start, at = time.monotonic(), progress()[which]
+    time.sleep(least)
+    while progress()[which] - at < _PHASE_OPS and time.monotonic() - start < _PHASE_LIMIT:
+        time.sleep(0.05)
+
+
+def _kill_and_restart(topo: Standalone, marks: dict[str, int], progress: Progress) -> None:
+    """Run a while, SIGKILL redis-server, leave it dead while ops run, restart it (same
+    port and AOF), and run on until the workers' breakers closed again and ops succeed."""
+    _wait_for_ops(progress, 0.4, succeeded=True)
     topo.server.kill()  # SIGKILL and reap: dead from here on
     marks["killed"] = time.monotonic_ns()  # (an op begun before the reap may succeed)
-    time.sleep(0.5)
+    _wait_for_ops(progress, 0.5)
     marks["restarting"] = time.monotonic_ns()
     topo.server.start()
     marks["restarted"] = time.monotonic_ns()
-    time.sleep(1.2)
+    _wait_for_ops(progress, 1.2, succeeded=True)
 
 
 @pytest.mark.parametrize("mode", ["strong", "session", "monotonic"])
@@ -84,7 +105,9 @@ def test_models_hold_across_a_redis_kill(aof_redis: Standalone, mode: str) -> No
     marks: dict[str, int] = {}
     errors: list[str] = []
     plan = _recorder.Plan(aof_redis.url, _ns(), mode, ops=100_000, deletes=0.1)
-    history = _recorder.run(plan, during=lambda: _kill_and_restart(aof_redis, marks), errors=errors)
+    history = _recorder.run(
+        plan, during=lambda progress: _kill_and_restart(aof_redis, marks, progress), errors=errors
+    )
     down = [op for op in history if marks["killed"] < op.start and op.end < marks["restarting"]]
     after = [op for op in history if op.start > marks["restarted"] and op.status == "ok"]
     assert down, "no op ran while Redis was down"

@@ -6,9 +6,10 @@
 - :class:`Versioned`: what ``manager.get_versioned(key)`` returns.
 - Conflict resolution between tiers (:data:`HIGHEST_VERSION`, :data:`LAST_WRITER_WINS`,
   or a callable): :func:`resolver`.
-- The models per key prefix: :mod:`.spec` names them and makes session tokens,
-  :mod:`.versions` the versions they compare; :mod:`.checker` checks recorded histories
-  (linearizability per key, session and monotonic-read invariants). The managers apply
+- The models per key prefix: :mod:`.spec` names them and makes session tokens (of
+  the entries' versions above: the models compare no other); :mod:`.checker` checks
+  recorded histories (linearizability per key, session and monotonic-read
+  invariants). The managers apply
   the models in :mod:`novacache.manager._async.consistency` (a layer above this package,
   which imports nothing of the manager).
 """

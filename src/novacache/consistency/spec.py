@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from ..errors import ConfigurationError, InvalidSessionToken
-from .versions import Version
+from .hlc import MAX_STAMP, MAX_WRITER, Version
 
 __all__ = [
     "EVENTUAL",
@@ -46,7 +46,10 @@ MODELS: Final = (EVENTUAL, STRONG, SESSION, MONOTONIC)
 MAX_TRACKED = 1024
 #: The longest session token accepted.
 MAX_TOKEN_CHARS = 256 * 1024
-_TOKEN_PREFIX = "nv1."
+_TOKEN_PREFIX = "nv2."
+# Tokens of the first format (their versions were the models' own, before the envelope
+# carried one): refused with a message that says so.
+_OLD_PREFIXES = ("nv1.",)
 # Note that without a session_key a token is validated (this fixed key makes its MAC a
 # checksum: a truncated or edited token is refused) but not signed: anyone can forge one.
 _UNSIGNED = b"novacache-session-token"
@@ -156,19 +159,25 @@ def _mac(body: str, key: bytes | None) -> str:
 
 
 def encode_token(versions: Mapping[str, Version], key: bytes | None = None) -> str:
-    """A compact text (URL-safe) of the versions a session saw, MAC'ed with ``key``."""
-    items = [[k, v.ns, v.counter, v.writer] for k, v in versions.items()]
+    """A compact text (URL-safe) of the versions a session saw (the envelope versions
+    of :mod:`.hlc`), MAC'ed with ``key``."""
+    items = [[k, v.stamp, v.writer] for k, v in versions.items()]
     body = _b64(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode())
     return f"{_TOKEN_PREFIX}{body}.{_mac(body, key)}"
 
 
 def decode_token(token: str, key: bytes | None = None) -> dict[str, Version]:
     """The versions of a token made by :func:`encode_token` with the same ``key``;
-    :class:`~novacache.errors.InvalidSessionToken` for anything else."""
+    :class:`~novacache.errors.InvalidSessionToken` for anything else, a token of the
+    older format (``nv1.``, made before sessions compared envelope versions) included."""
     if not isinstance(token, str):
         raise InvalidSessionToken(f"a session token is a str, not {type(token).__name__}")
     if len(token) > MAX_TOKEN_CHARS:
         raise InvalidSessionToken(f"session token longer than {MAX_TOKEN_CHARS} characters")
+    if token.startswith(_OLD_PREFIXES):
+        raise InvalidSessionToken(
+            "session token of an older format (nv1): it cannot be resumed, start a new session"
+        )
     if not token.startswith(_TOKEN_PREFIX) or token.count(".") != 2:
         raise InvalidSessionToken("not a novacache session token")
     _, body, mac = token.split(".")
@@ -184,14 +193,13 @@ def decode_token(token: str, key: bytes | None = None) -> dict[str, Version]:
     for item in items:
         if (
             type(item) is not list
-            or len(item) != 4
+            or len(item) != 3
             or type(item[0]) is not str
             or type(item[1]) is not int
             or type(item[2]) is not int
-            or type(item[3]) is not str
-            or item[1] < 0
-            or item[2] < 0
+            or not 0 <= item[1] <= MAX_STAMP
+            or not 0 <= item[2] <= MAX_WRITER
         ):
             raise InvalidSessionToken("session token body is malformed")
-        out[item[0]] = Version(item[1], item[2], item[3])
+        out[item[0]] = Version(item[1], item[2])
     return out

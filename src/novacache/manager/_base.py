@@ -675,10 +675,17 @@ class ManagerBase(Generic[TierT]):
     # -- writing ----------------------------------------------------------------------
 
     def _encode_and_route(
-        self, key: str, value: Any, ttl: float | None, now: float, fresh: Freshness = None
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None,
+        now: float,
+        fresh: Freshness = None,
+        stamp: int | None = None,
     ) -> tuple[frozenset[str], bytes | None]:
         """The tier slots a write of ``key`` goes to, and its frame (``None`` when no tier
-        below takes it: then nothing is encoded)."""
+        below takes it: then nothing is encoded), sealed with version stamp ``stamp``
+        (``None``: a new one)."""
         router = self.router
         if router.everywhere:  # no rules: every tier, and nothing to ask the router
             slots: frozenset[str] | None = EVERY_TIER
@@ -689,11 +696,11 @@ class ManagerBase(Generic[TierT]):
             if not self._below or (slots is not None and not slots & BELOW):
                 return (slots if slots is not None else router.tiers(key, None)), None
         if fresh is None:
-            frame = self.codec.encode(key, seal(value, ttl, now))
+            frame = self.codec.encode(key, seal(value, ttl, now, stamp=stamp))
         else:
             stale, delta, beta = fresh
             frame = self.codec.encode(
-                key, seal(value, ttl, now, stale=stale, delta=delta, beta=beta)
+                key, seal(value, ttl, now, stale=stale, delta=delta, beta=beta, stamp=stamp)
             )
         if slots is None:
             slots = router.tiers(key, len(frame))

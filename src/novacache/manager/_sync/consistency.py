@@ -14,10 +14,14 @@ The manager hands the keys of a non-``eventual`` prefix to :class:`Consistency`
   store), never to or from an L1 copy: one round trip per read and per write (two with
   tags). When the authority cannot be reached, :class:`~novacache.errors.
   ConsistencyUnavailable` is raised instead of serving another tier.
-- ``session`` / ``monotonic``: values are versioned (see :mod:`..versions`); a read is
-  served from L1 only when its version is at least the highest the reader saw (the
-  session's, or for ``monotonic`` keys the manager's), else from the first tier below
-  that has such a version. The *authority* (the first tier below: Redis, else the
+- ``session`` / ``monotonic``: they compare the version every entry's envelope carries
+  (:class:`~novacache.consistency.Version`, a hybrid logical clock: see
+  :mod:`novacache.consistency.hlc`; the value stored is the plain value, as for any
+  key). A read is served from L1 only when its version is at least the highest the
+  reader saw (the session's, or for ``monotonic`` keys the manager's), else from the
+  first tier below that has such a version; a delete's tombstone reads as "absent at
+  the delete's version", an entry written before versions (envelopes 1 and 2) as
+  version ``(0, 0)``. The *authority* (the first tier below: Redis, else the
   store) is the source of truth: what it holds is returned even when older than seen
   (the newer write was replaced by a concurrent write that carries an older version);
   an older version in a tier under it is never served (a miss instead: the caller
@@ -39,6 +43,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ...consistency import hlc
+from ...consistency.hlc import Version
 from ...consistency.spec import (
     EVENTUAL,
     MONOTONIC,
@@ -49,9 +55,8 @@ from ...consistency.spec import (
     decode_token,
     encode_token,
 )
-from ...consistency.versions import Version, VersionClock, unwrap, wrap
 from ...errors import ConfigurationError, ConsistencyUnavailable, EntryTooLarge, TierError
-from ..envelope import seal
+from ..envelope import read_tombstone, seal
 from ..router import REMOTE, STORE, Route, Router
 from ..stats import WriteReport
 from ..tags import check_tags
@@ -101,7 +106,6 @@ class Consistency:
         # put into L1: a copy is known by identity (a value L1 got any other way, or
         # after a drop and a refill, is not the one stamped: its version is unknown).
         self.stamps = Stamps(max(size, _READER_KEYS))
-        self.clock = VersionClock()
         self.seen = Tracked(max(size, _READER_KEYS))  # this reader's monotonic keys
         # The manager's own (eventual) methods, before the manager points its get, set
         # and delete here.
@@ -262,13 +266,14 @@ class Consistency:
     # -- versioned (session, monotonic) -------------------------------------------------
 
     def _saw(self, key: str, version: Version, floors: Iterable[Tracked]) -> None:
-        self.clock.observe(version)
+        # (the version read was merged into this process's clock as it was decoded)
         for tracked in floors:
             tracked.saw(key, version)
 
     def versioned_get(self, key: str, default: Any, floors: Iterable[Tracked]) -> Any:
         """The value of ``key`` at a version at least the highest in ``floors`` (see
-        the module docstring)."""
+        the module docstring): the version of the entry's envelope, or of the delete's
+        tombstone (then ``default``: absent at that version)."""
         m = self.manager
         floors = tuple(floors)
         seen = [v for v in (t.floor(key) for t in floors) if v is not None]
@@ -296,13 +301,17 @@ class Consistency:
                 continue
             env = m._open(slot, key, frame)
             if env is None:
+                deleted = read_tombstone(frame)  # (None: corrupt or expired, a miss)
+                if deleted is not None and (floor is None or deleted >= floor or i == 0):
+                    found = (_MISS, deleted, None)  # absent at the delete's version
+                    break
                 continue
             m._count(m._hits[slot])
-            value, version = unwrap(env.value)
+            version = env.version
             if floor is None or version >= floor or i == 0:
                 # At least as new as seen, or the authority's present value (older than
                 # seen when a concurrent write with an older version replaced it).
-                found = (value, version, env)
+                found = (env.value, version, env)
                 break
             # An older version in a tier below the authority: never served.
         if found is None:
@@ -312,6 +321,8 @@ class Consistency:
             return default
         value, version, env = found
         self._saw(key, version, floors)
+        if value is _MISS:
+            return default
         if local is not None and m._to_l1(key, value, m._l1_ttl(env), gen):
             self.stamps.put(key, value, version)
         return value
@@ -324,20 +335,22 @@ class Consistency:
         tags: Iterable[str],
         floors: Iterable[Tracked],
     ) -> WriteReport:
-        """Write ``value`` at a version newer than any the writer saw of ``key``."""
+        """Write ``value`` at a version newer than any the writer saw of ``key``: the
+        version its envelope is sealed with."""
         m = self.manager
         floors = tuple(floors)
         for tracked in floors:
             floor = tracked.floor(key)
             if floor is not None:
-                self.clock.observe(floor)
+                hlc.observe(floor.stamp)
         if ttl is None and m._on_write is not None:
             ttl = m._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         lifetime = m._ttl(ttl)  # checked before anything is written
-        version = self.clock.next()
+        stamp = hlc.tick(m.clock())
+        version = Version(stamp, hlc.writer())
         self.stamps.pop(key)
-        # (routed below L1 only: the manager's L1 never holds a stored, versioned form)
-        report = self.eventual_set(key, wrap(value, version), ttl, tags)
+        # (routed below L1 only: the manager's L1 is filled below, with the stamp)
+        report: WriteReport = m._set(key, value, ttl, tags, None, stamp=stamp)
         for tracked in floors:
             tracked.saw(key, version)
         if m.local is not None and m._to_l1(key, value, math.inf if lifetime is None else lifetime):
@@ -345,15 +358,17 @@ class Consistency:
         return report
 
     def versioned_delete(self, key: str, floors: Iterable[Tracked]) -> bool:
-        """Delete ``key``; the readers in ``floors`` never read a value older than the
-        delete again."""
+        """Delete ``key`` (tombstones of a new version); the readers in ``floors`` never
+        read a value older than the delete again."""
+        m = self.manager
         floors = tuple(floors)
-        version = self.clock.next()
+        version = Version(hlc.tick(m.clock()), hlc.writer())
         self.stamps.pop(key)
-        found = self.eventual_delete(key)
+        found, report = m._delete_many([key], None, version)
+        m._finish("delete", report)
         for tracked in floors:
             tracked.saw(key, version)
-        return found
+        return bool(found > 0)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -364,8 +379,8 @@ class Consistency:
 
 class Session:
     """Read-your-writes and monotonic reads for the keys of the ``session`` and
-    ``monotonic`` models (``strong`` keys read and write as ever; ``eventual`` keys
-    have no versions: a session promises nothing more for them).
+    ``monotonic`` models (``strong`` keys read and write as ever; for ``eventual``
+    keys a session promises nothing more).
 
     ``token`` is a compact text of the versions this session saw (at most
     :data:`~novacache.consistency.spec.MAX_TRACKED` keys: the least recently updated
@@ -378,7 +393,7 @@ class Session:
         if token is not None:
             for key, version in decode_token(token, consistency.session_key).items():
                 self.versions.saw(key, version)
-                consistency.clock.observe(version)
+                hlc.observe(version.stamp)  # a write in this session is newer
 
     @property
     def token(self) -> str:

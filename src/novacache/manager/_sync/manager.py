@@ -459,15 +459,18 @@ class CacheManager(ManagerBase[Tier]):
         policy: WritePolicy | None,
         fresh: Freshness = None,
         down: Down | None = None,
+        stamp: int | None = None,
     ) -> WriteReport:
         # The common write (no tags, no freshness deadline, no bus) makes as few
         # Python-level calls as it can: each costs about what the encoding does.
+        # ``stamp``: the version's stamp to seal (the consistency models tick it, to
+        # know the version written); ``None``: a new one (hlc.tick).
         if ttl is None and self._on_write is not None:
             ttl = self._on_write.ttl_for(key)  # the TTL rules (novacache.invalidation)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         if tags or type(tags) is not tuple:
             tags = check_tags(tags)
-        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh)
+        slots, frame = self._encode_and_route(key, value, ttl, self.clock(), fresh, stamp)
         if self._recent is not None:
             self._recent.append(key)
         if fresh is None:
@@ -683,12 +686,16 @@ class CacheManager(ManagerBase[Tier]):
         self._finish("delete", report)
         return found
 
-    def _delete_many(self, wanted: list[str], down: Down | None = None) -> tuple[int, WriteReport]:
+    def _delete_many(
+        self, wanted: list[str], down: Down | None = None, version: Version | None = None
+    ) -> tuple[int, WriteReport]:
+        """Delete ``wanted`` everywhere, leaving tombstones of ``version`` (default: a new
+        one) in the tiers that keep them; how many were found and what was written."""
         failed: dict[str, TierError] = {}
         down = {} if down is None else down
         if not wanted:
             return 0, WriteReport((), failed)
-        dropped = self._bury(wanted, failed, down, "delete")
+        dropped = self._bury(wanted, failed, down, "delete", version=version)
         found = max(dropped.values(), default=0)
         written = list(dropped)
         if self.local is not None:
@@ -705,6 +712,7 @@ class CacheManager(ManagerBase[Tier]):
         op: str,
         *,
         report_down: bool = True,
+        version: Version | None = None,
     ) -> dict[str, int]:
         """Delete ``wanted`` (distinct keys) from every tier below L1, lowest first, one call
         per tier; how many live entries each tier that answered held, by slot.
@@ -715,8 +723,10 @@ class CacheManager(ManagerBase[Tier]):
         the writes counted for the L1 fill gate and for a Redis restarted from its AOF;
         a tier that failed goes into ``failed`` (reported as ``op``) and its keys into
         its repair log. A tier already in ``down`` is not tried (reported again only
-        with ``report_down``)."""
-        mark = tombstone(Version(hlc.tick(self.clock()), hlc.writer()))
+        with ``report_down``). The tombstones are of ``version`` (default: a new one)."""
+        if version is None:
+            version = Version(hlc.tick(self.clock()), hlc.writer())
+        mark = tombstone(version)
         dropped: dict[str, int] = {}
         lost: dict[str, TierError] = {}
         for slot, tier in reversed(self._below):
