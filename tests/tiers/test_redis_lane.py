@@ -177,6 +177,51 @@ def test_the_lane_reconnects_after_a_restart(redis_base: Any) -> None:
             tier.close()
 
 
+def test_set_once_and_delete_once_are_never_retried(redis_base: Any) -> None:
+    """The strong model's writes: after a restart the lane's connection is dead, and a
+    write sent on it fails (its outcome unknown) instead of being sent again, where
+    ``set`` retries; the next one goes on a new connection."""
+    with topology(start_standalone, redis_base) as topo:
+        tier = RedisTier(topo.url, prefix=_prefix(), retries=3, backoff_base=0.05)
+        try:
+            tier.set_once("k", b"v", 60)
+            assert tier.get("k") == b"v"
+            topo.server.kill()
+            topo.server.start()
+            with pytest.raises(TierError):
+                tier.set_once("k", b"w", 60)
+            tier.set_once("k", b"x", 60)
+            assert tier.get("k") == b"x"
+            ttl = tier.ttl("k")
+            assert ttl is not None
+            assert 0 < ttl <= 60
+            tier.set_once("forever", b"y")
+            assert tier.ttl("forever") == float("inf")
+            assert tier.delete_once("k") is True
+            assert tier.delete_once("k") is False
+        finally:
+            tier.close()
+
+
+def test_the_asyncio_set_once_is_never_retried(redis_base: Any) -> None:
+    async def main(topo: Standalone) -> None:
+        tier = AsyncRedisTier(topo.url, prefix=_prefix(), retries=3, backoff_base=0.05)
+        try:
+            await tier.set_once("k", b"v", 60)
+            topo.server.kill()
+            topo.server.start()
+            with pytest.raises(TierError):
+                await tier.set_once("k", b"w", 60)
+            await tier.set_once("k", b"x", 60)
+            assert await tier.get("k") == b"x"
+            assert await tier.delete_once("k") is True
+        finally:
+            await tier.close()
+
+    with topology(start_standalone, redis_base) as topo:
+        asyncio.run(main(topo))
+
+
 # -- the asyncio tier --------------------------------------------------------------------
 
 

@@ -241,7 +241,7 @@ class AsyncConsistency:
             for error in failed.values():
                 raise ConsistencyUnavailable("set", key, str(error), False) from error
         try:
-            await tier.set(key, frame, ttl)
+            await getattr(tier, "set_once", tier.set)(key, frame, ttl)
         except TierError as exc:
             m.stats.add("write_errors")
             m._report("set", slot, exc)
@@ -255,7 +255,7 @@ class AsyncConsistency:
         slot, tier = self.authority
         self._drop_copies(key)
         try:
-            return bool(await tier.delete(key))
+            return bool(await getattr(tier, "delete_once", tier.delete)(key))
         except TierError as exc:
             m.stats.add("write_errors")
             m._report("delete", slot, exc)

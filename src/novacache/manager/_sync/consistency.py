@@ -243,7 +243,7 @@ class Consistency:
             for error in failed.values():
                 raise ConsistencyUnavailable("set", key, str(error), False) from error
         try:
-            tier.set(key, frame, ttl)
+            getattr(tier, "set_once", tier.set)(key, frame, ttl)
         except TierError as exc:
             m.stats.add("write_errors")
             m._report("set", slot, exc)
@@ -257,7 +257,7 @@ class Consistency:
         slot, tier = self.authority
         self._drop_copies(key)
         try:
-            return bool(tier.delete(key))
+            return bool(getattr(tier, "delete_once", tier.delete)(key))
         except TierError as exc:
             m.stats.add("write_errors")
             m._report("delete", slot, exc)

@@ -18,6 +18,8 @@ the tier's lifetime and sends ``GET``/``SET``/``UNLINK`` on them directly:
   retried on the same connection with the tier's backoff, as ``execute_command`` does
   with the tier's ``Retry``: ``retries`` more attempts at most. A reply error
   (``WRONGTYPE``, ``OOM``, ...) is raised at once, the connection kept.
+- **Or none at all.** :meth:`once` sends a command at most once (a write that must not
+  be applied twice: the ``strong`` model's).
 - **Reconnects as the pool does.** A lane connection that was dropped (an error, a
   cancelled command, a pool reset after a failover) is connected with ``connect()``
   before its next command, so a Sentinel-managed one asks the sentinels for the current
@@ -106,6 +108,39 @@ class AsyncCommandLane:
             return await self._retry(conn, args, exc)
         finally:
             if self._closed:
+                await self._give_back(conn)
+            else:
+                idle.append(conn)
+
+    async def once(self, *args: Any) -> Any:
+        """``self(*args)`` sent at most once: a connection error or a timeout is raised
+        (the connection dropped), never retried, for a write that must not be applied
+        twice: its first attempt may have been applied, and a retry could land after
+        another client's newer write (the ``strong`` consistency model's writes). When
+        every lane connection is busy, a connection of the pool is used the same way
+        (never ``execute_command``, which retries)."""
+        idle = self._idle
+        try:
+            conn = idle.pop()
+        except IndexError:
+            conn = await self._take()
+        lane = conn is not None
+        if conn is None:
+            conn = await self._pool.get_connection()
+        try:
+            if IS_ASYNC:
+                if not conn.is_connected:
+                    await conn.connect()
+            else:
+                if conn._sock is None:
+                    conn.connect()
+            await conn.send_command(*args)
+            return await conn.read_response()
+        except _RETRIED:
+            await conn.disconnect()
+            raise
+        finally:
+            if not lane or self._closed:
                 await self._give_back(conn)
             else:
                 idle.append(conn)

@@ -224,6 +224,35 @@ class RedisTier(RedisTierBase):
         if not breaker.idle:
             breaker.record_success()
 
+    def set_once(self, key: str, frame: bytes, ttl: float | None = None) -> None:
+        """:meth:`set`, sent at most once: a connection error or a timeout raises
+        ``TierError`` without a retry (whether the write was applied is then unknown),
+        where :meth:`set` retries, so that a first attempt that was applied cannot be
+        applied again after another client's newer write. What a linearizable write
+        needs (the ``strong`` model). Redis Cluster, or a pool too small for a lane: as
+        :meth:`set` (redis-py's client retries)."""
+        ms = ttl_ms(ttl)
+        self._once("set", key, "SET", frame, *(() if ms is None else ("PX", ms)))
+
+    def delete_once(self, key: str) -> bool:
+        """:meth:`delete`, sent at most once (see :meth:`set_once`); whether it existed."""
+        return bool(self._once("delete", key, "UNLINK"))
+
+    def _once(self, op: str, key: str, command: str, *rest: Any) -> Any:
+        raw = raw_key(self._prefix_b, key, self._max_bulk)
+        if rest:
+            rest = (_check_frame(rest[0], self._max_bulk), *rest[1:])
+        if not self.breaker.allow():
+            raise self._rejected(op)
+        try:
+            execute = self._exec or self._writes_exec()
+            once = getattr(execute, "once", execute)
+            reply = once(command, raw, *rest)
+        except _CAUGHT as exc:
+            raise self._translate(op, exc) from exc
+        self.breaker.record_success()
+        return reply
+
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The present keys among ``keys``: one MGET (Cluster: one MGET per slot, all
         slots of a node in one pipeline, the nodes' pipelines sent before any is read)."""
