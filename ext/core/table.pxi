@@ -402,6 +402,7 @@ cdef void _release_table(LocalCache self) noexcept:
     PyMem_Free(entries)
     PyMem_Free(expires)
     PyMem_Free(weights)
+    self._hint_key = None                   # stale already (_version): let it go
 
 
 cdef list _snapshot(LocalCache self, int what, int order=0):
