@@ -183,7 +183,15 @@ cdef int32_t _insert(LocalCache self, object key, object value, Py_hash_t h, siz
     cdef int32_t ix
     cdef Entry* e
     if <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2:
-        _rebuild_index(self, self._nused + 1)
+        if <size_t>(self._nused + 1) * 2 <= self._mask + 1:
+            # Full of tombstones, not of entries: a cache that evicts (each eviction
+            # leaves one). A sparser index (at least 3 slots per entry instead of 2)
+            # puts about 4.7x more inserts between two rebuilds (at 1,000 entries: 1,730
+            # instead of 365; a rebuild walks every entry), for 4 to 8 more bytes per
+            # entry. A cache that only grows never comes here.
+            _rebuild_index(self, (self._nused + 1) * 3 // 2)
+        else:
+            _rebuild_index(self, self._nused + 1)
         slot = _empty_slot(self, h)
     if self._track_insertion and self._ilen == self._icap:
         _ilog_rebuild(self)
