@@ -26,7 +26,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
     # The common hit: the key object itself sits in its home slot. No probe loop.
     ix = self._index[<size_t>h & self._mask]
     if ix < 0 or self._entries[ix].key != <PyObject*>key:
-        ix = _lookup_missing(self, key, h)
+        ix = _lookup(self, key, h, NULL)    # a miss is remembered (the last miss)
         if ix < 0:
             if count:
                 self._misses += 1
@@ -47,24 +47,6 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
     if count:
         self._hits += 1
     return self._entries[ix].value
-
-
-cdef Py_ssize_t _lookup_missing(LocalCache self, object key, Py_hash_t h) except -2:
-    """_lookup for a read (_get). When ``key`` is absent, remember it as the last miss
-    (the ``_hint_*`` fields), so that a ``_set`` of the same object right after (the
-    cache-aside ``if c.get(k) is None: c[k] = v``) skips its own lookup. Out of line:
-    _get stays small enough to inline."""
-    cdef size_t slot
-    cdef Py_ssize_t ix = _lookup(self, key, h, &slot)
-    if ix == -1:
-        self._hint_hash = h
-        self._hint_slot = slot
-        self._hint_version = self._version
-        # Last: releasing the previous hint may run a finalizer, which may use the
-        # cache. A change to the table bumps _version (this hint is then stale); a
-        # miss there sets a whole hint of its own.
-        self._hint_key = key
-    return ix
 
 
 cdef Py_ssize_t _weigh(LocalCache self, object key, object value) except -1:
@@ -114,8 +96,8 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     h = nc_hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes). The key a read just missed,
     # the table unchanged since (no user code above changed it either): its slot is
-    # known (_lookup_missing). The common overwrite, the key object itself in its home
-    # slot, needs no probe loop.
+    # known (_lookup remembered it). The common overwrite, the key object itself in
+    # its home slot, needs no probe loop.
     if (<PyObject*>key == <PyObject*>self._hint_key
             and self._hint_version == self._version and self._hint_hash == h):
         ix = -1

@@ -142,7 +142,7 @@ cdef class LocalCache:
     cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
                                     # (last: the fields a hit reads keep their places)
     cdef Policy* _pol               # NULL: exact LRU; else the tinylfu policy
-    # The last miss (access.pxi, _lookup_missing): the key object a lookup did not find,
+    # The last miss (table.pxi, _lookup): the key object a lookup did not find,
     # its hash, the index slot where it would go, and _version then. The next _set of
     # that same object inserts there without a second lookup if the table has not
     # changed since. The reference is held (an object at a freed key's address could
