@@ -358,6 +358,131 @@ def test_bool_and_len(impl: ModuleType) -> None:
     assert len(c) == c.currsize == 1
 
 
+# -- a set right after a miss ---------------------------------------------------------
+# The compiled core remembers the key a read missed and where it would go, so that a set
+# of that key right after (cache-aside) skips its lookup. These check that the remembered
+# place is never used once the table changed, and that the key is not kept alive.
+
+
+class _SameHash:
+    """A key whose instances all hash alike (they probe the same index slots), equal by
+    name; weak-referenceable."""
+
+    __slots__ = ("__weakref__", "cache", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cache: object = None
+
+    def __hash__(self) -> int:
+        return 12345
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SameHash) and other.name == self.name
+
+
+def _change_between(c: Any, how: str, b: _SameHash) -> None:
+    if how == "insert":
+        c[b] = "b"
+    elif how == "delete":
+        del c[b]
+    elif how == "other-miss":
+        assert c.get(_SameHash("x")) is None
+        c[b] = "b"
+    elif how == "clear":
+        c.clear()
+        c[b] = "b"
+
+
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+@pytest.mark.parametrize("how", ["insert", "delete", "other-miss", "clear"])
+def test_a_set_after_a_miss_sees_changes_made_in_between(
+    impl: ModuleType, policy: str, how: str
+) -> None:
+    a, b = _SameHash("a"), _SameHash("b")
+    c = impl.LocalCache(maxsize=100, policy=policy)
+    if how == "delete":
+        c[b] = "b"
+    for i in range(3):  # few: no index rebuild, which would hide a stale slot
+        c[i] = i
+    assert c.get(a) is None
+    _change_between(c, how, b)
+    c[a] = "a"
+    assert c[a] == "a"
+    assert c.get(b) == (None if how == "delete" else "b")
+    expected = {"insert": 5, "delete": 4, "other-miss": 5, "clear": 2}[how]
+    assert len(c) == len(c.keys()) == expected
+    check_invariants(c)
+
+
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_a_set_after_a_miss_sees_what_its_weigher_inserted(impl: ModuleType, policy: str) -> None:
+    # The weigher is user code run by the set itself, after the miss and before the set
+    # looks the key up: it inserts b, whose hash takes the slot a would have taken.
+    a, b = _SameHash("a"), _SameHash("b")
+
+    done: list[bool] = []
+
+    def weigher(key: object, value: object) -> int:
+        if key is a and not done:  # (no lookup here: a miss would replace a's hint)
+            done.append(True)
+            c[b] = "b"
+        return 1
+
+    c = impl.LocalCache(maxbytes=100, weigher=weigher, policy=policy)
+    assert c.get(a) is None
+    c[a] = "a"
+    assert (c[a], c[b], len(c), len(c.keys())) == ("a", "b", 2, 2)
+    check_invariants(c)
+
+
+@pytest.mark.parametrize("via", ["get", "in", "peek"])
+def test_a_set_after_a_miss_inserts_once(impl: ModuleType, via: str) -> None:
+    c = impl.LocalCache(maxsize=50)
+    for i in range(200):
+        k = _SameHash(str(i % 60))  # a new object each time, equal to an earlier one
+        if via == "get":
+            missing = c.get(k) is None
+        elif via == "in":
+            missing = k not in c
+        else:
+            missing = c.peek(k) is None
+        if missing:
+            c[k] = i
+        c[k] = i  # an overwrite of the key just inserted
+    assert len(c) == len(set(c.keys())) == 50
+    check_invariants(c)
+
+
+def test_a_missed_key_is_not_kept_alive(impl: ModuleType) -> None:
+    c = impl.LocalCache(maxsize=10)
+    k = _SameHash("k")
+    ref = weakref.ref(k)
+    assert c.get(k) is None
+    del k
+    c.clear()  # the compiled core drops the key it remembered
+    gc.collect()
+    assert ref() is None
+    k = _SameHash("k")
+    ref = weakref.ref(k)
+    assert c.get(k) is None
+    c[k] = 1  # the set that follows drops it too
+    del c[k], k
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_cycle_through_a_missed_key_is_collected(impl: ModuleType) -> None:
+    c = impl.LocalCache(maxsize=10)
+    k = _SameHash("k")
+    k.cache = c  # k -> c, and c remembers k (its last miss)
+    assert c.get(k) is None
+    refs = weakref.ref(c), weakref.ref(k)
+    del c, k
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
 # -- LRU order ------------------------------------------------------------------------
 
 

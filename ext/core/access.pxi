@@ -26,7 +26,7 @@ cdef inline PyObject* _get(LocalCache self, object key, bint count,
     # The common hit: the key object itself sits in its home slot. No probe loop.
     ix = self._index[<size_t>h & self._mask]
     if ix < 0 or self._entries[ix].key != <PyObject*>key:
-        ix = _lookup(self, key, h, NULL)
+        ix = _lookup(self, key, h, NULL)    # a miss is remembered (the last miss)
         if ix < 0:
             if count:
                 self._misses += 1
@@ -94,12 +94,20 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
             # deadline there is, never INFINITY, which means "no expiry" here.
             expires = DBL_MAX
     h = nc_hash(key)
-    # 2. Look up (a key's __eq__ may run; _lookup copes). The common overwrite, the key
-    # object itself in its home slot, needs no probe loop.
-    slot = <size_t>h & self._mask
-    ix = self._index[slot]
-    if ix < 0 or self._entries[ix].key != <PyObject*>key:
-        ix = _lookup(self, key, h, &slot)
+    # 2. Look up (a key's __eq__ may run; _lookup copes). The key a read just missed,
+    # the table unchanged since (no user code above changed it either): its slot is
+    # known (_lookup remembered it). The common overwrite, the key object itself in
+    # its home slot, needs no probe loop.
+    if (<PyObject*>key == <PyObject*>self._hint_key
+            and self._hint_version == self._version and self._hint_hash == h):
+        ix = -1
+        slot = self._hint_slot
+        self._hint_key = None               # the caller holds key: no finalizer runs
+    else:
+        slot = <size_t>h & self._mask
+        ix = self._index[slot]
+        if ix < 0 or self._entries[ix].key != <PyObject*>key:
+            ix = _lookup(self, key, h, &slot)
     # 3. Pure C from here on, until the graveyard is released. (The expiry array is
     # allocated only now: user code above may have cleared the cache, which frees it.)
     if expires != INFINITY and self._expires == NULL:

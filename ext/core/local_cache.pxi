@@ -142,6 +142,15 @@ cdef class LocalCache:
     cdef Py_ssize_t _bytelimit      # -1: no weights; else maxbytes, or PY_SSIZE_T_MAX
                                     # (last: the fields a hit reads keep their places)
     cdef Policy* _pol               # NULL: exact LRU; else the tinylfu policy
+    # The last miss (table.pxi, _lookup): the key object a lookup did not find,
+    # its hash, the index slot where it would go, and _version then. The next _set of
+    # that same object inserts there without a second lookup if the table has not
+    # changed since. The reference is held (an object at a freed key's address could
+    # pass for it) and dropped when the hint is used or the table emptied.
+    cdef object _hint_key
+    cdef Py_hash_t _hint_hash
+    cdef size_t _hint_slot
+    cdef uint64_t _hint_version
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
