@@ -191,10 +191,10 @@ class InvalidationBus:
 
     def _flush(self) -> None:  # called with self._lock held
         self.generation += 1
-        self.epoch += 1
-        self.flushes += 1
+        self.epoch += 1  # first: a fill of a read begun before is skipped from here on
         if self._local is not None:
             self._local.clear()
+        self.flushes += 1  # flushes done (a reader that sees it sees L1 cleared)
 
     def _beat(self) -> None:
         """The heartbeat thread: subscribe again when needed, publish a heartbeat every
@@ -232,11 +232,17 @@ class InvalidationBus:
         with self._lock:
             if healthy == self._healthy:
                 return
-            self._healthy = healthy
-            if not healthy:
+            if healthy:
+                # Coming back: drop whatever was filled while the state changed, before
+                # anyone can see the bus healthy (a value filled after that stays).
+                self._flush()
+                self._healthy = True
+            else:
+                # Going down: no fill from here on (L1 may miss invalidations), then
+                # drop what L1 holds.
+                self._healthy = False
                 self._down_at = self._clock()
-            self._flush()  # going down: L1 may miss invalidations; coming back: drop
-            # whatever was filled while the state changed
+                self._flush()
 
     # -- sending ----------------------------------------------------------------------
 
