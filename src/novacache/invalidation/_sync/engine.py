@@ -13,7 +13,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,6 +44,8 @@ __all__ = ["BatchInvalidator", "InvalidationEngine"]
 
 _PATTERN = "p:"  # index names: a pattern instance ...
 _DEPENDS = "d:"  # ... or the dependents of a key
+_BUS = "bus"  # the bus's slot in a report's errors (as the manager's)
+_RIDE_BYTES = 1 << 20  # a larger bus message is published on its own
 
 
 class InvalidationEngine:
@@ -394,64 +396,95 @@ class InvalidationEngine:
 
     def run(self, targets: Targets, event: str | None = None) -> EmitReport:
         """Invalidate ``targets`` (see :meth:`emit`)."""
-        report = EmitReport(event=event)
+        return (self.run_many([targets], event))[0]
+
+    def run_many(self, batch: Sequence[Targets], event: str | None = None) -> list[EmitReport]:
+        """Run several invalidations together, each as :meth:`run` runs one, with its own
+        report: one index read per level of dependents for all of them, one drop per
+        tier (a pipeline of one delete per invalidation, where the tier can; the bus
+        message rides in the Redis tier's when the bus is on that server), one bus
+        message. When this returns, every invalidation of ``batch`` is done in every
+        tier, this process's L1 and (the bus) every other process's L1.
+
+        Each report's ``dropped`` counts what its own invalidation dropped (a key two of
+        them name is counted by the first, which dropped it); a tier or bus failure is
+        in every report (each had its part in the call that failed)."""
+        reports = [EmitReport(event=event) for _ in batch]
         errors: dict[str, TierError] = {}
         down: Down = {}
-        depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
-        if targets.tags:
-            for key in self._tag_members(tuple(sorted(targets.tags)), errors, down):
-                depth.setdefault(key, 0)
-        for pattern in sorted(targets.scans):
-            for key in self._scan(pattern, report, errors, down):
-                depth.setdefault(key, 0)
-        names = [_PATTERN + p for p in sorted(targets.patterns)]
-        self.stats.add("pattern_lookups", len(names))
-        frontier = list(depth) if self.dependencies else []
-        dependents = 0
-        while names or frontier:
-            names += [_DEPENDS + k for k in frontier]
-            found = self._take(names, errors, down)
-            frontier = []
-            for name, keys in found.items():
-                level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
-                for key in keys:
-                    if key in depth:
-                        continue
-                    depth[key] = level
-                    dependents += level > 0
-                    if self.dependencies and level < self.max_depth:
-                        frontier.append(key)
-                    elif self.dependencies:
-                        report.truncated = True  # its dependents are not followed
-            names = []
-            if frontier and len(depth) >= self.max_keys:
-                report.truncated = True  # the dependents of the frontier are not followed
+        depths: list[dict[str, int]] = []
+        for targets, report in zip(batch, reports, strict=True):
+            depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
+            if targets.tags:
+                for key in self._tag_members(tuple(sorted(targets.tags)), errors, down):
+                    depth.setdefault(key, 0)
+            for pattern in sorted(targets.scans):
+                for key in self._scan(pattern, report, errors, down):
+                    depth.setdefault(key, 0)
+            depths.append(depth)
+        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
+        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        frontiers = [list(depth) if self.dependencies else [] for depth in depths]
+        dependents = [0] * len(batch)
+        while True:
+            for names, frontier in zip(wanted, frontiers, strict=True):
+                names += [_DEPENDS + k for k in frontier]
+            asked = list(dict.fromkeys(name for names in wanted for name in names))
+            if not asked:
                 break
-        if report.truncated:
-            self.stats.add("depth_limited")
-        self.stats.add("dependents", dependents)
-        if dependents:
-            self.stats.add_by("dependencies", "keys", dependents)
-        keys = set(depth)
-        refreshed: set[str] = set()
-        if self.smart is not None and keys:
-            refreshed = self._refresh_hot(keys)
-        drop = sorted(keys - refreshed)
-        self._drop(drop, report, errors, down)
-        if targets.tags:
-            self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        report.keys = frozenset(keys)
-        report.refreshed = frozenset(refreshed)
-        report.errors = errors
-        self.stats.add("invalidations")
-        self.stats.add("keys", len(keys))
-        for who in dict.fromkeys(targets.by):
-            self.stats.add_by(who, "keys", len(keys))
-        for slot, n in report.dropped.items():
-            self.stats.add_tier(slot, "dropped", n)
-        for slot in errors:
-            self.stats.add_tier(slot, "errors")
-        return report
+            found = self._take(asked, errors, down)
+            for i, names in enumerate(wanted):
+                depth, report, frontier = depths[i], reports[i], []
+                for name in names:
+                    keys = found.get(name)
+                    if not keys:
+                        continue
+                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                    for key in keys:
+                        if key in depth:
+                            continue
+                        depth[key] = level
+                        dependents[i] += level > 0
+                        if self.dependencies and level < self.max_depth:
+                            frontier.append(key)
+                        elif self.dependencies:
+                            report.truncated = True  # its dependents are not followed
+                wanted[i] = []
+                if frontier and len(depth) >= self.max_keys:
+                    report.truncated = True  # the dependents of the frontier are not followed
+                    frontier = []
+                frontiers[i] = frontier
+        refreshed: list[set[str]] = []
+        drops: list[list[str]] = []
+        for i, depth in enumerate(depths):
+            if reports[i].truncated:
+                self.stats.add("depth_limited")
+            self.stats.add("dependents", dependents[i])
+            if dependents[i]:
+                self.stats.add_by("dependencies", "keys", dependents[i])
+            keys = set(depth)
+            hot: set[str] = set()
+            if self.smart is not None and keys:
+                hot = self._refresh_hot(keys)
+            refreshed.append(hot)
+            drops.append(sorted(keys - hot))
+        self._drop_groups(drops, reports, errors, down)
+        for targets in batch:
+            if targets.tags:
+                self._tag_drop(tuple(sorted(targets.tags)), errors, down)
+        for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
+            report.keys = frozenset(depth)
+            report.refreshed = frozenset(hot)
+            report.errors = dict(errors)
+            self.stats.add("invalidations")
+            self.stats.add("keys", len(depth))
+            for who in dict.fromkeys(targets.by):
+                self.stats.add_by(who, "keys", len(depth))
+            for slot, n in report.dropped.items():
+                self.stats.add_tier(slot, "dropped", n)
+            for slot in errors:
+                self.stats.add_tier(slot, "errors")
+        return reports
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -590,22 +623,77 @@ class InvalidationEngine:
     ) -> None:
         """Delete ``keys`` from every tier (one call per tier, lowest first), from L1,
         and announce them to the other processes' L1 (the bus)."""
-        if not keys:
+        self._drop_groups([keys], [report], errors, down)
+
+    def _drop_groups(
+        self,
+        groups: list[list[str]],
+        reports: list[EmitReport],
+        errors: dict[str, TierError],
+        down: Down,
+    ) -> None:
+        """Delete each group of keys from every tier (one call per tier, lowest first:
+        a pipeline of one delete per group where the tier has ``delete_groups``), from
+        L1, and announce them all to the other processes' L1 (one bus message, sent in
+        the Redis tier's pipeline when the bus is on that server). Each group's counts
+        go into its report."""
+        union = list(dict.fromkeys(key for group in groups for key in group))
+        if not union:
             return
         manager = self.manager
+        message = self._rider(union, down)
         for slot, tier in reversed(manager._below):
             if slot in down:
                 errors.setdefault(slot, down[slot])
                 continue
+            ride = message if tier is manager.remote else None
             try:
-                report.dropped[slot] = int(tier.delete_many(keys))
+                if ride is None and len(groups) == 1:
+                    counts = [int(tier.delete_many(groups[0]))]
+                elif ride is None and not hasattr(tier, "delete_groups"):
+                    counts = [int(tier.delete_many(g)) if g else 0 for g in groups]
+                else:
+                    publish = None if ride is None else (manager.bus.channel, ride)
+                    counts = tier.delete_groups(groups, publish=publish)
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
                 errors[slot] = as_tier_error(slot, exc)
                 manager._report("invalidate", slot, exc)
-        if manager.local is not None:
-            report.dropped["local"] = int(manager.local.delete_many(keys))
-        manager._announce(keys, errors, down)
+                if ride is not None:
+                    manager.bus.count_publish(False)
+                    errors[_BUS] = errors[slot]
+                    manager._report("publish", _BUS, exc)
+                continue
+            if ride is not None:
+                manager.bus.count_publish(True)
+            for group, report, n in zip(groups, reports, counts, strict=True):
+                if group:
+                    report.dropped[slot] = int(n)
+        local = manager.local
+        if local is not None:
+            for group, report in zip(groups, reports, strict=True):
+                if group:
+                    report.dropped["local"] = int(local.delete_many(group))
+        if message is None:
+            manager._announce(union, errors, down)
+
+    def _rider(self, keys: list[str], down: Down) -> bytes | None:
+        """The bus message for ``keys`` when it can be published in the Redis tier's
+        pipeline (the bus runs on that server, under the same prefix, and the message is
+        small), else ``None`` (announced the usual way)."""
+        manager = self.manager
+        bus, remote = manager.bus, manager.remote
+        if (
+            bus is None
+            or remote is None
+            or not hasattr(remote, "delete_groups")
+            or getattr(bus.tier, "prefix", None) != getattr(remote, "prefix", None)
+            or not manager._bus_on_remote()
+            or manager._bus_down(down) is not None
+        ):
+            return None
+        message: bytes = bus.message_keys(keys)
+        return message if len(message) <= _RIDE_BYTES else None
 
     # -- smart refresh --------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -333,6 +333,43 @@ class RedisTier(RedisTierBase):
             raise self._translate("delete_many", exc) from exc
         self.breaker.record_success()
         return int(n)
+
+    def delete_groups(
+        self, groups: Sequence[Iterable[str]], *, publish: tuple[str, bytes] | None = None
+    ) -> list[int]:
+        """UNLINK each group of keys, then (``publish``: ``(channel, message)``) publish
+        ``message`` on ``prefix + channel``, in one round trip (a pipeline; in a Cluster,
+        :meth:`delete_many` per group, then :meth:`publish`). How many keys of each group
+        existed (a key in two groups is counted in the first, which removed it). A failure
+        raises ``TierError`` (what the server did before it is not known)."""
+        raws = [list(dict.fromkeys(self._key(k) for k in group)) for group in groups]
+        channel = message = None
+        if publish is not None:
+            message = _check_frame(publish[1], self._max_bulk)
+            channel = self._channel(publish[0])
+        if self._cluster:
+            counts = [self.delete_many(group) if group else 0 for group in groups]
+            if publish is not None:
+                self.publish(publish[0], publish[1])
+            return counts
+        if not any(raws) and channel is None:
+            return [0] * len(raws)
+        if not self.breaker.allow():
+            raise self._rejected("delete_many")
+        try:
+            client = self._client or self._connect()
+            pipe = client.pipeline(transaction=False)
+            for group_raws in raws:
+                if group_raws:
+                    pipe.unlink(*group_raws)
+            if channel is not None:
+                pipe.publish(channel, message)
+            out = pipe.execute()
+        except _CAUGHT as exc:
+            raise self._translate("delete_many", exc) from exc
+        self.breaker.record_success()
+        answers = iter(out)
+        return [int(next(answers)) if group_raws else 0 for group_raws in raws]
 
     def ttl(self, key: str) -> float | None:
         """Remaining lifetime in seconds, ``math.inf`` without expiry, ``None`` if absent."""
