@@ -685,3 +685,59 @@ def test_import_without_redis_py() -> None:
     )
     assert "refused:" in out.stdout
     assert "novacache[redis]" in out.stdout
+
+
+# -- delete_groups (the forced invalidations of the management API, coalesced) -------------
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_delete_groups_counts_each_group_and_publishes_after(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    """One call: each group's keys removed and counted (a key two groups name counts in
+    the first, which removed it), then the message published on the tier's channel."""
+    server = request.getfixturevalue(f"redis_{topology}")
+    with RedisTier(server.url, prefix=_prefix()) as t:
+        got: list[bytes] = []
+        event = threading.Event()
+
+        def handler(message: bytes) -> None:
+            got.append(message)
+            event.set()
+
+        sub = t.subscribe("inv", handler)
+        try:
+            wait_until(lambda: t.publish("inv", b"probe") >= 1, 5, "the subscription")
+            assert event.wait(5)
+            t.set_many({f"k{i}": b"v" for i in range(6)})
+            counts = t.delete_groups(
+                [["k0", "k1", "absent"], ["k1", "k2"], [], ["k3", "k3"]],
+                publish=("inv", b"after"),
+            )
+            assert counts == [2, 1, 0, 1]
+            assert t.get_many([f"k{i}" for i in range(6)]) == {"k4": b"v", "k5": b"v"}
+            wait_until(lambda: got[-1] == b"after", 5, "the message")
+            assert t.delete_groups([["k4"], ["k5"]]) == [1, 1]
+            assert t.delete_groups([[], []]) == [0, 0]
+            with pytest.raises(TypeError):
+                t.delete_groups([[1]])  # type: ignore[list-item]
+        finally:
+            sub.close()
+            t.clear()
+
+
+def test_async_delete_groups(redis_standalone: Standalone) -> None:
+    """The asyncio twin counts the same way."""
+
+    async def go() -> None:
+        async with AsyncRedisTier(redis_standalone.url, prefix=_prefix()) as t:
+            await t.set_many({"a": b"1", "b": b"2", "c": b"3"})
+            assert await t.delete_groups([["a"], ["a", "b"], ["x"]], publish=("c", b"m")) == [
+                1,
+                1,
+                0,
+            ]
+            assert await t.get_many(["a", "b", "c"]) == {"c": b"3"}
+            await t.clear()
+
+    asyncio.run(go())

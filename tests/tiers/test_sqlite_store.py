@@ -579,3 +579,24 @@ def test_async_scan_pages_and_usage(path: Path) -> None:
         await tier.close()  # a second close is harmless
 
     asyncio.run(go())
+
+
+def test_delete_groups_counts_each_group_in_one_transaction(tmp_path: Path) -> None:
+    """SQLiteTier.delete_groups (the engine's drop of coalesced invalidations): each
+    group's live keys removed and counted, a key two groups name counted in the first;
+    the asyncio twin does it in one worker-thread call."""
+    with SQLiteTier(tmp_path / "g.db") as t:
+        t.set_many({f"k{i}": b"v" for i in range(5)})
+        assert t.delete_groups([["k0", "k1", "absent"], ["k1", "k2"], []]) == [2, 1, 0]
+        assert t.get_many([f"k{i}" for i in range(5)]) == {"k3": b"v", "k4": b"v"}
+        with pytest.raises(TypeError):
+            t.delete_groups([[3]])  # type: ignore[list-item]
+
+    async def go() -> list[int]:
+        a = await AsyncSQLiteTier.open(tmp_path / "g.db")
+        try:
+            return await a.delete_groups([["k3"], ["k3", "k4"]])
+        finally:
+            await a.close()
+
+    assert asyncio.run(go()) == [1, 1]

@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -665,6 +665,30 @@ class SQLiteTier:
 
         return self._write("delete", work)
 
+    def delete_groups(self, groups: Sequence[Iterable[str]]) -> list[int]:
+        """Remove each group of keys, in one transaction; how many keys of each group
+        were there (a key in two groups is counted in the first, which removed it)."""
+        wanted = [[sqlite_key(k) for k in check_keys(group)] for group in groups]
+        if not any(wanted):
+            return [0] * len(wanted)
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> list[int]:
+            counts = []
+            for stored in wanted:
+                count = 0
+                for i in range(0, len(stored), _CHUNK):
+                    chunk = stored[i : i + _CHUNK]
+                    sql = (
+                        f"DELETE FROM novacache_entries WHERE key IN "
+                        f"({_placeholders(len(chunk))}) AND (expires IS NULL OR expires > ?)"
+                    )
+                    count += conn.execute(sql, (*chunk, now)).rowcount
+                counts.append(count)
+            return counts
+
+        return self._write("delete", work)
+
     def ttl(self, key: str) -> float | None:
         """Seconds ``key`` has left, ``math.inf`` without expiry, ``None`` when absent."""
         rows = self._read("ttl", _TTL, (sqlite_key(check_key(key)),))
@@ -871,6 +895,10 @@ class AsyncSQLiteTier:
     async def delete_many(self, keys: Iterable[str]) -> int:
         """See :meth:`SQLiteTier.delete_many`."""
         return await self._run(self._sync.delete_many, check_keys(keys))
+
+    async def delete_groups(self, groups: Sequence[Iterable[str]]) -> list[int]:
+        """See :meth:`SQLiteTier.delete_groups` (one worker-thread call for them all)."""
+        return await self._run(self._sync.delete_groups, [list(g) for g in groups])
 
     async def ttl(self, key: str) -> float | None:
         """See :meth:`SQLiteTier.ttl`."""

@@ -679,9 +679,10 @@ class AsyncInvalidationEngine:
                     counts = [int(await tier.delete_many(groups[0]))]
                 elif ride is None and not hasattr(tier, "delete_groups"):
                     counts = [int(await tier.delete_many(g)) if g else 0 for g in groups]
+                elif ride is None:
+                    counts = await tier.delete_groups(groups)
                 else:
-                    publish = None if ride is None else (manager.bus.channel, ride)
-                    counts = await tier.delete_groups(groups, publish=publish)
+                    counts = await tier.delete_groups(groups, publish=(manager.bus.channel, ride))
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
                 errors[slot] = as_tier_error(slot, exc)

@@ -652,9 +652,10 @@ class InvalidationEngine:
                     counts = [int(tier.delete_many(groups[0]))]
                 elif ride is None and not hasattr(tier, "delete_groups"):
                     counts = [int(tier.delete_many(g)) if g else 0 for g in groups]
+                elif ride is None:
+                    counts = tier.delete_groups(groups)
                 else:
-                    publish = None if ride is None else (manager.bus.channel, ride)
-                    counts = tier.delete_groups(groups, publish=publish)
+                    counts = tier.delete_groups(groups, publish=(manager.bus.channel, ride))
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
                 errors[slot] = as_tier_error(slot, exc)
