@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from manager._support import prefix
 from novacache import LocalCache
 from novacache.invalidation import AsyncInvalidationEngine, InvalidationEngine, Targets
 from novacache.manager import AsyncCacheManager, CacheManager, InvalidationBus
-from novacache.tiers import AsyncRedisTier, RedisTier
+from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier
 from tiers.redis_servers import Standalone, wait_until
 
 from .test_engine import BACKENDS, make
@@ -145,3 +146,38 @@ def test_the_bus_message_rides_in_the_redis_pipeline(
         asyncio.run(go())
     finally:
         peer.close()
+
+
+def test_a_redis_outage_fails_the_drop_and_the_ridden_message_in_every_report(
+    tmp_path: Path, redis_base: Path
+) -> None:
+    """The bus rides in the Redis pipeline and Redis is unreachable: every report of the
+    batch names the Redis tier and the bus; the store and L1 are done all the same."""
+    from tiers.redis_servers import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    ns = prefix()
+
+    async def go() -> list[Any]:
+        store = await AsyncSQLiteTier.open(tmp_path / "s.db")
+        remote = AsyncRedisTier(url, prefix=ns, timeout=0.2, retries=0)
+        bus = InvalidationBus(RedisTier(url, prefix=ns, timeout=0.2, retries=0))
+        m = AsyncCacheManager(
+            local=LocalCache(100), remote=remote, store=store, bus=bus, on_write_error="report"
+        )
+        try:
+            engine = AsyncInvalidationEngine(m, dependencies=False)  # no index read first
+            for key in ("a", "b"):
+                await m.set(key, key)
+                m.local[key] = key  # (the failed Redis write left L1 alone)
+            reports = await engine.run_many([engine.targets(["a"]), engine.targets(["b"])])
+            assert bus.publish_errors == 1
+            assert "a" not in m.local
+            assert "b" not in m.local
+            return reports
+        finally:
+            await m.close()
+
+    for report in asyncio.run(go()):
+        assert set(report.errors) == {"remote", "bus"}
+        assert report.dropped == {"store": 1, "local": 1}

@@ -669,6 +669,7 @@ class AsyncInvalidationEngine:
             return
         manager = self.manager
         message = self._rider(union, down)
+        rode = False  # the message went in the Redis tier's pipeline (or failed there)
         for slot, tier in reversed(manager._below):
             if slot in down:
                 errors.setdefault(slot, down[slot])
@@ -688,11 +689,13 @@ class AsyncInvalidationEngine:
                 errors[slot] = as_tier_error(slot, exc)
                 manager._report("invalidate", slot, exc)
                 if ride is not None:
+                    rode = True
                     manager.bus.count_publish(False)
                     errors[_BUS] = errors[slot]
                     manager._report("publish", _BUS, exc)
                 continue
             if ride is not None:
+                rode = True
                 manager.bus.count_publish(True)
             for group, report, n in zip(groups, reports, counts, strict=True):
                 if group:
@@ -702,7 +705,7 @@ class AsyncInvalidationEngine:
             for group, report in zip(groups, reports, strict=True):
                 if group:
                     report.dropped["local"] = int(local.delete_many(group))
-        if message is None:
+        if not rode:
             await manager._announce(union, errors, down)
 
     def _rider(self, keys: list[str], down: Down) -> bytes | None:
