@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from typing import Any
 
 from ..._concurrency import (
@@ -396,7 +397,64 @@ class InvalidationEngine:
 
     def run(self, targets: Targets, event: str | None = None) -> EmitReport:
         """Invalidate ``targets`` (see :meth:`emit`)."""
-        return (self.run_many([targets], event))[0]
+        report = EmitReport(event=event)
+        errors: dict[str, TierError] = {}
+        down: Down = {}
+        depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
+        if targets.tags:
+            for key in self._tag_members(tuple(sorted(targets.tags)), errors, down):
+                depth.setdefault(key, 0)
+        for pattern in sorted(targets.scans):
+            for key in self._scan(pattern, report, errors, down):
+                depth.setdefault(key, 0)
+        names = [_PATTERN + p for p in sorted(targets.patterns)]
+        self.stats.add("pattern_lookups", len(names))
+        frontier = list(depth) if self.dependencies else []
+        dependents = 0
+        while names or frontier:
+            names += [_DEPENDS + k for k in frontier]
+            found = self._take(names, errors, down)
+            frontier = []
+            for name, keys in found.items():
+                level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                for key in keys:
+                    if key in depth:
+                        continue
+                    depth[key] = level
+                    dependents += level > 0
+                    if self.dependencies and level < self.max_depth:
+                        frontier.append(key)
+                    elif self.dependencies:
+                        report.truncated = True  # its dependents are not followed
+            names = []
+            if frontier and len(depth) >= self.max_keys:
+                report.truncated = True  # the dependents of the frontier are not followed
+                break
+        if report.truncated:
+            self.stats.add("depth_limited")
+        self.stats.add("dependents", dependents)
+        if dependents:
+            self.stats.add_by("dependencies", "keys", dependents)
+        keys = set(depth)
+        refreshed: set[str] = set()
+        if self.smart is not None and keys:
+            refreshed = self._refresh_hot(keys)
+        drop = sorted(keys - refreshed)
+        self._drop(drop, report, errors, down)
+        if targets.tags:
+            self._tag_drop(tuple(sorted(targets.tags)), errors, down)
+        report.keys = frozenset(keys)
+        report.refreshed = frozenset(refreshed)
+        report.errors = errors
+        self.stats.add("invalidations")
+        self.stats.add("keys", len(keys))
+        for who in dict.fromkeys(targets.by):
+            self.stats.add_by(who, "keys", len(keys))
+        for slot, n in report.dropped.items():
+            self.stats.add_tier(slot, "dropped", n)
+        for slot in errors:
+            self.stats.add_tier(slot, "errors")
+        return report
 
     def run_many(self, batch: Sequence[Targets], event: str | None = None) -> list[EmitReport]:
         """Run several invalidations together, each as :meth:`run` runs one, with its own
@@ -409,6 +467,8 @@ class InvalidationEngine:
         Each report's ``dropped`` counts what its own invalidation dropped (a key two of
         them name is counted by the first, which dropped it); a tier or bus failure is
         in every report (each had its part in the call that failed)."""
+        if len(batch) < 2:
+            return [self.run(targets, event) for targets in batch]
         reports = [EmitReport(event=event) for _ in batch]
         errors: dict[str, TierError] = {}
         down: Down = {}
@@ -637,7 +697,7 @@ class InvalidationEngine:
         L1, and announce them all to the other processes' L1 (one bus message, sent in
         the Redis tier's pipeline when the bus is on that server). Each group's counts
         go into its report."""
-        union = list(dict.fromkeys(key for group in groups for key in group))
+        union = groups[0] if len(groups) == 1 else list(dict.fromkeys(chain.from_iterable(groups)))
         if not union:
             return
         manager = self.manager
