@@ -114,9 +114,13 @@ def _everywhere(rig: Rig, key: str) -> dict[str, Any]:
 
 
 def _seed(rig: Rig, key: str) -> None:
+    heard = rig.peer.bus.received
     rig.set(key, {"v": key})
-    # The peer reads it into its L1 (a read during which a bus message arrived, such as
-    # the announcement of this very write, skips the fill: read again then).
+    # The announcement of this very write reaches the peer's L1 asynchronously: once it
+    # has arrived it cannot drop the copy the peer reads next.
+    assert wait_for(lambda: rig.peer.bus.received > heard)
+    # The peer reads it into its L1 (a read during which a bus message arrived skips the
+    # fill: read again then).
     assert wait_for(lambda: rig.peer.get(key) == {"v": key} and key in rig.peer.local)
     # (This manager's L1 too: a bus that missed its heartbeat deadline flushed it.)
     assert wait_for(lambda: rig.get(key) == {"v": key} and key in rig.manager.local)
