@@ -49,7 +49,6 @@ __all__ = ["AsyncBatchInvalidator", "AsyncInvalidationEngine"]
 
 _PATTERN = "p:"  # index names: a pattern instance ...
 _DEPENDS = "d:"  # ... or the dependents of a key
-_BUS = "bus"  # the bus's slot in a report's errors (as the manager's)
 _RIDE_BYTES = 1 << 20  # a larger bus message is published on its own
 
 
