@@ -738,10 +738,8 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         a tier that failed goes into ``failed`` (reported as ``op``) and its keys into
         its repair log. A tier already in ``down`` is not tried (reported again only
         with ``report_down``)."""
-        counts, _ = await self._bury_groups(
-            [wanted], wanted, failed, down, op, report_down=report_down
-        )
-        return {slot: n[0] for slot, n in counts.items()}
+        counts, _ = await self._bury_groups([wanted], wanted, failed, down, op, report_down)
+        return {slot: n[0] for slot, n in counts.items()} if counts else {}
 
     async def _bury_groups(
         self,
@@ -750,7 +748,6 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         failed: dict[str, TierError],
         down: Down,
         op: str,
-        *,
         report_down: bool = True,
         publish: tuple[str, bytes] | None = None,
     ) -> tuple[dict[str, list[int]], bool]:

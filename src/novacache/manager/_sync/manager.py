@@ -716,8 +716,8 @@ class CacheManager(ManagerBase[Tier]):
         a tier that failed goes into ``failed`` (reported as ``op``) and its keys into
         its repair log. A tier already in ``down`` is not tried (reported again only
         with ``report_down``)."""
-        counts, _ = self._bury_groups([wanted], wanted, failed, down, op, report_down=report_down)
-        return {slot: n[0] for slot, n in counts.items()}
+        counts, _ = self._bury_groups([wanted], wanted, failed, down, op, report_down)
+        return {slot: n[0] for slot, n in counts.items()} if counts else {}
 
     def _bury_groups(
         self,
@@ -726,7 +726,6 @@ class CacheManager(ManagerBase[Tier]):
         failed: dict[str, TierError],
         down: Down,
         op: str,
-        *,
         report_down: bool = True,
         publish: tuple[str, bytes] | None = None,
     ) -> tuple[dict[str, list[int]], bool]:
