@@ -256,6 +256,20 @@ class InvalidationBus:
             except EntryTooLarge:  # more than one message holds: drop everything instead
                 self.publish_clear()
 
+    def message_keys(self, keys: Iterable[str]) -> bytes:
+        """The message :meth:`publish_keys` would publish for ``keys``, for a caller that
+        publishes it itself on this bus's channel (``prefix + channel`` of a tier on the
+        same server and prefix, in a pipeline with other commands); it reports the
+        outcome with :meth:`count_publish`."""
+        return bytes(msgpack.packb([KEYS, self.origin, list(keys)], unicode_errors="surrogatepass"))
+
+    def count_publish(self, ok: bool) -> None:
+        """Count a message of :meth:`message_keys` published (``ok``) or lost."""
+        if ok:
+            self.published += 1
+        else:
+            self.publish_errors += 1
+
     def publish_clear(self) -> None:
         """Tell every other process to clear its L1."""
         self._publish([CLEAR, self.origin, None])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,15 @@ from manager._support import prefix
 from novacache import LocalCache
 from novacache.consistency import Version
 from novacache.invalidation import AsyncInvalidationEngine, InvalidationEngine, SmartRefresh
-from novacache.manager import AsyncCacheManager, CacheManager
+from novacache.manager import AsyncCacheManager, CacheManager, InvalidationBus
 from novacache.manager.envelope import read_tombstone
-from novacache.tiers import AsyncRedisTier, AsyncSQLiteTier, RedisTier, SQLiteTier
+from novacache.tiers import (
+    AsyncRedisTier,
+    AsyncSQLiteTier,
+    PostgresTier,
+    RedisTier,
+    SQLiteTier,
+)
 from tiers.redis_servers import Standalone
 
 KEY = "acct:7"
@@ -263,5 +270,126 @@ def test_the_scan_fallback_skips_tombstones_on_any_pool_size(
             again = await engine.invalidate(patterns=["host:*"])
             assert again.keys == set()
             assert not again.truncated
+
+    asyncio.run(asyncio.wait_for(main(), WAIT))
+
+
+# -- coalesced invalidations (run_many: the management API's forced invalidations) --------
+
+
+def _shared_manager(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> CacheManager:
+    remote = store = None
+    if "redis" in backend:
+        remote = RedisTier(request.getfixturevalue("redis_standalone").url, prefix=prefix())
+    if "sqlite" in backend:
+        store = SQLiteTier(tmp_path / "t.db")
+    if backend == "postgres":  # no tombstone_groups: tombstone_many per group
+        dsn = request.getfixturevalue("postgres_dsn")
+        store = PostgresTier(dsn, table=f"tomb_{uuid.uuid4().hex[:10]}", timeout=5)
+    return CacheManager(local=LocalCache(100), remote=remote, store=store)  # type: ignore[arg-type]
+
+
+class _BlockedLoads:
+    """One loader per key; each blocks until released and returns its key's old value."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.started = {key: threading.Event() for key in keys}
+        self.release = threading.Event()
+
+    def loader(self, key: str) -> Any:
+        def load() -> str:
+            self.started[key].set()
+            assert self.release.wait(WAIT)
+            return "read-before-the-change"
+
+        return load
+
+
+@pytest.mark.parametrize("backend", ["redis", "sqlite", "redis+sqlite", "postgres"])
+def test_coalesced_invalidations_leave_tombstones(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``run_many`` (two or more invalidations in one call per tier) tombstones every
+    group's keys as one invalidation does: a load of a key of each group that began
+    before the batch cannot store its value after it. Each report counts its own live
+    entries (a key both name counts in the first)."""
+    loading = ["acct:1", "acct:2"]
+    with _shared_manager(backend, request, tmp_path) as m:
+        engine = InvalidationEngine(m)
+        m.set("shared", "old")
+        loads = _BlockedLoads(loading)
+        got: list[Any] = []
+        readers = [
+            threading.Thread(target=lambda k=key: got.append(m.get_or_load(k, loads.loader(k))))
+            for key in loading
+        ]
+        for reader in readers:
+            reader.start()
+        for key in loading:
+            assert loads.started[key].wait(WAIT)
+        reports = engine.run_many(
+            [engine.targets(["acct:1", "shared"]), engine.targets(["acct:2", "shared"])]
+        )
+        assert all(report.ok for report in reports)
+        loads.release.set()
+        for reader in readers:
+            reader.join(WAIT)
+        assert got == ["read-before-the-change"] * 2  # each caller still gets its value
+        for slot, tier in m._below:
+            assert reports[0].dropped[slot] == 1, slot  # "shared"
+            assert reports[1].dropped[slot] == 0, slot  # "shared" counted in the first
+            for key in [*loading, "shared"]:
+                assert _is_tombstone(tier.get(key)), (slot, key)
+        assert m.stats.get(m._below[0][0], "writebacks_refused") == len(loading)
+        for key in [*loading, "shared"]:
+            assert m.get(key) is None  # ... but no tier (nor L1) keeps the old value
+        assert m.get_or_load("acct:1", lambda: "fresh") == "fresh"
+        assert m.get("acct:1") == "fresh"
+
+
+@pytest.mark.parametrize("kind", ["redis", "sqlite"])
+def test_asyncio_coalesced_invalidations_leave_tombstones(
+    kind: str, redis_standalone: Standalone, tmp_path: Path
+) -> None:
+    """The asyncio engine's ``run_many`` the same way; on Redis with the bus on the same
+    server and prefix (its message rides in the tombstones' pipeline)."""
+
+    async def main() -> None:
+        if kind == "redis":
+            ns = prefix()
+            url = redis_standalone.url
+            bus = InvalidationBus(RedisTier(url, prefix=ns), timeout=5.0)
+            m = AsyncCacheManager(
+                local=LocalCache(100), remote=AsyncRedisTier(url, prefix=ns), bus=bus
+            )
+        else:
+            m = await _amanager(kind, redis_standalone, tmp_path / "t.db")
+        async with m:
+            engine = AsyncInvalidationEngine(m)
+            started = {key: asyncio.Event() for key in ("acct:1", "acct:2")}
+            release = asyncio.Event()
+
+            def loader(key: str) -> Any:
+                async def load() -> str:
+                    started[key].set()
+                    await release.wait()
+                    return "read-before-the-change"
+
+                return load
+
+            tasks = [asyncio.create_task(m.get_or_load(k, loader(k))) for k in started]
+            for event in started.values():
+                await event.wait()
+            reports = await engine.run_many(
+                [engine.targets(["acct:1"]), engine.targets(["acct:2", "acct:1"])]
+            )
+            assert all(report.ok for report in reports)
+            release.set()
+            assert await asyncio.gather(*tasks) == ["read-before-the-change"] * 2
+            slot, tier = m._below[0]
+            for key in started:
+                assert await m.get(key) is None
+                assert _is_tombstone(await tier.get(key)), key
+            assert m.stats.get(slot, "writebacks_refused") == len(started)
 
     asyncio.run(asyncio.wait_for(main(), WAIT))

@@ -116,9 +116,13 @@ def _everywhere(rig: Rig, key: str) -> dict[str, Any]:
 
 
 def _seed(rig: Rig, key: str) -> None:
+    heard = rig.peer.bus.received
     rig.set(key, {"v": key})
-    # The peer reads it into its L1 (a read during which a bus message arrived, such as
-    # the announcement of this very write, skips the fill: read again then).
+    # The announcement of this very write reaches the peer's L1 asynchronously: once it
+    # has arrived it cannot drop the copy the peer reads next.
+    assert wait_for(lambda: rig.peer.bus.received > heard)
+    # The peer reads it into its L1 (a read during which a bus message arrived skips the
+    # fill: read again then).
     assert wait_for(lambda: rig.peer.get(key) == {"v": key} and key in rig.peer.local)
     # (This manager's L1 too: a bus that missed its heartbeat deadline flushed it.)
     assert wait_for(lambda: rig.get(key) == {"v": key} and key in rig.manager.local)
@@ -709,3 +713,145 @@ def test_finished_jobs_are_forgotten_past_keep_jobs_even_behind_a_running_one(
         assert held in jobs
         assert rig.http.get(f"/api/cache/warmup/{first}").status_code == 404
         rig.served.loop.call_soon_threadsafe(gate.set)
+
+
+# -- forced invalidations coalesced; the stats snapshot -------------------------------------
+
+
+def _spy_batches(rig: Rig) -> tuple[list[int], asyncio.Event]:
+    """Record the size of each batch the app's engine runs (the engine itself runs them);
+    the event is set when the first one starts."""
+    engine = rig.served.app.state.novacache.engine()
+    run_many = engine.run_many
+    sizes: list[int] = []
+    started = rig.served.run(_event())
+
+    async def spy(batch: list[Any], event: str | None = None) -> Any:
+        sizes.append(len(batch))
+        started.set()
+        return await run_many(batch, event)
+
+    engine.run_many = spy
+    return sizes, started
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()
+
+
+def test_forced_invalidations_arriving_meanwhile_join_the_next_batch(rig: Rig) -> None:
+    """While one forced invalidation runs, the ones that arrive wait and then run as one
+    batch; each answer counts what its own invalidation dropped, and its keys are gone
+    from every tier and L1 when it gets it."""
+    keys = [f"c:{i}" for i in range(8)]
+    for key in [*keys, "c:shared"]:
+        rig.set(key, key)
+        assert rig.get(key) == key
+    api = rig.served.app.state.novacache
+    engine = api.engine()
+    sizes, started = _spy_batches(rig)
+    m = rig.manager
+
+    async def one(i: int) -> tuple[int, Any]:
+        report = await api.forced(engine.targets([keys[i], "c:shared"]))
+        for key in (keys[i], "c:shared"):  # gone everywhere before the answer (a tier
+            # holds the delete's tombstone: no entry)
+            assert live(await m.remote.get(key)) is None
+            assert live(await m.store.get(key)) is None
+            assert key not in m.local
+        return i, report
+
+    async def go() -> list[tuple[int, Any]]:
+        first = asyncio.ensure_future(one(0))
+        await started.wait()  # the first batch is under way
+        rest = await asyncio.gather(*(one(i) for i in range(1, len(keys))))
+        return [await first, *rest]
+
+    answers = rig.served.run(go())
+    assert sizes == [1, len(keys) - 1]
+    for i, report in answers:
+        shared = 1 if i in (0, 1) else 0  # the first batch dropped it; then the first of the rest
+        assert report.keys == {keys[i], "c:shared"}
+        assert report.ok
+        if i == 0:
+            assert report.dropped == {"store": 2, "remote": 2, "local": 2}
+        else:
+            assert report.dropped == {"store": 1, "remote": 1, "local": 1}, (i, shared)
+    assert wait_for(lambda: not set(keys) & set(rig.peer.local))
+
+
+def test_concurrent_forced_invalidations_over_http_each_get_their_counts(rig: Rig) -> None:
+    keys = [f"h:{i}" for i in range(12)]
+    for key in keys:
+        rig.set(key, key)
+    sizes, _ = _spy_batches(rig)
+
+    async def go() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=rig.served.url, timeout=30) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post(
+                        "/api/cache/invalidate", json={"keys": [key], "force": True}, headers=AUTH
+                    )
+                    for key in keys
+                )
+            )
+        assert {a.status_code for a in answers} == {200}
+        return [a.json() for a in answers]
+
+    bodies = asyncio.run(go())
+    for body in bodies:
+        assert body["forced"] is True
+        assert body["ok"] is True
+        assert body["keys"] == 1
+        assert body["dropped"] == {"store": 1, "remote": 1, "local": 1}
+    assert sum(sizes) == len(keys)
+    for key in keys:
+        seen = _everywhere(rig, key)
+        assert seen["local"] is seen["remote"] is seen["store"] is False
+
+
+def test_tags_and_scans_are_not_coalesced(rig: Rig) -> None:
+    """A forced invalidation naming tags or an ad-hoc pattern runs alone (their lookups
+    can fail on their own, e.g. a cache without a shared tag index: that must not fail
+    the requests it would have joined); keys and registered patterns are coalesced."""
+    api = rig.served.app.state.novacache
+    forced = api.forced
+    joined: list[Any] = []
+
+    async def spy(targets: Any) -> Any:
+        joined.append(targets)
+        return await forced(targets)
+
+    api.forced = spy
+    rig.set("k", 1, tags=["t"])
+    for body in ({"tags": ["t"]}, {"patterns": ["*k"]}, {"keys": ["k"]}):
+        r = rig.http.post("/api/cache/invalidate", json={**body, "force": True}, headers=AUTH)
+        assert r.status_code == 200, r.text
+    assert [t.keys for t in joined] == [{"k"}]
+
+
+def test_the_stats_document_is_a_snapshot_of_at_most_stats_interval(
+    tmp_path: Path, redis_standalone: Standalone
+) -> None:
+    with _rig(tmp_path, redis_standalone.url, stats_interval=3600) as rig:
+        first = rig.http.get("/api/cache/stats")
+        rig.set("s", 1)
+        assert rig.get("s") == 1
+        again = rig.http.get("/api/cache/stats")
+        assert again.content == first.content  # the same snapshot (taken_at says when)
+        assert again.headers["content-type"] == "application/json"
+    with _rig(tmp_path / "fresh", redis_standalone.url, stats_interval=0) as rig:
+        before = rig.http.get("/api/cache/stats").json()
+        rig.set("s", 1)
+        assert rig.get("s") == 1
+        after = rig.http.get("/api/cache/stats").json()
+        assert after["layers"]["local"]["hits"] == before["layers"]["local"]["hits"] + 1
+        assert after["taken_at"] >= before["taken_at"]
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), True, "1"])
+def test_a_bad_stats_interval_is_refused(bad: Any) -> None:
+    manager = AsyncCacheManager(local=LocalCache(10))
+    with pytest.raises(ConfigurationError, match="stats_interval"):
+        create_app(manager, token=TOKEN, stats_interval=bad)

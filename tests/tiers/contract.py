@@ -55,6 +55,9 @@ class TierContract:
 
     #: Whether the tier has ``set_if_many`` (else the manager calls ``set_if`` per key).
     SET_IF_MANY = True
+    #: Whether the tier has ``tombstone_groups`` (else the manager calls
+    #: ``tombstone_many`` per group).
+    TOMBSTONE_GROUPS = True
 
     def test_is_a_tier(self, tier: Tier) -> None:
         assert isinstance(tier, Tier)
@@ -232,6 +235,28 @@ class TierContract:
         advance(0.6)
         assert tier.get_many(["t:1", "t:2", "t:3", "t:absent"]) == {}
 
+    def test_tombstone_groups_count_each_group_once(
+        self, tier: Tier, advance: Callable[[float], None]
+    ) -> None:
+        """``tombstone_groups`` (coalesced invalidations) is ``tombstone_many`` of each
+        group in one call: a key two groups name counts in the first."""
+        grouped: Any = getattr(tier, "tombstone_groups", None)
+        if not self.TOMBSTONE_GROUPS:
+            assert grouped is None  # the manager falls back to tombstone_many per group
+            return
+        tomb = b"NT" + bytes(12)
+        tier.set_many({"g:1": FRAME, "g:2": FRAME, "g:3": FRAME})
+        tier.set("g:old", FRAME, ttl=0.3)
+        advance(0.6)
+        groups = [["g:1", "g:absent"], ["g:1", "g:2", "g:2"], [], ["g:old", "g:3"]]
+        assert grouped(groups, tomb, 0.3) == [1, 1, 0, 1]
+        named = ["g:1", "g:2", "g:3", "g:old", "g:absent"]
+        assert tier.get_many(named) == dict.fromkeys(named, tomb)
+        assert grouped([["g:1"], ["g:2"]], tomb, 0.3) == [0, 0]  # tombstones: not live
+        assert grouped([], tomb, 0.3) == []
+        advance(0.6)
+        assert tier.get_many(named) == {}
+
     def test_bad_ttl_is_refused(self, tier: Tier) -> None:
         for bad in (0, -1, math.nan):
             with pytest.raises(ValueError):
@@ -295,6 +320,9 @@ class AsyncTierContract:
 
     #: Whether the tier has ``set_if_many`` (else the manager calls ``set_if`` per key).
     SET_IF_MANY = True
+    #: Whether the tier has ``tombstone_groups`` (else the manager calls
+    #: ``tombstone_many`` per group).
+    TOMBSTONE_GROUPS = True
 
     def test_async_roundtrip(self, atier: AsyncFactory) -> None:
         async def go() -> None:
@@ -354,6 +382,24 @@ class AsyncTierContract:
                 assert await t.tombstone_many(["c", "d"], tomb, 60) == 1
                 assert await t.get_many(["c", "d"]) == {"c": tomb, "d": tomb}
                 assert await t.set_if("c", b"three", 60, expect=tomb) is True
+            finally:
+                await t.close()
+
+        _run(go())
+
+    def test_async_tombstone_groups(self, atier: AsyncFactory) -> None:
+        async def go() -> None:
+            t: Any = await atier()
+            try:
+                grouped = getattr(t, "tombstone_groups", None)
+                if not self.TOMBSTONE_GROUPS:
+                    assert grouped is None
+                    return
+                tomb = b"NT" + bytes(12)
+                await t.set_many({"a": b"1", "b": b"2"})
+                assert await grouped([["a", "x"], ["a", "b"], []], tomb, 60) == [1, 1, 0]
+                assert await t.get_many(["a", "b", "x"]) == dict.fromkeys(["a", "b", "x"], tomb)
+                assert await grouped([["a"]], tomb, 60) == [0]
             finally:
                 await t.close()
 

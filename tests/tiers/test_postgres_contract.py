@@ -37,6 +37,7 @@ def advance() -> Callable[[float], None]:
 
 class TestPostgresContract(TierContract):
     SET_IF_MANY = False
+    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
@@ -49,6 +50,7 @@ class TestPostgresBudgetContract(TierContract):
     """The contract with a byte budget checked after every write, never reached."""
 
     SET_IF_MANY = False
+    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
@@ -62,6 +64,7 @@ class TestPostgresBudgetContract(TierContract):
 
 class TestAsyncPostgresContract(AsyncTierContract):
     SET_IF_MANY = False
+    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def atier(self, postgres_dsn: str, table: str) -> Callable[[], Awaitable[AsyncTier]]:

@@ -685,3 +685,72 @@ def test_import_without_redis_py() -> None:
     )
     assert "refused:" in out.stdout
     assert "novacache[redis]" in out.stdout
+
+
+# -- tombstone_groups (the forced invalidations of the management API, coalesced) ----------
+
+TOMB = b"NT" + bytes(12)
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_tombstone_groups_counts_each_group_and_publishes_after(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    """One call: each group's keys replaced by the tombstone and counted (a key two
+    groups name counts in the first; a tombstone is no live entry), then the message
+    published on the tier's channel."""
+    server = request.getfixturevalue(f"redis_{topology}")
+    with RedisTier(server.url, prefix=_prefix()) as t:
+        got: list[bytes] = []
+        event = threading.Event()
+
+        def handler(message: bytes) -> None:
+            got.append(message)
+            event.set()
+
+        sub = t.subscribe("inv", handler)
+        try:
+            wait_until(lambda: t.publish("inv", b"probe") >= 1, 5, "the subscription")
+            assert event.wait(5)
+            t.set_many({f"k{i}": b"v" for i in range(6)})
+            counts = t.tombstone_groups(
+                [["k0", "k1", "absent"], ["k1", "k2"], [], ["k3", "k3"]],
+                TOMB,
+                60,
+                publish=("inv", b"after"),
+            )
+            assert counts == [2, 1, 0, 1]
+            assert t.get_many([f"k{i}" for i in range(6)] + ["absent"]) == {
+                **dict.fromkeys(["k0", "k1", "k2", "k3", "absent"], TOMB),
+                "k4": b"v",
+                "k5": b"v",
+            }
+            assert 0 < (t.ttl("k0") or 0) <= 60
+            wait_until(lambda: got[-1] == b"after", 5, "the message")
+            assert t.tombstone_groups([["k4"], ["k5", "k0"]], TOMB, 60) == [1, 1]
+            assert t.tombstone_groups([[], []], TOMB, 60) == [0, 0]
+            assert t.tombstone_groups([], TOMB, 60, publish=("inv", b"alone")) == []
+            wait_until(lambda: got[-1] == b"alone", 5, "a message with no keys")
+            with pytest.raises(TypeError):
+                t.tombstone_groups([[1]], TOMB, 60)  # type: ignore[list-item]
+            with pytest.raises(TypeError):
+                t.tombstone_groups([["k"]], "str", 60)  # type: ignore[arg-type]
+        finally:
+            sub.close()
+            t.clear()
+
+
+def test_async_tombstone_groups(redis_standalone: Standalone) -> None:
+    """The asyncio twin counts the same way."""
+
+    async def go() -> None:
+        async with AsyncRedisTier(redis_standalone.url, prefix=_prefix()) as t:
+            await t.set_many({"a": b"1", "b": b"2", "c": b"3"})
+            counts = await t.tombstone_groups(
+                [["a"], ["a", "b"], ["x"]], TOMB, 60, publish=("c", b"m")
+            )
+            assert counts == [1, 1, 0]
+            assert await t.get_many(["a", "b", "c"]) == {"a": TOMB, "b": TOMB, "c": b"3"}
+            await t.clear()
+
+    asyncio.run(go())

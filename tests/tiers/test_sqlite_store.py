@@ -579,3 +579,36 @@ def test_async_scan_pages_and_usage(path: Path) -> None:
         await tier.close()  # a second close is harmless
 
     asyncio.run(go())
+
+
+def test_tombstone_groups_counts_each_group_in_one_transaction(tmp_path: Path) -> None:
+    """SQLiteTier.tombstone_groups (the engine's drop of coalesced invalidations): each
+    group's keys replaced by the tombstone and its live ones counted, a key two groups
+    name counted in the first; the asyncio twin does it in one worker-thread call."""
+    tomb = b"NT" + bytes(12)
+    with SQLiteTier(tmp_path / "g.db") as t:
+        t.set_many({f"k{i}": b"v" for i in range(5)})
+        assert t.tombstone_groups([["k0", "k1", "absent"], ["k1", "k2"], []], tomb, 60) == [
+            2,
+            1,
+            0,
+        ]
+        assert t.get_many([f"k{i}" for i in range(5)]) == {
+            **dict.fromkeys(["k0", "k1", "k2"], tomb),
+            "k3": b"v",
+            "k4": b"v",
+        }
+        assert t.tombstone_groups([], tomb, 60) == []
+        with pytest.raises(TypeError):
+            t.tombstone_groups([[3]], tomb, 60)  # type: ignore[list-item]
+        with pytest.raises(ValueError):
+            t.tombstone_groups([["k3"]], tomb, -1)
+
+    async def go() -> list[int]:
+        a = await AsyncSQLiteTier.open(tmp_path / "g.db")
+        try:
+            return await a.tombstone_groups([["k3"], ["k3", "k4", "k0"]], tomb, 60)
+        finally:
+            await a.close()
+
+    assert asyncio.run(go()) == [1, 1]

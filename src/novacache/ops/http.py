@@ -57,10 +57,50 @@ class _Problem(Exception):
         self.detail = detail
 
 
+# Note that ensure_ascii keeps any str (a key with a lone surrogate) encodable. One
+# encoder for every answer: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def _dumps(data: Any) -> bytes:
+    return _ENCODER.encode(data).encode("ascii")
+
+
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    # Note that ensure_ascii keeps any str (a key with a lone surrogate) encodable.
-    body = json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-    return Response(body, status, headers, media_type="application/json")
+    return Response(_dumps(data), status, headers, media_type="application/json")
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
+_UNAUTHORIZED_RAW = [(b"www-authenticate", b'Bearer realm="novacache"')]
+
+
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer ``body`` (JSON) straight over ASGI: what a Starlette ``Response`` sends,
+    without building one (the hot endpoints)."""
+    raw = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
+    if headers:
+        raw += headers
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_problem(send: Send, exc: _Problem) -> None:
+    body = _dumps({"error": exc.error, "detail": exc.detail})
+    await _send(send, exc.status, body, _UNAUTHORIZED_RAW if exc.status == 401 else None)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header of an ASGI request (as Starlette decodes it: latin-1)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read: nothing to answer."""
 
 
 def _error(
@@ -133,6 +173,7 @@ class _Api:
         max_warmup_queue: int,
         keep_jobs: int,
         usage_interval: float,
+        stats_interval: float,
         batch_interval: float,
     ) -> None:
         self.manager = manager
@@ -152,6 +193,12 @@ class _Api:
         self.max_warmup_queue = max_warmup_queue
         self.keep_jobs = keep_jobs
         self.usage_interval = usage_interval
+        self.stats_interval = stats_interval
+        self._stats_body: bytes | None = None
+        self._stats_at = -math.inf
+        self._stats_building = False
+        self._forced: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._forcing: asyncio.Task[None] | None = None
         self._usage: dict[str, tuple[int | None, int | None]] = {}
         self._usage_at = -math.inf
         self._usage_lock: asyncio.Lock | None = None
@@ -171,9 +218,14 @@ class _Api:
     def check_token(self, request: Request) -> None:
         """Raise a 401 unless the request carries the bearer token (compared in
         constant time; no token configured means an insecure app: anything passes)."""
+        if self.token is not None:
+            self.check_authorization(request.headers.get("authorization", ""))
+
+    def check_authorization(self, header: str | None) -> None:
+        """:meth:`check_token` on the ``Authorization`` header's value."""
         if self.token is None:
             return
-        header = request.headers.get("authorization", "")
+        header = header or ""
         scheme, _, presented = header.partition(" ")
         given = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
         # Digests of equal length compared in constant time (compare_digest returns early
@@ -187,9 +239,8 @@ class _Api:
         if self.protect_reads:
             self.check_token(request)
 
-    async def body(self, request: Request) -> dict[str, Any]:
-        """The JSON object of the body, within ``max_body_bytes`` (413 past it), or 422."""
-        length = request.headers.get("content-length")
+    def check_length(self, length: str | None) -> None:
+        """413 when the ``Content-Length`` says the body is too large (422: no number)."""
         if length is not None:
             if not length.isdigit():
                 raise _Problem(422, "bad_request", "Content-Length is not a number")
@@ -197,6 +248,10 @@ class _Api:
                 raise _Problem(
                     413, "too_large", f"the body is larger than {self.max_body_bytes} bytes"
                 )
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        """The JSON object of the body, within ``max_body_bytes`` (413 past it), or 422."""
+        self.check_length(request.headers.get("content-length"))
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -206,7 +261,31 @@ class _Api:
                     413, "too_large", f"the body is larger than {self.max_body_bytes} bytes"
                 )
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        return self.parse(b"".join(chunks))
+
+    async def raw_body(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        """:meth:`body` of a plain ASGI request (raises ``_Disconnected`` when the client
+        left before its body was read)."""
+        self.check_length(_header(scope, b"content-length"))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _Problem(
+                    413, "too_large", f"the body is larger than {self.max_body_bytes} bytes"
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return self.parse(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def parse(self, raw: bytes) -> dict[str, Any]:
+        """The JSON object ``raw`` holds, or 422."""
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
@@ -269,9 +348,36 @@ class _Api:
             self._usage_at = time.monotonic()
         return out
 
-    async def stats(self, request: Request) -> Response:
-        self.check_read(request)
-        return _json(await self.stats_data())
+    async def stats(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /api/cache/stats`` (plain ASGI: the hot read endpoint)."""
+        try:
+            if self.protect_reads:
+                self.check_authorization(_header(scope, b"authorization"))
+        except _Problem as exc:
+            await _send_problem(send, exc)
+            return
+        await _send(send, 200, await self.stats_body())
+
+    async def stats_body(self) -> bytes:
+        """The stats document, serialized: built at most once per ``stats_interval``
+        seconds (its ``taken_at`` says when); requests meanwhile get the same bytes. While
+        one request rebuilds it, the others get the previous one rather than wait."""
+        body = self._stats_body
+        interval = self.stats_interval
+        if (
+            body is not None
+            and interval > 0
+            and (self._stats_building or time.monotonic() - self._stats_at < interval)
+        ):
+            return body
+        self._stats_building = True
+        try:
+            started = time.monotonic()
+            body = _dumps(await self.stats_data())
+        finally:
+            self._stats_building = False
+        self._stats_body, self._stats_at = body, started
+        return body
 
     async def stats_data(self) -> dict[str, Any]:
         manager = self.manager
@@ -359,9 +465,22 @@ class _Api:
                 raise _Problem(422, "invalid_body", f"{name}[{i}] is empty")
         return value
 
-    async def invalidate(self, request: Request) -> Response:
-        self.check_token(request)
-        data = await self.body(request)
+    async def invalidate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /api/cache/invalidate`` (plain ASGI: the hot write endpoint)."""
+        try:
+            self.check_authorization(_header(scope, b"authorization"))
+            data = await self.raw_body(scope, receive)
+            status, answer = await self.invalidation(data)
+        except _Problem as exc:
+            await _send_problem(send, exc)
+            return
+        except _Disconnected:
+            return
+        await _send(send, status, _dumps(answer))
+
+    async def invalidation(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Run (``force``) or queue the invalidation the body ``data`` asks for: the
+        status and the answer."""
         unknown = sorted(set(data) - {"keys", "patterns", "tags", "force"})
         if unknown:
             raise _Problem(422, "invalid_body", f"unknown field {unknown[0]!r}")
@@ -393,17 +512,64 @@ class _Api:
                 batch = self.batch()
                 await self.call(batch.add, keys, patterns=patterns, tags=tags)
                 log.info("invalidation %s queued: %d items", ident, n)
-                return _json({"id": ident, "forced": False, "queued": n}, 202)
-            report = await self.call(engine.invalidate, keys, patterns=patterns, tags=tags)
+                return 202, {"id": ident, "forced": False, "queued": n}
+            targets = engine.targets(keys, patterns, tags)
+            if targets.tags or targets.scans:
+                # Alone: their lookups can fail on their own (a cache without a tag
+                # index), which must not fail the requests they would have joined.
+                report = await self.call(engine.run, targets)
+            else:
+                report = await self.forced(targets)
         except ConfigurationError as exc:
             raise _Problem(422, "not_supported", str(exc)) from None
         except NovaCacheError as exc:
             raise _Problem(503, "unavailable", str(exc)) from None
-        log.info(
-            "invalidation %s forced: %d keys, dropped %s, errors %s",
-            ident, len(report.keys), report.dropped, sorted(report.errors),
-        )  # fmt: skip
-        return _json({"id": ident, "forced": True, **report.summary()})
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "invalidation %s forced: %d keys, dropped %s, errors %s",
+                ident, len(report.keys), report.dropped, sorted(report.errors),
+            )  # fmt: skip
+        return 200, {"id": ident, "forced": True, **report.summary()}
+
+    async def forced(self, targets: Any) -> Any:
+        """Run a forced invalidation of ``targets`` (keys, registered patterns), joined
+        with the others that arrive meanwhile: when none is running, it starts at once;
+        the ones that arrive while it runs wait for it and then run together, as one
+        ``engine.run_many`` (one index read, one pipelined drop per tier, one bus
+        message). Each gets its own report, and each is done in every tier and every
+        process's L1 when its report is returned."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._forced.append((targets, future))
+        if self._forcing is None:
+            self._forcing = asyncio.get_running_loop().create_task(self._force())
+        return await future
+
+    async def _force(self) -> None:
+        try:
+            while self._forced:
+                waiting, self._forced = self._forced, []
+                engine = self.engine()
+                try:
+                    reports = await self.call(engine.run_many, [t for t, _ in waiting])
+                except BaseException as exc:  # each waiting request answers with it
+                    stopping = isinstance(exc, asyncio.CancelledError)
+                    for _, future in waiting:
+                        if not future.done():
+                            future.set_exception(
+                                NovaCacheError("the server is stopping") if stopping else exc
+                            )
+                    if stopping:
+                        raise
+                    continue
+                for (_, future), report in zip(waiting, reports, strict=True):
+                    if not future.done():
+                        future.set_result(report)
+        finally:
+            self._forcing = None
+            for _, future in self._forced:  # cancelled: the server stops
+                if not future.done():
+                    future.set_exception(NovaCacheError("the server is stopping"))
+            self._forced = []
 
     # -- health -------------------------------------------------------------------------
 
@@ -697,6 +863,7 @@ def create_app(
     max_warmup_queue: int = 32,
     keep_jobs: int = 256,
     usage_interval: float = 1.0,
+    stats_interval: float = 0.1,
     batch_interval: float = 0.05,
 ) -> Starlette:
     """The management API over ``manager`` (an ``AsyncCacheManager``, or a
@@ -723,6 +890,9 @@ def create_app(
     :param latency: ``() -> {slot: mean seconds}`` for the stats' ``avg_latency_ms``
         (absent: ``null``).
     :param usage_interval: the stats read the stores' sizes at most this often (seconds).
+    :param stats_interval: ``GET /api/cache/stats`` builds its document at most this
+        often (seconds; ``0``: on every request); requests meanwhile get the last one,
+        whose ``taken_at`` says when it was taken.
 
     Raises :class:`~novacache.errors.ConfigurationError` for settings that cannot work.
     """
@@ -743,6 +913,12 @@ def create_app(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigurationError(f"{name} must be an int >= {low}, not {value!r}")
+    if (
+        isinstance(stats_interval, bool)
+        or not isinstance(stats_interval, (int, float))
+        or not 0 <= stats_interval < math.inf
+    ):
+        raise ConfigurationError(f"stats_interval must be seconds >= 0, not {stats_interval!r}")
     if not hasattr(manager, "_below") or not hasattr(manager, "stats"):
         raise ConfigurationError("create_app serves a CacheManager or an AsyncCacheManager")
     if warmers is not None:
@@ -766,6 +942,7 @@ def create_app(
         max_warmup_queue=max_warmup_queue,
         keep_jobs=keep_jobs,
         usage_interval=usage_interval,
+        stats_interval=stats_interval,
         batch_interval=batch_interval,
     )
 
@@ -787,8 +964,8 @@ def create_app(
         return _error(500, "internal_error", "internal error")
 
     routes = [
-        Route("/api/cache/stats", _handler(api, api.stats), methods=["GET"]),
-        Route("/api/cache/invalidate", _handler(api, api.invalidate), methods=["POST"]),
+        Route("/api/cache/stats", _Asgi(api.stats), methods=["GET"]),
+        Route("/api/cache/invalidate", _Asgi(api.invalidate), methods=["POST"]),
         Route("/api/cache/health", _handler(api, api.health_endpoint), methods=["GET"]),
         Route("/healthz", _handler(api, api.healthz), methods=["GET"]),
         Route("/readyz", _handler(api, api.readyz), methods=["GET"]),

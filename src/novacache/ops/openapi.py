@@ -80,7 +80,11 @@ _STATS = {
             "properties": {"healthy": {"type": "boolean"}},
             "additionalProperties": {"type": "integer", "minimum": 0},
         },
-        "taken_at": {"type": "number"},
+        "taken_at": {
+            "type": "number",
+            "description": "when this snapshot was taken (Unix seconds): the document is "
+            "built at most once per stats_interval (0.1 s by default)",
+        },
     },
 }
 
@@ -252,7 +256,11 @@ def document(*, protect_reads: bool, title: str = "novacache management API") ->
                     "operationId": "stats",
                     "summary": "Hits, misses, hit rate, latency, size, entries, evictions and "
                     "errors per layer (local, remote, store) and overall",
-                    "responses": {"200": _answer("the counters, read now", "Stats")},
+                    "responses": {
+                        "200": _answer(
+                            "the counters: a snapshot at most stats_interval old", "Stats"
+                        )
+                    },
                 }
             )
         },

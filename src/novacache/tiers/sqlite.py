@@ -36,7 +36,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -650,31 +650,51 @@ class SQLiteTier:
         """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
         seconds, in one transaction; how many keys held a live entry that was not a
         tombstone."""
-        wanted = check_keys(keys)
+        return self._tombstone([check_keys(keys)], frame, ttl)[0]
+
+    def tombstone_groups(
+        self, groups: Sequence[Iterable[str]], frame: bytes, ttl: float
+    ) -> list[int]:
+        """:meth:`tombstone_many` of each group of keys, in one transaction; how many keys
+        of each group held a live entry that was not a tombstone (a key in two groups is
+        counted in the first). The invalidation engine's ``run_many`` (coalesced
+        invalidations) uses it."""
+        return self._tombstone([check_keys(group) for group in groups], frame, ttl)
+
+    def _tombstone(self, groups: list[list[str]], frame: bytes, ttl: float) -> list[int]:
         check_frame(frame)
         life = check_ttl(ttl)
-        if not wanted:
-            return 0
-        stored = [sqlite_key(k) for k in wanted]
+        seen: dict[str | bytes, None] = {}  # every key once, in order
+        firsts: list[list[str | bytes]] = []  # each group's keys not in an earlier group
+        for group in groups:
+            fresh = [k for k in dict.fromkeys(sqlite_key(key) for key in group) if k not in seen]
+            seen.update(dict.fromkeys(fresh))
+            firsts.append(fresh)
+        if not seen:
+            return [0] * len(firsts)
+        stored = list(seen)
         now = self._clock()
         expires = None if life is None else now + life
 
-        def work(conn: sqlite3.Connection) -> int:
-            found = 0
-            for i in range(0, len(stored), _CHUNK):
-                chunk = stored[i : i + _CHUNK]
-                sql = (
-                    "SELECT frame FROM novacache_entries "
-                    f"WHERE key IN ({_placeholders(len(chunk))}) "
-                    "AND (expires IS NULL OR expires > ?)"
-                )
-                for (old,) in conn.execute(sql, (*chunk, now)):
-                    if not (len(old) == 14 and old[:2] == b"NT"):
-                        found += 1
+        def work(conn: sqlite3.Connection) -> list[int]:
+            counts = []
+            for group in firsts:
+                found = 0
+                for i in range(0, len(group), _CHUNK):
+                    chunk = group[i : i + _CHUNK]
+                    sql = (
+                        "SELECT frame FROM novacache_entries "
+                        f"WHERE key IN ({_placeholders(len(chunk))}) "
+                        "AND (expires IS NULL OR expires > ?)"
+                    )
+                    for (old,) in conn.execute(sql, (*chunk, now)):
+                        if not (len(old) == 14 and old[:2] == b"NT"):
+                            found += 1
+                counts.append(found)
             conn.executemany(_UPSERT, [(k, frame, len(frame), expires) for k in stored])
             conn.executemany(_ACCESSED, [(now, k) for k in stored])
             self._after_write(conn, now, stored)
-            return found
+            return counts
 
         return self._write("delete", work)
 
@@ -909,6 +929,14 @@ class AsyncSQLiteTier:
     async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
         """See :meth:`SQLiteTier.tombstone_many`."""
         return await self._run(self._sync.tombstone_many, check_keys(keys), frame, ttl)
+
+    async def tombstone_groups(
+        self, groups: Sequence[Iterable[str]], frame: bytes, ttl: float
+    ) -> list[int]:
+        """See :meth:`SQLiteTier.tombstone_groups` (one worker-thread call for them all)."""
+        return await self._run(
+            self._sync.tombstone_groups, [check_keys(g) for g in groups], frame, ttl
+        )
 
     async def delete(self, key: str) -> bool:
         """See :meth:`SQLiteTier.delete`."""

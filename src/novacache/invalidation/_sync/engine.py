@@ -13,8 +13,9 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from typing import Any
 
 from ..._concurrency import (
@@ -45,6 +46,7 @@ __all__ = ["BatchInvalidator", "InvalidationEngine"]
 
 _PATTERN = "p:"  # index names: a pattern instance ...
 _DEPENDS = "d:"  # ... or the dependents of a key
+_RIDE_BYTES = 1 << 20  # a larger bus message is published on its own
 
 
 class InvalidationEngine:
@@ -445,6 +447,96 @@ class InvalidationEngine:
             self.stats.add_tier(slot, "errors")
         return report
 
+    def run_many(self, batch: Sequence[Targets], event: str | None = None) -> list[EmitReport]:
+        """Run several invalidations together, each as :meth:`run` runs one, with its own
+        report: one index read per level of dependents for all of them, one drop per
+        tier (a pipeline of one delete per invalidation, where the tier can; the bus
+        message rides in the Redis tier's when the bus is on that server), one bus
+        message. When this returns, every invalidation of ``batch`` is done in every
+        tier, this process's L1 and (the bus) every other process's L1.
+
+        Each report's ``dropped`` counts what its own invalidation dropped (a key two of
+        them name is counted by the first, which dropped it); a tier or bus failure is
+        in every report (each had its part in the call that failed)."""
+        if len(batch) < 2:
+            return [self.run(targets, event) for targets in batch]
+        reports = [EmitReport(event=event) for _ in batch]
+        errors: dict[str, TierError] = {}
+        down: Down = {}
+        depths: list[dict[str, int]] = []
+        for targets, report in zip(batch, reports, strict=True):
+            depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
+            if targets.tags:
+                for key in self._tag_members(tuple(sorted(targets.tags)), errors, down):
+                    depth.setdefault(key, 0)
+            for pattern in sorted(targets.scans):
+                for key in self._scan(pattern, report, errors, down):
+                    depth.setdefault(key, 0)
+            depths.append(depth)
+        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
+        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        frontiers = [list(depth) if self.dependencies else [] for depth in depths]
+        dependents = [0] * len(batch)
+        while True:
+            for names, frontier in zip(wanted, frontiers, strict=True):
+                names += [_DEPENDS + k for k in frontier]
+            asked = list(dict.fromkeys(name for names in wanted for name in names))
+            if not asked:
+                break
+            found = self._take(asked, errors, down)
+            for i, names in enumerate(wanted):
+                depth, report, frontier = depths[i], reports[i], []
+                for name in names:
+                    keys = found.get(name)
+                    if not keys:
+                        continue
+                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                    for key in keys:
+                        if key in depth:
+                            continue
+                        depth[key] = level
+                        dependents[i] += level > 0
+                        if self.dependencies and level < self.max_depth:
+                            frontier.append(key)
+                        elif self.dependencies:
+                            report.truncated = True  # its dependents are not followed
+                wanted[i] = []
+                if frontier and len(depth) >= self.max_keys:
+                    report.truncated = True  # the dependents of the frontier are not followed
+                    frontier = []
+                frontiers[i] = frontier
+        refreshed: list[set[str]] = []
+        drops: list[list[str]] = []
+        for i, depth in enumerate(depths):
+            if reports[i].truncated:
+                self.stats.add("depth_limited")
+            self.stats.add("dependents", dependents[i])
+            if dependents[i]:
+                self.stats.add_by("dependencies", "keys", dependents[i])
+            keys = set(depth)
+            hot: set[str] = set()
+            if self.smart is not None and keys:
+                hot = self._refresh_hot(keys)
+            refreshed.append(hot)
+            drops.append(sorted(keys - hot))
+        self._drop_groups(drops, reports, errors, down)
+        for targets in batch:
+            if targets.tags:
+                self._tag_drop(tuple(sorted(targets.tags)), errors, down)
+        for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
+            report.keys = frozenset(depth)
+            report.refreshed = frozenset(hot)
+            report.errors = dict(errors)
+            self.stats.add("invalidations")
+            self.stats.add("keys", len(depth))
+            for who in dict.fromkeys(targets.by):
+                self.stats.add_by(who, "keys", len(depth))
+            for slot, n in report.dropped.items():
+                self.stats.add_tier(slot, "dropped", n)
+            for slot in errors:
+                self.stats.add_tier(slot, "errors")
+        return reports
+
     # -- the steps ------------------------------------------------------------------------
 
     def _add(
@@ -585,6 +677,60 @@ class InvalidationEngine:
         if manager.local is not None:
             report.dropped["local"] = int(manager.local.delete_many(keys))
         manager._announce(keys, errors, down)
+
+    def _drop_groups(
+        self,
+        groups: list[list[str]],
+        reports: list[EmitReport],
+        errors: dict[str, TierError],
+        down: Down,
+    ) -> None:
+        """:meth:`_drop` of each group of keys at once: one call per tier, lowest first
+        (``manager._bury_groups``: tombstones as ``manager.delete``'s; a pipeline of them
+        for every group where the tier has ``tombstone_groups``), from L1, and one bus
+        message for them all (sent in the Redis tier's pipeline when the bus is on that
+        server). Each group's counts go into its report."""
+        if len(groups) == 1:
+            self._drop(groups[0], reports[0], errors, down)
+            return
+        union = list(dict.fromkeys(chain.from_iterable(groups)))
+        if not union:
+            return
+        manager = self.manager
+        message = self._rider(union, down)
+        publish = None if message is None or manager.bus is None else (manager.bus.channel, message)
+        dropped, rode = manager._bury_groups(
+            groups, union, errors, down, "invalidate", report_down=False, publish=publish
+        )
+        for slot, counts in dropped.items():
+            for group, report, n in zip(groups, reports, counts, strict=True):
+                if group:
+                    report.dropped[slot] = n
+        local = manager.local
+        if local is not None:
+            for group, report in zip(groups, reports, strict=True):
+                if group:
+                    report.dropped["local"] = int(local.delete_many(group))
+        if not rode:
+            manager._announce(union, errors, down)
+
+    def _rider(self, keys: list[str], down: Down) -> bytes | None:
+        """The bus message for ``keys`` when it can be published in the Redis tier's
+        pipeline (the bus runs on that server, under the same prefix, and the message is
+        small), else ``None`` (announced the usual way)."""
+        manager = self.manager
+        bus, remote = manager.bus, manager.remote
+        if (
+            bus is None
+            or remote is None
+            or not hasattr(remote, "tombstone_groups")
+            or getattr(bus.tier, "prefix", None) != getattr(remote, "prefix", None)
+            or not manager._bus_on_remote()
+            or manager._bus_down(down) is not None
+        ):
+            return None
+        message: bytes = bus.message_keys(keys)
+        return message if len(message) <= _RIDE_BYTES else None
 
     # -- smart refresh --------------------------------------------------------------------
 

@@ -724,35 +724,92 @@ class CacheManager(ManagerBase[Tier]):
         a tier that failed goes into ``failed`` (reported as ``op``) and its keys into
         its repair log. A tier already in ``down`` is not tried (reported again only
         with ``report_down``). The tombstones are of ``version`` (default: a new one)."""
+        counts, _ = self._bury_groups(
+            [wanted], wanted, failed, down, op, report_down, version=version
+        )
+        return {slot: n[0] for slot, n in counts.items()} if counts else {}
+
+    def _bury_groups(
+        self,
+        groups: list[list[str]],
+        union: list[str],
+        failed: dict[str, TierError],
+        down: Down,
+        op: str,
+        report_down: bool = True,
+        publish: tuple[str, bytes] | None = None,
+        version: Version | None = None,
+    ) -> tuple[dict[str, list[int]], bool]:
+        """:meth:`_bury` of several groups of keys at once (``union``: their distinct
+        keys), one call per tier (``tombstone_groups`` where the tier has it, else
+        ``tombstone_many`` per group, else ``delete_many`` per group); how many live
+        entries of each group each tier that answered held (a key in two groups is
+        counted in the first), by slot. The fill gate, the recent writes and the repair
+        logs take ``union``.
+
+        ``publish`` (``(channel, message)``, a bus message) goes in the call of the
+        Redis tier (``remote``: its ``tombstone_groups``), which must have it; whether
+        it did (published or failed there: counted on the bus, a failure reported as the
+        bus's) is the second value: else the caller announces the keys itself. The
+        tombstones are of ``version`` (default: a new one)."""
         if version is None:
             version = Version(hlc.tick(self.clock()), hlc.writer())
         mark = tombstone(version)
-        dropped: dict[str, int] = {}
+        ttl = self.tombstone_ttl
+        single = len(groups) == 1
+        dropped: dict[str, list[int]] = {}
         lost: dict[str, TierError] = {}
+        rode = False
         for slot, tier in reversed(self._below):
             if slot in down:
                 lost[slot] = down[slot]  # unreachable earlier in this call
                 if report_down:
                     self._report(op, slot, down[slot])
                 continue
+            ride = publish if tier is self.remote else None
+            bury = getattr(tier, "tombstone_many", None)
+            grouped = None if single and ride is None else getattr(tier, "tombstone_groups", None)
             try:
-                bury = getattr(tier, "tombstone_many", None)
-                if bury is None:
-                    n = tier.delete_many(wanted)
+                if ride is not None:
+                    rode = True
+                    assert grouped is not None  # the caller's promise
+                    counts = grouped(groups, mark, ttl, publish=ride)
+                elif single:
+                    n = tier.delete_many(union) if bury is None else bury(union, mark, ttl)
+                    counts = [n]
+                elif grouped is not None:
+                    counts = grouped(groups, mark, ttl)
                 else:
-                    n = bury(wanted, mark, self.tombstone_ttl)
-                dropped[slot] = int(n)
+                    # one call per group: a key an earlier group named is gone (or a
+                    # tombstone) by the time a later group names it: counted in the first
+                    counts = [
+                        0
+                        if not group
+                        else tier.delete_many(group)
+                        if bury is None
+                        else bury(group, mark, ttl)
+                        for group in groups
+                    ]
+                dropped[slot] = [int(n) for n in counts]
             except (TierError, EntryTooLarge) as exc:
                 note_down(down, slot, exc)
                 lost[slot] = as_tier_error(slot, exc)
                 self._report(op, slot, exc)
-        self._wrote(wanted)
+                if ride is not None:
+                    failed[BUS] = lost[slot]
+                    self._report("publish", BUS, exc)
+                    if self.bus is not None:
+                        self.bus.count_publish(False)
+                continue
+            if ride is not None and self.bus is not None:
+                self.bus.count_publish(True)
+        self._wrote(union)
         if self._recent is not None:
-            self._recent.extend(wanted)
+            self._recent.extend(union)
         if lost:
             failed.update(lost)
-            self._log_failed_slots(lost, wanted)
-        return dropped
+            self._log_failed_slots(lost, union)
+        return dropped, rode
 
     def _announce(self, keys: list[str], failed: dict[str, TierError], down: Down) -> None:
         """Tell the other processes' L1 to drop ``keys`` (one bus message; the asyncio

@@ -17,7 +17,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -358,23 +358,73 @@ class RedisTier(RedisTierBase):
         """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
         seconds, in one pipeline (``SET ... PX ... GET``, one key per command:
         cluster-safe); how many keys held a live entry that was not a tombstone."""
-        raws = list(dict.fromkeys(self._key(k) for k in keys))
+        return (self._tombstone("tombstone_many", [keys], frame, ttl, None))[0]
+
+    def tombstone_groups(
+        self,
+        groups: Sequence[Iterable[str]],
+        frame: bytes,
+        ttl: float,
+        *,
+        publish: tuple[str, bytes] | None = None,
+    ) -> list[int]:
+        """:meth:`tombstone_many` of each group of keys, then (``publish``: ``(channel,
+        message)``) publish ``message`` on ``prefix + channel``, in one round trip (one
+        pipeline; in a Cluster the message is published after it, with :meth:`publish`).
+        How many keys of each group held a live entry that was not a tombstone (a key in
+        two groups is counted in the first). A failure raises ``TierError`` (what the
+        server did before it is not known). The invalidation engine's ``run_many``
+        (coalesced invalidations) uses it."""
+        return self._tombstone("tombstone_groups", groups, frame, ttl, publish)
+
+    def _tombstone(
+        self,
+        op: str,
+        groups: Sequence[Iterable[str]],
+        frame: bytes,
+        ttl: float,
+        publish: tuple[str, bytes] | None,
+    ) -> list[int]:
+        seen: dict[bytes, None] = {}  # every key once, in order
+        raws: list[list[bytes]] = []  # each group's keys not in an earlier group
+        for group in groups:
+            fresh = [raw for raw in dict.fromkeys(self._key(k) for k in group) if raw not in seen]
+            seen.update(dict.fromkeys(fresh))
+            raws.append(fresh)
+        seen_order = list(seen)
         frame = _check_frame(frame, self._max_bulk)
         ms = ttl_ms(ttl)
-        if not raws:
-            return 0
-        if not self.breaker.allow():
-            raise self._rejected("tombstone_many")
-        try:
-            client = self._client or self._connect()
-            pipe = client.pipeline(transaction=False)
-            for raw in raws:
-                pipe.set(raw, frame, px=ms, get=True)
-            olds = pipe.execute()
-        except _CAUGHT as exc:
-            raise self._translate("tombstone_many", exc) from exc
-        self.breaker.record_success()
-        return sum(1 for old in olds if old is not None and not _is_tombstone(old))
+        channel = message = None
+        if publish is not None:
+            message = _check_frame(publish[1], self._max_bulk)
+            channel = self._channel(publish[0])
+        riding = channel is not None and not self._cluster  # PUBLISH in the pipeline
+        olds: list[Any] = []
+        if seen or riding:
+            if not self.breaker.allow():
+                raise self._rejected(op)
+            try:
+                client = self._client or self._connect()
+                pipe = client.pipeline(transaction=False)
+                for raw in seen_order:
+                    pipe.set(raw, frame, px=ms, get=True)
+                if riding:
+                    pipe.publish(channel, message)
+                olds = pipe.execute()
+            except _CAUGHT as exc:
+                raise self._translate(op, exc) from exc
+            self.breaker.record_success()
+        answers = iter(olds)
+        counts = []
+        for group_raws in raws:
+            count = 0
+            for _ in group_raws:
+                old = next(answers)
+                count += old is not None and not _is_tombstone(old)
+            counts.append(count)
+        if publish is not None and not riding:
+            self.publish(publish[0], publish[1])
+        return counts
 
     def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
