@@ -404,13 +404,7 @@ class AsyncInvalidationEngine:
         report = EmitReport(event=event)
         errors: dict[str, TierError] = {}
         down: Down = {}
-        depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
-        if targets.tags:
-            for key in await self._tag_members(tuple(sorted(targets.tags)), errors, down):
-                depth.setdefault(key, 0)
-        for pattern in sorted(targets.scans):
-            for key in await self._scan(pattern, report, errors, down):
-                depth.setdefault(key, 0)
+        depth = await self._named(targets, report, errors, down)
         names = [_PATTERN + p for p in sorted(targets.patterns)]
         self.stats.add("pattern_lookups", len(names))
         frontier = list(depth) if self.dependencies else []
@@ -434,11 +428,7 @@ class AsyncInvalidationEngine:
             if frontier and len(depth) >= self.max_keys:
                 report.truncated = True  # the dependents of the frontier are not followed
                 break
-        if report.truncated:
-            self.stats.add("depth_limited")
-        self.stats.add("dependents", dependents)
-        if dependents:
-            self.stats.add_by("dependencies", "keys", dependents)
+        self._count_walk(report, dependents)
         keys = set(depth)
         refreshed: set[str] = set()
         if self.smart is not None and keys:
@@ -447,17 +437,7 @@ class AsyncInvalidationEngine:
         await self._drop(drop, report, errors, down)
         if targets.tags:
             await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        report.keys = frozenset(keys)
-        report.refreshed = frozenset(refreshed)
-        report.errors = errors
-        self.stats.add("invalidations")
-        self.stats.add("keys", len(keys))
-        for who in dict.fromkeys(targets.by):
-            self.stats.add_by(who, "keys", len(keys))
-        for slot, n in report.dropped.items():
-            self.stats.add_tier(slot, "dropped", n)
-        for slot in errors:
-            self.stats.add_tier(slot, "errors")
+        self._finish(targets, report, keys, refreshed, errors)
         return report
 
     async def run_many(
@@ -480,14 +460,7 @@ class AsyncInvalidationEngine:
         down: Down = {}
         depths: list[dict[str, int]] = []
         for targets, report in zip(batch, reports, strict=True):
-            depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
-            if targets.tags:
-                for key in await self._tag_members(tuple(sorted(targets.tags)), errors, down):
-                    depth.setdefault(key, 0)
-            for pattern in sorted(targets.scans):
-                for key in await self._scan(pattern, report, errors, down):
-                    depth.setdefault(key, 0)
-            depths.append(depth)
+            depths.append(await self._named(targets, report, errors, down))
         wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
         self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
         frontiers = [list(depth) if self.dependencies else [] for depth in depths]
@@ -523,11 +496,7 @@ class AsyncInvalidationEngine:
         refreshed: list[set[str]] = []
         drops: list[list[str]] = []
         for i, depth in enumerate(depths):
-            if reports[i].truncated:
-                self.stats.add("depth_limited")
-            self.stats.add("dependents", dependents[i])
-            if dependents[i]:
-                self.stats.add_by("dependencies", "keys", dependents[i])
+            self._count_walk(reports[i], dependents[i])
             keys = set(depth)
             hot: set[str] = set()
             if self.smart is not None and keys:
@@ -539,20 +508,56 @@ class AsyncInvalidationEngine:
             if targets.tags:
                 await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
         for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
-            report.keys = frozenset(depth)
-            report.refreshed = frozenset(hot)
-            report.errors = dict(errors)
-            self.stats.add("invalidations")
-            self.stats.add("keys", len(depth))
-            for who in dict.fromkeys(targets.by):
-                self.stats.add_by(who, "keys", len(depth))
-            for slot, n in report.dropped.items():
-                self.stats.add_tier(slot, "dropped", n)
-            for slot in errors:
-                self.stats.add_tier(slot, "errors")
+            self._finish(targets, report, depth, hot, dict(errors))
         return reports
 
     # -- the steps ------------------------------------------------------------------------
+
+    async def _named(
+        self, targets: Targets, report: EmitReport, errors: dict[str, TierError], down: Down
+    ) -> dict[str, int]:
+        """The keys ``targets`` names itself (its keys, its tags' members, what its
+        unregistered patterns' SCAN finds), each at depth 0: where the walk of patterns
+        and dependents starts."""
+        depth: dict[str, int] = dict.fromkeys(targets.keys, 0)
+        if targets.tags:
+            for key in await self._tag_members(tuple(sorted(targets.tags)), errors, down):
+                depth.setdefault(key, 0)
+        for pattern in sorted(targets.scans):
+            for key in await self._scan(pattern, report, errors, down):
+                depth.setdefault(key, 0)
+        return depth
+
+    def _count_walk(self, report: EmitReport, dependents: int) -> None:
+        """Count what the walk of one invalidation found: its dependents, and whether a
+        bound cut it short."""
+        if report.truncated:
+            self.stats.add("depth_limited")
+        self.stats.add("dependents", dependents)
+        if dependents:
+            self.stats.add_by("dependencies", "keys", dependents)
+
+    def _finish(
+        self,
+        targets: Targets,
+        report: EmitReport,
+        keys: Iterable[str],
+        refreshed: Iterable[str],
+        errors: dict[str, TierError],
+    ) -> None:
+        """Complete ``report`` of one invalidation of ``targets`` (the ``keys`` it
+        invalidated, those ``refreshed`` in place, the ``errors``) and count it."""
+        report.keys = frozenset(keys)
+        report.refreshed = frozenset(refreshed)
+        report.errors = errors
+        self.stats.add("invalidations")
+        self.stats.add("keys", len(report.keys))
+        for who in dict.fromkeys(targets.by):
+            self.stats.add_by(who, "keys", len(report.keys))
+        for slot, n in report.dropped.items():
+            self.stats.add_tier(slot, "dropped", n)
+        for slot in errors:
+            self.stats.add_tier(slot, "errors")
 
     async def _add(
         self,
