@@ -52,6 +52,8 @@ OPS: dict[str, tuple[str, str | None, int]] = {
         "g('k')",
         1,
     ),
+    # A delete of a manager with L1 only (no tier below: no tombstone, no version).
+    "l1-delete": ("m = CacheManager(local=LocalCache(1000)); d = m.delete", "d('k')", 1),
     "l1-get-or-load": (
         "m = CacheManager(local=LocalCache(1000)); m.set('k', 1); g = m.get_or_load\n"
         "ld = lambda: 1",

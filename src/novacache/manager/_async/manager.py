@@ -772,15 +772,19 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         it did (published or failed there: counted on the bus, a failure reported as the
         bus's) is the second value: else the caller announces the keys itself. The
         tombstones are of ``version`` (default: a new one)."""
-        if version is None:
-            version = Version(hlc.tick(self.clock()), hlc.writer())
-        mark = tombstone(version)
+        below = self._below
+        if not below:
+            mark = b""  # no tier keeps a tombstone: no version to make
+        else:
+            if version is None:
+                version = Version(hlc.tick(self.clock()), hlc.writer())
+            mark = tombstone(version)
         ttl = self.tombstone_ttl
         single = len(groups) == 1
         dropped: dict[str, list[int]] = {}
         lost: dict[str, TierError] = {}
         rode = False
-        for slot, tier in reversed(self._below):
+        for slot, tier in reversed(below):
             if slot in down:
                 lost[slot] = down[slot]  # unreachable earlier in this call
                 if report_down:
