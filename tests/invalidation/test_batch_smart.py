@@ -65,14 +65,15 @@ def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
         assert isinstance(report, EmitReport)
         assert len(report.keys) == 80
         assert report.ok
-        # one pipeline for the 80 keys: a tombstone each (SET ... GET), as delete's
+        # one call for the 80 keys: a tombstone each (SET ... GET, from one script call),
+        # as delete's
         assert buried == [80]
         assert _calls(admin, "set") - sets == 80
         assert _calls(admin, "unlink") == unlinks
-        # the index: 40 pattern sets and the dependents of the 40 keys named, then the
-        # dependents of the 40 keys the patterns found: two pipelines (each script
-        # counts as one call)
-        assert _calls(admin, "evalsha") - pipelines == 40 + 40 + 40
+        # the index: one script call per level (the 40 pattern sets and the dependents
+        # of the 40 keys named, then the dependents of the 40 keys the patterns found),
+        # and the tombstones' one
+        assert _calls(admin, "evalsha") - pipelines == 1 + 1 + 1
         assert store.calls["delete_many"] == 1
         assert m.get_many([f"vm:{i}" for i in range(40)]) == {}
         batch.close()
