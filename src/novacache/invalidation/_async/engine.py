@@ -23,6 +23,7 @@ from ..._concurrency import (
     async_call_side,
 )
 from ...consistency import hlc
+from ...consistency.hlc import Version
 from ...errors import ConfigurationError, PartialWrite, TierError
 from ...manager._base import Down, note_down, through_tier
 from ...manager.envelope import is_tombstone
@@ -401,6 +402,9 @@ class AsyncInvalidationEngine:
 
     async def run(self, targets: Targets, event: str | None = None) -> EmitReport:
         """Invalidate ``targets`` (see :meth:`emit`)."""
+        rider = self._rider_index()
+        if rider is not None:
+            return (await self._folded(rider, [targets], event))[0]
         report = EmitReport(event=event)
         errors: dict[str, TierError] = {}
         down: Down = {}
@@ -452,7 +456,17 @@ class AsyncInvalidationEngine:
 
         Each report's ``dropped`` counts what its own invalidation dropped (a key two of
         them name is counted by the first, which dropped it); a tier or bus failure is
-        in every report (each had its part in the call that failed)."""
+        in every report (each had its part in the call that failed).
+
+        Over a Redis tier (not a Cluster) whose server holds the dependency index, and
+        without ``smart``, the index read of each level rides in the round trip of the
+        tombstones of the level before (see :meth:`_folded`): a batch whose keys have no
+        dependents is one round trip to Redis."""
+        if not batch:
+            return []
+        rider = self._rider_index()
+        if rider is not None:
+            return await self._folded(rider, batch, event)
         if len(batch) < 2:
             return [await self.run(targets, event) for targets in batch]
         reports = [EmitReport(event=event) for _ in batch]
@@ -510,6 +524,169 @@ class AsyncInvalidationEngine:
         for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
             self._finish(targets, report, depth, hot, dict(errors))
         return reports
+
+    def _rider_index(self) -> Any:
+        """The index whose read can ride in the Redis tier's tombstone round trip (it
+        lives on the manager's Redis tier, not a Cluster), when the invalidations can
+        be folded (no ``smart``: which keys it reloads instead of dropping is decided
+        over every key of an invalidation); else ``None``."""
+        if self.smart is not None:
+            return None
+        remote = self.manager.remote
+        for index in self.indexes:
+            if (
+                getattr(index, "tier", None) is remote
+                and remote is not None
+                and hasattr(index, "rider")
+                and hasattr(remote, "tombstone_groups")
+                and not getattr(remote, "_cluster", True)
+            ):
+                return index
+        return None
+
+    async def _folded(
+        self, rider: Any, batch: Sequence[Targets], event: str | None
+    ) -> list[EmitReport]:
+        """:meth:`run_many` level by level: the keys the invalidations name are dropped
+        in the round trip that reads their dependents from the index on the Redis tier
+        (``rider``: its read rides before the tombstones in the tier's pipeline, with
+        the bus message after them), the dependents found in the next one, and so on;
+        other indexes are read just before each round trip. What each report says is
+        what :meth:`run_many` says, but for where a key is counted: by the first
+        invalidation that dropped it, level by level (a key one invalidation names and
+        another reaches as a dependent is counted by the one that names it)."""
+        reports = [EmitReport(event=event) for _ in batch]
+        errors: dict[str, TierError] = {}
+        down: Down = {}
+        depths: list[dict[str, int]] = []
+        for targets, report in zip(batch, reports, strict=True):
+            depths.append(await self._named(targets, report, errors, down))
+        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
+        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        follow = self.dependencies
+        frontiers = [list(depth) if follow else [] for depth in depths]
+        fresh = [sorted(depth) for depth in depths]  # to drop in the next round trip
+        dependents = [0] * len(batch)
+        version = Version(hlc.tick(self.manager.clock()), hlc.writer())
+        while True:
+            for names, frontier in zip(wanted, frontiers, strict=True):
+                names += [_DEPENDS + k for k in frontier]
+            asked = list(dict.fromkeys(name for names in wanted for name in names))
+            if not asked and not any(fresh):
+                break
+            found = await self._round(rider, asked, fresh, reports, errors, down, version)
+            for i, names in enumerate(wanted):
+                depth, report, frontier, new = depths[i], reports[i], [], []
+                for name in names:
+                    keys = found.get(name)
+                    if not keys:
+                        continue
+                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                    for key in sorted(keys):
+                        if key in depth:
+                            continue
+                        depth[key] = level
+                        new.append(key)
+                        dependents[i] += level > 0
+                        if follow and level < self.max_depth:
+                            frontier.append(key)
+                        elif follow:
+                            report.truncated = True  # its dependents are not followed
+                wanted[i] = []
+                if frontier and len(depth) >= self.max_keys:
+                    report.truncated = True  # the dependents of the frontier are not followed
+                    frontier = []
+                frontiers[i] = frontier
+                fresh[i] = new
+        for report, n in zip(reports, dependents, strict=True):
+            self._count_walk(report, n)
+        for targets in batch:
+            if targets.tags:
+                await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
+        for targets, report, depth in zip(batch, reports, depths, strict=True):
+            self._finish(targets, report, depth, (), dict(errors))
+        return reports
+
+    async def _round(
+        self,
+        rider: Any,
+        names: list[str],
+        groups: list[list[str]],
+        reports: list[EmitReport],
+        errors: dict[str, TierError],
+        down: Down,
+        version: Version,
+    ) -> dict[str, set[str]]:
+        """One round trip of :meth:`_folded`: the index read of ``names`` (the other
+        indexes first, then the Redis one riding in the tombstone round trip) and the
+        drop of each group of keys in every tier, L1 and the bus; what the read found."""
+        found = await self._take(names, errors, down, skip=rider) if names else {}
+        union = list(dict.fromkeys(chain.from_iterable(groups)))
+        if not union:  # nothing to drop: the read alone
+            if names:
+                for name, keys in (await self._take(names, errors, down, only=rider)).items():
+                    found.setdefault(name, set()).update(keys)
+            return found
+        manager = self.manager
+        slot = rider.slot
+        take = None
+        if names and slot not in down:
+            try:
+                take = rider.rider(names, self.grace)
+            except TierError as exc:
+                self._index_failed(slot, exc, errors, down)
+        elif names:
+            errors.setdefault(slot, down[slot])
+        message = self._rider(union, down)
+        publish = None if message is None or manager.bus is None else (manager.bus.channel, message)
+        counts, rode = await manager._bury_groups(
+            groups,
+            union,
+            errors,
+            down,
+            "invalidate",
+            report_down=False,
+            publish=publish,
+            version=version,
+            riders=() if take is None else (take,),
+        )
+        for tier_slot, ns in counts.items():
+            for group, report, n in zip(groups, reports, ns, strict=True):
+                if group:
+                    report.dropped[tier_slot] = report.dropped.get(tier_slot, 0) + n
+        local = manager.local
+        if local is not None:
+            for group, report in zip(groups, reports, strict=True):
+                if group:
+                    n = int(local.delete_many(group))
+                    report.dropped["local"] = report.dropped.get("local", 0) + n
+        if not rode:
+            await manager._announce(union, errors, down)
+        if names and take is None:
+            got = await self._take(names, errors, down, only=rider)  # (could not ride)
+        elif take is not None and take.answered:
+            try:
+                got = await rider.taken(take)
+            except TierError as exc:
+                self._index_failed(slot, exc, errors, down)
+                got = {}
+        else:
+            if take is not None:  # the tier failed: the read with it
+                error = errors.get(slot) or down.get(slot)
+                if error is not None:
+                    self._index_failed(slot, error, errors, down)
+            got = {}
+        for name, keys in got.items():
+            found.setdefault(name, set()).update(keys)
+        return found
+
+    def _index_failed(
+        self, slot: str, exc: TierError, errors: dict[str, TierError], down: Down
+    ) -> None:
+        note_down(down, slot, exc)
+        errors.setdefault(slot, exc)
+        self.stats.add("index_errors")
+        self.manager._report("index_take", slot, exc)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -582,12 +759,22 @@ class AsyncInvalidationEngine:
                 self.manager._report("index_add", slot, exc)
 
     async def _take(
-        self, names: list[str], errors: dict[str, TierError], down: Down
+        self,
+        names: list[str],
+        errors: dict[str, TierError],
+        down: Down,
+        *,
+        skip: Any = None,
+        only: Any = None,
     ) -> dict[str, set[str]]:
+        """What every index (but ``skip``; or ``only`` that one) holds under ``names``;
+        a failed index goes into ``errors``."""
         out: dict[str, set[str]] = {}
         if not names:
             return out
         for index in self.indexes:
+            if index is skip or (only is not None and index is not only):
+                continue
             slot = index.slot
             through = through_tier(index)
             if through and slot in down:
