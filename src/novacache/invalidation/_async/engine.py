@@ -10,7 +10,7 @@ import inspect
 import math
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -432,7 +432,6 @@ class AsyncInvalidationEngine:
             if frontier and len(depth) >= self.max_keys:
                 report.truncated = True  # the dependents of the frontier are not followed
                 break
-        self._count_walk(report, dependents)
         keys = set(depth)
         refreshed: set[str] = set()
         if self.smart is not None and keys:
@@ -441,7 +440,7 @@ class AsyncInvalidationEngine:
         await self._drop(drop, report, errors, down)
         if targets.tags:
             await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        self._finish(targets, report, keys, refreshed, errors)
+        self._finish([targets], [report], [keys], [refreshed], [dependents], errors)
         return report
 
     async def run_many(
@@ -509,8 +508,7 @@ class AsyncInvalidationEngine:
                 frontiers[i] = frontier
         refreshed: list[set[str]] = []
         drops: list[list[str]] = []
-        for i, depth in enumerate(depths):
-            self._count_walk(reports[i], dependents[i])
+        for depth in depths:
             keys = set(depth)
             hot: set[str] = set()
             if self.smart is not None and keys:
@@ -521,8 +519,7 @@ class AsyncInvalidationEngine:
         for targets in batch:
             if targets.tags:
                 await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
-            self._finish(targets, report, depth, hot, dict(errors))
+        self._finish(batch, reports, depths, refreshed, dependents, errors)
         return reports
 
     def _rider_index(self) -> Any:
@@ -598,13 +595,10 @@ class AsyncInvalidationEngine:
                     frontier = []
                 frontiers[i] = frontier
                 fresh[i] = new
-        for report, n in zip(reports, dependents, strict=True):
-            self._count_walk(report, n)
         for targets in batch:
             if targets.tags:
                 await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        for targets, report, depth in zip(batch, reports, depths, strict=True):
-            self._finish(targets, report, depth, (), dict(errors))
+        self._finish(batch, reports, depths, [()] * len(batch), dependents, errors)
         return reports
 
     async def _round(
@@ -705,36 +699,43 @@ class AsyncInvalidationEngine:
                 depth.setdefault(key, 0)
         return depth
 
-    def _count_walk(self, report: EmitReport, dependents: int) -> None:
-        """Count what the walk of one invalidation found: its dependents, and whether a
-        bound cut it short."""
-        if report.truncated:
-            self.stats.add("depth_limited")
-        self.stats.add("dependents", dependents)
-        if dependents:
-            self.stats.add_by("dependencies", "keys", dependents)
-
     def _finish(
         self,
-        targets: Targets,
-        report: EmitReport,
-        keys: Iterable[str],
-        refreshed: Iterable[str],
+        batch: Sequence[Targets],
+        reports: list[EmitReport],
+        keys: Sequence[Iterable[str]],
+        refreshed: Sequence[Iterable[str]],
+        dependents: Sequence[int],
         errors: dict[str, TierError],
     ) -> None:
-        """Complete ``report`` of one invalidation of ``targets`` (the ``keys`` it
-        invalidated, those ``refreshed`` in place, the ``errors``) and count it."""
-        report.keys = frozenset(keys)
-        report.refreshed = frozenset(refreshed)
-        report.errors = errors
-        self.stats.add("invalidations")
-        self.stats.add("keys", len(report.keys))
-        for who in dict.fromkeys(targets.by):
-            self.stats.add_by(who, "keys", len(report.keys))
-        for slot, n in report.dropped.items():
-            self.stats.add_tier(slot, "dropped", n)
-        for slot in errors:
-            self.stats.add_tier(slot, "errors")
+        """Complete the report of each invalidation of ``batch`` (the ``keys`` it
+        invalidated, those ``refreshed`` in place, the ``errors``: each report gets its
+        own copy when there are several) and count them, with what each walk found (its
+        ``dependents``, whether a bound cut it short), in one update of the stats."""
+        counts: Counter[str] = Counter()
+        by: dict[str, Counter[str]] = {}
+        tiers: dict[str, Counter[str]] = {}
+        alone = len(reports) == 1
+        for targets, report, named, hot, n in zip(
+            batch, reports, keys, refreshed, dependents, strict=True
+        ):
+            report.keys = frozenset(named)
+            report.refreshed = frozenset(hot)
+            report.errors = errors if alone else dict(errors)
+            if report.truncated:
+                counts["depth_limited"] += 1
+            counts["dependents"] += n
+            if n:
+                by.setdefault("dependencies", Counter())["keys"] += n
+            counts["invalidations"] += 1
+            counts["keys"] += len(report.keys)
+            for who in dict.fromkeys(targets.by):
+                by.setdefault(who, Counter())["keys"] += len(report.keys)
+            for slot, dropped in report.dropped.items():
+                tiers.setdefault(slot, Counter())["dropped"] += dropped
+            for slot in errors:
+                tiers.setdefault(slot, Counter())["errors"] += 1
+        self.stats.merge(counts, by, tiers)
 
     async def _add(
         self,

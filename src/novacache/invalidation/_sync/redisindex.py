@@ -90,11 +90,16 @@ return found
 
 # The same for several sets in one call (a server that is not a Cluster: the sets may
 # live anywhere): KEYS: the sets; ARGV[1]: grace in ms. One list of live members per set.
+# When none of the sets exists (keys without dependents: the common case), one EXISTS.
 _TAKE_MANY_LUA = """
+local out = {}
+if redis.call('EXISTS', unpack(KEYS)) == 0 then
+    for k = 1, #KEYS do out[k] = {} end
+    return out
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cut = now + tonumber(ARGV[1])
-local out = {}
 for k = 1, #KEYS do
     local key = KEYS[k]
     local found = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
