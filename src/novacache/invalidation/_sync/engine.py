@@ -443,9 +443,9 @@ class InvalidationEngine:
         in every report (each had its part in the call that failed).
 
         Over a Redis tier (not a Cluster) whose server holds the dependency index, and
-        without ``smart``, the index read of each level rides in the round trip of the
-        tombstones of the level before (see :meth:`_folded`): a batch whose keys have no
-        dependents is one round trip to Redis."""
+        without ``smart``, the index read of the dependents of each level's keys rides
+        in the round trip of those keys' tombstones (see :meth:`_folded`): a batch whose
+        keys have no dependents is one round trip to Redis."""
         if not batch:
             return []
         rider = self._rider_index()
