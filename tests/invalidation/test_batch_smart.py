@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -39,9 +40,12 @@ def _redis_manager(server: Standalone, tmp_path: Path) -> tuple[CacheManager, Co
     return m, store
 
 
-def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
-    redis_standalone: Standalone, tmp_path: Path
-) -> None:
+def test_a_batch_is_one_round_trip_per_level(redis_standalone: Standalone, tmp_path: Path) -> None:
+    """Over Redis a batch goes level by level: the keys it names are dropped in the
+    round trip that reads the index (their patterns and dependents: one script call),
+    the keys found in the next one with the read of their own dependents; each round
+    trip is one call of the Redis tier (a script call for the tombstones, one for the
+    index), one delete of the store."""
     admin = redis.Redis.from_url(redis_standalone.url)
     m, store = _redis_manager(redis_standalone, tmp_path)
     with m:
@@ -51,16 +55,16 @@ def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
             m.set(f"vm:{i}", i)
             m.set(f"vm:{i}:cpu", i)
         batch = engine.batch(max_size=10_000, interval=60)
-        sets, pipelines = _calls(admin, "set"), _calls(admin, "evalsha")
+        sets, scripts = _calls(admin, "set"), _calls(admin, "evalsha")
         unlinks = _calls(admin, "unlink")
-        bury = m.remote.tombstone_many  # type: ignore[union-attr]
-        buried: list[int] = []
+        bury = m.remote.tombstone_groups  # type: ignore[union-attr]
+        buried: list[tuple[list[int], int]] = []
 
-        def spy(keys: list[str], frame: bytes, ttl: float) -> int:
-            buried.append(len(keys))
-            return bury(keys, frame, ttl)  # type: ignore[no-any-return]
+        def spy(groups: list[list[str]], frame: bytes, ttl: float, **kw: Any) -> list[int]:
+            buried.append(([len(g) for g in groups], len(kw.get("riders", ()))))
+            return bury(groups, frame, ttl, **kw)  # type: ignore[no-any-return]
 
-        m.remote.tombstone_many = spy  # type: ignore[union-attr]
+        m.remote.tombstone_groups = spy  # type: ignore[union-attr]
         store.calls.clear()
         for i in range(40):
             batch.emit("vm.gone", vm_id=i)
@@ -69,16 +73,16 @@ def test_a_batch_is_one_delete_per_tier_and_one_index_read_per_level(
         assert isinstance(report, EmitReport)
         assert len(report.keys) == 80
         assert report.ok
-        # one pipeline for the 80 keys: a tombstone each (SET ... GET), as delete's
-        assert buried == [80]
-        assert _calls(admin, "set") - sets == 80
+        # the 40 keys named, with the read of the 40 pattern sets and their dependents;
+        # then the 40 keys the patterns found, with the read of their dependents
+        assert buried == [([40], 1), ([40], 1)]
+        assert _calls(admin, "set") - sets == 80  # a tombstone each (SET ... GET), as delete's
         assert _calls(admin, "unlink") == unlinks
-        # the index: 40 pattern sets and the dependents of the 40 keys named, then the
-        # dependents of the 40 keys the patterns found: two pipelines (each script
-        # counts as one call)
-        assert _calls(admin, "evalsha") - pipelines == 40 + 40 + 40
-        assert store.calls["delete_many"] == 1
+        assert _calls(admin, "evalsha") - scripts == 2 + 2
+        assert store.calls["delete_many"] == 2
+        assert report.dropped == {"store": 80, "remote": 80, "local": 80}
         assert m.get_many([f"vm:{i}" for i in range(40)]) == {}
+        assert m.get_many([f"vm:{i}:cpu" for i in range(40)]) == {}
         batch.close()
         assert engine.stats.counts["batches"] == 1
 

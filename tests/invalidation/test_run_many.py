@@ -181,3 +181,143 @@ def test_a_redis_outage_fails_the_drop_and_the_ridden_message_in_every_report(
     for report in asyncio.run(go()):
         assert set(report.errors) == {"remote", "bus"}
         assert report.dropped == {"store": 1, "local": 1}
+
+
+def _chain(m: CacheManager, engine: InvalidationEngine, ns: str) -> list[Targets]:
+    """Keys with dependents one and two levels deep, and three invalidations of them."""
+    for key in ("c", "d", "e", "x", "y", "z"):
+        m.set(ns + key, key.upper(), ttl=60)
+    engine.depends(ns + "d", on=[ns + "c"])  # c <- d <- e: depth 1 and 2
+    engine.depends(ns + "e", on=[ns + "d"])
+    engine.depends(ns + "y", on=[ns + "x"])  # x <- y: depth 1
+    return [
+        engine.targets([ns + "c"]),
+        engine.targets([ns + "x", ns + "absent"]),
+        engine.targets([ns + "z"]),
+    ]
+
+
+def test_run_many_follows_dependents_two_levels_deep_as_run_does(
+    make: Callable[[], CacheManager],
+) -> None:
+    m = make()
+    engine = InvalidationEngine(m)
+    sequential = [engine.run(t) for t in _chain(m, engine, "one/")]
+    counts = dict(engine.stats.counts)
+    together = engine.run_many(_chain(m, engine, "many/"))
+    assert [_view(r, "many/") for r in together] == [_view(r, "one/") for r in sequential]
+    assert together[0].keys == {"many/c", "many/d", "many/e"}
+    assert together[1].keys == {"many/x", "many/y", "many/absent"}
+    assert together[0].dropped["local"] == 3
+    for key in ("c", "d", "e", "x", "y", "z"):
+        assert m.get("many/" + key) is None
+    after = engine.stats.counts
+    for name in ("invalidations", "keys", "dependents"):
+        assert after[name] - counts[name] == counts[name], name
+
+
+def test_run_many_counts_a_key_once_where_two_invalidations_reach_it(
+    make: Callable[[], CacheManager],
+) -> None:
+    """One invalidation reaches ``d`` as a dependent, another names it: both reports
+    list it, one of them counts it (the one that names it: it is dropped first)."""
+    m = make()
+    engine = InvalidationEngine(m)
+    for key in ("c", "d", "e"):
+        m.set(key, key, ttl=60)
+    engine.depends("d", on=["c"])
+    engine.depends("e", on=["d"])
+    first, second = engine.run_many([engine.targets(["c"]), engine.targets(["d"])])
+    assert first.keys == {"c", "d", "e"}
+    assert second.keys == {"d", "e"}
+    for slot in set(first.dropped) | set(second.dropped):
+        assert first.dropped.get(slot, 0) + second.dropped.get(slot, 0) == 3, slot
+    assert m.get_many(["c", "d", "e"]) == {}
+
+
+def test_a_batch_without_dependents_is_one_round_trip(redis_standalone: Standalone) -> None:
+    """The index read of a batch (its keys' dependents) rides in the tombstones' round
+    trip, with the bus message: one call of the Redis tier, and the index is never read
+    on its own; the same for one invalidation (``run``)."""
+    ns = prefix()
+    url = redis_standalone.url
+
+    async def go() -> None:
+        bus = InvalidationBus(RedisTier(url, prefix=ns), timeout=5.0)
+        remote = AsyncRedisTier(url, prefix=ns)
+        m = AsyncCacheManager(local=LocalCache(100), remote=remote, bus=bus)
+        try:
+            engine = AsyncInvalidationEngine(m)
+            await asyncio.to_thread(wait_until, lambda: bus.healthy, 10, "the bus")
+            for key in ("a", "b", "c"):
+                await m.set(key, key)
+            calls: list[tuple[int, int]] = []
+            reads: list[Any] = []
+            (index,) = engine.indexes
+            bury, take = remote.tombstone_groups, index.take
+
+            async def spy(groups: Any, frame: bytes, ttl: float, **kw: Any) -> Any:
+                calls.append((len(groups), len(kw.get("riders", ()))))
+                return await bury(groups, frame, ttl, **kw)
+
+            async def spy_take(*args: Any) -> Any:
+                reads.append(args)
+                return await take(*args)
+
+            remote.tombstone_groups = spy  # type: ignore[method-assign]
+            index.take = spy_take
+            published = bus.published
+            reports = await engine.run_many([engine.targets([k]) for k in ("a", "b", "x")])
+            assert calls == [(3, 1)]
+            assert reads == []
+            assert bus.published == published + 1
+            assert [r.dropped for r in reports] == [
+                {"remote": 1, "local": 1},
+                {"remote": 1, "local": 1},
+                {"remote": 0, "local": 0},
+            ]
+            assert all(r.ok for r in reports)
+            report = await engine.run(engine.targets(["c"]))
+            assert calls[1:] == [(1, 1)]
+            assert reads == []
+            assert report.dropped == {"remote": 1, "local": 1}
+            assert await m.get_many(["a", "b", "c"]) == {}
+        finally:
+            await m.close()
+
+    asyncio.run(go())
+
+
+def test_a_redis_outage_fails_the_riding_index_read_too(tmp_path: Path, redis_base: Path) -> None:
+    """Redis unreachable while the index read rides with the tombstones: every report
+    names the Redis tier and the bus, the index read counts as failed, the store and L1
+    are done all the same."""
+    from tiers.redis_servers import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    ns = prefix()
+
+    async def go() -> tuple[list[Any], int]:
+        store = await AsyncSQLiteTier.open(tmp_path / "s.db")
+        remote = AsyncRedisTier(url, prefix=ns, timeout=0.2, retries=0)
+        bus = InvalidationBus(RedisTier(url, prefix=ns, timeout=0.2, retries=0))
+        m = AsyncCacheManager(
+            local=LocalCache(100), remote=remote, store=store, bus=bus, on_write_error="report"
+        )
+        try:
+            engine = AsyncInvalidationEngine(m)
+            for key in ("a", "b"):
+                await m.set(key, key)
+                m.local[key] = key
+            reports = await engine.run_many([engine.targets(["a"]), engine.targets(["b"])])
+            assert "a" not in m.local
+            assert "b" not in m.local
+            return reports, engine.stats.counts["index_errors"]
+        finally:
+            await m.close()
+
+    reports, index_errors = asyncio.run(go())
+    assert index_errors >= 1
+    for report in reports:
+        assert set(report.errors) == {"remote", "bus"}
+        assert report.dropped == {"store": 1, "local": 1}

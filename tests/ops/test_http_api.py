@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from manager._support import live
 from novacache import LocalCache
@@ -855,3 +857,31 @@ def test_a_bad_stats_interval_is_refused(bad: Any) -> None:
     manager = AsyncCacheManager(local=LocalCache(10))
     with pytest.raises(ConfigurationError, match="stats_interval"):
         create_app(manager, token=TOKEN, stats_interval=bad)
+
+
+@given(
+    dropped=st.dictionaries(
+        st.sampled_from(["local", "remote", "store", "other slot", 'q"uote']),
+        st.integers(0, 10**6),
+    ),
+    keys=st.frozensets(st.text(max_size=3), max_size=4),
+    scanned=st.integers(0, 10**6),
+    truncated=st.booleans(),
+    failed=st.booleans(),
+)
+def test_the_forced_answer_is_what_the_json_encoder_writes(
+    dropped: dict[str, int], keys: frozenset[str], scanned: int, truncated: bool, failed: bool
+) -> None:
+    """The answer of a forced invalidation, written out directly in the common case, is
+    byte for byte the generic encoding of the report's summary (which it falls back to
+    for errors and for slot names it does not know)."""
+    from novacache.errors import TierError
+    from novacache.invalidation import EmitReport
+    from novacache.ops.http import _dumps, _forced_answer
+
+    errors = {"remote": TierError('down "now"\n')} if failed else {}
+    report = EmitReport(
+        keys=keys, dropped=dropped, errors=errors, scanned=scanned, truncated=truncated
+    )
+    expected = _dumps({"id": "ab12cd34-7", "forced": True, **report.summary()})
+    assert _forced_answer("ab12cd34-7", report) == expected

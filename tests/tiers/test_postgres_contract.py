@@ -37,7 +37,6 @@ def advance() -> Callable[[float], None]:
 
 class TestPostgresContract(TierContract):
     SET_IF_MANY = False
-    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
@@ -50,7 +49,6 @@ class TestPostgresBudgetContract(TierContract):
     """The contract with a byte budget checked after every write, never reached."""
 
     SET_IF_MANY = False
-    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def tier(self, postgres_dsn: str, table: str) -> Iterator[PostgresTier]:
@@ -64,7 +62,6 @@ class TestPostgresBudgetContract(TierContract):
 
 class TestAsyncPostgresContract(AsyncTierContract):
     SET_IF_MANY = False
-    TOMBSTONE_GROUPS = False
 
     @pytest.fixture
     def atier(self, postgres_dsn: str, table: str) -> Callable[[], Awaitable[AsyncTier]]:

@@ -414,3 +414,41 @@ def test_access_times_are_batched(budget: PostgresTier, postgres_dsn: str) -> No
     after = atime()
     assert isinstance(after, type(before))
     assert after > before  # type: ignore[operator]
+
+
+def test_tombstone_groups_counts_each_group_in_one_statement(
+    tier: PostgresTier, postgres_dsn: str, table: str
+) -> None:
+    """PostgresTier.tombstone_groups (the engine's drop of coalesced invalidations): one
+    statement for every group; each group's keys replaced by the tombstone and its live
+    ones counted (a tombstone or an expired entry is none), a key two groups name counted
+    in the first; the asyncio twin counts the same."""
+    tomb = b"NT" + bytes(12)
+    tier.set_many({f"k{i}": b"v" for i in range(6)})
+    tier.set("old", b"v", ttl=0.05)
+    tier.tombstone_many(["k5"], tomb, 60)
+    time.sleep(0.1)  # "old" has expired
+    counts = tier.tombstone_groups(
+        [["k0", "k1", "absent"], ["k1", "k2", "old"], [], ["k3", "k3", "k5"]], tomb, 60
+    )
+    assert counts == [2, 1, 0, 1]
+    assert tier.get_many([f"k{i}" for i in range(6)] + ["absent", "old"]) == {
+        **dict.fromkeys(["k0", "k1", "k2", "k3", "k5", "absent", "old"], tomb),
+        "k4": b"v",
+    }
+    assert 0 < (tier.ttl("absent") or 0) <= 60
+    assert tier.tombstone_groups([], tomb, 60) == []
+    assert tier.tombstone_groups([[], []], tomb, 60) == [0, 0]
+    with pytest.raises(TypeError):
+        tier.tombstone_groups([[3]], tomb, 60)  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        tier.tombstone_groups([["k4"]], tomb, -1)
+
+    async def go() -> list[int]:
+        a = AsyncPostgresTier(postgres_dsn, table=table, timeout=2)
+        try:
+            return await a.tombstone_groups([["k4"], ["k4", "k0", "k9"]], tomb, 60)
+        finally:
+            await a.close()
+
+    assert asyncio.run(go()) == [1, 0]

@@ -754,3 +754,110 @@ def test_async_tombstone_groups(redis_standalone: Standalone) -> None:
             await t.clear()
 
     asyncio.run(go())
+
+
+class _Rider:
+    """A command riding in the tombstone round trip, keeping its answer."""
+
+    def __init__(self, *command: Any) -> None:
+        self.command = command
+        self.replies: list[Any] = []
+
+    def answer(self, reply: Any) -> None:
+        self.replies.append(reply)
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_tombstones_of_several_keys_go_on_past_a_key_of_another_type(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    """Outside a Cluster several keys' tombstones are one script call, a SET per key in
+    a Cluster: either way a key holding another type (a list written by someone else)
+    fails the call with a TierError after every other key got its tombstone."""
+    server = request.getfixturevalue(f"redis_{topology}")
+    with RedisTier(server.url, prefix=_prefix()) as t:
+        t.set_many({"a": b"1", "b": b"2"})
+        t._reads().rpush(t._key("list"), b"x")
+        with pytest.raises(TierError):
+            t.tombstone_groups([["a", "list"], ["b"]], TOMB, 60)
+        assert t.get_many(["a", "b"]) == {"a": TOMB, "b": TOMB}
+        assert t._reads().type(t._key("list")) == b"list"
+        t.clear()
+
+
+def test_the_tombstone_script_is_given_again_to_a_server_that_lost_it(
+    redis_standalone: Standalone,
+) -> None:
+    """A server restarted (its scripts gone: SCRIPT FLUSH) gets the tombstone script
+    again; the counts are those of the SETs it replaces, and it is one script call for
+    several keys (a single key: a plain SET)."""
+    with RedisTier(redis_standalone.url, prefix=_prefix()) as t:
+        admin = t._reads()
+        t.set_many({"a": b"1", "b": TOMB, "c": b"3"})
+        t.tombstone_many(["c"], TOMB, 60)
+        admin.script_flush()
+        before = admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        assert t.tombstone_groups([["a", "b", "absent"], ["c", "a"]], TOMB, 60) == [1, 0]
+        after = admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        assert after - before == 2  # refused (NOSCRIPT), then run once loaded
+        assert t.get_many(["a", "b", "c", "absent"]) == dict.fromkeys("abc", TOMB) | {
+            "absent": TOMB
+        }
+        assert 0 < (t.ttl("absent") or 0) <= 60
+        t.clear()
+
+
+def test_riders_go_first_in_the_tombstone_round_trip(redis_standalone: Standalone) -> None:
+    """A rider's command runs in the same pipeline, before the tombstones (it reads the
+    value they replace); a rider whose command fails gets the error as its answer and
+    the tombstones are done all the same; the message is published after them."""
+    with RedisTier(redis_standalone.url, prefix=_prefix()) as t:
+        t.set_many({"a": b"1", "b": b"two"})
+        reads = _Rider("GET", t._key("a"))
+        bad = _Rider("INCR", t._key("b"))  # not an integer: a reply error
+        none = _Rider("PING")
+        counts = t.tombstone_groups(
+            [["a"], ["b"]], TOMB, 60, publish=("inv", b"m"), riders=[reads, bad, none]
+        )
+        assert counts == [1, 1]
+        assert reads.replies == [b"1"]
+        assert len(bad.replies) == 1
+        assert isinstance(bad.replies[0], Exception)
+        assert none.replies in ([b"PONG"], [True])
+        assert t.get_many(["a", "b"]) == {"a": TOMB, "b": TOMB}
+        alone = _Rider("GET", t._key("a"))
+        assert t.tombstone_groups([], TOMB, 60, riders=[alone]) == []
+        assert alone.replies == [TOMB]
+        t.clear()
+
+
+def test_riders_need_a_server_that_is_not_a_cluster(redis_cluster: Cluster) -> None:
+    with (
+        RedisTier(redis_cluster.url, prefix=_prefix()) as t,
+        pytest.raises(ValueError, match="Cluster"),
+    ):
+        t.tombstone_groups([["a"]], TOMB, 60, riders=[_Rider("PING")])
+
+
+def test_async_tombstones_in_one_script_call_with_riders(redis_standalone: Standalone) -> None:
+    """The asyncio twin: several keys in one script call (a lost script given again),
+    riders first, a key of another type failing the call after the others."""
+
+    async def go() -> None:
+        async with AsyncRedisTier(redis_standalone.url, prefix=_prefix()) as t:
+            await t.set_many({"a": b"1", "b": b"2", "c": b"3"})
+            client = t._client or t._connect()
+            await client.script_flush()
+            reads = _Rider("GET", t._key("a"))
+            counts = await t.tombstone_groups(
+                [["a", "x"], ["b", "a"]], TOMB, 60, publish=("c", b"m"), riders=[reads]
+            )
+            assert counts == [1, 1]
+            assert reads.replies == [b"1"]
+            await client.rpush(t._key("list"), b"x")
+            with pytest.raises(TierError):
+                await t.tombstone_many(["c", "list"], TOMB, 60)
+            assert await t.get_many(["a", "b", "c", "x"]) == dict.fromkeys("abcx", TOMB)
+            await t.clear()
+
+    asyncio.run(go())

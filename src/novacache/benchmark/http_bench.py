@@ -10,7 +10,11 @@ send requests back to back for a few seconds per case; the cases are interleaved
 each round (their order rotates), so a machine busy with something else slows them
 alike. Reported per case: requests per second (median over rounds), the ratio to its
 bare floor measured in the same round (median of the per-round ratios), and the
-latency percentiles of every request of every round.
+latency percentiles of every request of every round. Beside them, the CPU time the
+server process and the Redis server spent per request (Linux: ``/proc/<pid>/stat``; the
+median over rounds) and its ratio (the floor's CPU per request over the row's): on a
+machine shared with other jobs it moves far less than req/s, which measures the
+machine's load as much as the app.
 
 Rows: ``stats`` (``GET /api/cache/stats``) beside ``GET /bare``, and ``invalidate``
 (``POST /api/cache/invalidate``, one key, ``force``: Redis DEL, L1 and the bus message
@@ -157,6 +161,29 @@ def _cases(token: str, clients: int) -> dict[str, list[list[bytes]]]:
     return out
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """The user + system CPU time of process ``pid`` so far (``None``: not known)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cpu_us(pids: list[int | None]) -> float | None:
+    """The CPU seconds of ``pids`` together (``None`` when one is not known)."""
+    total = 0.0
+    for pid in pids:
+        got = _cpu_seconds(pid)
+        if got is None:
+            return None
+        total += got
+    return total
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -204,6 +231,11 @@ def run(
             cases = _cases(token, clients)
             names = list(cases)
             rps: dict[str, list[float]] = {n: [] for n in names}
+            cpu: dict[str, list[float]] = {n: [] for n in names}  # us per request
+            pids = [
+                server.pid,
+                redis_server.proc.pid if redis_server and redis_server.proc else None,
+            ]
             lat: dict[str, list[float]] = {n: [] for n in names}
             statuses: dict[str, set[int]] = {n: set() for n in names}
             for name in names:  # warm up: connections to Redis, first imports, caches
@@ -211,8 +243,12 @@ def run(
             for r in range(rounds):
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for name in order:
+                    before = _cpu_us(pids)
                     got, latencies, seen = asyncio.run(_load(port, cases[name], seconds))
+                    after = _cpu_us(pids)
                     rps[name].append(got)
+                    if before is not None and after is not None and latencies:
+                        cpu[name].append((after - before) / len(latencies) * 1e6)
                     lat[name].extend(latencies)
                     statuses[name] |= seen
                 print(
@@ -234,6 +270,10 @@ def run(
     for row, _, path, _floor in ROWS:
         floor = "bare-get" if row == "stats" else "bare-post"
         ratios = [a / b for a, b in zip(rps[row], rps[floor], strict=True) if b]
+        has_cpu = len(cpu[row]) == len(cpu[floor]) == rounds
+        cpu_ratios = (
+            [b / a for a, b in zip(cpu[row], cpu[floor], strict=True) if a] if has_cpu else []
+        )
         rows.append(
             {
                 "id": row,
@@ -246,6 +286,9 @@ def run(
                 "p50_ms": _percentile(lat[row], 0.50) * 1e3,
                 "p99_ms": _percentile(lat[row], 0.99) * 1e3,
                 "floor_p99_ms": _percentile(lat[floor], 0.99) * 1e3,
+                "cpu_us": statistics.median(cpu[row]) if has_cpu else None,
+                "floor_cpu_us": statistics.median(cpu[floor]) if has_cpu else None,
+                "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
                 "statuses": sorted(statuses[row]),
                 "target": TARGET,
             }
@@ -280,14 +323,23 @@ def format_report(doc: dict[str, Any]) -> str:
     """The section's table."""
     lines = [
         f"{'row':<11} {'req/s':>8} {'floor':>10} {'floor req/s':>12} {'ratio':>6} "
-        f"{'target':>7} {'p50 ms':>7} {'p99 ms':>7} {'floor p99':>9}  statuses"
+        f"{'target':>7} {'p50 ms':>7} {'p99 ms':>7} {'floor p99':>9} {'cpu us':>7} "
+        f"{'floor cpu':>9} {'cpu ratio':>9}  statuses"
     ]
     for row in doc["rows"]:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "-"
+        cpu = [
+            f"{row[k]:.{d}f}" if row.get(k) is not None else "-"
+            for k, d in (("cpu_us", 0), ("floor_cpu_us", 0), ("cpu_ratio", 2))
+        ]
         lines.append(
             f"{row['id']:<11} {row['rps']:>8.0f} {row['floor']:>10} {row['floor_rps']:>12.0f} "
             f"{ratio:>6} {'>=' + str(row['target']):>7} {row['p50_ms']:>7.2f} "
-            f"{row['p99_ms']:>7.2f} {row['floor_p99_ms']:>9.2f}  {row['statuses']}"
+            f"{row['p99_ms']:>7.2f} {row['floor_p99_ms']:>9.2f} {cpu[0]:>7} {cpu[1]:>9} "
+            f"{cpu[2]:>9}  {row['statuses']}"
         )
-    lines.append(doc["method"] + f"; uvicorn {doc['uvicorn']}")
+    lines.append(
+        doc["method"] + f"; uvicorn {doc['uvicorn']}; cpu: server + Redis CPU per request, "
+        "cpu ratio: the floor's over the row's"
+    )
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,22 @@ class InvalidationStats:
     def add_tier(self, slot: str, name: str, n: int = 1) -> None:
         with self._lock:
             self._tiers.setdefault(slot, Counter())[name] += n
+
+    def merge(
+        self,
+        counts: Mapping[str, int],
+        by: Mapping[str, Mapping[str, int]],
+        tiers: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        """Add ``counts`` (as :meth:`add`), ``by`` (``{who: {name: n}}``, as
+        :meth:`add_by`) and ``tiers`` (``{slot: {name: n}}``, as :meth:`add_tier``) at
+        once: what a batch of invalidations counts, under one lock."""
+        with self._lock:
+            self._counts.update(counts)
+            for who, named in by.items():
+                self._by.setdefault(who, Counter()).update(named)
+            for slot, named in tiers.items():
+                self._tiers.setdefault(slot, Counter()).update(named)
 
     def __getitem__(self, name: str) -> int:
         with self._lock:

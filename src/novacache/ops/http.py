@@ -111,6 +111,27 @@ def _error(
 
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="novacache"'}
 
+_INVALIDATE_FIELDS = frozenset({"keys", "patterns", "tags", "force"})
+_SLOTS = frozenset({"local", "remote", "store"})  # the manager's: nothing to escape
+
+
+def _forced_answer(ident: str, report: Any) -> bytes:
+    """The answer to a forced invalidation: ``_dumps({"id": ident, "forced": True,
+    **report.summary()})``, written out directly when there is nothing to escape (no
+    errors, the manager's own slots; ``ident`` is :meth:`_Api.new_id`'s): the generic
+    encoder costs ~4 us a request, a quarter of what the endpoint itself spends."""
+    dropped = report.dropped
+    if report.errors or not _SLOTS.issuperset(dropped):
+        return _dumps({"id": ident, "forced": True, **report.summary()})
+    counts = ",".join([f'"{slot}":{int(n)}' for slot, n in dropped.items()])
+    cut = "true" if report.truncated else "false"
+    ok = "false" if report.truncated else "true"
+    return (
+        f'{{"id":"{ident}","forced":true,"ok":{ok},"keys":{len(report.keys)},'
+        f'"dropped":{{{counts}}},"errors":{{}},"scanned":{int(report.scanned)},'
+        f'"truncated":{cut}}}'
+    ).encode("ascii")
+
 
 @dataclass
 class _Job:
@@ -476,13 +497,13 @@ class _Api:
             return
         except _Disconnected:
             return
-        await _send(send, status, _dumps(answer))
+        await _send(send, status, answer)
 
-    async def invalidation(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async def invalidation(self, data: dict[str, Any]) -> tuple[int, bytes]:
         """Run (``force``) or queue the invalidation the body ``data`` asks for: the
-        status and the answer."""
-        unknown = sorted(set(data) - {"keys", "patterns", "tags", "force"})
-        if unknown:
+        status and the answer (JSON)."""
+        if not _INVALIDATE_FIELDS.issuperset(data):
+            unknown = sorted(set(data) - _INVALIDATE_FIELDS)
             raise _Problem(422, "invalid_body", f"unknown field {unknown[0]!r}")
         keys = self._strings(data, "keys", empty_ok=True)
         patterns = self._strings(data, "patterns", empty_ok=False)
@@ -512,7 +533,7 @@ class _Api:
                 batch = self.batch()
                 await self.call(batch.add, keys, patterns=patterns, tags=tags)
                 log.info("invalidation %s queued: %d items", ident, n)
-                return 202, {"id": ident, "forced": False, "queued": n}
+                return 202, _dumps({"id": ident, "forced": False, "queued": n})
             targets = engine.targets(keys, patterns, tags)
             if targets.tags or targets.scans:
                 # Alone: their lookups can fail on their own (a cache without a tag
@@ -529,7 +550,7 @@ class _Api:
                 "invalidation %s forced: %d keys, dropped %s, errors %s",
                 ident, len(report.keys), report.dropped, sorted(report.errors),
             )  # fmt: skip
-        return 200, {"id": ident, "forced": True, **report.summary()}
+        return 200, _forced_answer(ident, report)
 
     async def forced(self, targets: Any) -> Any:
         """Run a forced invalidation of ``targets`` (keys, registered patterns), joined

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.exceptions as rexc
 
@@ -24,7 +24,7 @@ from ._keys import decode_key, encode_key
 from ._kit import MAX_BULK_BYTES, encoded, prefixed, present, raw_key, ttl_ms
 from .redis_config import RedisConfig
 
-__all__ = ["MAX_BULK_BYTES", "AsyncHandler", "Handler", "RedisTierBase", "hash_tag"]
+__all__ = ["MAX_BULK_BYTES", "AsyncHandler", "Handler", "RedisTierBase", "Rider", "hash_tag"]
 
 #: What a subscription calls with each message: a function, or for the asyncio tier a
 #: function or a coroutine function.
@@ -80,6 +80,50 @@ else
 end
 return 1
 """
+
+
+class Rider(Protocol):
+    """A command that rides in the Redis tier's tombstone round trip
+    (``tombstone_groups(..., riders=...)``; the invalidation engine's index read): queued
+    before the tombstones in the same pipeline; ``answer`` gets its reply, or the reply
+    error (a ``redis.exceptions.ResponseError``) the server gave instead. A rider the
+    call never sent (its failure raised first) gets no answer."""
+
+    command: tuple[Any, ...]
+
+    def answer(self, reply: Any) -> None: ...
+
+
+# The tombstones of several keys in one call (a non-Cluster server: the keys may live
+# anywhere). KEYS: the keys; ARGV[1]: the tombstone frame; ARGV[2]: its TTL in ms, or ""
+# (none). Each key is replaced as ``SET key frame PX ms GET`` would; one flag per key: 1
+# when it held a live entry that was no tombstone (b"NT" and 14 bytes: _is_tombstone).
+# A key that refuses the SET (another type) does not stop the others: the first error is
+# the reply, once every key was tried.
+_TOMBSTONE_LUA = """
+local frame, ms = ARGV[1], ARGV[2]
+local out, failed = {}, nil
+for i = 1, #KEYS do
+    local old
+    if ms == '' then
+        old = redis.pcall('SET', KEYS[i], frame, 'GET')
+    else
+        old = redis.pcall('SET', KEYS[i], frame, 'PX', ms, 'GET')
+    end
+    if type(old) == 'table' then
+        failed = failed or old
+        out[i] = 0
+    elseif old and not (#old == 14 and string.sub(old, 1, 2) == 'NT') then
+        out[i] = 1
+    else
+        out[i] = 0
+    end
+end
+if failed then return failed end
+return out
+"""
+#: Keys per call of the tombstone script (bounds how long one call holds the server).
+_TOMBSTONE_BATCH = 1000
 
 # Deletes the key only if it still holds our token: a lease that expired and was taken by
 # someone else is never released by the old holder.

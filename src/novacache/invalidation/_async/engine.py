@@ -10,7 +10,7 @@ import inspect
 import math
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -23,6 +23,7 @@ from ..._concurrency import (
     async_call_side,
 )
 from ...consistency import hlc
+from ...consistency.hlc import Version
 from ...errors import ConfigurationError, PartialWrite, TierError
 from ...manager._base import Down, note_down, through_tier
 from ...manager.envelope import is_tombstone
@@ -401,6 +402,9 @@ class AsyncInvalidationEngine:
 
     async def run(self, targets: Targets, event: str | None = None) -> EmitReport:
         """Invalidate ``targets`` (see :meth:`emit`)."""
+        rider = self._rider_index()
+        if rider is not None:
+            return (await self._folded(rider, [targets], event))[0]
         report = EmitReport(event=event)
         errors: dict[str, TierError] = {}
         down: Down = {}
@@ -428,7 +432,6 @@ class AsyncInvalidationEngine:
             if frontier and len(depth) >= self.max_keys:
                 report.truncated = True  # the dependents of the frontier are not followed
                 break
-        self._count_walk(report, dependents)
         keys = set(depth)
         refreshed: set[str] = set()
         if self.smart is not None and keys:
@@ -437,7 +440,7 @@ class AsyncInvalidationEngine:
         await self._drop(drop, report, errors, down)
         if targets.tags:
             await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        self._finish(targets, report, keys, refreshed, errors)
+        self._finish([targets], [report], [keys], [refreshed], [dependents], errors)
         return report
 
     async def run_many(
@@ -452,7 +455,17 @@ class AsyncInvalidationEngine:
 
         Each report's ``dropped`` counts what its own invalidation dropped (a key two of
         them name is counted by the first, which dropped it); a tier or bus failure is
-        in every report (each had its part in the call that failed)."""
+        in every report (each had its part in the call that failed).
+
+        Over a Redis tier (not a Cluster) whose server holds the dependency index, and
+        without ``smart``, the index read of the dependents of each level's keys rides
+        in the round trip of those keys' tombstones (see :meth:`_folded`): a batch whose
+        keys have no dependents is one round trip to Redis."""
+        if not batch:
+            return []
+        rider = self._rider_index()
+        if rider is not None:
+            return await self._folded(rider, batch, event)
         if len(batch) < 2:
             return [await self.run(targets, event) for targets in batch]
         reports = [EmitReport(event=event) for _ in batch]
@@ -495,8 +508,7 @@ class AsyncInvalidationEngine:
                 frontiers[i] = frontier
         refreshed: list[set[str]] = []
         drops: list[list[str]] = []
-        for i, depth in enumerate(depths):
-            self._count_walk(reports[i], dependents[i])
+        for depth in depths:
             keys = set(depth)
             hot: set[str] = set()
             if self.smart is not None and keys:
@@ -507,9 +519,168 @@ class AsyncInvalidationEngine:
         for targets in batch:
             if targets.tags:
                 await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
-        for targets, report, depth, hot in zip(batch, reports, depths, refreshed, strict=True):
-            self._finish(targets, report, depth, hot, dict(errors))
+        self._finish(batch, reports, depths, refreshed, dependents, errors)
         return reports
+
+    def _rider_index(self) -> Any:
+        """The index whose read can ride in the Redis tier's tombstone round trip (it
+        lives on the manager's Redis tier, not a Cluster), when the invalidations can
+        be folded (no ``smart``: which keys it reloads instead of dropping is decided
+        over every key of an invalidation); else ``None``."""
+        if self.smart is not None:
+            return None
+        remote = self.manager.remote
+        for index in self.indexes:
+            if (
+                getattr(index, "tier", None) is remote
+                and remote is not None
+                and hasattr(index, "rider")
+                and hasattr(remote, "tombstone_groups")
+                and not getattr(remote, "_cluster", True)
+            ):
+                return index
+        return None
+
+    async def _folded(
+        self, rider: Any, batch: Sequence[Targets], event: str | None
+    ) -> list[EmitReport]:
+        """:meth:`run_many` level by level: the keys the invalidations name are dropped
+        in the round trip that reads their dependents from the index on the Redis tier
+        (``rider``: its read rides before the tombstones in the tier's pipeline, with
+        the bus message after them), the dependents found in the next one, and so on;
+        other indexes are read just before each round trip. What each report says is
+        what :meth:`run_many` says, but for where a key is counted: by the first
+        invalidation that dropped it, level by level (a key one invalidation names and
+        another reaches as a dependent is counted by the one that names it)."""
+        reports = [EmitReport(event=event) for _ in batch]
+        errors: dict[str, TierError] = {}
+        down: Down = {}
+        depths: list[dict[str, int]] = []
+        for targets, report in zip(batch, reports, strict=True):
+            depths.append(await self._named(targets, report, errors, down))
+        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
+        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        follow = self.dependencies
+        frontiers = [list(depth) if follow else [] for depth in depths]
+        fresh = [sorted(depth) for depth in depths]  # to drop in the next round trip
+        dependents = [0] * len(batch)
+        version = Version(hlc.tick(self.manager.clock()), hlc.writer())
+        while True:
+            for names, frontier in zip(wanted, frontiers, strict=True):
+                names += [_DEPENDS + k for k in frontier]
+            asked = list(dict.fromkeys(name for names in wanted for name in names))
+            if not asked and not any(fresh):
+                break
+            found = await self._round(rider, asked, fresh, reports, errors, down, version)
+            for i, names in enumerate(wanted):
+                depth, report, frontier, new = depths[i], reports[i], [], []
+                for name in names:
+                    keys = found.get(name)
+                    if not keys:
+                        continue
+                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                    for key in sorted(keys):
+                        if key in depth:
+                            continue
+                        depth[key] = level
+                        new.append(key)
+                        dependents[i] += level > 0
+                        if follow and level < self.max_depth:
+                            frontier.append(key)
+                        elif follow:
+                            report.truncated = True  # its dependents are not followed
+                wanted[i] = []
+                if frontier and len(depth) >= self.max_keys:
+                    report.truncated = True  # the dependents of the frontier are not followed
+                    frontier = []
+                frontiers[i] = frontier
+                fresh[i] = new
+        for targets in batch:
+            if targets.tags:
+                await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
+        self._finish(batch, reports, depths, [()] * len(batch), dependents, errors)
+        return reports
+
+    async def _round(
+        self,
+        rider: Any,
+        names: list[str],
+        groups: list[list[str]],
+        reports: list[EmitReport],
+        errors: dict[str, TierError],
+        down: Down,
+        version: Version,
+    ) -> dict[str, set[str]]:
+        """One round trip of :meth:`_folded`: the index read of ``names`` (the other
+        indexes first, then the Redis one riding in the tombstone round trip) and the
+        drop of each group of keys in every tier, L1 and the bus; what the read found."""
+        found = await self._take(names, errors, down, skip=rider) if names else {}
+        union = list(dict.fromkeys(chain.from_iterable(groups)))
+        if not union:  # nothing to drop: the read alone
+            if names:
+                for name, keys in (await self._take(names, errors, down, only=rider)).items():
+                    found.setdefault(name, set()).update(keys)
+            return found
+        manager = self.manager
+        slot = rider.slot
+        take = None
+        if names and slot not in down:
+            try:
+                take = rider.rider(names, self.grace)
+            except TierError as exc:
+                self._index_failed(slot, exc, errors, down)
+        elif names:
+            errors.setdefault(slot, down[slot])
+        message = self._rider(union, down)
+        publish = None if message is None or manager.bus is None else (manager.bus.channel, message)
+        counts, rode = await manager._bury_groups(
+            groups,
+            union,
+            errors,
+            down,
+            "invalidate",
+            report_down=False,
+            publish=publish,
+            version=version,
+            riders=() if take is None else (take,),
+        )
+        for tier_slot, ns in counts.items():
+            for group, report, n in zip(groups, reports, ns, strict=True):
+                if group:
+                    report.dropped[tier_slot] = report.dropped.get(tier_slot, 0) + n
+        local = manager.local
+        if local is not None:
+            for group, report in zip(groups, reports, strict=True):
+                if group:
+                    n = int(local.delete_many(group))
+                    report.dropped["local"] = report.dropped.get("local", 0) + n
+        if not rode:
+            await manager._announce(union, errors, down)
+        if names and take is None:
+            got = await self._take(names, errors, down, only=rider)  # (could not ride)
+        elif take is not None and take.answered:
+            try:
+                got = await rider.taken(take)
+            except TierError as exc:
+                self._index_failed(slot, exc, errors, down)
+                got = {}
+        else:
+            if take is not None:  # the tier failed: the read with it
+                error = errors.get(slot) or down.get(slot)
+                if error is not None:
+                    self._index_failed(slot, error, errors, down)
+            got = {}
+        for name, keys in got.items():
+            found.setdefault(name, set()).update(keys)
+        return found
+
+    def _index_failed(
+        self, slot: str, exc: TierError, errors: dict[str, TierError], down: Down
+    ) -> None:
+        note_down(down, slot, exc)
+        errors.setdefault(slot, exc)
+        self.stats.add("index_errors")
+        self.manager._report("index_take", slot, exc)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -528,36 +699,43 @@ class AsyncInvalidationEngine:
                 depth.setdefault(key, 0)
         return depth
 
-    def _count_walk(self, report: EmitReport, dependents: int) -> None:
-        """Count what the walk of one invalidation found: its dependents, and whether a
-        bound cut it short."""
-        if report.truncated:
-            self.stats.add("depth_limited")
-        self.stats.add("dependents", dependents)
-        if dependents:
-            self.stats.add_by("dependencies", "keys", dependents)
-
     def _finish(
         self,
-        targets: Targets,
-        report: EmitReport,
-        keys: Iterable[str],
-        refreshed: Iterable[str],
+        batch: Sequence[Targets],
+        reports: list[EmitReport],
+        keys: Sequence[Iterable[str]],
+        refreshed: Sequence[Iterable[str]],
+        dependents: Sequence[int],
         errors: dict[str, TierError],
     ) -> None:
-        """Complete ``report`` of one invalidation of ``targets`` (the ``keys`` it
-        invalidated, those ``refreshed`` in place, the ``errors``) and count it."""
-        report.keys = frozenset(keys)
-        report.refreshed = frozenset(refreshed)
-        report.errors = errors
-        self.stats.add("invalidations")
-        self.stats.add("keys", len(report.keys))
-        for who in dict.fromkeys(targets.by):
-            self.stats.add_by(who, "keys", len(report.keys))
-        for slot, n in report.dropped.items():
-            self.stats.add_tier(slot, "dropped", n)
-        for slot in errors:
-            self.stats.add_tier(slot, "errors")
+        """Complete the report of each invalidation of ``batch`` (the ``keys`` it
+        invalidated, those ``refreshed`` in place, the ``errors``: each report gets its
+        own copy when there are several) and count them, with what each walk found (its
+        ``dependents``, whether a bound cut it short), in one update of the stats."""
+        counts: Counter[str] = Counter()
+        by: dict[str, Counter[str]] = {}
+        tiers: dict[str, Counter[str]] = {}
+        alone = len(reports) == 1
+        for targets, report, named, hot, n in zip(
+            batch, reports, keys, refreshed, dependents, strict=True
+        ):
+            report.keys = frozenset(named)
+            report.refreshed = frozenset(hot)
+            report.errors = errors if alone else dict(errors)
+            if report.truncated:
+                counts["depth_limited"] += 1
+            counts["dependents"] += n
+            if n:
+                by.setdefault("dependencies", Counter())["keys"] += n
+            counts["invalidations"] += 1
+            counts["keys"] += len(report.keys)
+            for who in dict.fromkeys(targets.by):
+                by.setdefault(who, Counter())["keys"] += len(report.keys)
+            for slot, dropped in report.dropped.items():
+                tiers.setdefault(slot, Counter())["dropped"] += dropped
+            for slot in errors:
+                tiers.setdefault(slot, Counter())["errors"] += 1
+        self.stats.merge(counts, by, tiers)
 
     async def _add(
         self,
@@ -582,12 +760,22 @@ class AsyncInvalidationEngine:
                 self.manager._report("index_add", slot, exc)
 
     async def _take(
-        self, names: list[str], errors: dict[str, TierError], down: Down
+        self,
+        names: list[str],
+        errors: dict[str, TierError],
+        down: Down,
+        *,
+        skip: Any = None,
+        only: Any = None,
     ) -> dict[str, set[str]]:
+        """What every index (but ``skip``; or ``only`` that one) holds under ``names``;
+        a failed index goes into ``errors``."""
         out: dict[str, set[str]] = {}
         if not names:
             return out
         for index in self.indexes:
+            if index is skip or (only is not None and index is not only):
+                continue
             slot = index.slot
             through = through_tier(index)
             if through and slot in down:

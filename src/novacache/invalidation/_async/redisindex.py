@@ -29,7 +29,7 @@ from ...tiers._keys import decode_key, encode_key
 from ...tiers._kit import ttl_ms
 from ...tiers._redis_base import _CAUGHT
 
-__all__ = ["AsyncRedisIndex"]
+__all__ = ["AsyncRedisIndex", "TakeRider"]
 
 _INFIX = b"\xffinv:"
 _BATCH = 1000  # members per script call (Lua's unpack has a stack limit)
@@ -86,6 +86,43 @@ end
 return found
 """
 
+# The same for several sets in one call (a server that is not a Cluster: the sets may
+# live anywhere): KEYS: the sets; ARGV[1]: grace in ms. One list of live members per set.
+# When none of the sets exists (keys without dependents: the common case), one EXISTS.
+_TAKE_MANY_LUA = """
+local out = {}
+if redis.call('EXISTS', unpack(KEYS)) == 0 then
+    for k = 1, #KEYS do out[k] = {} end
+    return out
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cut = now + tonumber(ARGV[1])
+for k = 1, #KEYS do
+    local key = KEYS[k]
+    local found = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+    out[k] = found
+    if #found > 0 then
+        local long = redis.call('ZRANGEBYSCORE', key, '(' .. cut, '+inf')
+        local args = {}
+        for i = 1, #long do
+            args[#args + 1] = cut
+            args[#args + 1] = long[i]
+            if #args >= 2000 then
+                redis.call('ZADD', key, 'XX', unpack(args))
+                args = {}
+            end
+        end
+        if #args > 0 then redis.call('ZADD', key, 'XX', unpack(args)) end
+        if #long > 0 then
+            local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+            redis.call('PEXPIREAT', key, top[2])
+        end
+    end
+end
+return out
+"""
+
 
 class AsyncRedisIndex:
     """The invalidation index sets of a :class:`~novacache.tiers.AsyncRedisTier` (see the
@@ -97,26 +134,31 @@ class AsyncRedisIndex:
 
     def __init__(self, tier: Any) -> None:
         self.tier = tier
-        self._scripts: tuple[Any, Any, Any] | None = None  # (client, add, take)
+        self._scripts: tuple[Any, Any, Any, Any] | None = None  # (client, add, take, take many)
 
     def _name(self, name: str) -> bytes:
         prefix: bytes = self.tier._prefix_b
         return prefix + _INFIX + encode_key(name)
 
-    def _client(self) -> tuple[Any, Any, Any]:
+    def _client(self) -> tuple[Any, Any, Any, Any]:
         tier = self.tier
         client = tier._client or tier._connect()
         scripts = self._scripts
         if scripts is None or scripts[0] is not client:
-            scripts = (client, client.register_script(_ADD_LUA), client.register_script(_TAKE_LUA))
+            scripts = (
+                client,
+                client.register_script(_ADD_LUA),
+                client.register_script(_TAKE_LUA),
+                client.register_script(_TAKE_MANY_LUA),
+            )
             self._scripts = scripts
         return scripts
 
     async def _calls(
-        self, op: str, script_of: int, calls: list[tuple[bytes, list[Any]]]
+        self, op: str, script_of: int, calls: list[tuple[list[bytes], list[Any]]]
     ) -> list[Any]:
-        """Run one script per ``(set, args)``: in one pipeline (one round trip), or one
-        after another in a Cluster (the sets live in different slots)."""
+        """Run one script call per ``(sets, args)``: in one pipeline (one round trip), or
+        one after another in a Cluster (the sets live in different slots)."""
         tier = self.tier
         if not calls:
             return []
@@ -127,7 +169,7 @@ class AsyncRedisIndex:
             client, script = scripts[0], scripts[script_of]
             async with tier._gate:  # unasync: unwrap
                 if tier._cluster:
-                    out = [await script(keys=[k], args=a) for k, a in calls]
+                    out = [await script(keys=k, args=a) for k, a in calls]
                 else:
                     # Note that EVALSHA is queued directly: a script object in a
                     # pipeline costs a SCRIPT EXISTS round trip on every execute. A
@@ -143,10 +185,10 @@ class AsyncRedisIndex:
         return list(out)
 
     @staticmethod
-    async def _pipeline(client: Any, sha: str, calls: list[tuple[bytes, list[Any]]]) -> Any:
+    async def _pipeline(client: Any, sha: str, calls: list[tuple[list[bytes], list[Any]]]) -> Any:
         pipe = client.pipeline(transaction=False)
         for k, a in calls:
-            pipe.evalsha(sha, 1, k, *a)
+            pipe.evalsha(sha, len(k), *k, *a)
         return await pipe.execute()
 
     async def add(self, pairs: Iterable[tuple[str, str]], ttl: float | None) -> None:
@@ -158,7 +200,7 @@ class AsyncRedisIndex:
         ms = ttl_ms(ttl)
         head: str = "" if ms is None else str(ms + _SLACK_MS)
         calls = [
-            (self._name(name), [head, *members[i : i + _BATCH]])
+            ([self._name(name)], [head, *members[i : i + _BATCH]])
             for name, members in grouped.items()
             for i in range(0, len(members), _BATCH)
         ]
@@ -169,14 +211,74 @@ class AsyncRedisIndex:
         none are left out); the entries read are shortened to ``grace`` seconds."""
         ms = max(1, int(grace * 1000))
         wanted = list(dict.fromkeys(names))
-        calls = [(self._name(name), [ms]) for name in wanted]
-        found: dict[str, builtins.set[str]] = {}
-        for name, members in zip(wanted, await self._calls("index_take", 2, calls), strict=True):
-            keys = {decode_key(raw) for raw in members}
-            keys.discard(None)
-            if keys:
-                found[name] = keys  # type: ignore[assignment]
-        return found
+        sets = [self._name(name) for name in wanted]
+        if self.tier._cluster:  # one call per set: each lives in its own slot
+            replies = await self._calls("index_take", 2, [([s], [ms]) for s in sets])
+        else:  # one call per _BATCH sets
+            chunks = [sets[i : i + _BATCH] for i in range(0, len(sets), _BATCH)]
+            replies = [
+                members
+                for reply in await self._calls("index_take", 3, [(c, [ms]) for c in chunks])
+                for members in reply
+            ]
+        return _found(wanted, replies)
+
+    def rider(self, names: Iterable[str], grace: float) -> TakeRider | None:
+        """:meth:`take` of ``names`` as a command that rides in the tier's tombstone
+        round trip (``tombstone_groups(..., riders=[...])``): read with :meth:`taken`
+        once that call returned. ``None`` where it cannot ride (a Cluster; more than
+        1000 names): :meth:`take` them."""
+        wanted = list(dict.fromkeys(names))
+        if self.tier._cluster or not wanted or len(wanted) > _BATCH:
+            return None
+        try:
+            sha = self._client()[3].sha
+        except _CAUGHT as exc:  # (connecting is lazy: a bad URL fails here)
+            raise self.tier._translate("index_take", exc) from exc
+        ms = max(1, int(grace * 1000))
+        command = ("EVALSHA", sha, len(wanted), *(self._name(n) for n in wanted), ms)
+        return TakeRider(wanted, grace, command)
+
+    async def taken(self, rider: TakeRider) -> dict[str, builtins.set[str]]:
+        """What the ``rider``'s take found (as :meth:`take` returns it); its command ran
+        (it was answered). A server that did not know the script (a restart) is given
+        it and the take runs again, on its own; any other reply error raises
+        ``TierError``."""
+        reply = rider.reply
+        if isinstance(reply, NoScriptError):
+            return await self.take(rider.names, rider.grace)
+        if isinstance(reply, Exception):
+            raise self.tier._translate("index_take", reply)
+        return _found(rider.names, reply)
 
     async def close(self) -> None:
         """Nothing to close: the index uses the tier's connections."""
+
+
+class TakeRider:
+    """An index read riding in the Redis tier's tombstone round trip (a
+    :class:`~novacache.tiers._redis_base.Rider`; see :meth:`AsyncRedisIndex.rider`)."""
+
+    __slots__ = ("answered", "command", "grace", "names", "reply")
+
+    def __init__(self, names: list[str], grace: float, command: tuple[Any, ...]) -> None:
+        self.names = names
+        self.grace = grace
+        self.command = command
+        self.answered = False
+        self.reply: Any = None
+
+    def answer(self, reply: Any) -> None:
+        self.reply = reply
+        self.answered = True
+
+
+def _found(names: list[str], replies: list[Any]) -> dict[str, builtins.set[str]]:
+    """``{name: keys}`` of the take replies of ``names`` (names with none left out)."""
+    found: dict[str, builtins.set[str]] = {}
+    for name, members in zip(names, replies, strict=True):
+        keys = {decode_key(raw) for raw in members}
+        keys.discard(None)
+        if keys:
+            found[name] = keys  # type: ignore[assignment]
+    return found

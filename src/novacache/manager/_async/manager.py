@@ -759,6 +759,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         report_down: bool = True,
         publish: tuple[str, bytes] | None = None,
         version: Version | None = None,
+        riders: tuple[Any, ...] = (),
     ) -> tuple[dict[str, list[int]], bool]:
         """:meth:`_bury` of several groups of keys at once (``union``: their distinct
         keys), one call per tier (``tombstone_groups`` where the tier has it, else
@@ -771,7 +772,12 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
         Redis tier (``remote``: its ``tombstone_groups``), which must have it; whether
         it did (published or failed there: counted on the bus, a failure reported as the
         bus's) is the second value: else the caller announces the keys itself. The
-        tombstones are of ``version`` (default: a new one)."""
+        tombstones are of ``version`` (default: a new one).
+
+        ``riders`` (commands of the invalidation engine: its index read) go in that same
+        call of the Redis tier, before the tombstones; the tier must take them (not a
+        Cluster). They get no answer when the tier was not called (down earlier in this
+        call) or failed: that failure is in ``failed``."""
         below = self._below
         if not below:
             mark = b""  # no tier keeps a tombstone: no version to make
@@ -791,13 +797,21 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                     self._report(op, slot, down[slot])
                 continue
             ride = publish if tier is self.remote else None
+            extra = riders if tier is self.remote else ()
             bury = getattr(tier, "tombstone_many", None)
-            grouped = None if single and ride is None else getattr(tier, "tombstone_groups", None)
+            grouped = (
+                None
+                if single and ride is None and not extra
+                else getattr(tier, "tombstone_groups", None)
+            )
             try:
-                if ride is not None:
-                    rode = True
+                if ride is not None or extra:
+                    rode = ride is not None
                     assert grouped is not None  # the caller's promise
-                    counts = await grouped(groups, mark, ttl, publish=ride)
+                    if extra:
+                        counts = await grouped(groups, mark, ttl, publish=ride, riders=extra)
+                    else:
+                        counts = await grouped(groups, mark, ttl, publish=ride)
                 elif single:
                     n = await (tier.delete_many(union) if bury is None else bury(union, mark, ttl))
                     counts = [n]

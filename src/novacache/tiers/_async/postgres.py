@@ -6,7 +6,7 @@ source, and the synchronous form is generated from it by ``scripts/unasync.py`` 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -256,6 +256,29 @@ class AsyncPostgresTier(PostgresTierBase):
             "delete", self._st.tombstone, (stored, bytes(frame), len(frame), life, stored)
         )
         return int(rows[0][0])
+
+    async def tombstone_groups(
+        self, groups: Sequence[Iterable[str]], frame: bytes, ttl: float
+    ) -> list[int]:
+        """:meth:`tombstone_many` of each group of keys, in one statement; how many keys
+        of each group held a live entry that was not a tombstone (a key in two groups is
+        counted in the first). The invalidation engine's ``run_many`` (coalesced
+        invalidations) uses it."""
+        stored = [_check_pg_keys(group)[1] for group in groups]
+        check_frame(frame)
+        life = check_ttl(ttl)
+        union = list(dict.fromkeys(key for group in stored for key in group))
+        if not union:
+            return [0] * len(stored)
+        rows = await self._run(
+            "delete", self._st.tombstone_live, (union, bytes(frame), len(frame), life, union)
+        )
+        live = {row[0] for row in rows}
+        counts: list[int] = []
+        for group in stored:
+            counts.append(sum(1 for key in group if key in live))
+            live.difference_update(group)  # counted in the first group that names it
+        return counts
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there (an expired key was not)."""

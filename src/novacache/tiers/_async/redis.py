@@ -40,8 +40,11 @@ from .._redis_base import (
     _SCAN_COUNT,
     _SET_IF_LUA,
     _TAG_ADD_LUA,
+    _TOMBSTONE_BATCH,
+    _TOMBSTONE_LUA,
     AsyncHandler,
     RedisTierBase,
+    Rider,
     _check_frame,
     _escape_glob,
     _is_tombstone,
@@ -91,6 +94,7 @@ class AsyncRedisTier(RedisTierBase):
         self._release: Any = None
         self._tag_script: Any = None
         self._set_if_script: Any = None
+        self._tombstone_script: Any = None
         self._connect_lock = AsyncMutex()
         if IS_ASYNC:
             # Note that redis.asyncio's pools raise instead of waiting when every
@@ -184,6 +188,7 @@ class AsyncRedisTier(RedisTierBase):
             self._release = client.register_script(_RELEASE_LUA)
             self._tag_script = client.register_script(_TAG_ADD_LUA)
             self._set_if_script = client.register_script(_SET_IF_LUA)
+            self._tombstone_script = client.register_script(_TOMBSTONE_LUA)
             self._exec = self._executor(client)
             self._read_exec = self._exec if self._reader is None else self._executor(self._reader)
             self._client = client
@@ -459,8 +464,9 @@ class AsyncRedisTier(RedisTierBase):
 
     async def tombstone_many(self, keys: Iterable[str], frame: bytes, ttl: float) -> int:
         """Replace each key's frame with ``frame`` (a delete's tombstone) for ``ttl``
-        seconds, in one pipeline (``SET ... PX ... GET``, one key per command:
-        cluster-safe); how many keys held a live entry that was not a tombstone."""
+        seconds, in one round trip (as ``SET ... PX ... GET`` would: one call of a Lua
+        script per 1000 keys, or in a Cluster a pipeline of one such ``SET`` per key); how
+        many keys held a live entry that was not a tombstone."""
         return (await self._tombstone("tombstone_many", [keys], frame, ttl, None))[0]
 
     async def tombstone_groups(
@@ -470,6 +476,7 @@ class AsyncRedisTier(RedisTierBase):
         ttl: float,
         *,
         publish: tuple[str, bytes] | None = None,
+        riders: Sequence[Rider] = (),
     ) -> list[int]:
         """:meth:`tombstone_many` of each group of keys, then (``publish``: ``(channel,
         message)``) publish ``message`` on ``prefix + channel``, in one round trip (one
@@ -477,8 +484,13 @@ class AsyncRedisTier(RedisTierBase):
         How many keys of each group held a live entry that was not a tombstone (a key in
         two groups is counted in the first). A failure raises ``TierError`` (what the
         server did before it is not known). The invalidation engine's ``run_many``
-        (coalesced invalidations) uses it."""
-        return await self._tombstone("tombstone_groups", groups, frame, ttl, publish)
+        (coalesced invalidations) uses it.
+
+        ``riders`` (not in a Cluster: ``ValueError``) are commands of the caller sent in
+        the same pipeline, before the tombstones (see :class:`~novacache.tiers._redis_base.Rider`):
+        the invalidation engine reads its dependency index there, so that a batch of
+        invalidations costs one round trip."""
+        return await self._tombstone("tombstone_groups", groups, frame, ttl, publish, riders)
 
     async def _tombstone(
         self,
@@ -487,6 +499,7 @@ class AsyncRedisTier(RedisTierBase):
         frame: bytes,
         ttl: float,
         publish: tuple[str, bytes] | None,
+        riders: Sequence[Rider] = (),
     ) -> list[int]:
         seen: dict[bytes, None] = {}  # every key once, in order
         raws: list[list[bytes]] = []  # each group's keys not in an earlier group
@@ -501,34 +514,101 @@ class AsyncRedisTier(RedisTierBase):
         if publish is not None:
             message = _check_frame(publish[1], self._max_bulk)
             channel = self._channel(publish[0])
+        if riders and self._cluster:
+            raise ValueError("riders need a Redis server that is not a Cluster")
         riding = channel is not None and not self._cluster  # PUBLISH in the pipeline
-        olds: list[Any] = []
-        if seen or riding:
+        live: list[bool] = []
+        if seen or riding or riders:
             if not self.breaker.allow():
                 raise self._rejected(op)
             try:
                 client = self._client or self._connect()
                 async with self._gate:  # unasync: unwrap
-                    pipe = client.pipeline(transaction=False)
-                    for raw in seen_order:
-                        pipe.set(raw, frame, px=ms, get=True)
-                    if riding:
-                        pipe.publish(channel, message)
-                    olds = await pipe.execute()
+                    live = await self._tombstone_round(
+                        client, seen_order, frame, ms, channel if riding else None, message, riders
+                    )
             except _CAUGHT as exc:
                 raise self._translate(op, exc) from exc
             self.breaker.record_success()
-        answers = iter(olds)
-        counts = []
-        for group_raws in raws:
-            count = 0
-            for _ in group_raws:
-                old = next(answers)
-                count += old is not None and not _is_tombstone(old)
-            counts.append(count)
+        if len(raws) == 1:
+            counts = [sum(live)]
+        else:
+            counts, at = [], 0
+            for group_raws in raws:
+                counts.append(sum(live[at : at + len(group_raws)]))
+                at += len(group_raws)
         if publish is not None and not riding:
             await self.publish(publish[0], publish[1])
         return counts
+
+    async def _tombstone_round(
+        self,
+        client: Any,
+        raws: list[bytes],
+        frame: bytes,
+        ms: int | None,
+        channel: bytes | None,
+        message: bytes | None,
+        riders: Sequence[Rider],
+    ) -> list[bool]:
+        """One pipeline: the ``riders``, the tombstones of ``raws`` (distinct keys), the
+        PUBLISH (``channel``); whether each key held a live entry that was no tombstone.
+        Outside a Cluster, several keys go in one call of the tombstone script per 1000
+        (a pipeline of a ``SET`` per key costs the client far more); a Cluster's keys
+        live in different slots: a ``SET ... GET`` each. A reply error raises, once
+        every rider has its answer."""
+        scripted = len(raws) > 1 and not self._cluster
+        pipe = client.pipeline(transaction=False)
+        if not scripted and not riders:  # (one key, a delete's: as lean as it was)
+            for raw in raws:
+                pipe.set(raw, frame, px=ms, get=True)
+            if channel is not None:
+                pipe.publish(channel, message)
+            olds = await pipe.execute()
+            return [old is not None and not _is_tombstone(old) for old in olds[: len(raws)]]
+        script = self._tombstone_script
+        for rider in riders:
+            pipe.execute_command(*rider.command)
+        chunks: list[list[bytes]] = []
+        if scripted:
+            arg = b"" if ms is None else ms
+            chunks = [raws[i : i + _TOMBSTONE_BATCH] for i in range(0, len(raws), _TOMBSTONE_BATCH)]
+            for chunk in chunks:
+                pipe.evalsha(script.sha, len(chunk), *chunk, frame, arg)
+        else:
+            for raw in raws:
+                pipe.set(raw, frame, px=ms, get=True)
+        if channel is not None:
+            pipe.publish(channel, message)
+        replies = await pipe.execute(raise_on_error=False)
+        n = len(riders)
+        for rider, reply in zip(riders, replies[:n], strict=True):
+            rider.answer(reply)
+        replies = replies[n:]
+        error: BaseException | None = None
+        if channel is not None:
+            published = replies.pop()
+            if isinstance(published, Exception):
+                error = published
+        live: list[bool] = []
+        if scripted:
+            for chunk, reply in zip(chunks, replies, strict=True):
+                if isinstance(reply, NoScriptError):  # a restarted server: not run
+                    await client.script_load(script.script)
+                    reply = await client.evalsha(script.sha, len(chunk), *chunk, frame, arg)
+                if isinstance(reply, Exception):
+                    error = error or reply
+                    reply = [0] * len(chunk)
+                live += [bool(flag) for flag in reply]
+        else:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    error = error or reply
+                    reply = None
+                live.append(reply is not None and not _is_tombstone(reply))
+        if error is not None:
+            raise error
+        return live
 
     async def delete(self, key: str) -> bool:
         """UNLINK ``key``; whether it existed."""
