@@ -218,6 +218,8 @@ cdef class LocalCache:
             raise KeyError(key)
         return <object>v
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def get(self, key, default=None):
         """The value of a live entry (now most recently used), or ``default``."""
         cdef PyObject* v = _get(self, key, True, 1)
@@ -243,6 +245,8 @@ cdef class LocalCache:
 
     # -- the rest of the mapping API ---------------------------------------------------
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def set(self, key, value, ttl=None):
         """Insert or overwrite ``key``; it becomes most recently used.
 
