@@ -137,6 +137,13 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         self._currbytes += w
         _gy_release(&g)
         return 0
+    if (self._pol == NULL and self._expires == NULL and self._bytelimit < 0
+            and not self._track_insertion and 0 <= self._maxsize <= self._nused
+            and <size_t>(self._nused + self._ndummy + 1) * 3 <= (self._mask + 1) * 2):
+        # A full cache bounded by maxsize alone, whose index has room (else _insert
+        # rebuilds it): evict one, insert, in one pass (the same result).
+        _replace_lru(self, key, value, h, slot)
+        return 0
     _gy_init(&g)
     if self._nttl > 0:
         _sweep(self, now, &g)
