@@ -230,6 +230,27 @@ def test_get_and_set_are_method_descriptors() -> None:
         assert isinstance(vars(core.LocalCache)[name], types.MethodDescriptorType), name
 
 
+def test_equal_int_and_str_keys_that_are_other_objects(impl: ModuleType) -> None:
+    # The compiled lookup compares two exact ints or strs in C: equal values that are
+    # other objects are found, and values whose hashes collide stay apart (hash(0) ==
+    # hash(2**61 - 1), hash(-1) == hash(-2), ...), whatever the digits, sign or kind.
+    keys: list[object] = [0, 2**61 - 1, -1, -2, 10**5, 2**100, -(2**100),
+                          2**100 + 2**61 - 1, "é", "ab" * 40, "x\u0100", "\U0001f600x"]  # fmt: skip
+    c = impl.LocalCache(100)
+    for i, key in enumerate(keys):
+        c[key] = i
+    for i, key in enumerate(keys):
+        other = int(str(key)) if isinstance(key, int) else "".join(list(str(key)))
+        assert c[other] == i
+        assert c.get(other) == i
+    assert len(c) == len(keys)
+    assert c.get(2**100 + 1) is None
+    assert c.get("ab" * 39 + "ac") is None
+    assert c.get(True) is None  # bool is not int here: 1 was never stored
+    c[1] = "one"
+    assert c[True] == "one"  # but equal, as in a dict
+
+
 def test_contains_counts_nothing_and_keeps_order(impl: ModuleType) -> None:
     c = impl.LocalCache()
     c["a"] = 1
