@@ -93,7 +93,10 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
             # Past the largest double (a huge ttl, or a timer at inf): the latest
             # deadline there is, never INFINITY, which means "no expiry" here.
             expires = DBL_MAX
-    h = nc_hash(key)
+    if <PyObject*>key == <PyObject*>self._hint_key and PyLong_CheckExact(key):
+        h = self._hint_hash                 # the hash of an exact int is its value's
+    else:
+        h = nc_hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes). The key a read just missed,
     # the table unchanged since (no user code above changed it either): its slot is
     # known (_lookup remembered it). The common overwrite, the key object itself in

@@ -218,6 +218,11 @@ cdef class LocalCache:
             raise KeyError(key)
         return <object>v
 
+    # get and set are method descriptors, as dict.get is (binding=False; Cython 3
+    # makes function objects by default): CPython calls a method descriptor straight
+    # from its specialised call instruction, a function object through the generic
+    # vectorcall (about 85 instructions more per c.get(k)). The clinic signature keeps
+    # inspect.signature working.
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def get(self, key, default=None):
