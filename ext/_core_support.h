@@ -11,6 +11,7 @@
 #define NOVACACHE_CORE_SUPPORT_H
 #include <Python.h>
 #include <limits.h>
+#include <string.h>
 
 typedef int (*nc_visitproc)(PyObject *, void *);
 typedef int (*nc_traverseproc)(PyObject *, nc_visitproc, void *);
@@ -70,6 +71,58 @@ static inline Py_hash_t nc_hash(PyObject *o) {
     }
 #endif
     return PyObject_Hash(o);
+}
+
+/* Whether a == b, without a call, for two keys of the same exact type int or str
+ * (the keys a cache sees most): 1 equal, 0 not; -1 for any other pair (the caller
+ * then asks PyObject_RichCompareBool). Both are canonical objects, so equal values
+ * have equal sizes and bytes: for str the same length and kind (as CPython's dict
+ * compares str keys), for int the same sign and digits. Reads the int layout of
+ * CPython 3.11 (ob_size) and 3.12-3.13 (lv_tag); elsewhere always -1. */
+static inline int nc_fast_eq(PyObject *a, PyObject *b) {
+#if !defined(Py_LIMITED_API) && !defined(PYPY_VERSION) && PY_VERSION_HEX < 0x030E0000
+    PyTypeObject *t = Py_TYPE(a);
+    if (t != Py_TYPE(b))
+        return -1;
+    if (t == &PyLong_Type) {
+#if PY_VERSION_HEX < 0x030C0000
+        Py_ssize_t n = Py_SIZE(a);
+        if (n != Py_SIZE(b))
+            return 0;
+        if (n < 0)
+            n = -n;
+        if (n == 1)             /* below 2**30: one digit, no call */
+            return ((PyLongObject *)a)->ob_digit[0] == ((PyLongObject *)b)->ob_digit[0];
+        return memcmp(((PyLongObject *)a)->ob_digit, ((PyLongObject *)b)->ob_digit,
+                      (size_t)n * sizeof(digit)) == 0;
+#else
+        uintptr_t tag = ((PyLongObject *)a)->long_value.lv_tag;
+        if (tag != ((PyLongObject *)b)->long_value.lv_tag)
+            return 0;
+        if ((tag >> 3) == 1)    /* below 2**30: one digit, no call */
+            return ((PyLongObject *)a)->long_value.ob_digit[0]
+                   == ((PyLongObject *)b)->long_value.ob_digit[0];
+        return memcmp(((PyLongObject *)a)->long_value.ob_digit,
+                      ((PyLongObject *)b)->long_value.ob_digit,
+                      (size_t)(tag >> 3) * sizeof(digit)) == 0;
+#endif
+    }
+    if (t == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+        int kind;
+#if PY_VERSION_HEX < 0x030C0000
+        if (!PyUnicode_IS_READY(a) || !PyUnicode_IS_READY(b))
+            return -1;
+#endif
+        if (n != PyUnicode_GET_LENGTH(b))
+            return 0;
+        kind = PyUnicode_KIND(a);
+        if (kind != (int)PyUnicode_KIND(b))
+            return 0;
+        return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
+    }
+#endif
+    return -1;
 }
 
 /* Number of set bits of a 64-bit word. */

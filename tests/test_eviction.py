@@ -273,3 +273,40 @@ def test_exact_lru_order_through_many_compactions(impl: ModuleType, maxsize: int
             assert cache.keys() == list(model)
     assert cache.keys() == list(model)
     assert cache.items() == list(model.items())
+
+
+def test_exact_lru_order_in_a_large_full_cache(impl: ModuleType) -> None:
+    """A full cache of 40,000 entries (the compiled core prefetches the next victims
+    from 32,768 on, and a new key takes the evicted entry's place): hits, new keys,
+    deletes and popitem in random order over 50,000 keys; order, contents and the
+    eviction count match an OrderedDict."""
+    rng = random.Random(11)
+    maxsize = 40_000
+    cache = impl.LocalCache(maxsize)
+    model: OrderedDict[int, int] = OrderedDict()
+    evicted = 0
+    for key in range(maxsize):
+        cache[key] = key
+        model[key] = key
+    for step in range(80_000):
+        key = rng.randrange(50_000)
+        action = rng.random()
+        if action < 0.5:
+            assert cache.get(key) == model.get(key)
+            if key in model:
+                model.move_to_end(key)
+        elif action < 0.95:
+            cache[key] = step
+            model[key] = step
+            model.move_to_end(key)
+            if len(model) > maxsize:
+                model.popitem(last=False)
+                evicted += 1
+        elif action < 0.99:
+            assert cache.pop(key, None) == model.pop(key, None)
+        else:
+            assert cache.popitem() == model.popitem(last=False)
+        if step % 20_000 == 0:
+            assert cache.keys() == list(model)
+    assert cache.items() == list(model.items())
+    assert cache.stats.evictions == evicted

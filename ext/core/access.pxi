@@ -93,7 +93,10 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
             # Past the largest double (a huge ttl, or a timer at inf): the latest
             # deadline there is, never INFINITY, which means "no expiry" here.
             expires = DBL_MAX
-    h = nc_hash(key)
+    if <PyObject*>key == <PyObject*>self._hint_key and PyLong_CheckExact(key):
+        h = self._hint_hash                 # the hash of an exact int is its value's
+    else:
+        h = nc_hash(key)
     # 2. Look up (a key's __eq__ may run; _lookup copes). The key a read just missed,
     # the table unchanged since (no user code above changed it either): its slot is
     # known (_lookup remembered it). The common overwrite, the key object itself in
@@ -136,6 +139,13 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         self._weights[ix] = w
         self._currbytes += w
         _gy_release(&g)
+        return 0
+    if (self._pol == NULL and self._expires == NULL and self._bytelimit < 0
+            and not self._track_insertion and 0 <= self._maxsize <= self._nused
+            and <size_t>(self._nused + self._ndummy + 1) * 3 <= (self._mask + 1) * 2):
+        # A full cache bounded by maxsize alone, whose index has room (else _insert
+        # rebuilds it): evict one, insert, in one pass (the same result).
+        _replace_lru(self, key, value, h, slot)
         return 0
     _gy_init(&g)
     if self._nttl > 0:

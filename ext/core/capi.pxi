@@ -18,6 +18,7 @@ cdef extern from "_core_support.h":
     int nc_popcount64(uint64_t x) noexcept nogil
     long long nc_muldiv(long long a, long long b, long long d) noexcept nogil
     Py_hash_t nc_hash(object o) except? -1
+    int nc_fast_eq(PyObject* a, PyObject* b) noexcept
     Py_ssize_t nc_vectorcall_nargs(size_t nargsf)
     object nc_vectorcall(object f, PyObject** args, size_t nargsf, PyObject* kwnames)
 

@@ -218,6 +218,13 @@ cdef class LocalCache:
             raise KeyError(key)
         return <object>v
 
+    # get and set are method descriptors, as dict.get is (binding=False; Cython 3
+    # makes function objects by default): CPython calls a method descriptor straight
+    # from its specialised call instruction, a function object through the generic
+    # vectorcall (about 85 instructions more per c.get(k)). The clinic signature keeps
+    # inspect.signature working.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def get(self, key, default=None):
         """The value of a live entry (now most recently used), or ``default``."""
         cdef PyObject* v = _get(self, key, True, 1)
@@ -243,6 +250,8 @@ cdef class LocalCache:
 
     # -- the rest of the mapping API ---------------------------------------------------
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def set(self, key, value, ttl=None):
         """Insert or overwrite ``key``; it becomes most recently used.
 

@@ -34,6 +34,8 @@
 cdef enum:
     RING_FACTOR = 2     # recency log records per entry of capacity
     PREFETCH_AHEAD = 32 # log records whose entries _compact prefetches ahead
+    PREFETCH_VICTIMS = 32768    # _replace_lru prefetches the next victims from this
+                                # maxsize on (below it the table fits the L2 cache)
 
 
 cdef uint32_t NOPOS = 0xFFFFFFFFu       # an entry with no record (free)
@@ -151,3 +153,54 @@ cdef void _make_room(LocalCache self, Py_ssize_t extra, Py_ssize_t w, int32_t ke
             break
         _remove(self, victim, g)
         self._evictions += 1
+
+
+cdef inline void _prefetch_victims(LocalCache self, Py_ssize_t r) noexcept:
+    """Prefetch what the next two evictions touch, r being the log position of the
+    entry being evicted now: the next victim's index slot and key (its reference
+    count is written when it goes; its entry was prefetched by the eviction before),
+    and the entry of the victim after it. In a large cache each of these is a cache
+    miss that would otherwise come one after the other. Only hints: a hit in
+    between makes another entry the next victim, and nothing is read wrong."""
+    cdef Entry* e
+    r = _next_current(self, r + 1)
+    if r < 0:
+        return
+    e = &self._entries[self._log[r]]
+    nc_prefetch_w(&self._index[<size_t>e.hash & self._mask])
+    nc_prefetch_w(e.key)
+    r = _next_current(self, r + 1)
+    if r >= 0:
+        nc_prefetch_w(&self._entries[self._log[r]])
+
+
+cdef inline void _replace_lru(LocalCache self, object key, object value, Py_hash_t h,
+                              size_t slot) noexcept:
+    """Put a new key in the place of the least recently used entry: _make_room's
+    eviction of one entry then _insert, fused, for the common cache (``maxsize`` its
+    only bound, full, exact LRU, no TTL, no cachetools' insertion log), when the index
+    needs no rebuild. The caller checks all that. ``slot`` is the key's free index slot
+    (never the victim's, which holds an entry). The victim's entry number is reused
+    for the new entry; the evicted key and value are released last, once the table is
+    consistent (they may run a finalizer that uses the cache)."""
+    cdef int32_t victim = _lru(self)        # nused == maxsize >= 1: never NIL
+    cdef Entry* e = &self._entries[victim]
+    cdef PyObject* old_key = e.key
+    cdef PyObject* old_value = e.value
+    if self._maxsize >= PREFETCH_VICTIMS:
+        _prefetch_victims(self, self._lhead)
+    self._index[_slot_of(self, victim)] = DUMMY
+    if self._index[slot] == DUMMY:
+        self._ndummy -= 1
+    self._ndummy += 1
+    self._index[slot] = victim
+    e.hash = h
+    nc_incref(<PyObject*>key)
+    e.key = <PyObject*>key
+    nc_incref(<PyObject*>value)
+    e.value = <PyObject*>value
+    _log_append(self, victim)               # the victim's record goes stale: it is new
+    self._evictions += 1
+    self._version += 2                      # a removal and an insert
+    nc_decref(old_key)
+    nc_decref(old_value)

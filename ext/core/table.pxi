@@ -133,15 +133,18 @@ cdef Py_ssize_t _lookup(LocalCache self, object key, Py_hash_t h, size_t* slotp)
                         slotp[0] = i
                     return ix
                 if e.hash == h:
-                    startkey = e.key
-                    nc_incref(startkey)
-                    version = self._version
-                    cmp = nc_richcompare_bool(startkey, k, Py_EQ)
-                    nc_decref(startkey)
+                    # Two exact ints or strs: compared in C, no user code runs.
+                    cmp = nc_fast_eq(e.key, k)
                     if cmp < 0:
-                        return -2
-                    if self._version != version or self._mask != mask:
-                        break               # the table changed: start over
+                        startkey = e.key
+                        nc_incref(startkey)
+                        version = self._version
+                        cmp = nc_richcompare_bool(startkey, k, Py_EQ)
+                        nc_decref(startkey)
+                        if cmp < 0:
+                            return -2
+                        if self._version != version or self._mask != mask:
+                            break           # the table changed: start over
                     if cmp > 0:
                         if slotp != NULL:
                             slotp[0] = i
