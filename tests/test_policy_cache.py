@@ -102,12 +102,13 @@ def test_any_operations_follow_the_reference(
 def test_runs_of_hits_are_applied_before_anything_that_follows(
     impl: ModuleType, timer: FakeTimer, capacity: int
 ) -> None:
-    # The compiled core records a hit and applies it later, in a batch (its read buffer
-    # holds 64): runs of up to 200 hits on resident keys, then an operation that must
-    # see every one of them applied first (a miss, an insert, an overwrite, a delete
-    # or a pop of a key just hit, popitem, the order of keys(), pickling, an expiry
-    # found by a lookup). The resident keys, in order, are the reference's after each.
-    # 2,000 entries sample the shadow, which sees hits and misses in their order.
+    # A hit only counts on its entry (up to 7); the count reaches the sketch and the
+    # queues later (lazy promotion): runs of up to 200 hits on resident keys, then an
+    # operation that must see every one of them (a miss, an insert, an overwrite, a
+    # delete or a pop of a key just hit, popitem, the order of keys(), pickling, an
+    # expiry found by a lookup). The resident keys, in order, are the reference's
+    # after each. 2,000 entries sample the shadow, which sees hits and misses in
+    # their order.
     rng = random.Random(capacity)
     cache = impl.LocalCache(capacity, timer=timer, policy="tinylfu")
     ref = TinyLFUPolicy(capacity)

@@ -154,9 +154,19 @@ def test_probation_hit_promotes_and_protected_overflow_is_demoted() -> None:
     keys = [f"k{i}" for i in range(100)]
     warm(p, keys, 1)
     p.check()
-    assert p.queue_of("k0") == "probation"
-    p.access("k0")
-    assert p.queue_of("k0") == "protected"
+    first = next(k for k in p if p.queue_of(k) == "probation")
+    second = next(k for k in p if p.queue_of(k) == "probation" and k != first)
+    # A hit only counts (lazy promotion): the entry moves when it reaches the front
+    # of probation as the next eviction looks for a victim.
+    p.access(first)
+    assert p.queue_of(first) == "probation"
+    assert p.frequency(first) == 2
+    # An eviction: first (hit) is promoted, second (not hit) is the victim the new
+    # key faces (and beats only with a higher frequency: here it is rejected).
+    p.access("new")
+    assert p.queue_of(first) == "protected"
+    assert p.queue_of(second) == "probation"
+    assert p.counters.rejections == 1
     warm(p, keys, 2)
     protected = [k for k in p if p.queue_of(k) == "protected"]
     assert len(protected) <= p.protected_max
@@ -182,8 +192,12 @@ def test_protected_target_adapts_within_bounds() -> None:
 
 def test_frequencies_saturate_at_15_and_age_by_halving() -> None:
     p = TinyLFUPolicy(10)
+    for _ in range(8):
+        p.access("x")  # the insert reaches the sketch, the 7 hits wait on the entry
+    p.access("y")  # x leaves the window: its hits reach the sketch
+    assert p.frequency("x") == 8
     for _ in range(40):
-        p.access("x")
+        p.access("x")  # the entry counts 7 of them (it saturates), the sketch 15
     assert p.frequency("x") == 15
     # 10 * capacity counted increments halve every counter (x's included).
     for i in range(100):

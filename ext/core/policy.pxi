@@ -9,9 +9,11 @@
 # _pol_set_new and _pol_set_existing (a write: _set), _pol_unlink (_remove), _pol_grow
 # (_grow_entries), _pol_forget (_release_table), _pol_first/_pol_next (the order of
 # keys() and popitem).
-# A hit is only recorded (_pol_record: one entry number in the read buffer); the
-# recorded hits are applied in a batch (_pol_drain) before anything reads or changes
-# the policy's state, so the decisions are the reference's, hit for hit.
+# A hit moves nothing (_pol_record): it adds one to the entry's count, 3 bits of its
+# pq byte. The count reaches the sketch (_pol_flush) and decides the moves when the
+# policy looks at the entry: leaving the window, at the front of probation
+# (_pol_settle: lazy promotion) or of protected (_pol_demote_overflow: a second
+# chance), weighed as a victim, or removed.
 # Relies on: table.pxi (Entry, _remove, the graveyard), capi.pxi (nc_popcount64,
 # nc_muldiv); the fields of LocalCache (_entries, _weights, _pol, _evictions).
 #
@@ -22,8 +24,8 @@
 # threaded through the entry array: an entry's ``pos`` field (the LRU log position,
 # unused under this policy) holds its previous entry, its ``next`` field (unused by a
 # live entry outside cachetools' modes) the next one. One byte per entry (``pq``) holds
-# its queue and two flags. The sketch is 64-byte blocks of 4-bit counters, a key's four
-# counters in one block (one cache line). Memory per entry of capacity, beside the
+# its queue, three flags and its count. The sketch is 64-byte blocks of 4-bit
+# counters, a key's four counters in one block (one cache line). Memory per entry of capacity, beside the
 # table's own: 1 byte (pq) + 8 bytes (sketch) + 24 to 40 bytes (the ghost: a 16-byte
 # node and 2 to 4 index bytes per slot, sized for as many fingerprints as entries).
 # The shadow (caches of 1,024 entries or more) adds at most 1/16 of that again.
@@ -36,6 +38,10 @@ cdef enum:
     PQ_QMASK = 3
     PQ_DEMOTED = 4          # demoted from protected, not hit since
     PQ_PENDING = 8          # during an eviction: a candidate (never a victim)
+    PQ_SAMPLED = 16         # the shadow samples this key ((h >> 56) < shadow_limit)
+    PQ_FLAGS = 31           # the queue and the flags; the top 3 bits: the hit count
+    PQ_COUNT_ONE = 32       # one hit in the count (bits 5..7: hits not yet in the sketch)
+    PQ_COUNT_FULL = 0xE0    # the count saturates at 7
     POL_Q = 256             # the protected target's unit: 1/256 of a weight
     ADMIT_RANDOM_THRESHOLD = 6
     WINDOW_PERCENT = 1
@@ -52,8 +58,6 @@ cdef enum:
     DOWN_NUM = 13
     DOWN_DEN = 10
     SAMPLE_FACTOR = 10
-    READ_BUFFER = 64        # hits recorded before the policy applies them (_pol_drain)
-    DRAIN_AHEAD = 4         # buffered hits whose neighbours _pol_drain prefetches ahead
 
 
 cdef uint32_t RNG_SEED = 0x2545F491u
@@ -336,6 +340,41 @@ cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
         _sk_age(sk)
 
 
+cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
+    """``n`` conservative increments at once (the reference's add): every counter
+    below ``top = min(low + n, 15)`` rises to it (``low`` the minimum); ``top - low``
+    increments are counted, then the sketch is halved if ``sample`` were reached."""
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t c = h >> 32
+    cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
+    cdef uint64_t* w0 = b + (x0 >> 4)
+    cdef uint64_t* w1 = b + 2 + (x1 >> 4)
+    cdef uint64_t* w2 = b + 4 + (x2 >> 4)
+    cdef uint64_t* w3 = b + 6 + (x3 >> 4)
+    cdef uint64_t s0 = (x0 & 15) << 2, s1 = (x1 & 15) << 2
+    cdef uint64_t s2 = (x2 & 15) << 2, s3 = (x3 & 15) << 2
+    cdef uint64_t v0 = (w0[0] >> s0) & 15, v1 = (w1[0] >> s1) & 15
+    cdef uint64_t v2 = (w2[0] >> s2) & 15, v3 = (w3[0] >> s3) & 15
+    cdef uint64_t low = v0 if v0 < v1 else v1
+    cdef uint64_t low2 = v2 if v2 < v3 else v3
+    cdef uint64_t top
+    if low2 < low:
+        low = low2
+    top = low + n
+    if top > 15:
+        top = 15
+    if top <= low:
+        return
+    # A counter below top rises by top - v (without branches, as _sk_increment).
+    w0[0] += ((top - v0) * <uint64_t>(v0 < top)) << s0
+    w1[0] += ((top - v1) * <uint64_t>(v1 < top)) << s1
+    w2[0] += ((top - v2) * <uint64_t>(v2 < top)) << s2
+    w3[0] += ((top - v3) * <uint64_t>(v3 < top)) << s3
+    sk.adds += <Py_ssize_t>(top - low)
+    if sk.adds >= sk.sample:
+        _sk_age(sk)
+
+
 # ---------------------------------------------------------------------------------------
 # The policy's state
 # ---------------------------------------------------------------------------------------
@@ -363,8 +402,6 @@ ctypedef struct Policy:
     Py_ssize_t sh_lookups
     Py_ssize_t sh_hits
     Py_ssize_t sampled_hits
-    Py_ssize_t rb_n         # hits recorded in rbuf, not yet applied
-    int32_t rbuf[READ_BUFFER]   # the read buffer: entries hit, oldest first
 
 
 cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
@@ -437,7 +474,6 @@ cdef void _pol_forget(Policy* p) noexcept:
         p.qhead[i] = p.qtail[i] = NIL
         p.qweight[i] = 0
     p.nres = p.ndemoted = 0
-    p.rb_n = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -446,6 +482,21 @@ cdef void _pol_forget(Policy* p) noexcept:
 
 cdef inline Py_ssize_t _pw(LocalCache self, Policy* p, int32_t ix) noexcept:
     return self._weights[ix] if p.by_weight else 1
+
+
+cdef inline void _pol_flush(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """The reference's _flush: entry ix's hits not yet in the sketch (its count) go
+    there (_sk_add), and the count restarts at 0."""
+    cdef uint8_t f = p.pq[ix]
+    if f >= PQ_COUNT_ONE:
+        _sk_add(&p.sk, _fmix64(self._entries[ix].hash), f >> 5)
+        p.pq[ix] = f & PQ_FLAGS
+
+
+cdef inline int _pol_freq(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """The reference's _freq: flush entry ix, then its sketch estimate."""
+    _pol_flush(self, p, ix)
+    return _sk_frequency(&p.sk, _fmix64(self._entries[ix].hash))
 
 
 cdef inline void _q_unlink(Entry* es, Policy* p, int32_t ix, int q) noexcept:
@@ -485,11 +536,10 @@ cdef inline void _pol_move(LocalCache self, Policy* p, int32_t ix, int to) noexc
 
 cdef void _pol_unlink(LocalCache self, int32_t ix) noexcept:
     """The reference's remove: called by _remove for every entry leaving the table.
-    The hits recorded before it are applied first (ix may be among them)."""
+    Its hits not yet counted go to the sketch first (_pol_flush)."""
     cdef Policy* p = self._pol
     cdef int q
-    if p.rb_n:
-        _pol_drain(self)
+    _pol_flush(self, p, ix)
     q = p.pq[ix] & PQ_QMASK
     _q_unlink(self._entries, p, ix, q)
     p.qweight[q] -= _pw(self, p, ix)
@@ -501,10 +551,9 @@ cdef void _pol_unlink(LocalCache self, int32_t ix) noexcept:
 
 cdef inline int32_t _pol_first(LocalCache self) noexcept:
     """The first resident entry in keys() order: window, probation, protected, each
-    least recent first (NIL when empty). Applies the recorded hits first."""
+    oldest first (NIL when empty)."""
     cdef Policy* p = self._pol
     cdef int q
-    _pol_sync(self)
     for q in range(3):
         if p.qhead[q] != NIL:
             return p.qhead[q]
@@ -587,9 +636,11 @@ cdef void _pol_shadow_lookup(Policy* p, uint64_t h, bint main_hit) noexcept:
 
 
 cdef inline void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
-    """While protected outweighs its target, its LRU entry goes to the probation MRU
-    end with the demoted flag (the reference's _demote_overflow). The entry is
-    protected's head, so it is unlinked as one (no previous entry to rewrite)."""
+    """While protected outweighs its target, look at its oldest entry (its head): hit
+    since it was placed (a count), it is flushed and goes to the protected tail (a
+    second chance, as CLOCK); else it goes to the probation tail with the demoted flag
+    (the reference's _demote_overflow). The entry is protected's head, so it is
+    unlinked as one (no previous entry to rewrite)."""
     cdef Entry* es = self._entries
     cdef long long limit = p.protected_q >> 8      # // POL_Q; the target is >= 0
     cdef int32_t k, nx
@@ -605,6 +656,10 @@ cdef inline void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
             es[nx].pos = <uint32_t>NIL
         else:
             p.qtail[PQ_PROTECTED] = NIL
+        if p.pq[k] >= PQ_COUNT_ONE:
+            _pol_flush(self, p, k)
+            _q_append(es, p, k, PQ_PROTECTED)
+            continue
         w = _pw(self, p, k)
         p.qweight[PQ_PROTECTED] -= w
         p.qweight[PQ_PROBATION] += w
@@ -615,127 +670,79 @@ cdef inline void _pol_demote_overflow(LocalCache self, Policy* p) noexcept:
 
 
 cdef void _pol_promote(LocalCache self, Policy* p, int32_t ix) noexcept:
-    """A hit or a write on probation entry ix: a demoted one grows the protected
-    target (_pol_adapt); it moves to the protected MRU end, and protected's overflow
-    is demoted (the reference's _touch, probation case)."""
+    """Probation entry ix, hit since it was placed (so not demoted: a hit clears the
+    flag), reached the front (the reference's _promote): flushed, to the protected
+    tail. Protected's overflow is demoted at the end of the eviction (_pol_evict)."""
     cdef Py_ssize_t w = _pw(self, p, ix)
-    cdef uint8_t f = p.pq[ix]
-    if f & PQ_DEMOTED:
-        p.ndemoted -= 1
-        _pol_adapt(p, w, True)
-    p.pq[ix] = <uint8_t>((f & ~(PQ_QMASK | PQ_DEMOTED)) | PQ_PROTECTED)
+    _pol_flush(self, p, ix)
+    p.pq[ix] = <uint8_t>((p.pq[ix] & ~PQ_QMASK) | PQ_PROTECTED)
     _q_unlink(self._entries, p, ix, PQ_PROBATION)
     _q_append(self._entries, p, ix, PQ_PROTECTED)
     p.qweight[PQ_PROBATION] -= w
     p.qweight[PQ_PROTECTED] += w
-    _pol_demote_overflow(self, p)
 
 
-cdef inline void _pol_touch(LocalCache self, Policy* p, int32_t ix, uint64_t h) noexcept:
-    """The reference's _touch: a hit's or a write's moves."""
-    cdef int q = p.pq[ix] & PQ_QMASK
-    _sk_increment(&p.sk, h)
-    if q == PQ_PROBATION:
-        _pol_promote(self, p, ix)
-    elif p.qtail[q] != ix:
-        _q_unlink(self._entries, p, ix, q)
-        _q_append(self._entries, p, ix, q)
+cdef void _pol_undemote(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """A hit or a write on an entry demoted from protected and not hit since: the
+    flag goes and the protected target grows (_pol_adapt: protected was too small)."""
+    p.pq[ix] &= ~PQ_DEMOTED
+    p.ndemoted -= 1
+    _pol_adapt(p, _pw(self, p, ix), True)
 
 
-cdef void _pol_drain(LocalCache self) noexcept:
-    """Apply the hits recorded in the read buffer, oldest first, each as the
-    reference's hit of a resident key (the shadow's lookup, then the moves).
+cdef inline void _pol_touch(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """The reference's _touch: a hit or a write adds one to entry ix's count (up to 7),
+    after clearing a demoted flag (_pol_undemote); nothing moves until the entry
+    reaches the front of its queue."""
+    cdef uint8_t f = p.pq[ix]
+    if f & PQ_DEMOTED:
+        _pol_undemote(self, p, ix)
+        f = p.pq[ix]
+    if f < PQ_COUNT_FULL:
+        p.pq[ix] = f + PQ_COUNT_ONE
 
-    A hit only records its entry (_pol_record); the policy applies the hits in a batch
-    here, before anything that reads or changes its state: a counted miss, a write, a
-    removal, the order of keys() or popitem, or a full buffer. So every decision is
-    the one the reference makes applying each hit at once, and a batch can fetch the
-    memory it will touch ahead (the sketch's block, the pq byte and the queue
-    neighbours of each entry) instead of waiting for each in turn. Every entry in the
-    buffer is live: a removal drains first."""
+
+cdef void _pol_rare_hit(LocalCache self, int32_t ix) noexcept:
+    """A counted lookup found entry ix, whose key the shadow samples or which is
+    demoted: the shadow's lookup, then the flag (the reference's hit, in its order)."""
     cdef Policy* p = self._pol
-    cdef Entry* es = self._entries
-    cdef Py_ssize_t n = p.rb_n, i
-    cdef uint64_t hs[READ_BUFFER]
-    cdef uint64_t h
-    cdef int32_t ix, nb
-    p.rb_n = 0
-    if n <= DRAIN_AHEAD:
-        # A few hits (a drain before a miss or a write, as in a cache-aside loop):
-        # nothing to overlap, so no prefetching.
-        for i in range(n):
-            ix = p.rbuf[i]
-            h = _fmix64(es[ix].hash)
-            if (h >> 56) < p.shadow_limit:
-                _pol_shadow_lookup(p, h, True)
-            _pol_touch(self, p, ix, h)
-        return
-    for i in range(n):
-        ix = p.rbuf[i]
-        h = _fmix64(es[ix].hash)
-        hs[i] = h
-        nc_prefetch_w(p.sk.table + ((h & p.sk.block_mask) << 3))
-        nc_prefetch_w(p.pq + ix)
-    for i in range(n):
-        if i + DRAIN_AHEAD < n:
-            ix = p.rbuf[i + DRAIN_AHEAD]
-            nb = <int32_t>es[ix].pos
-            if nb != NIL:
-                nc_prefetch_w(&es[nb])
-            nb = es[ix].next
-            if nb != NIL:
-                nc_prefetch_w(&es[nb])
-        h = hs[i]
-        if (h >> 56) < p.shadow_limit:             # never when there is no shadow (0)
-            _pol_shadow_lookup(p, h, True)
-        _pol_touch(self, p, p.rbuf[i], h)
-
-
-cdef void _pol_full(LocalCache self, int32_t ix) noexcept:
-    """The read buffer is full: apply it (_pol_drain), then record ix."""
-    cdef Policy* p = self._pol
-    _pol_drain(self)
-    p.rbuf[0] = ix
-    p.rb_n = 1
-
-
-cdef inline void _pol_sync(LocalCache self) noexcept:
-    """Apply the recorded hits, if any (before the policy's state is read)."""
-    if self._pol.rb_n:
-        _pol_drain(self)
+    if p.pq[ix] & PQ_SAMPLED:
+        _pol_shadow_lookup(p, _fmix64(self._entries[ix].hash), True)
+    if p.pq[ix] & PQ_DEMOTED:
+        _pol_undemote(self, p, ix)
 
 
 cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
     """A counted lookup that missed (the reference's hit, not resident)."""
     cdef Policy* p = self._pol
     cdef uint64_t h
-    if p.rb_n:
-        _pol_drain(self)
     if p.shadow_limit:
         h = _fmix64(hash)
         if (h >> 56) < p.shadow_limit:
             _pol_shadow_lookup(p, h, False)
 
 
-# _get reaches _pol_full and _pol_miss through these pointers, never by a direct call:
-# the compiler would inline the policy into _get, which then no longer fits inline in
-# its callers, and the LRU hit would pay a call (measured: 4 instructions per hit).
+# _get reaches _pol_rare_hit and _pol_miss through these pointers, never by a direct
+# call: the compiler would inline the policy into _get, which then no longer fits
+# inline in its callers, and the LRU hit would pay a call (measured: 4 instructions).
 ctypedef void (*_PolHitFn)(LocalCache, int32_t) noexcept
 ctypedef void (*_PolMissFn)(LocalCache, Py_hash_t) noexcept
-cdef _PolHitFn _pol_full_fn = _pol_full
+cdef _PolHitFn _pol_rare_hit_fn = _pol_rare_hit
 cdef _PolMissFn _pol_miss_fn = _pol_miss
 
 
 cdef inline void _pol_record(LocalCache self, int32_t ix) noexcept:
-    """A counted lookup that found live entry ix (the reference's hit, resident):
-    recorded in the read buffer, applied by _pol_drain."""
+    """A counted lookup that found live entry ix (the reference's hit, resident): the
+    shadow's lookup if it samples the key, a demoted flag cleared (both rare, out of
+    line), and one more in the entry's count. Commonly one byte read and written: the
+    sketch and the queues see the hits later (_pol_flush, _pol_settle)."""
     cdef Policy* p = self._pol
-    cdef Py_ssize_t n = p.rb_n
-    if n < READ_BUFFER:
-        p.rbuf[n] = ix
-        p.rb_n = n + 1
-    else:
-        _pol_full_fn(self, ix)
+    cdef uint8_t f = p.pq[ix]
+    if f & (PQ_SAMPLED | PQ_DEMOTED):
+        _pol_rare_hit_fn(self, ix)
+        f = p.pq[ix]
+    if f < PQ_COUNT_FULL:
+        p.pq[ix] = f + PQ_COUNT_ONE
 
 
 cdef inline bint _pol_admit_random(Policy* p) noexcept:
@@ -766,7 +773,7 @@ cdef Py_ssize_t _pol_victims(LocalCache self, Policy* p, Py_ssize_t excess, int*
                 n += 1
                 got += _pw(self, p, ix)
                 if g == NULL:
-                    f = _sk_frequency(&p.sk, _fmix64(es[ix].hash))
+                    f = _pol_freq(self, p, ix)
                     if f > maxf[0]:
                         maxf[0] = f
                 else:
@@ -787,6 +794,20 @@ cdef inline int32_t _pol_first_victim(LocalCache self, Policy* p) noexcept:
     return p.qhead[PQ_PROTECTED]
 
 
+cdef void _pol_settle(LocalCache self, Policy* p) noexcept:
+    """The reference's _settle: while the first probation entry that is not pending
+    was hit since it was placed, promote it (_pol_promote): the first victim is then
+    one that was not hit (lazy promotion, as S3-FIFO's and SIEVE's)."""
+    cdef int32_t ix
+    while True:
+        ix = p.qhead[PQ_PROBATION]
+        while ix != NIL and (p.pq[ix] & PQ_PENDING):
+            ix = self._entries[ix].next
+        if ix == NIL or p.pq[ix] < PQ_COUNT_ONE:
+            return
+        _pol_promote(self, p, ix)
+
+
 cdef void _pol_reject(LocalCache self, Policy* p, int32_t ix, Graveyard* g) noexcept:
     """The reference's _reject: out, and its fingerprint to the ghost."""
     cdef uint64_t fp = _fmix64(self._entries[ix].hash) >> 32
@@ -802,13 +823,15 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
     """The reference's _evict: bring the total weight back to the capacity.
 
     The pending candidates are the last ``npend`` entries of probation: they are moved
-    there first, and nothing else joins probation until the end."""
+    there first, and nothing else joins probation until the end (promotions leave it;
+    protected's overflow is demoted after the pending flags are cleared)."""
     cdef Py_ssize_t npend = 0, excess, nv
     cdef int32_t k, cand, v = NIL
     cdef int cf, vf
     cdef bint admit
     while p.qweight[PQ_WINDOW] > p.window_max and p.qhead[PQ_WINDOW] != NIL:
         k = p.qhead[PQ_WINDOW]
+        _pol_flush(self, p, k)
         _pol_move(self, p, k, PQ_PROBATION)
         p.pq[k] |= PQ_PENDING
         npend += 1
@@ -818,6 +841,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
         excess = p.qweight[0] + p.qweight[1] + p.qweight[2] - p.capacity
         if excess <= 0:
             break
+        _pol_settle(self, p)
         vf = -1
         if excess == 1 and not p.by_weight:
             # Every entry weighs 1 (the common case): the one victim is the first
@@ -825,7 +849,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
             v = _pol_first_victim(self, p)
             nv = v != NIL
             if nv:
-                vf = _sk_frequency(&p.sk, _fmix64(self._entries[v].hash))
+                vf = _pol_freq(self, p, v)
         else:
             v = NIL
             nv = _pol_victims(self, p, excess, &vf, NULL)
@@ -849,7 +873,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
         cand = p.qtail[PQ_PROBATION]
         admit = False
         if nv:
-            cf = _sk_frequency(&p.sk, _fmix64(self._entries[cand].hash))
+            cf = _pol_freq(self, p, cand)
             admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
         if admit:
             if v != NIL:
@@ -868,6 +892,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
         npend -= 1
     if direct != NIL and self._entries[direct].key != NULL:
         p.pq[direct] &= ~PQ_PENDING
+    _pol_demote_overflow(self, p)
 
 
 cdef void _pol_grow_sketch(Policy* p) noexcept:
@@ -903,7 +928,7 @@ cdef void _pol_insert(LocalCache self, int32_t ix, Graveyard* g) noexcept:
         _os_remove(&p.ghost, gi)
         _pol_adapt(p, w, False)
         q = PQ_PROBATION
-    p.pq[ix] = <uint8_t>q
+    p.pq[ix] = <uint8_t>(q | (PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0))
     _q_append(self._entries, p, ix, q)
     p.qweight[q] += w
     p.nres += 1
@@ -921,7 +946,7 @@ cdef void _pol_update(LocalCache self, int32_t ix, Py_ssize_t w, Graveyard* g) n
     new weight, then evict."""
     cdef Policy* p = self._pol
     cdef Py_ssize_t old
-    _pol_touch(self, p, ix, _fmix64(self._entries[ix].hash))
+    _pol_touch(self, p, ix)
     if self._weights != NULL:
         old = self._weights[ix]
         self._currbytes -= old
@@ -941,7 +966,6 @@ cdef int _pol_set_existing(LocalCache self, int32_t ix, Py_ssize_t w, PyObject* 
     """An overwrite of live entry ix (its value already replaced; ``old`` is the
     reference to the previous one, released here)."""
     cdef Graveyard g
-    _pol_sync(self)
     _gy_init(&g)
     _gy_push(&g, old)
     _pol_update(self, ix, w, &g)
@@ -954,7 +978,6 @@ cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, si
     """An insert of a new key: into the table, then the policy admits or evicts (the
     new entry may be the one to go). Releases ``g``."""
     cdef int32_t ix
-    _pol_sync(self)
     try:
         ix = _insert(self, key, value, h, slot, expires, w)
         _pol_insert(self, ix, g)

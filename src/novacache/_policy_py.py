@@ -24,13 +24,21 @@ matter on shifting popularity (see docs/policies.md):
 
 Structures (all sized from the capacity; ``n`` = capacity in entries):
 
-* window (LRU), probation (LRU), protected (LRU): disjoint; every entry is in one.
+* window (FIFO), probation (FIFO with lazy promotion), protected (CLOCK): disjoint;
+  every entry is in one. A hit moves nothing: it adds one to the entry's *count*
+  (hits since the entry was placed, up to 7). The count reaches the sketch when the
+  entry is looked at (it leaves the window, is promoted, gets a second chance in
+  protected, is weighed as a victim or leaves), and decides the moves then: a
+  counted probation entry at the front is promoted instead of evicted, a counted
+  protected entry at the front goes to the back instead of being demoted (lazy
+  promotion, as S3-FIFO and SIEVE; docs/policies.md, phase 5).
 * count-min sketch: 4-bit counters in 64-byte blocks of 128, a key's 4 counters in
   one block (one cache line per lookup in C); blocks = the power of two ``>= n / 8``:
   ``8 * n`` bytes. Conservative increment (only the counters equal to the minimum
   grow, up to 15); after ``10 * n`` increments every counter is halved (aging).
 * ghost: FIFO of at most ``n`` 32-bit fingerprints (duplicates are not re-added).
-* per entry: the queue it is in (2 bits) and a ``demoted`` flag (1 bit).
+* per entry: the queue it is in (2 bits), a ``demoted`` flag (1 bit) and the count
+  (3 bits; C keeps two more flags in the same byte).
 * shadow (``n >= 1024``): an LRU of at most 1,024 mixed hashes.
 """
 
@@ -71,6 +79,7 @@ _PROTECTED_MIN = 5
 _PROTECTED_MAX = 90
 _DOWN_NUM, _DOWN_DEN = 13, 10  # a ghost hit moves the target 1.3x as far as a demoted hit
 _Q = 256  # the protected target is kept in 1/256 units of weight
+_COUNT_MAX = 7  # the hits an entry counts before they reach the sketch
 _SAMPLE_FACTOR = 10  # sketch aging period: 10 increments per entry of capacity
 
 _WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
@@ -94,13 +103,14 @@ def _pow2_at_least(n: int) -> int:
 class _Node:
     """What the policy keeps per entry: queue, weight, ``demoted`` flag, mixed hash."""
 
-    __slots__ = ("demoted", "h", "queue", "weight")
+    __slots__ = ("count", "demoted", "h", "queue", "weight")
 
     def __init__(self, queue: int, weight: int, h: int) -> None:
         self.queue = queue
         self.weight = weight
         self.demoted = False
         self.h = h
+        self.count = 0
 
 
 @dataclass
@@ -174,6 +184,22 @@ class _Sketch:
         if t[d] == low:
             t[d] = low + 1
         self.adds += 1
+        if self.adds >= self.sample:
+            self.age()
+
+    def add(self, h: int, n: int) -> None:
+        """``n`` increments at once: every counter below ``min(low + n, 15)`` rises to
+        it (``low`` the minimum); the increments counted are the ones below 15."""
+        a, b, c, d = self._slots(h)
+        t = self.table
+        low = min(t[a], t[b], t[c], t[d])
+        top = min(low + n, 15)
+        if top <= low:
+            return
+        for i in (a, b, c, d):
+            if t[i] < top:
+                t[i] = top
+        self.adds += top - low
         if self.adds >= self.sample:
             self.age()
 
@@ -262,8 +288,11 @@ class TinyLFUPolicy:
             yield from q
 
     def frequency(self, key: Hashable) -> int:
-        """The sketch's estimate for ``key`` (0..15)."""
-        return self._sketch.frequency(fmix64(hash(key)))
+        """The sketch's estimate for ``key`` (0..15), counting a resident key's hits
+        that have not reached the sketch yet (what the next eviction will see)."""
+        node = self._nodes.get(key)
+        low = self._sketch.frequency(fmix64(hash(key)))
+        return low if node is None else min(15, low + node.count)
 
     def check(self) -> None:
         """Assert the invariants (tests): queues and weights agree, weight <= capacity."""
@@ -284,13 +313,13 @@ class TinyLFUPolicy:
 
     # -------------------------------------------------------------------- primitives
     def hit(self, key: Hashable) -> bool:
-        """A lookup: ``True`` and the hit's moves when ``key`` is resident, else False.
+        """A lookup: ``True`` when ``key`` is resident (a hit), else False.
 
-        Rules: the sketch counts every hit. Window hit: to the window's MRU end.
-        Protected hit: to the protected MRU end. Probation hit: to the protected MRU end
-        (a *demoted* entry grows the protected target first, see :meth:`_adapt`), then
-        protected LRU entries are demoted to the probation MRU end (flag set) while the
-        protected weight exceeds its target.
+        Rules: the shadow sees the lookup first (when it samples the key). A hit moves
+        nothing (:meth:`_touch`): a *demoted* entry loses its flag and grows the
+        protected target (:meth:`_adapt`), and the entry's count grows by one unless
+        it is 7; the sketch and the queues see the count later (:meth:`_flush`,
+        :meth:`_settle`, :meth:`_demote_overflow`).
         """
         node = self._nodes.get(key)
         if self._shadow_limit:
@@ -311,18 +340,47 @@ class TinyLFUPolicy:
                 self._shadow_lookup(h, False)
 
     def _touch(self, key: Hashable, node: _Node) -> None:
-        self._sketch.increment(node.h)
-        q = node.queue
-        if q == _PROBATION:
-            if node.demoted:
-                node.demoted = False
-                self._demoted -= 1
-                self.counters.demoted_hits += 1
-                self._adapt(node.weight, grow=True)
-            self._move(key, node, _PROTECTED)
-            self._demote_overflow()
-        else:
-            self._queues[q].move_to_end(key)
+        if node.demoted:
+            node.demoted = False
+            self._demoted -= 1
+            self.counters.demoted_hits += 1
+            self._adapt(node.weight, grow=True)
+        if node.count < _COUNT_MAX:
+            node.count += 1
+
+    def _flush(self, node: _Node) -> None:
+        """The entry's count goes to the sketch (:meth:`_Sketch.add`) and restarts at 0:
+        when it leaves the window, is promoted, gets a second chance in protected, is
+        weighed as a victim or a candidate (:meth:`_freq`), or leaves the cache."""
+        if node.count:
+            self._sketch.add(node.h, node.count)
+            node.count = 0
+
+    def _freq(self, node: _Node) -> int:
+        self._flush(node)
+        return self._sketch.frequency(node.h)
+
+    def _promote(self, key: Hashable, node: _Node) -> None:
+        # Hit since it was placed, so not demoted (a hit clears the flag).
+        self._flush(node)
+        self._move(key, node, _PROTECTED)
+
+    def _settle(self, pending: set[Hashable]) -> None:
+        """Lazy promotion: while the first probation entry that is not pending has a
+        count (it was hit since it was placed), it goes to the protected MRU end
+        (:meth:`_promote`); so the first victim is an entry that was not hit.
+        Protected's overflow is demoted at the end of the eviction."""
+        prob = self._queues[_PROBATION]
+        while True:
+            for k in prob:
+                if k not in pending:
+                    break
+            else:
+                return
+            node = self._nodes[k]
+            if not node.count:
+                return
+            self._promote(k, node)
 
     def insert(self, key: Hashable, weight: int = 1) -> list[Hashable]:
         """Add a key that is not resident; return the keys evicted (maybe ``key``).
@@ -372,6 +430,7 @@ class TinyLFUPolicy:
         node = self._nodes.pop(key, None)
         if node is None:
             return False
+        self._flush(node)
         del self._queues[node.queue][key]
         self._weights[node.queue] -= node.weight
         if node.demoted:
@@ -415,11 +474,18 @@ class TinyLFUPolicy:
         self._weights[to] += node.weight
 
     def _demote_overflow(self) -> None:
+        """While protected outweighs its target, its front entry (the oldest placed):
+        with a count, flushed and to the protected back (a second chance, CLOCK);
+        else to the probation MRU end with the demoted flag."""
         prot = self._queues[_PROTECTED]
         limit = self._protected_q // _Q
         while self._weights[_PROTECTED] > limit and prot:
             k = next(iter(prot))
             node = self._nodes[k]
+            if node.count:
+                self._flush(node)
+                prot.move_to_end(k)
+                continue
             self._move(k, node, _PROBATION)
             if not node.demoted:
                 node.demoted = True
@@ -509,8 +575,8 @@ class TinyLFUPolicy:
         self.counters.evictions += 1
 
     def _victims(self, pending: set[Hashable], excess: int) -> list[Hashable]:
-        """Main entries to evict for ``excess`` weight, probation LRU first, then
-        protected LRU, skipping pending candidates; fewer if main runs out."""
+        """Main entries to evict for ``excess`` weight, probation's front first, then
+        protected's front, skipping pending candidates; fewer if main runs out."""
         out: list[Hashable] = []
         got = 0
         for qi in (_PROBATION, _PROTECTED):
@@ -526,31 +592,36 @@ class TinyLFUPolicy:
     def _evict(self, direct: Hashable | None) -> list[Hashable]:
         """Bring the total weight back to the capacity.
 
-        1. While the window's weight exceeds its maximum, its LRU entry moves to the
-           probation MRU end and becomes a *candidate*. An insert that came through
-           the ghost (``direct``) is no candidate: it is admitted, and is never a
-           victim of its own insert.
-        2. While the total weight exceeds the capacity: the newest candidate faces
-           the victims, the main entries (probation LRU first, then protected LRU,
-           never a candidate) whose weights cover the excess. It is admitted when its
-           frequency is above every victim's (or, if not, when it is at least
-           ADMIT_RANDOM_THRESHOLD and the 1/128 coin says so): the victims are
-           evicted. Otherwise it is rejected: evicted, fingerprint to the ghost.
-           With no candidate, victims are evicted; with no victim, the candidate is
-           rejected; with neither, the window's LRU entry is evicted.
+        1. While the window's weight exceeds its maximum, its oldest entry (a FIFO)
+           is flushed and moves to the probation MRU end as a *candidate*. An insert
+           that came through the ghost (``direct``) is no candidate: it is admitted,
+           and is never a victim of its own insert.
+        2. While the total weight exceeds the capacity: :meth:`_settle` (lazy
+           promotion), then the newest candidate faces the victims, the main entries
+           (probation's front first, then protected's, never a candidate) whose
+           weights cover the excess. It is admitted when its frequency (after
+           :meth:`_flush`: the victims' first, then its own) is above every
+           victim's (or, if not, when it is at least ADMIT_RANDOM_THRESHOLD and the
+           1/128 coin says so): the victims are evicted. Otherwise it is rejected:
+           evicted, fingerprint to the ghost. With no candidate, victims are evicted;
+           with no victim, the candidate is rejected; with neither, the window's
+           oldest entry is evicted.
+        3. Protected's overflow is demoted (:meth:`_demote_overflow`).
         """
         evicted: list[Hashable] = []
         window = self._queues[_WINDOW]
         pending: list[Hashable] = []
         while self._weights[_WINDOW] > self.window_max and window:
             k = next(iter(window))
-            self._move(k, self._nodes[k], _PROBATION)
+            node = self._nodes[k]
+            self._flush(node)
+            self._move(k, node, _PROBATION)
             pending.append(k)
         pending_set = set(pending)
         if direct is not None:
             pending_set.add(direct)
-        sketch = self._sketch
         while self.weight > self.capacity:
+            self._settle(pending_set)
             excess = self.weight - self.capacity
             cand = pending[-1] if pending else None
             victims = self._victims(pending_set, excess)
@@ -567,8 +638,8 @@ class TinyLFUPolicy:
                 continue
             admit = False
             if victims:
-                cf = sketch.frequency(self._nodes[cand].h)
-                vf = max(sketch.frequency(self._nodes[v].h) for v in victims)
+                vf = max(self._freq(self._nodes[v]) for v in victims)
+                cf = self._freq(self._nodes[cand])
                 admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and self._admit_random())
             if admit:
                 for v in victims:
@@ -577,6 +648,7 @@ class TinyLFUPolicy:
                 pending.pop()
                 pending_set.discard(cand)
                 self._reject(cand, evicted)
+        self._demote_overflow()
         return evicted
 
 
