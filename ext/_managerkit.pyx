@@ -109,6 +109,10 @@ def get(self, key, default=None):
     value = _l1_get(self._l1, key)
     if value is not _MISS:
         return value
+    if _reads_here(self):
+        # self._get_below(key, default), without the method call (it is get_below).
+        env = _read(self, key, {}, None)
+        return default if env is None else env[0]
     return self._get_below(key, default)
 
 
@@ -150,9 +154,21 @@ def read(self, key, dict down, seen=None):
     that holds it (promoted to the tiers above), or ``None``; its pure twin is the
     generated synchronous ``_read`` (the asyncio source's body), which it follows step
     for step."""
+    return _read(self, key, down, seen)
+
+
+cdef object _read(self, key, dict down, seen):
+    """The body of ``read`` (called without a Python call by ``get`` and ``get_below``
+    when the manager's class reads with this module's functions: ``_reads_here``)."""
     below = <tuple>self._below
     bus = self.bus
-    cdef list wseq = <list>self._wseq
+    # The fill plan (see _fill_common) as the read begins; its stripes are _wseq.
+    plan = self._fill
+    cdef list wseq
+    if plan is not None:
+        wseq = <list>PyTuple_GET_ITEM(plan, 0)
+    else:
+        wseq = <list>self._wseq
     cdef Py_ssize_t h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
     gen = <object>PyList_GET_ITEM(wseq, h)
     if bus is not None:
@@ -189,7 +205,7 @@ def read(self, key, dict down, seen=None):
         if local is None:
             pass
         elif type(local) is _LocalCache:
-            if not _fill_common(self, local, key, env, gen, bus):
+            if not _fill_common(self, plan, local, key, h, env, gen, bus):
                 self._fill_l1_any(key, len(frame), env, gen)
         else:
             self._fill_l1(key, len(frame), env, gen)
@@ -200,20 +216,67 @@ def read(self, key, dict down, seen=None):
 def get_below(self, key, default=None):
     """``CacheManager._get_below``: the value of ``key`` read below L1, or ``default``
     (with the compiled ``read`` when the manager's ``_read`` is it)."""
-    env = read(self, key, {}) if type(self)._read is read else self._read(key, {})
+    env = _read(self, key, {}, None) if _reads_here(self) else self._read(key, {})
     return default if env is None else env[0]
 
 
-cdef inline bint _fill_common(self, local, key, env, gen, bus) except -1:
+# Whether a manager's class reads below L1 with this module's get_below and read (a
+# subclass may override either), answered by the class's attributes and remembered for
+# the last class asked with its version tag: CPython gives a class a new tag (or none)
+# whenever an attribute of it or of a base changes, and never gives two classes the
+# same one, so a remembered (class, tag) pair that still matches is still true. (The
+# class is held by address only: a class freed and another made at its address has
+# another tag.)
+cdef extern from *:
+    """
+    static unsigned int nc_type_version(PyObject* tp) {
+        PyTypeObject* t = (PyTypeObject*)tp;
+    #ifdef Py_TPFLAGS_VALID_VERSION_TAG
+        if (!PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG))
+            return 0;
+    #endif
+        return t->tp_version_tag;
+    }
+    #define nc_type_of(o) ((PyObject*)Py_TYPE(o))
+    """
+    unsigned int nc_type_version(PyObject* tp) noexcept
+    PyObject* nc_type_of(PyObject* o) noexcept
+
+cdef PyObject* _here_type = NULL
+cdef unsigned int _here_tag = 0
+
+
+cdef inline bint _reads_here(self) except -1:
+    """``type(self)._get_below is get_below and type(self)._read is read``."""
+    cdef PyObject* tp = nc_type_of(<PyObject*>self)
+    if tp == _here_type and _here_tag != 0 and nc_type_version(tp) == _here_tag:
+        return True
+    return _check_reads_here(type(self))
+
+
+cdef bint _check_reads_here(cls) except -1:
+    global _here_type, _here_tag
+    if getattr(cls, "_get_below", None) is not get_below or (
+        getattr(cls, "_read", None) is not read
+    ):
+        return False
+    _here_tag = nc_type_version(<PyObject*>cls)  # the lookups above gave it one (or 0)
+    _here_type = <PyObject*>cls
+    return True
+
+
+cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
+                              bus) except -1:
     """The common case of ``self._fill_l1_any`` (see there) in C, for ``local`` (the
     manager's LocalCache, of that exact type) and ``bus`` (``self.bus``): no route
     rules, no freshness deadline, the bus (if any) healthy and no write or invalidation
     of the key's stripe since the read began (``gen``). True when done (the value
     stored, or refused as too large: counted, the old one dropped); False when the
     caller must take the general path, nothing done. The same rule as the general path,
-    with what it reads from the manager in one attribute (``self._fill``, see
-    ``ManagerBase._plan_fill``) and ``env`` read by index."""
-    plan = self._fill
+    with what it reads from the manager in one attribute (``plan``: ``self._fill``, see
+    ``ManagerBase._plan_fill``, which ``read`` reads as it begins: a router replaced
+    during the read applies from the next one) and ``env`` read by index. ``h``: the
+    key's stripe, or -1 (then computed here)."""
     if plan is None or type(env) is not _Envelope or (
         <object>PyTuple_GET_ITEM(env, 2) is not None
     ):
@@ -221,7 +284,8 @@ cdef inline bint _fill_common(self, local, key, env, gen, bus) except -1:
         # (stale-while-revalidate).
         return False
     cdef list wseq = <list>PyTuple_GET_ITEM(plan, 0)
-    cdef Py_ssize_t h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
+    if h < 0:
+        h = hash(key) & (PyList_GET_SIZE(wseq) - 1)
     now = <object>PyList_GET_ITEM(wseq, h)
     if bus is not None:
         if not bus.healthy:
@@ -247,7 +311,7 @@ def fill_l1(self, key, Py_ssize_t size, env, gen):
     deadline, a healthy bus or none) done here."""
     local = self.local
     if type(local) is not _LocalCache or not _fill_common(
-        self, local, key, env, gen, self.bus
+        self, self._fill, local, key, -1, env, gen, self.bus
     ):
         self._fill_l1_any(key, size, env, gen)
 

@@ -7,7 +7,9 @@ import gc
 import inspect
 import math
 import pickle
+import random
 import sys
+import tracemalloc
 import types
 import weakref
 from decimal import Decimal
@@ -312,6 +314,116 @@ def test_clear_keeps_counters(impl: ModuleType) -> None:
     assert c.stats == CacheStats(1, 1, 1, 0, 0, 0, 2, None)
     c["d"] = 4
     assert c.keys() == ["d"]
+
+
+def _workload(c: Any, timer: FakeTimer, seed: int) -> list[Any]:
+    """Reads, writes (some with a TTL), deletes and ticks of the clock, in a seeded
+    order; what every step answered, with snapshots of the cache along the way."""
+    r = random.Random(seed)
+    out: list[Any] = []
+    for i in range(3000):
+        k = r.randrange(150)
+        op = r.random()
+        if op < 0.45:
+            out.append(c.get(k, ABSENT))
+        elif op < 0.8:
+            c.set(k, (i, k), ttl=r.choice([None, 1, 3, 40]))
+        elif op < 0.9:
+            out.append(c.pop(k, ABSENT))
+        else:
+            timer.tick(1)
+        if i % 101 == 0:
+            out.append((c.keys(), len(c), c.currbytes))
+    out.append((c.items(), len(c), c.currbytes))
+    return out
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"maxsize": 60},
+        {"maxsize": 60, "weigher": lambda k, v: 2},
+        {"maxsize": 60, "policy": "tinylfu"},
+        {"maxsize": 60, "maxbytes": 100, "weigher": lambda k, v: k % 5},
+        {},  # unbounded: clear gives the table back
+    ],
+    ids=["lru", "weighed", "tinylfu", "maxbytes", "unbounded"],
+)
+def test_a_cleared_cache_behaves_as_a_new_one(impl: ModuleType, config: dict[str, Any]) -> None:
+    """clear() keeps a bounded cache's table (compiled core): refilled, it answers
+    every operation, and orders, evicts and expires, exactly as a new cache does."""
+    timer = FakeTimer()
+    used = impl.LocalCache(timer=timer, **config)
+    _workload(used, timer, 1)
+    used.clear()
+    stats = used.stats
+    assert (len(used), used.keys(), used.currbytes) == (0, [], 0)
+    timer_new = FakeTimer(timer.now)
+    new = impl.LocalCache(timer=timer_new, **config)
+    assert _workload(used, timer, 2) == _workload(new, timer_new, 2)
+    for name in ("hits", "misses", "evictions", "expirations"):
+        assert getattr(used.stats, name) - getattr(stats, name) == getattr(new.stats, name)
+    check_invariants(used)
+    used.clear()
+    used.clear()  # twice: nothing to drop
+    assert len(used) == 0
+
+
+def _new(impl: ModuleType, maxsize: int | None) -> Any:
+    # A TTL, read against a timer of ints: deadlines are ints (the pure twin allocates
+    # no float per entry, which Python's free list of floats would make unaccountable).
+    return impl.LocalCache(maxsize, ttl=60, timer=lambda: 0)  # _LINES[0]
+
+
+def _fill(c: Any, keys: list[str]) -> None:
+    for k in keys:
+        c[k] = k  # _LINES[1]
+
+
+def _clear(c: Any) -> None:
+    c.clear()  # _LINES[2]
+
+
+_LINES = (
+    _new.__code__.co_firstlineno + 3,
+    _fill.__code__.co_firstlineno + 2,
+    _clear.__code__.co_firstlineno + 1,
+)
+
+
+def _held() -> int:
+    """Bytes live now that _new, _fill or _clear allocated: what the cache holds (its
+    keys and values are made before, and not counted)."""
+    lines = [tracemalloc.Filter(True, __file__, line, all_frames=True) for line in _LINES]
+    return sum(t.size for t in tracemalloc.take_snapshot().filter_traces(lines).traces)
+
+
+@pytest.mark.parametrize("maxsize", [1000, None])
+def test_clear_keeps_a_bounded_cache_within_its_memory(
+    impl: ModuleType, maxsize: int | None
+) -> None:
+    """A cache bounded by maxsize keeps its table on clear() (compiled core): its
+    memory, cleared or refilled with other keys, stays what it was full. An unbounded
+    one, and the pure twin (a dict: Python's own clear), give their memory back (the
+    twin's total moves by a few bytes with Python's free lists: not compared)."""
+    keys = [f"key-{i}" for i in range(4000)]
+    tracemalloc.start(25)
+    try:
+        c = _new(impl, maxsize)
+        _fill(c, keys[:1000])
+        full = _held()
+        for start in (1000, 2000, 3000):
+            _clear(c)
+            if maxsize is None or impl.__name__.endswith("_local_py"):
+                assert _held() < full
+                break
+            assert _held() <= full
+            _fill(c, keys[start : start + 1000])
+            assert _held() <= full
+            assert len(c) == 1000
+            assert c.get(keys[start]) == keys[start]
+    finally:
+        tracemalloc.stop()
 
 
 def test_iteration_and_views_are_snapshots(impl: ModuleType) -> None:

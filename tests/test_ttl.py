@@ -242,6 +242,49 @@ def test_inserts_reclaim_expired_entries(impl: ModuleType, timer: FakeTimer) -> 
     assert c.stats.expirations == 100
 
 
+def test_inserts_reclaim_an_entry_whose_ttl_an_overwrite_shortened(
+    impl: ModuleType, timer: FakeTimer
+) -> None:
+    # The compiled core skips the sweep while no deadline can have passed (a lower
+    # bound of them all): an overwrite that brings one forward must lower that bound.
+    c = make(impl, timer)
+    for i in range(100):
+        c.set(i, i, ttl=1000)
+    for i in range(10):
+        c.set(i, -i, ttl=1)
+    timer.tick(1)
+    for i in range(100, 1100):
+        c[i] = i  # no TTL: each insert sweeps for the entries that have one
+    assert c.stats.expirations == 10
+    assert len(c) == 1090
+    check_invariants(c)
+
+
+def test_inserts_reclaim_short_ttls_set_after_a_full_sweep(
+    impl: ModuleType, timer: FakeTimer
+) -> None:
+    # A full pass of the sweep raises its bound to the earliest deadline left (the long
+    # ones); an insert with an earlier deadline must lower it again.
+    c = make(impl, timer)
+    for i in range(50):
+        c.set(("short", i), i, ttl=1)
+    for i in range(50):
+        c.set(("long", i), i, ttl=1000)
+    timer.tick(1)
+    for i in range(500):
+        c[i] = i
+    assert c.stats.expirations == 50
+    for i in range(20):
+        c.set(("late", i), i, ttl=1)
+    timer.tick(1)
+    for i in range(500, 1500):
+        c[i] = i
+    assert c.stats.expirations == 70
+    assert len(c) == 1550
+    assert [k for k in c if isinstance(k, tuple) and k[0] != "long"] == []
+    check_invariants(c)
+
+
 def test_weight_of_expired_entries_released(impl: ModuleType, timer: FakeTimer) -> None:
     c = make(impl, timer, maxbytes=10, weigher=lambda k, v: v)
     c.set("a", 6, ttl=1)

@@ -6,7 +6,7 @@
 # from an injected timer (_call_timer); whether a deadline has passed (_c_expired,
 # _entry_expired); the lookup of an entry with a deadline (_get_timed, the slow side
 # of _get); the deadline side array (_alloc_expires, _set_expiry) and the incremental
-# expiry sweep (_sweep, _expire_one).
+# expiry sweep (_sweep, _note_deadline, _expire_one).
 # Relies on: ext/_clock.h; capi.pxi; the table (table.pxi: _lookup, _remove, the
 # graveyard); recency.pxi (_touch); cachetools_timer.pxi (the freezable timer of a
 # cache in cachetools' TTL mode, _Moved); novacache.errors (ConfigurationError).
@@ -44,6 +44,12 @@ cdef double _ttl_arg(object ttl, bint config) except -1.0:
     The twin's ``_check_ttl`` decides alike.
     """
     cdef double d
+    if PyFloat_CheckExact(ttl):
+        # The common case (a TTL a caller computed, e.g. a manager's L1 fill): no
+        # conversion. Zero, negative and NaN go on to the checks below.
+        d = PyFloat_AS_DOUBLE(ttl)
+        if d > 0.0:
+            return d
     if isinstance(ttl, bool):
         raise TypeError("ttl must be a real number or None, not bool")
     try:
@@ -186,6 +192,7 @@ cdef inline void _set_expiry(LocalCache self, int32_t ix, double expires) noexce
         self._nttl -= 1
     if expires != INFINITY:
         self._nttl += 1
+        _note_deadline(self, expires)
     self._expires[ix] = expires
 
 
@@ -201,18 +208,48 @@ cdef int _alloc_expires(LocalCache self) except -1:
     return 0
 
 
+cdef inline void _note_deadline(LocalCache self, double expires) noexcept:
+    """A live entry got the deadline ``expires`` (finite): keep the sweep's bounds."""
+    if expires < self._exp_floor:
+        self._exp_floor = expires
+    if expires < self._exp_seen:
+        self._exp_seen = expires
+
+
 cdef void _sweep(LocalCache self, double now, Graveyard* g) noexcept:
-    """Examine a few entries, round robin, and remove those that have expired."""
+    """Examine a few entries, round robin, and remove those that have expired.
+
+    Nothing is examined (and the cursor stays) while ``now`` is before ``_exp_floor``,
+    a lower bound of every live entry's deadline: then none has expired. The bound is
+    lowered by every deadline set (_note_deadline) and raised when the cursor completes
+    a pass over the entries, to the earliest deadline that pass saw or that was set
+    during it (``_exp_seen``): every entry live at the end of a pass was either
+    examined by it (and kept: not expired) or given its deadline during it.
+    ``now`` is the injected timer's reading; without a timer the C clock decides.
+    """
     cdef Py_ssize_t steps = SWEEP_STEPS
     cdef Py_ssize_t ix
+    cdef double exp
     if self._nfill == 0:
+        return
+    if self._timer is not None:
+        if now < self._exp_floor:
+            return
+    elif not _c_expired(self._exp_floor):
         return
     while steps > 0 and self._nttl > 0:
         ix = self._sweep
         if ix >= self._nfill:
             ix = 0
+            self._exp_floor = self._exp_seen    # a pass is complete
+            self._exp_seen = INFINITY
         self._sweep = ix + 1
-        if self._entries[ix].key != NULL and _entry_expired(self, <int32_t>ix, now):
-            _remove(self, <int32_t>ix, g)
-            self._expirations += 1
+        if self._entries[ix].key != NULL:
+            if _entry_expired(self, <int32_t>ix, now):
+                _remove(self, <int32_t>ix, g)
+                self._expirations += 1
+            else:
+                exp = self._expires[ix]
+                if exp < self._exp_seen:
+                    self._exp_seen = exp
         steps -= 1

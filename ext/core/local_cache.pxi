@@ -110,6 +110,8 @@ cdef class LocalCache:
     cdef Py_ssize_t _currbytes      # sum of the weights: 0 <= _currbytes <= _bytelimit
     cdef Py_ssize_t _nttl           # live entries with a finite expiry
     cdef Py_ssize_t _sweep          # cursor of the incremental expiry sweep
+    cdef double _exp_floor          # no live entry's deadline is earlier (_sweep)
+    cdef double _exp_seen           # the earliest deadline of the pass (_sweep)
     cdef bint _track_insertion      # keep the insertion order too (cachetools' iteration)
     cdef int32_t* _ilog             # with it: the insertion log, laid out as the entries
                                     # table of the dict cachetools keeps its items in
@@ -167,6 +169,8 @@ cdef class LocalCache:
         self._maxbytes = -1
         self._bytelimit = -1
         self._ttl = INFINITY
+        self._exp_floor = INFINITY
+        self._exp_seen = INFINITY
 
     def __init__(self, maxsize=None, *, maxbytes=None, weigher=None, ttl=None, timer=None,
                  policy="lru"):
@@ -308,8 +312,12 @@ cdef class LocalCache:
 
     def clear(self):
         """Remove every entry. The counters other than currsize/currbytes are kept.
-        The tinylfu policy starts afresh too (an empty sketch, ghost and shadow)."""
-        _release_table(self)
+        The tinylfu policy starts afresh too (an empty sketch, ghost and shadow).
+        A cache bounded by maxsize keeps its table (never larger than that bound asks),
+        so refilling it does not grow the table again; any other gives its memory back."""
+        if (self._maxsize < 0 or self._keep_expired or self._track_insertion
+                or not _empty_table(self)):
+            _release_table(self)
         if self._pol != NULL:
             _pol_free(self._pol)
             self._pol = NULL

@@ -3,13 +3,13 @@
 # Holds: the table's constants and the Entry record; the graveyard (references dropped
 # during a mutation); the open-addressing index (_lookup, _slot_of, _empty_slot);
 # adding and removing an entry (_insert, _remove); growing the arrays and rebuilding
-# the index (_grow_entries, _rebuild_index); emptying it (_release_table); ordered
-# copies of the live entries (_snapshot).
+# the index (_grow_entries, _rebuild_index); emptying it (_release_table; or
+# _empty_table, which keeps the arrays); ordered copies of the live entries (_snapshot).
 # Relies on: capi.pxi; recency.pxi (each entry has a record in the recency log:
 # _log_append, _bit_clear, NOPOS, RING_FACTOR sizes the log); clock.pxi (the
-# deadline side array: _entry_expired, _call_timer); cachetools_mode.pxi (the
-# insertion log and the write order, kept only in cachetools' modes); the fields of
-# LocalCache (local_cache.pxi).
+# deadline side array: _entry_expired, _call_timer; the sweep's bound: _note_deadline);
+# cachetools_mode.pxi (the insertion log and the write order, kept only in cachetools'
+# modes); the fields of LocalCache (local_cache.pxi).
 #
 # Layout. Entries live inline in one C array (``Entry``: hash, key, value, the position
 # of its recency record and a free-list link, 32 bytes), reached through an
@@ -232,6 +232,7 @@ cdef int32_t _insert(LocalCache self, object key, object value, Py_hash_t h, siz
         self._expires[ix] = expires
         if expires != INFINITY:
             self._nttl += 1
+            _note_deadline(self, expires)
     if self._weights != NULL:
         self._weights[ix] = w
         self._currbytes += w
@@ -403,6 +404,7 @@ cdef void _release_table(LocalCache self) noexcept:
     self._weights = NULL
     self._ecap = self._nfill = self._nused = self._ndummy = 0
     self._nttl = self._sweep = self._currbytes = 0
+    self._exp_floor = self._exp_seen = INFINITY
     self._free = NIL
     PyMem_Free(self._log)
     self._log = NULL
@@ -427,6 +429,50 @@ cdef void _release_table(LocalCache self) noexcept:
     PyMem_Free(expires)
     PyMem_Free(weights)
     self._hint_key = None                   # stale already (_version): let it go
+
+
+cdef bint _empty_table(LocalCache self) noexcept:
+    """Empty the cache, keeping its table: the index at its size, the entry array's
+    capacity (a fresh array of it), the deadline, weight and recency-log arrays. For
+    ``clear()`` of a cache bounded by maxsize, whose arrays never outgrow that bound: a
+    refill does not regrow them step by step. As _release_table, the references are
+    dropped last, from the detached old entry array, so code run by a finalizer sees an
+    empty, consistent cache. Not for cachetools' modes (their logs are not kept).
+    False (nothing done) when there is no table yet, or no memory for the fresh
+    entry array: _release_table then."""
+    cdef Entry* entries = self._entries
+    cdef Py_ssize_t nfill = self._nfill
+    cdef Py_ssize_t ix
+    cdef Entry* fresh
+    if self._ecap == 0:
+        return False                        # no table yet: nothing to keep
+    fresh = <Entry*>PyMem_Malloc(self._ecap * sizeof(Entry))
+    if fresh == NULL:
+        return False
+    memset(self._index, 0xFF, (self._mask + 1) * sizeof(int32_t))
+    self._entries = fresh
+    if self._expires != NULL:
+        for ix in range(nfill):
+            self._expires[ix] = INFINITY
+    if self._weights != NULL:
+        memset(self._weights, 0, nfill * sizeof(Py_ssize_t))
+    if self._lbits != NULL:
+        memset(self._lbits, 0, ((self._lcap + 63) >> 6) * sizeof(uint64_t))
+    self._lhead = self._ltail = 0
+    self._nfill = self._nused = self._ndummy = 0
+    self._nttl = self._sweep = self._currbytes = 0
+    self._exp_floor = self._exp_seen = INFINITY
+    self._free = NIL
+    if self._pol != NULL:
+        _pol_forget(self._pol)
+    self._version += 1
+    for ix in range(nfill):
+        if entries[ix].key != NULL:
+            nc_decref(entries[ix].key)
+            nc_decref(entries[ix].value)
+    PyMem_Free(entries)
+    self._hint_key = None                   # stale already (_version): let it go
+    return True
 
 
 cdef list _snapshot(LocalCache self, int what, int order=0):

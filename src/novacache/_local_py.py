@@ -226,7 +226,6 @@ class LocalCache:
         "_expirations",
         "_gen",
         "_hits",
-        "_inserts",
         "_lock",
         "_maxbytes",
         "_maxsize",
@@ -236,6 +235,7 @@ class LocalCache:
         "_root",
         "_timer",
         "_timer_arg",
+        "_until_full_sweep",
         "_weigher",
     )
 
@@ -289,7 +289,10 @@ class LocalCache:
         self._evictions = 0
         self._expirations = 0
         self._gen = 0  # bumped by every mutation: detects re-entrant changes
-        self._inserts = 0  # inserts of new keys since the last full sweep
+        # Inserts of new keys left until the next full sweep: the entries counted at
+        # the last one, plus 16 (counted from then: a cache that grows with every
+        # insert is swept in full too).
+        self._until_full_sweep = 0
         self._nttl = 0  # linked entries with an expiry time (the compiled core's _nttl)
         self._policy: TinyLFUPolicy | None = None
         if policy == "tinylfu":
@@ -600,10 +603,10 @@ class LocalCache:
         Without ``now`` (the operation did not read the timer) nothing is examined."""
         if now is None:
             return
-        self._inserts += 1
-        if self._inserts > self._count + 16:
-            self._inserts = 0
+        self._until_full_sweep -= 1
+        if self._until_full_sweep < 0:
             self._reclaim(self._entries(), garbage, now)
+            self._until_full_sweep = self._count + 16
             return
         root = self._root
         first: list[_Entry] = []
@@ -894,7 +897,7 @@ class LocalCache:
             self._root = self._new_root()
             self._currbytes = 0
             self._count = 0
-            self._inserts = 0
+            self._until_full_sweep = 0
             self._nttl = 0
         del old, old_data  # values' __del__ run here, outside the lock
 
@@ -998,8 +1001,8 @@ class LocalCache:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            self._inserts = 0
             count = self._reclaim(self._entries(), garbage)
+            self._until_full_sweep = self._count + 16
             self._finish(gen, garbage)
         del garbage
         return count

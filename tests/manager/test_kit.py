@@ -285,6 +285,39 @@ def test_a_subclass_read_is_used_by_get(tmp_path: Path) -> None:
     assert seen == ["k", "absent"]
 
 
+def test_get_reads_below_with_the_class_as_it_is_now(tmp_path: Path) -> None:
+    """An L1 miss reads below with the class's _get_below and _read as they are at the
+    call: the compiled get remembers the last class it found reading with its own, and
+    a change to the class after that is seen."""
+    seen: list[Any] = []
+    original = CacheManager._read
+
+    class Sub(CacheManager):
+        pass
+
+    def tracing(self: Any, key: str, down: Any, found: Any = None) -> Any:
+        seen.append(key)
+        return original(self, key, down, found)
+
+    def below(self: Any, key: str, default: Any = None) -> Any:
+        seen.append(("below", key))
+        return "from below"
+
+    local = LocalCache(10)
+    with Sub(local=local, store=SQLiteTier(tmp_path / "s.db")) as m:
+        m.set("k", 1)
+        for step in ("own", "read", "below", "own again"):
+            if step == "read":
+                Sub._read = tracing  # type: ignore[method-assign]
+            elif step == "below":
+                Sub._get_below = below  # type: ignore[method-assign]
+            elif step == "own again":
+                del Sub._get_below, Sub._read
+            local.clear()
+            assert m.get("k") == ("from below" if step == "below" else 1), step
+    assert seen == ["k", ("below", "k")]
+
+
 def test_read_counts_and_promotes_as_the_python_one(tmp_path: Path, redis_standalone: Any) -> None:
     """The compiled read against its twin's contract: a hit below is counted, promoted to
     the tiers above, and put into L1; a miss counted per tier."""
