@@ -409,29 +409,15 @@ class AsyncInvalidationEngine:
         errors: dict[str, TierError] = {}
         down: Down = {}
         depth = await self._named(targets, report, errors, down)
-        names = [_PATTERN + p for p in sorted(targets.patterns)]
-        self.stats.add("pattern_lookups", len(names))
-        frontier = list(depth) if self.dependencies else []
-        dependents = 0
-        while names or frontier:
-            names += [_DEPENDS + k for k in frontier]
-            found = await self._take(names, errors, down)
-            frontier = []
-            for name, keys in found.items():
-                level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
-                for key in keys:
-                    if key in depth:
-                        continue
-                    depth[key] = level
-                    dependents += level > 0
-                    if self.dependencies and level < self.max_depth:
-                        frontier.append(key)
-                    elif self.dependencies:
-                        report.truncated = True  # its dependents are not followed
-            names = []
-            if frontier and len(depth) >= self.max_keys:
-                report.truncated = True  # the dependents of the frontier are not followed
-                break
+        wanted = [[_PATTERN + p for p in sorted(targets.patterns)]]
+        self.stats.add("pattern_lookups", len(wanted[0]))
+        frontiers = [list(depth) if self.dependencies else []]
+        counted = [0]
+        while wanted[0] or frontiers[0]:
+            wanted[0] += [_DEPENDS + k for k in frontiers[0]]
+            found = await self._take(wanted[0], errors, down)
+            self._level(found, wanted, [depth], [report], frontiers, counted)
+        dependents = counted[0]
         keys = set(depth)
         refreshed: set[str] = set()
         if self.smart is not None and keys:
@@ -468,14 +454,7 @@ class AsyncInvalidationEngine:
             return await self._folded(rider, batch, event)
         if len(batch) < 2:
             return [await self.run(targets, event) for targets in batch]
-        reports = [EmitReport(event=event) for _ in batch]
-        errors: dict[str, TierError] = {}
-        down: Down = {}
-        depths: list[dict[str, int]] = []
-        for targets, report in zip(batch, reports, strict=True):
-            depths.append(await self._named(targets, report, errors, down))
-        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
-        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        reports, errors, down, depths, wanted = await self._begin(batch, event)
         frontiers = [list(depth) if self.dependencies else [] for depth in depths]
         dependents = [0] * len(batch)
         while True:
@@ -485,27 +464,7 @@ class AsyncInvalidationEngine:
             if not asked:
                 break
             found = await self._take(asked, errors, down)
-            for i, names in enumerate(wanted):
-                depth, report, frontier = depths[i], reports[i], []
-                for name in names:
-                    keys = found.get(name)
-                    if not keys:
-                        continue
-                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
-                    for key in keys:
-                        if key in depth:
-                            continue
-                        depth[key] = level
-                        dependents[i] += level > 0
-                        if self.dependencies and level < self.max_depth:
-                            frontier.append(key)
-                        elif self.dependencies:
-                            report.truncated = True  # its dependents are not followed
-                wanted[i] = []
-                if frontier and len(depth) >= self.max_keys:
-                    report.truncated = True  # the dependents of the frontier are not followed
-                    frontier = []
-                frontiers[i] = frontier
+            self._level(found, wanted, depths, reports, frontiers, dependents)
         refreshed: list[set[str]] = []
         drops: list[list[str]] = []
         for depth in depths:
@@ -552,16 +511,8 @@ class AsyncInvalidationEngine:
         what :meth:`run_many` says, but for where a key is counted: by the first
         invalidation that dropped it, level by level (a key one invalidation names and
         another reaches as a dependent is counted by the one that names it)."""
-        reports = [EmitReport(event=event) for _ in batch]
-        errors: dict[str, TierError] = {}
-        down: Down = {}
-        depths: list[dict[str, int]] = []
-        for targets, report in zip(batch, reports, strict=True):
-            depths.append(await self._named(targets, report, errors, down))
-        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
-        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
-        follow = self.dependencies
-        frontiers = [list(depth) if follow else [] for depth in depths]
+        reports, errors, down, depths, wanted = await self._begin(batch, event)
+        frontiers = [list(depth) if self.dependencies else [] for depth in depths]
         fresh = [sorted(depth) for depth in depths]  # to drop in the next round trip
         dependents = [0] * len(batch)
         version = Version(hlc.tick(self.manager.clock()), hlc.writer())
@@ -572,29 +523,7 @@ class AsyncInvalidationEngine:
             if not asked and not any(fresh):
                 break
             found = await self._round(rider, asked, fresh, reports, errors, down, version)
-            for i, names in enumerate(wanted):
-                depth, report, frontier, new = depths[i], reports[i], [], []
-                for name in names:
-                    keys = found.get(name)
-                    if not keys:
-                        continue
-                    level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
-                    for key in sorted(keys):
-                        if key in depth:
-                            continue
-                        depth[key] = level
-                        new.append(key)
-                        dependents[i] += level > 0
-                        if follow and level < self.max_depth:
-                            frontier.append(key)
-                        elif follow:
-                            report.truncated = True  # its dependents are not followed
-                wanted[i] = []
-                if frontier and len(depth) >= self.max_keys:
-                    report.truncated = True  # the dependents of the frontier are not followed
-                    frontier = []
-                frontiers[i] = frontier
-                fresh[i] = new
+            fresh = self._level(found, wanted, depths, reports, frontiers, dependents)
         for targets in batch:
             if targets.tags:
                 await self._tag_drop(tuple(sorted(targets.tags)), errors, down)
@@ -683,6 +612,64 @@ class AsyncInvalidationEngine:
         self.manager._report("index_take", slot, exc)
 
     # -- the steps ------------------------------------------------------------------------
+
+    async def _begin(
+        self, batch: Sequence[Targets], event: str | None
+    ) -> tuple[list[EmitReport], dict[str, TierError], Down, list[dict[str, int]], list[list[str]]]:
+        """The start of a batch's walk: a report per invalidation, the errors and the
+        tiers found down (filled as it goes), the keys each invalidation names itself at
+        depth 0 (:meth:`_named`) and the index sets of its patterns, read first
+        (counted)."""
+        reports = [EmitReport(event=event) for _ in batch]
+        errors: dict[str, TierError] = {}
+        down: Down = {}
+        depths: list[dict[str, int]] = []
+        for targets, report in zip(batch, reports, strict=True):
+            depths.append(await self._named(targets, report, errors, down))
+        wanted = [[_PATTERN + p for p in sorted(t.patterns)] for t in batch]
+        self.stats.add("pattern_lookups", sum(len(names) for names in wanted))
+        return reports, errors, down, depths, wanted
+
+    def _level(
+        self,
+        found: dict[str, set[str]],
+        wanted: list[list[str]],
+        depths: list[dict[str, int]],
+        reports: list[EmitReport],
+        frontiers: list[list[str]],
+        dependents: list[int],
+    ) -> list[list[str]]:
+        """Record what one index read ``found`` for each invalidation of a batch (the
+        names it ``wanted``: its patterns' sets and its frontier's dependents): the keys
+        new to its ``depths``, at their level, counted in ``dependents``; its next
+        ``frontiers``; ``truncated`` in its report where a bound cut the walk. Empties
+        ``wanted``; returns each invalidation's new keys, in order."""
+        follow = self.dependencies
+        news: list[list[str]] = []
+        for i, names in enumerate(wanted):
+            depth, report, frontier, new = depths[i], reports[i], [], []
+            for name in names:
+                keys = found.get(name)
+                if not keys:
+                    continue
+                level = depth[name[2:]] + 1 if name.startswith(_DEPENDS) else 0
+                for key in sorted(keys):
+                    if key in depth:
+                        continue
+                    depth[key] = level
+                    new.append(key)
+                    dependents[i] += level > 0
+                    if follow and level < self.max_depth:
+                        frontier.append(key)
+                    elif follow:
+                        report.truncated = True  # its dependents are not followed
+            wanted[i] = []
+            if frontier and len(depth) >= self.max_keys:
+                report.truncated = True  # the dependents of the frontier are not followed
+                frontier = []
+            frontiers[i] = frontier
+            news.append(new)
+        return news
 
     async def _named(
         self, targets: Targets, report: EmitReport, errors: dict[str, TierError], down: Down
