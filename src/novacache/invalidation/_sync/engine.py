@@ -527,13 +527,11 @@ class InvalidationEngine:
         indexes first, then the Redis one riding in the tombstone round trip) and the
         drop of each group of keys in every tier, L1 and the bus; what the read found."""
         found = self._take(names, errors, down, skip=rider) if names else {}
-        union = list(dict.fromkeys(chain.from_iterable(groups)))
-        if not union:  # nothing to drop: the read alone
+        if not any(groups):  # nothing to drop: the read alone
             if names:
                 for name, keys in (self._take(names, errors, down, only=rider)).items():
                     found.setdefault(name, set()).update(keys)
             return found
-        manager = self.manager
         slot = rider.slot
         take = None
         if names and slot not in down:
@@ -543,31 +541,14 @@ class InvalidationEngine:
                 self._index_failed(slot, exc, errors, down)
         elif names:
             errors.setdefault(slot, down[slot])
-        message = self._rider(union, down)
-        publish = None if message is None or manager.bus is None else (manager.bus.channel, message)
-        counts, rode = manager._bury_groups(
+        self._drop_groups(
             groups,
-            union,
+            reports,
             errors,
             down,
-            "invalidate",
-            report_down=False,
-            publish=publish,
             version=version,
             riders=() if take is None else (take,),
         )
-        for tier_slot, ns in counts.items():
-            for group, report, n in zip(groups, reports, ns, strict=True):
-                if group:
-                    report.dropped[tier_slot] = report.dropped.get(tier_slot, 0) + n
-        local = manager.local
-        if local is not None:
-            for group, report in zip(groups, reports, strict=True):
-                if group:
-                    n = int(local.delete_many(group))
-                    report.dropped["local"] = report.dropped.get("local", 0) + n
-        if not rode:
-            manager._announce(union, errors, down)
         if names and take is None:
             got = self._take(names, errors, down, only=rider)  # (could not ride)
         elif take is not None and take.answered:
@@ -862,15 +843,16 @@ class InvalidationEngine:
         reports: list[EmitReport],
         errors: dict[str, TierError],
         down: Down,
+        *,
+        version: Version | None = None,
+        riders: tuple[Any, ...] = (),
     ) -> None:
         """:meth:`_drop` of each group of keys at once: one call per tier, lowest first
-        (``manager._bury_groups``: tombstones as ``manager.delete``'s; a pipeline of them
-        for every group where the tier has ``tombstone_groups``), from L1, and one bus
-        message for them all (sent in the Redis tier's pipeline when the bus is on that
-        server). Each group's counts go into its report."""
-        if len(groups) == 1:
-            self._drop(groups[0], reports[0], errors, down)
-            return
+        (``manager._bury_groups``: tombstones of ``version`` (default: a new one) as
+        ``manager.delete``'s; a pipeline of them for every group where the tier has
+        ``tombstone_groups``, with ``riders`` before them), from L1, and one bus message
+        for them all (sent in the Redis tier's pipeline when the bus is on that server).
+        Each group's counts are added to its report's."""
         union = list(dict.fromkeys(chain.from_iterable(groups)))
         if not union:
             return
@@ -878,17 +860,26 @@ class InvalidationEngine:
         message = self._rider(union, down)
         publish = None if message is None or manager.bus is None else (manager.bus.channel, message)
         dropped, rode = manager._bury_groups(
-            groups, union, errors, down, "invalidate", report_down=False, publish=publish
+            groups,
+            union,
+            errors,
+            down,
+            "invalidate",
+            report_down=False,
+            publish=publish,
+            version=version,
+            riders=riders,
         )
         for slot, counts in dropped.items():
             for group, report, n in zip(groups, reports, counts, strict=True):
                 if group:
-                    report.dropped[slot] = n
+                    report.dropped[slot] = report.dropped.get(slot, 0) + n
         local = manager.local
         if local is not None:
             for group, report in zip(groups, reports, strict=True):
                 if group:
-                    report.dropped["local"] = int(local.delete_many(group))
+                    n = int(local.delete_many(group))
+                    report.dropped["local"] = report.dropped.get("local", 0) + n
         if not rode:
             manager._announce(union, errors, down)
 
