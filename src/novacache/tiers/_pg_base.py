@@ -124,26 +124,23 @@ class _Statements:
             " expires_at = now() + %s::float8 * interval '1 second', atime = now()"
             f" WHERE key = %s AND frame = %b AND {live} RETURNING 1"
         )
-        self.tombstone = q(
+        # Tombstones written over the keys (the rows they replace locked in key order),
+        # and which of the replaced rows held a live entry that was no tombstone: their
+        # count (one group of keys), or the keys (several: the caller counts them per
+        # group).
+        bury = (
             "WITH old AS (SELECT key, frame, expires_at FROM {t}"
             " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE),"
             " ins AS (INSERT INTO {t} (key, frame, size, expires_at, atime)"
             " SELECT u.k, %b, %s, now() + %s::float8 * interval '1 second', now()"
             " FROM unnest(%s::text[]) AS u(k)" + upsert + ")"
-            f" SELECT count(*) FILTER (WHERE {live} AND NOT (octet_length(frame) = 14"
-            " AND substring(frame FROM 1 FOR 2) = '\\x4e54'::bytea)) FROM old"
         )
-        # The same for several groups of keys: the keys that held a live entry that
-        # was no tombstone (the caller counts them per group).
-        self.tombstone_live = q(
-            "WITH old AS (SELECT key, frame, expires_at FROM {t}"
-            " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE),"
-            " ins AS (INSERT INTO {t} (key, frame, size, expires_at, atime)"
-            " SELECT u.k, %b, %s, now() + %s::float8 * interval '1 second', now()"
-            " FROM unnest(%s::text[]) AS u(k)" + upsert + ")"
-            f" SELECT key FROM old WHERE {live} AND NOT (octet_length(frame) = 14"
+        was_live = (
+            f"{live} AND NOT (octet_length(frame) = 14"
             " AND substring(frame FROM 1 FOR 2) = '\\x4e54'::bytea)"
         )
+        self.tombstone = q(bury + f" SELECT count(*) FILTER (WHERE {was_live}) FROM old")
+        self.tombstone_live = q(bury + f" SELECT key FROM old WHERE {was_live}")
         self.delete = q(
             "WITH d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM {t}"
             " WHERE key = ANY(%s::text[]) ORDER BY key FOR UPDATE) RETURNING expires_at)"
