@@ -16,10 +16,11 @@ negative_ttl, stale_ttl, beta, lease)``.
 manager's ``_read`` and ``_get_below`` (a read below L1), compiled: their pure twins are
 the generated synchronous methods, whose one source is the asyncio manager's.
 
-``fill_l1(self, key, size, env, gen)`` is the manager's ``_fill_l1``: the common case
-(a LocalCache, no route rules, no freshness deadline, no bus) here, else
-``self._fill_l1_any``. A LocalCache is read and filled through the core's C API (the
-capsule ``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
+``fill_l1(self, local, bus, key, frame, env, gen)`` puts a value read below into L1 (the
+asyncio manager's ``_read`` calls it): the common case (a LocalCache, no route rules,
+no freshness deadline, a healthy bus or none) here, else ``self._fill_l1_any``. A
+LocalCache is read and filled through the core's C API (the capsule
+``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
 
 ``CachedCall(func, local, miss, key, default_key, is_async=False)`` is
 ``@manager.cached``'s wrapper of a function. A call builds the cache key (with the default key, a memo maps the
@@ -208,7 +209,7 @@ cdef object _read(self, key, dict down, seen):
             if not _fill_common(self, plan, local, key, h, env, gen, bus):
                 self._fill_l1_any(key, len(frame), env, gen)
         else:
-            self._fill_l1(key, len(frame), env, gen)
+            self._fill_l1_any(key, len(frame), env, gen)
         return env
     return None
 
@@ -305,15 +306,17 @@ cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
     return True
 
 
-def fill_l1(self, key, Py_ssize_t size, env, gen):
+def fill_l1(self, local, bus, key, frame, env, gen):
     """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
     rule, see there), with its common case (a LocalCache, no route rules, no freshness
-    deadline, a healthy bus or none) done here."""
-    local = self.local
+    deadline, a healthy bus or none) done here. What the asyncio manager's ``_read``
+    calls: ``local`` and ``bus`` are the manager's (``local`` not ``None``), read once
+    by the caller; ``frame`` the bytes ``env`` was opened from (its size matters to the
+    general path only); ``gen`` the key's generation as the read began."""
     if type(local) is not _LocalCache or not _fill_common(
-        self, self._fill, local, key, -1, env, gen, self.bus
+        self, self._fill, local, key, -1, env, gen, bus
     ):
-        self._fill_l1_any(key, size, env, gen)
+        self._fill_l1_any(key, len(frame), env, gen)
 
 
 # -- @manager.cached for plain functions ----------------------------------------------

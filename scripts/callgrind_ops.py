@@ -39,6 +39,18 @@ _DICT_TIER = (
     "    def close(self): pass\n"
 )
 
+#: The same as an asyncio tier.
+_ASYNC_DICT_TIER = (
+    "class AsyncDictTier:\n"
+    "    def __init__(self): self.d = {}\n"
+    "    async def get(self, k): return self.d.get(k)\n"
+    "    async def set(self, k, f, ttl=None): self.d[k] = f\n"
+    "    async def get_many(self, ks): return {k: self.d[k] for k in ks if k in self.d}\n"
+    "    async def set_many(self, m, ttl=None): self.d.update(m)\n"
+    "    async def delete_many(self, ks): return sum(self.d.pop(k, None) is not None for k in ks)\n"
+    "    async def close(self): pass\n"
+)
+
 #: name: (setup, one operation, operations per repetition); ``URL`` is the server's. An
 #: asyncio operation has no statement: its setup defines ``many(n)``, run on ``loop``.
 OPS: dict[str, tuple[str, str | None, int]] = {
@@ -133,6 +145,30 @@ OPS: dict[str, tuple[str, str | None, int]] = {
         "for k in names: m.set(k, V, 300)\n"
         "def op():\n    for k in names: m.get(k)",
         "op()",
+        1000,
+    ),
+    # The asyncio manager's two (an asyncio tier held in a dict).
+    "manager-async-dict-l1-fill": (
+        _ASYNC_DICT_TIER + "l = LocalCache(10000); m = AsyncCacheManager(local=l, "
+        "remote=AsyncDictTier())\n"
+        "import gc; gc.disable()\n"
+        "names = [f'f{i}' for i in range(1000)]\n"
+        "async def fill():\n    for k in names: await m.set(k, V, 300)\n"
+        "loop.run_until_complete(fill())\n"
+        "async def many(n):\n    g = m.get\n    for _ in range(n):\n        l.clear()\n"
+        "        for k in names: await g(k)",
+        None,
+        1000,
+    ),
+    "manager-async-dict-only-get": (
+        _ASYNC_DICT_TIER + "m = AsyncCacheManager(remote=AsyncDictTier())\n"
+        "import gc; gc.disable()\n"
+        "names = [f'f{i}' for i in range(1000)]\n"
+        "async def fill():\n    for k in names: await m.set(k, V, 300)\n"
+        "loop.run_until_complete(fill())\n"
+        "async def many(n):\n    g = m.get\n    for _ in range(n):\n"
+        "        for k in names: await g(k)",
+        None,
         1000,
     ),
     "floor-set": (
@@ -269,7 +305,7 @@ for _name, (_setup, _stmt) in _LOCAL.items():
 PRELUDE = """\
 import asyncio, os, sys, tempfile
 from novacache import Codec, LocalCache
-from novacache.manager import CacheManager
+from novacache.manager import AsyncCacheManager, CacheManager
 from novacache.manager.envelope import seal
 from novacache.tiers import AsyncRedisTier, RedisTier, SQLiteTier
 URL, HOST, PORT = sys.argv[2], '127.0.0.1', int(sys.argv[2].rsplit(':', 1)[1].split('/')[0])
@@ -321,7 +357,7 @@ def per_op(tree: Path, name: str, url: str, n1: int = 200, n2: int = 1200) -> fl
     per = OPS[name][2]
     if per < 0:  # a LocalCache operation: 20,000 and 120,000 iterations
         n1, n2, per = 20_000, 120_000, 1
-    elif name.startswith("manager-dict-"):  # no server: cheap enough for more
+    elif name.startswith(("manager-dict-", "manager-async-dict-")):  # no server: more
         n1, n2 = 2, 12  # repetitions, which the first pass's table growth weighs less in
     elif per > 1:  # a repetition is `per` operations: fewer repetitions
         n1, n2 = 1, 3

@@ -28,7 +28,6 @@ from ..errors import (
     TierUnavailable,
 )
 from ..tiers._checks import MAX_TTL
-from . import _kit
 from .envelope import TOMBSTONE_TTL, Envelope, open_envelope, read_tombstone, seal
 from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
@@ -483,10 +482,6 @@ class ManagerBase(Generic[TierT]):
             self.stats.add("l1_refused")
             return False
         return True
-
-    #: Put a value read from the first tier below into L1 (``_fill_l1_any``; compiled
-    #: where built, with its common case in C: see .._kit).
-    _fill_l1 = _kit.fill_l1
 
     def _fill_l1_any(self, key: str, size: int, env: Envelope, gen: int) -> None:
         """Put a value read from the first tier below into L1 (what :meth:`_promote`

@@ -4,8 +4,8 @@
 and everything a miss needs in the manager's own ``_get_below`` / ``_load``.
 ``aget`` and ``aget_or_load`` are the asyncio manager's: the compiled twin returns, for
 an L1 hit, a ``Ready`` (below), else the coroutine of ``_get_below`` / ``_load``; the
-pure twin is the ``async def`` of the same body. ``fill_l1`` is both managers'
-``_fill_l1`` (a value read below goes to L1).
+pure twin is the ``async def`` of the same body. ``fill_l1`` is what both managers'
+``_read`` calls to put a value read below into L1.
 ``CachedCall`` is ``@manager.cached``'s wrapper of a function: it builds the key
 (memoized for calls of exact ``int`` and ``str`` arguments with the default key), answers
 from the L1, else calls ``miss(key, args, kwargs)``. For a coroutine function
@@ -208,10 +208,12 @@ async def _aget_or_load(
     return await self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
 
 
-def _fill_l1(self: Any, key: str, size: int, env: Any, gen: int) -> None:
+def _fill_l1(self: Any, local: Any, bus: Any, key: str, frame: bytes, env: Any, gen: int) -> None:
     """Put a value read from the first tier below into L1 (``self._fill_l1_any``; the
-    compiled twin does its common case in C)."""
-    self._fill_l1_any(key, size, env, gen)
+    compiled twin does its common case in C). ``local`` and ``bus`` are the manager's
+    (``local`` not ``None``), ``frame`` the bytes ``env`` was opened from, ``gen`` the
+    key's generation as the read began."""
+    self._fill_l1_any(key, len(frame), env, gen)
 
 
 def documented(compiled: Any, method: Callable[..., Any]) -> Any:

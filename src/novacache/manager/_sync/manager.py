@@ -78,6 +78,9 @@ T = TypeVar("T")
 BUS = "bus"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
+#: A value read from the first tier below goes to L1 (see .._kit.fill_l1; a global, so
+#: that ``_read`` calls it with what it holds already: no method, no attribute lookup).
+_fill_l1 = _kit.fill_l1
 
 
 class CacheManager(ManagerBase[Tier]):
@@ -280,8 +283,9 @@ class CacheManager(ManagerBase[Tier]):
                 seen[slot] = frame
             if i:
                 return self._promote(key, frame, env, below[:i], gen, down, seen)
-            if self.local is not None:
-                self._fill_l1(key, len(frame), env, gen)
+            local = self.local
+            if local is not None:
+                _fill_l1(self, local, bus, key, frame, env, gen)
             return env
         return None
 
