@@ -16,8 +16,8 @@ negative_ttl, stale_ttl, beta, lease)``.
 manager's ``_read`` and ``_get_below`` (a read below L1), compiled: their pure twins are
 the generated synchronous methods, whose one source is the asyncio manager's.
 
-``fill_l1(self, local, bus, key, frame, env, gen)`` puts a value read below into L1 (the
-asyncio manager's ``_read`` calls it): the common case (a LocalCache, no route rules,
+``fill_l1(self, local, bus, plan, key, frame, env, gen)`` puts a value read below into L1
+(the asyncio manager's ``_read`` calls it): the common case (a LocalCache, no route rules,
 no freshness deadline, a healthy bus or none) here, else ``self._fill_l1_any``. A
 LocalCache is read and filled through the core's C API (the capsule
 ``novacache._core._capi``): a miss makes no KeyError, a fill no method call.
@@ -64,6 +64,7 @@ cdef extern from "Python.h":
     double PyFloat_AS_DOUBLE(object)
 
 from time import time as _time
+from types import FunctionType as _FunctionType
 
 from novacache._core import LocalCache as _LocalCache, _capi
 from novacache.errors import EntryTooLarge, TierError
@@ -79,6 +80,23 @@ def bind(envelope_type):
     """Give the envelope class that :func:`open_envelope` returns (once, at import)."""
     global _Envelope
     _Envelope = envelope_type
+
+
+# A class's version tag (0: none), and an object's class, as borrowed pointers.
+cdef extern from *:
+    """
+    static unsigned int nc_type_version(PyObject* tp) {
+        PyTypeObject* t = (PyTypeObject*)tp;
+    #ifdef Py_TPFLAGS_VALID_VERSION_TAG
+        if (!PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG))
+            return 0;
+    #endif
+        return t->tp_version_tag;
+    }
+    #define nc_type_of(o) ((PyObject*)Py_TYPE(o))
+    """
+    unsigned int nc_type_version(PyObject* tp) noexcept
+    PyObject* nc_type_of(PyObject* o) noexcept
 
 
 # -- the synchronous manager's hit-first methods --------------------------------------
@@ -107,12 +125,14 @@ def get(self, key, default=None):
     Never raises because a tier below is unreachable or holds a corrupt frame: those
     read as misses of that tier (counted in :attr:`stats`).
     """
-    value = _l1_get(self._l1, key)
+    l1 = self._l1
+    value = _l1_get(l1, key)
     if value is not _MISS:
         return value
     if _reads_here(self):
-        # self._get_below(key, default), without the method call (it is get_below).
-        env = _read(self, key, {}, None)
+        # self._get_below(key, default), without the method call (it is get_below);
+        # a LocalCache L1 is self.local (self._l1 is self.local but for no L1: {}).
+        env = _read(self, key, {}, None, l1 if type(l1) is _LocalCache else _MISS)
         return default if env is None else env[0]
     return self._get_below(key, default)
 
@@ -137,7 +157,38 @@ def aget(self, key, default=None):
     value = _l1_get(self._l1, key)
     if value is not _MISS:
         return _ready(value)
+    below = _class_get_below(self)
+    if below is not None:
+        return below(self, key, default)  # self._get_below(key, default), unbound
     return self._get_below(key, default)
+
+
+# The function that is an asyncio manager's class's _get_below, remembered for the last
+# class asked with its version tag (as _reads_here below does): an L1 miss then calls it
+# with no attribute lookup and no bound method made. (A _get_below set on an instance
+# is not looked for, as the synchronous read does not look for an instance's _read.)
+cdef PyObject* _below_type = NULL
+cdef unsigned int _below_tag = 0
+cdef object _below_func = None
+
+
+cdef inline object _class_get_below(self):
+    """``type(self)._get_below`` when it is a plain Python function, else ``None``."""
+    cdef PyObject* tp = nc_type_of(<PyObject*>self)
+    if tp == _below_type and _below_tag != 0 and nc_type_version(tp) == _below_tag:
+        return _below_func
+    return _check_class_get_below(type(self))
+
+
+cdef object _check_class_get_below(cls):
+    global _below_type, _below_tag, _below_func
+    func = getattr(cls, "_get_below", None)
+    if type(func) is not _FunctionType:
+        return None
+    _below_func = func
+    _below_tag = nc_type_version(<PyObject*>cls)  # the lookup above gave it one (or 0)
+    _below_type = <PyObject*>cls
+    return func
 
 
 def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
@@ -158,9 +209,10 @@ def read(self, key, dict down, seen=None):
     return _read(self, key, down, seen)
 
 
-cdef object _read(self, key, dict down, seen):
+cdef object _read(self, key, dict down, seen, local=_MISS):
     """The body of ``read`` (called without a Python call by ``get`` and ``get_below``
-    when the manager's class reads with this module's functions: ``_reads_here``)."""
+    when the manager's class reads with this module's functions: ``_reads_here``).
+    ``local``: ``self.local`` when the caller has it, else ``_MISS``."""
     below = <tuple>self._below
     bus = self.bus
     # The fill plan (see _fill_common) as the read begins; its stripes are _wseq.
@@ -202,7 +254,8 @@ cdef object _read(self, key, dict down, seen):
             seen[slot] = frame
         if i:
             return self._promote(key, frame, env, below[:i], gen, down, seen)
-        local = self.local
+        if local is _MISS:
+            local = self.local
         if local is None:
             pass
         elif type(local) is _LocalCache:
@@ -228,21 +281,6 @@ def get_below(self, key, default=None):
 # same one, so a remembered (class, tag) pair that still matches is still true. (The
 # class is held by address only: a class freed and another made at its address has
 # another tag.)
-cdef extern from *:
-    """
-    static unsigned int nc_type_version(PyObject* tp) {
-        PyTypeObject* t = (PyTypeObject*)tp;
-    #ifdef Py_TPFLAGS_VALID_VERSION_TAG
-        if (!PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG))
-            return 0;
-    #endif
-        return t->tp_version_tag;
-    }
-    #define nc_type_of(o) ((PyObject*)Py_TYPE(o))
-    """
-    unsigned int nc_type_version(PyObject* tp) noexcept
-    PyObject* nc_type_of(PyObject* o) noexcept
-
 cdef PyObject* _here_type = NULL
 cdef unsigned int _here_tag = 0
 
@@ -306,15 +344,17 @@ cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
     return True
 
 
-def fill_l1(self, local, bus, key, frame, env, gen):
+def fill_l1(self, local, bus, plan, key, frame, env, gen):
     """Put a value read from the first tier below into L1: ``self._fill_l1_any`` (the
     rule, see there), with its common case (a LocalCache, no route rules, no freshness
     deadline, a healthy bus or none) done here. What the asyncio manager's ``_read``
-    calls: ``local`` and ``bus`` are the manager's (``local`` not ``None``), read once
-    by the caller; ``frame`` the bytes ``env`` was opened from (its size matters to the
-    general path only); ``gen`` the key's generation as the read began."""
+    calls: ``local``, ``bus`` and ``plan`` are the manager's ``local`` (not ``None``),
+    ``bus`` and ``_fill``, read by the caller (the interpreter reads an instance's
+    attribute for less than C does); ``frame`` the bytes ``env`` was opened from (its
+    size matters to the general path only); ``gen`` the key's generation as the read
+    began."""
     if type(local) is not _LocalCache or not _fill_common(
-        self, self._fill, local, key, -1, env, gen, bus
+        self, plan, local, key, -1, env, gen, bus
     ):
         self._fill_l1_any(key, len(frame), env, gen)
 

@@ -318,6 +318,49 @@ def test_get_reads_below_with_the_class_as_it_is_now(tmp_path: Path) -> None:
     assert seen == ["k", ("below", "k")]
 
 
+def test_async_get_reads_below_with_the_class_as_it_is_now(tmp_path: Path) -> None:
+    """The asyncio get's L1 miss awaits the class's _get_below as it is at the call (the
+    compiled aget remembers the last class's function), for two classes in turn and
+    after a change to one of them; a subclass's own _get_below is used."""
+    seen: list[Any] = []
+
+    class Sub(AsyncCacheManager):
+        pass
+
+    class Own(AsyncCacheManager):
+        async def _get_below(self, key: str, default: Any = None) -> Any:
+            seen.append(("own", key))
+            return "own"
+
+    async def below(self: Any, key: str, default: Any = None) -> Any:
+        seen.append(("below", key))
+        return "from below"
+
+    async def main() -> list[Any]:
+        got: list[Any] = []
+        local, other = LocalCache(10), LocalCache(10)
+        async with (
+            Sub(local=local, store=AsyncSQLiteTier(tmp_path / "s.db")) as m,
+            Own(local=other, store=AsyncSQLiteTier(tmp_path / "o.db")) as o,
+        ):
+            await m.set("k", 1)
+            await o.set("k", 2)
+            # One class, then a change to it (the remembered function is stale), then
+            # the other class, then the first one's change undone.
+            for step in ("m", "change m", "o", "m", "undo m", "o"):
+                if step == "change m":
+                    Sub._get_below = below  # type: ignore[method-assign]
+                elif step == "undo m":
+                    del Sub._get_below
+                local.clear()
+                other.clear()
+                got.append(await (o if step == "o" else m).get("k"))
+        return got
+
+    assert _run(main()) == [1, "from below", "own", "from below", 1, "own"]
+    assert seen == [("below", "k"), ("own", "k"), ("below", "k"), ("own", "k")]
+
+
 def test_read_counts_and_promotes_as_the_python_one(tmp_path: Path, redis_standalone: Any) -> None:
     """The compiled read against its twin's contract: a hit below is counted, promoted to
     the tiers above, and put into L1; a miss counted per tier."""

@@ -208,11 +208,13 @@ async def _aget_or_load(
     return await self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
 
 
-def _fill_l1(self: Any, local: Any, bus: Any, key: str, frame: bytes, env: Any, gen: int) -> None:
+def _fill_l1(
+    self: Any, local: Any, bus: Any, plan: Any, key: str, frame: bytes, env: Any, gen: int
+) -> None:
     """Put a value read from the first tier below into L1 (``self._fill_l1_any``; the
-    compiled twin does its common case in C). ``local`` and ``bus`` are the manager's
-    (``local`` not ``None``), ``frame`` the bytes ``env`` was opened from, ``gen`` the
-    key's generation as the read began."""
+    compiled twin does its common case in C). ``local``, ``bus`` and ``plan`` are the
+    manager's ``local`` (not ``None``), ``bus`` and ``_fill``; ``frame`` the bytes
+    ``env`` was opened from, ``gen`` the key's generation as the read began."""
     self._fill_l1_any(key, len(frame), env, gen)
 
 

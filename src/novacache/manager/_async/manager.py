@@ -78,7 +78,8 @@ BUS = "bus"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISS = MISS
 #: A value read from the first tier below goes to L1 (see .._kit.fill_l1; a global, so
-#: that ``_read`` calls it with what it holds already: no method, no attribute lookup).
+#: that ``_read`` calls it with what it holds already: no method, no attribute lookup
+#: from C, where an instance's attribute costs more than in the interpreter).
 _fill_l1 = _kit.fill_l1
 
 
@@ -304,7 +305,7 @@ class AsyncCacheManager(ManagerBase[AsyncTier]):
                 return await self._promote(key, frame, env, below[:i], gen, down, seen)
             local = self.local
             if local is not None:
-                _fill_l1(self, local, bus, key, frame, env, gen)
+                _fill_l1(self, local, bus, self._fill, key, frame, env, gen)
             return env
         return None
 
