@@ -334,10 +334,21 @@ cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
         return False  # a write or an invalidation since the read began
     ttl = <object>PyTuple_GET_ITEM(env, 1)  # env.remaining
     cap = <object>PyTuple_GET_ITEM(plan, 1)
-    if ttl is None or (cap is not None and cap < ttl):
+    cdef double secs = 0.0
+    if PyFloat_CheckExact(ttl) and (cap is None or PyFloat_CheckExact(cap)):
+        # The common case, in C doubles (the same choice: the lesser of the two); a
+        # TTL not > 0 takes the general store, which says what is wrong with it.
+        secs = PyFloat_AS_DOUBLE(ttl)
+        if cap is not None and PyFloat_AS_DOUBLE(cap) < secs:
+            secs = PyFloat_AS_DOUBLE(cap)
+            ttl = cap
+    elif ttl is None or (cap is not None and cap < ttl):
         ttl = cap
     try:
-        _core.store(local, key, <object>PyTuple_GET_ITEM(env, 0), ttl)
+        if secs > 0.0:
+            _core.store_secs(local, key, <object>PyTuple_GET_ITEM(env, 0), secs)
+        else:
+            _core.store(local, key, <object>PyTuple_GET_ITEM(env, 0), ttl)
     except EntryTooLarge:
         local.pop(key, None)
         self.stats.add("l1_refused")

@@ -20,7 +20,14 @@ cdef int _export_store(object cache, object key, object value, object ttl) excep
     return _set(self, key, value, self._ttl if ttl is None else _ttl_arg(ttl, False), -1)
 
 
+cdef int _export_store_secs(object cache, object key, object value, double ttl) except -1:
+    # The same with a TTL the caller has as a C double already, checked by it (> 0, or
+    # INFINITY: none): the manager's L1 fill, whose TTL is an entry's remaining life.
+    return _set(<LocalCache>cache, key, value, ttl, -1)
+
+
 cdef _CoreAPI _core_api
 _core_api.lookup = _export_lookup
 _core_api.store = _export_store
+_core_api.store_secs = _export_store_secs
 _capi = PyCapsule_New(<void*>&_core_api, _CORE_API_NAME, NULL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -359,6 +360,61 @@ def test_async_get_reads_below_with_the_class_as_it_is_now(tmp_path: Path) -> No
 
     assert _run(main()) == [1, "from below", "own", "from below", 1, "own"]
     assert seen == [("below", "k"), ("own", "k"), ("below", "k"), ("own", "k")]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("ttl", "cap", "lives"),
+    [
+        (10.0, None, 6.0),  # the entry's remaining life (10 s written, 4 s ago)
+        (10.0, 2.5, 2.5),  # L1's own TTL, shorter
+        (10.0, 20.0, 6.0),  # L1's own TTL, longer: the remaining life still
+        (math.inf, 2.5, 2.5),  # no deadline below: L1's TTL
+        (math.inf, None, math.inf),  # neither: kept until evicted
+    ],
+)
+def test_the_l1_fill_keeps_a_value_for_the_lesser_ttl(
+    tmp_path: Path, is_async: bool, ttl: float, cap: float | None, lives: float
+) -> None:
+    """A value read below goes to L1 for the lesser of its remaining life and L1's own
+    TTL (the compiled fill does it in C doubles; the pure one through LocalCache.set)."""
+    from ._support import Clock
+
+    clock = Clock()
+    local = LocalCache(10, ttl=cap, timer=clock)
+
+    def age() -> None:  # 4 s after the write, an empty L1
+        clock.tick(4)
+        local.clear()
+
+    def alive() -> list[bool]:
+        out = []
+        for step in (lives - 0.01, 0.02):
+            if step != math.inf:
+                clock.tick(step)
+            out.append("k" in local)
+        return out
+
+    if is_async:
+
+        async def main() -> list[bool]:
+            store = AsyncSQLiteTier(tmp_path / "s.db", clock=clock)
+            async with AsyncCacheManager(local=local, store=store, clock=clock) as m:
+                await m.set("k", [1], ttl=ttl)
+                age()
+                assert await m.get("k") == [1]
+                return alive()
+
+        got = _run(main())
+    else:
+        with CacheManager(
+            local=local, store=SQLiteTier(tmp_path / "s.db", clock=clock), clock=clock
+        ) as m:
+            m.set("k", [1], ttl=ttl)
+            age()
+            assert m.get("k") == [1]
+            got = alive()
+    assert got == [True, lives == math.inf]
 
 
 def test_read_counts_and_promotes_as_the_python_one(tmp_path: Path, redis_standalone: Any) -> None:
