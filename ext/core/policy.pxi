@@ -984,3 +984,103 @@ cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, si
     finally:
         _gy_release(g)
     return 0
+
+
+cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash,
+                       size_t slot) noexcept:
+    """The common insert of a new key, fused (as LRU's _replace_lru): every entry
+    weighs 1, the cache and the window are full, the key's fingerprint is not in the
+    ghost. Then exactly one entry overflows the window (its oldest: the candidate) and
+    exactly one entry must go, the candidate (rejected) or the first victim (the
+    candidate admitted). The decisions are _pol_insert's then _pol_evict's, in their
+    order (the sketch's increment of the new key, the candidate's flush, _pol_settle's
+    promotions, the victim's and the candidate's frequencies, the random draw, the
+    ghost), but the loser is known before the new key enters the table, and the new
+    entry takes the loser's entry number and index: no _remove, no _insert.
+
+    No allocation, no user code: the key and value of the loser are released last,
+    once the table and the policy are consistent. False, with nothing changed, when
+    the insert is not the common one (the caller then takes _pol_set_new). The caller
+    checks there is no TTL array and no weight array (no weigher)."""
+    cdef Policy* p = self._pol
+    cdef Entry* es = self._entries
+    cdef Entry* e
+    cdef uint64_t h, hc, fp
+    cdef int32_t cand, v, loser, nx
+    cdef int cf, vf, q
+    cdef uint8_t f
+    cdef bint admit = False
+    cdef PyObject* old_key
+    cdef PyObject* old_value
+    if (p.by_weight or self._track_insertion or p.nres != p.capacity
+            or p.qweight[PQ_WINDOW] != p.window_max
+            or <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2):
+        return False
+    h = _fmix64(hash)
+    if _os_find(&p.ghost, h >> 32) != NIL:
+        return False                        # straight to probation: the general path
+    _sk_increment(&p.sk, h)
+    # The window's oldest entry (the window holds window_max >= 1 entries) overflows:
+    # flushed, to probation's tail as the pending candidate.
+    cand = p.qhead[PQ_WINDOW]
+    hc = _fmix64(es[cand].hash)
+    f = p.pq[cand]
+    if f >= PQ_COUNT_ONE:
+        _sk_add(&p.sk, hc, f >> 5)
+    nx = es[cand].next
+    p.qhead[PQ_WINDOW] = nx
+    if nx != NIL:
+        es[nx].pos = <uint32_t>NIL
+    else:
+        p.qtail[PQ_WINDOW] = NIL
+    p.qweight[PQ_WINDOW] -= 1
+    _q_append(es, p, cand, PQ_PROBATION)
+    p.qweight[PQ_PROBATION] += 1
+    p.pq[cand] = <uint8_t>((f & PQ_FLAGS) | PQ_PROBATION | PQ_PENDING)   # was WINDOW (0)
+    _pol_settle(self, p)
+    v = _pol_first_victim(self, p)
+    if v != NIL:
+        vf = _pol_freq(self, p, v)
+        cf = _sk_frequency(&p.sk, hc)       # the candidate's count was flushed above
+        admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
+    if admit:
+        loser = v
+        p.pq[cand] &= ~PQ_PENDING
+    else:
+        loser = cand
+        fp = hc >> 32
+        if _os_find(&p.ghost, fp) == NIL:
+            _os_append(&p.ghost, fp)
+            if p.ghost.n > p.ghost_max:
+                _os_remove(&p.ghost, p.ghost.head)
+    # The loser leaves its queue (its count is 0: flushed above).
+    f = p.pq[loser]
+    q = f & PQ_QMASK
+    _q_unlink(es, p, loser, q)
+    p.qweight[q] -= 1
+    if f & PQ_DEMOTED:
+        p.ndemoted -= 1
+    # The new entry takes the loser's entry and the new key's index slot (never the
+    # loser's, which holds an entry).
+    e = &es[loser]
+    old_key = e.key
+    old_value = e.value
+    self._index[_slot_of(self, loser)] = DUMMY
+    if self._index[slot] == DUMMY:
+        self._ndummy -= 1
+    self._ndummy += 1
+    self._index[slot] = loser
+    e.hash = hash
+    nc_incref(<PyObject*>key)
+    e.key = <PyObject*>key
+    nc_incref(<PyObject*>value)
+    e.value = <PyObject*>value
+    p.pq[loser] = <uint8_t>(PQ_WINDOW | (PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0))
+    _q_append(es, p, loser, PQ_WINDOW)
+    p.qweight[PQ_WINDOW] += 1
+    self._evictions += 1
+    self._version += 2                      # a removal and an insert
+    _pol_demote_overflow(self, p)
+    nc_decref(old_key)
+    nc_decref(old_value)
+    return True
