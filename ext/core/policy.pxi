@@ -118,7 +118,7 @@ cdef int _os_alloc(OSet* s, Py_ssize_t cap) noexcept:
     cdef size_t size = 8
     cdef OSNode* nodes
     cdef int32_t* index
-    while size < <size_t>cap * 2:
+    while size < <size_t>cap * 8:
         size <<= 1
     nodes = <OSNode*>PyMem_Malloc(cap * sizeof(OSNode))
     index = <int32_t*>PyMem_Malloc(size * sizeof(int32_t))
@@ -713,13 +713,15 @@ cdef void _pol_rare_hit(LocalCache self, int32_t ix) noexcept:
 
 
 cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
-    """A counted lookup that missed (the reference's hit, not resident)."""
+    """A counted lookup that missed (the reference's hit, not resident). Commonly an
+    insert of the key follows (the cache-aside loop): what it reads first, the key's
+    sketch block and ghost index slot, is prefetched."""
     cdef Policy* p = self._pol
-    cdef uint64_t h
-    if p.shadow_limit:
-        h = _fmix64(hash)
-        if (h >> 56) < p.shadow_limit:
-            _pol_shadow_lookup(p, h, False)
+    cdef uint64_t h = _fmix64(hash)
+    nc_prefetch_w(p.sk.table + ((h & p.sk.block_mask) << 3))
+    nc_prefetch_w(p.ghost.index + _os_home(&p.ghost, h >> 32))
+    if (h >> 56) < p.shadow_limit:
+        _pol_shadow_lookup(p, h, False)
 
 
 # _get reaches _pol_rare_hit and _pol_miss through these pointers, never by a direct
@@ -1066,9 +1068,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
     old_key = e.key
     old_value = e.value
     self._index[_slot_of(self, loser)] = DUMMY
-    if self._index[slot] == DUMMY:
-        self._ndummy -= 1
-    self._ndummy += 1
+    self._ndummy += self._index[slot] != DUMMY     # without a branch: a coin toss
     self._index[slot] = loser
     e.hash = hash
     nc_incref(<PyObject*>key)
