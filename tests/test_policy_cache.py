@@ -55,6 +55,29 @@ def test_cache_aside_misses_are_the_references(
     assert len(cache) == len(ref) <= size
 
 
+@pytest.mark.parametrize("spec", TRACES[:2] + TRACES[3:4], ids=lambda s: s.name)
+@pytest.mark.parametrize("size", [2, 40, 1_100])
+def test_the_order_of_the_queues_is_the_references_all_along(
+    impl: ModuleType, spec: TraceSpec, size: int
+) -> None:
+    # The resident keys in order (window, probation, protected), compared every few
+    # requests: an insert's candidate and victim, a ghost hit's place in probation
+    # (before the entries its demotions move there) and the promotions must all match
+    # the reference's at every moment, not only at the end.
+    keys = list(generate(spec))[:12_000]
+    ref = TinyLFUPolicy(size)
+    cache = impl.LocalCache(size, policy="tinylfu")
+    for i, key in enumerate(keys):
+        hit = cache.get(key) is not None
+        if not hit:
+            cache[key] = 1
+        assert hit == ref.access(key), (i, key)
+        if i % 5 == 0:
+            assert cache.keys() == list(ref.keys()), i
+    assert ref.counters.ghost_hits > 0
+    assert ref.counters.demoted_hits > 0
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     by_weight=st.booleans(),

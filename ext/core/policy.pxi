@@ -991,70 +991,100 @@ cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, si
 cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash,
                        size_t slot) noexcept:
     """The common insert of a new key, fused (as LRU's _replace_lru): every entry
-    weighs 1, the cache and the window are full, the key's fingerprint is not in the
-    ghost. Then exactly one entry overflows the window (its oldest: the candidate) and
-    exactly one entry must go, the candidate (rejected) or the first victim (the
-    candidate admitted). The decisions are _pol_insert's then _pol_evict's, in their
-    order (the sketch's increment of the new key, the candidate's flush, _pol_settle's
-    promotions, the victim's and the candidate's frequencies, the random draw, the
-    ghost), but the loser is known before the new key enters the table, and the new
-    entry takes the loser's entry number and index: no _remove, no _insert.
+    weighs 1 and the cache is full, so exactly one entry must go, and the new entry
+    takes its entry number and the key's index slot: no _remove, no _insert. The
+    decisions are _pol_insert's then _pol_evict's, in their order, but the loser is
+    known before the new key enters the table. Two cases:
+
+    - the key's fingerprint is not in the ghost and the window is full: the window's
+      oldest entry (the candidate) overflows to probation, and the loser is the
+      candidate (rejected: its fingerprint to the ghost) or the first victim (the
+      candidate admitted). In order: the sketch's increment of the new key, the
+      candidate's flush, _pol_settle's promotions, the victim's and the candidate's
+      frequencies, the random draw, the ghost, the demotions;
+    - the fingerprint is in the ghost (the entry goes straight to probation, *direct*)
+      and the window is not over its maximum: no candidate; the loser is the first
+      victim (or, with no main entry, the window's oldest). In order: the increment,
+      the ghost's removal, _pol_adapt, the demotions (after which the new entry stands
+      in probation: before the entries demoted now), _pol_settle, the victim's
+      frequency, the demotions again.
 
     No allocation, no user code: the key and value of the loser are released last,
-    once the table and the policy are consistent. False, with nothing changed, when
-    the insert is not the common one (the caller then takes _pol_set_new). The caller
-    checks there is no TTL array and no weight array (no weigher)."""
+    once the table and the policy are consistent. False, with nothing changed, in any
+    other case (the caller then takes _pol_set_new). The caller checks there is no
+    TTL array and no weight array (no weigher)."""
     cdef Policy* p = self._pol
     cdef Entry* es = self._entries
     cdef Entry* e
     cdef uint64_t h, hc, fp
-    cdef int32_t cand, v, loser, nx
+    cdef int32_t cand = NIL, v, loser, nx, gi, before = NIL, pv
     cdef int cf, vf, q
     cdef uint8_t f
     cdef bint admit = False
     cdef PyObject* old_key
     cdef PyObject* old_value
     if (p.by_weight or self._track_insertion or p.nres != p.capacity
-            or p.qweight[PQ_WINDOW] != p.window_max
             or <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2):
         return False
     h = _fmix64(hash)
-    if _os_find(&p.ghost, h >> 32) != NIL:
-        return False                        # straight to probation: the general path
+    gi = _os_find(&p.ghost, h >> 32)
+    if gi == NIL:
+        if p.qweight[PQ_WINDOW] != p.window_max:
+            return False
+    elif p.qweight[PQ_WINDOW] > p.window_max:
+        return False                        # candidates beside a direct entry
     _sk_increment(&p.sk, h)
-    # The window's oldest entry (the window holds window_max >= 1 entries) overflows:
-    # flushed, to probation's tail as the pending candidate.
-    cand = p.qhead[PQ_WINDOW]
-    hc = _fmix64(es[cand].hash)
-    f = p.pq[cand]
-    if f >= PQ_COUNT_ONE:
-        _sk_add(&p.sk, hc, f >> 5)
-    nx = es[cand].next
-    p.qhead[PQ_WINDOW] = nx
-    if nx != NIL:
-        es[nx].pos = <uint32_t>NIL
+    if gi != NIL:
+        _os_remove(&p.ghost, gi)
+        _pol_adapt(p, 1, False)
+        # The new entry would stand at probation's tail now: the entries demoted next
+        # go after it. Remember the first of them (NIL: none).
+        pv = p.qtail[PQ_PROBATION]
+        _pol_demote_overflow(self, p)
+        before = p.qhead[PQ_PROBATION] if pv == NIL else es[pv].next
+        _pol_settle(self, p)
+        v = _pol_first_victim(self, p)
+        if v != NIL:
+            _pol_freq(self, p, v)           # its flush, as _pol_evict weighs it
+            loser = v
+        else:
+            loser = p.qhead[PQ_WINDOW]      # the cache is full: the window is not empty
+        if loser == before:
+            before = es[loser].next
     else:
-        p.qtail[PQ_WINDOW] = NIL
-    p.qweight[PQ_WINDOW] -= 1
-    _q_append(es, p, cand, PQ_PROBATION)
-    p.qweight[PQ_PROBATION] += 1
-    p.pq[cand] = <uint8_t>((f & PQ_FLAGS) | PQ_PROBATION | PQ_PENDING)   # was WINDOW (0)
-    _pol_settle(self, p)
-    v = _pol_first_victim(self, p)
-    if v != NIL:
-        vf = _pol_freq(self, p, v)
-        cf = _sk_frequency(&p.sk, hc)       # the candidate's count was flushed above
-        admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
-    if admit:
-        loser = v
-        p.pq[cand] &= ~PQ_PENDING
-    else:
-        loser = cand
-        fp = hc >> 32
-        if _os_find(&p.ghost, fp) == NIL:
-            _os_append(&p.ghost, fp)
-            if p.ghost.n > p.ghost_max:
-                _os_remove(&p.ghost, p.ghost.head)
+        # The window's oldest entry (the window holds window_max >= 1 entries)
+        # overflows: flushed, to probation's tail as the pending candidate.
+        cand = p.qhead[PQ_WINDOW]
+        hc = _fmix64(es[cand].hash)
+        f = p.pq[cand]
+        if f >= PQ_COUNT_ONE:
+            _sk_add(&p.sk, hc, f >> 5)
+        nx = es[cand].next
+        p.qhead[PQ_WINDOW] = nx
+        if nx != NIL:
+            es[nx].pos = <uint32_t>NIL
+        else:
+            p.qtail[PQ_WINDOW] = NIL
+        p.qweight[PQ_WINDOW] -= 1
+        _q_append(es, p, cand, PQ_PROBATION)
+        p.qweight[PQ_PROBATION] += 1
+        p.pq[cand] = <uint8_t>((f & PQ_FLAGS) | PQ_PROBATION | PQ_PENDING)  # was WINDOW (0)
+        _pol_settle(self, p)
+        v = _pol_first_victim(self, p)
+        if v != NIL:
+            vf = _pol_freq(self, p, v)
+            cf = _sk_frequency(&p.sk, hc)   # the candidate's count was flushed above
+            admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
+        if admit:
+            loser = v
+            p.pq[cand] &= ~PQ_PENDING
+        else:
+            loser = cand
+            fp = hc >> 32
+            if _os_find(&p.ghost, fp) == NIL:
+                _os_append(&p.ghost, fp)
+                if p.ghost.n > p.ghost_max:
+                    _os_remove(&p.ghost, p.ghost.head)
     # The loser leaves its queue (its count is 0: flushed above).
     f = p.pq[loser]
     q = f & PQ_QMASK
@@ -1075,9 +1105,25 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
     e.key = <PyObject*>key
     nc_incref(<PyObject*>value)
     e.value = <PyObject*>value
-    p.pq[loser] = <uint8_t>(PQ_WINDOW | (PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0))
-    _q_append(es, p, loser, PQ_WINDOW)
-    p.qweight[PQ_WINDOW] += 1
+    f = PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0
+    if gi == NIL:
+        p.pq[loser] = <uint8_t>(PQ_WINDOW | f)
+        _q_append(es, p, loser, PQ_WINDOW)
+        p.qweight[PQ_WINDOW] += 1
+    else:
+        p.pq[loser] = <uint8_t>(PQ_PROBATION | f)
+        p.qweight[PQ_PROBATION] += 1
+        if before == NIL:
+            _q_append(es, p, loser, PQ_PROBATION)
+        else:
+            pv = <int32_t>es[before].pos
+            e.pos = <uint32_t>pv
+            e.next = before
+            es[before].pos = <uint32_t>loser
+            if pv != NIL:
+                es[pv].next = loser
+            else:
+                p.qhead[PQ_PROBATION] = loser
     self._evictions += 1
     self._version += 2                      # a removal and an insert
     _pol_demote_overflow(self, p)
