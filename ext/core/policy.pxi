@@ -993,6 +993,21 @@ cdef int _pol_set_new(LocalCache self, object key, object value, Py_hash_t h, si
     return 0
 
 
+cdef inline int32_t _pol_settled_victim(LocalCache self, Policy* p) noexcept:
+    """_pol_settle, then _pol_first_victim, for an excess of 1 when every entry weighs
+    1: commonly the first probation entry that is not pending was not hit since it
+    was placed; then nothing is promoted and it is the victim (one walk, no call)."""
+    cdef int32_t ix = p.qhead[PQ_PROBATION]
+    while ix != NIL and (p.pq[ix] & PQ_PENDING):
+        ix = self._entries[ix].next
+    if ix == NIL:
+        return p.qhead[PQ_PROTECTED]
+    if p.pq[ix] < PQ_COUNT_ONE:
+        return ix
+    _pol_settle(self, p)
+    return _pol_first_victim(self, p)
+
+
 cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash,
                        size_t slot) noexcept:
     """The common insert of a new key, fused (as LRU's _replace_lru): every entry
@@ -1047,8 +1062,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
         pv = p.qtail[PQ_PROBATION]
         _pol_demote_overflow(self, p)
         before = p.qhead[PQ_PROBATION] if pv == NIL else es[pv].next
-        _pol_settle(self, p)
-        v = _pol_first_victim(self, p)
+        v = _pol_settled_victim(self, p)
         if v != NIL:
             _pol_freq(self, p, v)           # its flush, as _pol_evict weighs it
             loser = v
@@ -1074,8 +1088,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
         _q_append(es, p, cand, PQ_PROBATION)
         p.qweight[PQ_PROBATION] += 1
         p.pq[cand] = <uint8_t>((f & PQ_FLAGS) | PQ_PROBATION | PQ_PENDING)  # was WINDOW (0)
-        _pol_settle(self, p)
-        v = _pol_first_victim(self, p)
+        v = _pol_settled_victim(self, p)
         if v != NIL:
             vf = _pol_freq(self, p, v)
             cf = _sk_frequency(&p.sk, hc)   # the candidate's count was flushed above
