@@ -55,6 +55,53 @@ def test_cache_aside_misses_are_the_references(
     assert len(cache) == len(ref) <= size
 
 
+@pytest.mark.parametrize("spec", TRACES[:2] + TRACES[3:4], ids=lambda s: s.name)
+@pytest.mark.parametrize("size", [2, 40, 1_100])
+def test_the_order_of_the_queues_is_the_references_all_along(
+    impl: ModuleType, spec: TraceSpec, size: int
+) -> None:
+    # The resident keys in order (window, probation, protected), compared every few
+    # requests: an insert's candidate and victim, a ghost hit's place in probation
+    # (before the entries its demotions move there) and the promotions must all match
+    # the reference's at every moment, not only at the end.
+    keys = list(generate(spec))[:12_000]
+    ref = TinyLFUPolicy(size)
+    cache = impl.LocalCache(size, policy="tinylfu")
+    for i, key in enumerate(keys):
+        hit = cache.get(key) is not None
+        if not hit:
+            cache[key] = 1
+        assert hit == ref.access(key), (i, key)
+        if i % 5 == 0:
+            assert cache.keys() == list(ref.keys()), i
+    assert ref.counters.ghost_hits > 0
+    assert ref.counters.demoted_hits > 0
+
+
+@pytest.mark.parametrize("size", [3, 20, 200])
+def test_rejected_keys_coming_back_follow_the_reference(impl: ModuleType, size: int) -> None:
+    # Batches of new keys (rejected: their fingerprints go to the ghost) read again
+    # while their fingerprints are there (ghost hits: members leave the ghost out of
+    # order), between reads of hot keys: the ghost's membership, and so every
+    # decision, must stay the reference's through its churn.
+    rng = random.Random(size)
+    ref = TinyLFUPolicy(size)
+    cache = impl.LocalCache(size, policy="tinylfu")
+    hot = list(range(size))
+    fresh = 10**6
+    for _ in range(400):
+        batch = list(range(fresh, fresh + 12))
+        fresh += 12
+        hits = [rng.choice(hot) for _ in range(20)]
+        for key in hits + batch + hits[:10] + batch[::-1] + batch[:5]:
+            hit = cache.get(key) is not None
+            if not hit:
+                cache[key] = 1
+            assert hit == ref.access(key), key
+        assert cache.keys() == list(ref.keys())
+    assert ref.counters.ghost_hits > 1_000
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     by_weight=st.booleans(),

@@ -47,6 +47,7 @@ SCENARIOS = [
     *(f"weigher:{a}" for a in ("read", "set", "del", "clear")),
     *(f"timer:{a}" for a in ("read", "set", "del", "clear", "expire")),
     "memoize:",
+    *(f"policy:{t}" for t in ("evict", "hit")),
 ]
 
 

@@ -147,6 +147,9 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         # rebuilds it): evict one, insert, in one pass (the same result).
         _replace_lru(self, key, value, h, slot)
         return 0
+    if (self._pol != NULL and self._expires == NULL and self._weights == NULL
+            and _pol_replace(self, key, value, h, slot)):
+        return 0                            # the common tinylfu insert, fused
     _gy_init(&g)
     if self._nttl > 0:
         _sweep(self, now, &g)

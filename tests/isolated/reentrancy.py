@@ -113,6 +113,33 @@ def run_del(trigger: str) -> None:
         c.clear()
 
 
+def run_policy(trigger: str) -> None:
+    # A tinylfu cache bounded by maxsize alone (no weigher, no TTL): a new key's insert
+    # takes the fused path (_pol_replace), whose loser (the candidate or the victim)
+    # releases its key and value last. ``hit`` gives the entries counts first, so
+    # candidates are admitted and victims evicted (the other loser).
+    for action in ACTIONS:
+        ON[0] = True
+        BUDGET[0] = 0
+        c = impl.LocalCache(6, policy="tinylfu")
+        for i in range(6):
+            c.set(i, Reentrant(c, action, i))
+        for r in range(3 if trigger == "hit" else 0):
+            for i in range(6):
+                c.get(i)
+                c.get(("new", r))
+        for i in range(12):
+            c.set(("new", i % 4), Reentrant(c, action, 100 + i))
+            if trigger == "hit":
+                c.get(("new", i % 4))
+        gc.collect()
+        ON[0] = False
+        check_invariants(c, exact_weights=True)
+        for k, v in c.items():
+            assert c.get(k) is v, (trigger, action, k)
+        c.clear()
+
+
 # -- keys whose __hash__ / __eq__ use the cache -----------------------------------------
 
 
@@ -297,6 +324,7 @@ RUNNERS: dict[str, Callable[[str], None]] = {
     "weigher": run_weigher,
     "timer": run_timer,
     "memoize": run_memoize,
+    "policy": run_policy,
 }
 
 
