@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,28 +36,16 @@ COUNTERS = {
 
 
 def _counters(tree: Path, program: str, n: int, url: str) -> dict[str, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(program)
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(tree / "src"),
-        PYTHONHASHSEED="0",
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-    )
-    try:
-        out = subprocess.run(
-            ["valgrind", "--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes",
-             "--cachegrind-out-file=/dev/null", sys.executable, f.name, str(n), url],
-            env=env, capture_output=True, text=True, check=True, cwd="/",
-        )  # fmt: skip
-    finally:
-        os.unlink(f.name)
+    stderr = callgrind_ops.run_valgrind(
+        tree, program, n, url,
+        ["--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes",
+         "--cachegrind-out-file=/dev/null"],
+    )  # fmt: skip
     found: dict[str, int] = {}
     for name, pattern in COUNTERS.items():
-        match = re.search(pattern, out.stderr)
+        match = re.search(pattern, stderr)
         if match is None:
-            raise SystemExit(f"cachegrind printed no {name!r}:\n{out.stderr[-2000:]}")
+            raise SystemExit(f"cachegrind printed no {name!r}:\n{stderr[-2000:]}")
         found[name] = int(match.group(1).replace(",", ""))
     return found
 

@@ -326,7 +326,9 @@ def _program(name: str) -> str:
     return PRELUDE + setup + f"\nfor _ in range(n):\n    {op}\n"
 
 
-def _instructions(tree: Path, program: str, n: int, url: str) -> int:
+def run_valgrind(tree: Path, program: str, n: int, url: str, tool: list[str]) -> str:
+    """What valgrind (its options ``tool``) printed on stderr for ``program`` run with
+    ``tree``'s package, ``n`` iterations and ``url`` (also cachegrind_ops' runner)."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
     # One BLAS thread: numpy's (the trace generator's) idle threads spin, and callgrind
@@ -340,15 +342,21 @@ def _instructions(tree: Path, program: str, n: int, url: str) -> int:
     )
     try:
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, f.name, str(n), url],
+            ["valgrind", *tool, sys.executable, f.name, str(n), url],
             env=env, capture_output=True, text=True, check=True, cwd="/",
         )  # fmt: skip
     finally:
         os.unlink(f.name)
-    found = re.search(r"Collected : (\d+)", out.stderr)
+    return out.stderr
+
+
+def _instructions(tree: Path, program: str, n: int, url: str) -> int:
+    stderr = run_valgrind(
+        tree, program, n, url, ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    )
+    found = re.search(r"Collected : (\d+)", stderr)
     if found is None:
-        raise SystemExit(f"callgrind printed no total:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"callgrind printed no total:\n{stderr[-2000:]}")
     return int(found.group(1))
 
 

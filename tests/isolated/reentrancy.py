@@ -94,6 +94,17 @@ TRIGGERS: dict[str, Callable[[Any, FakeTimer], None]] = {
 }
 
 
+def settle(c: Any, trigger: str, action: str) -> None:
+    """After a scenario: the values' hooks run (collected) and off, the cache keeps its
+    invariants and answers every key it holds with its value, then empties."""
+    gc.collect()
+    ON[0] = False
+    check_invariants(c, exact_weights=True)
+    for k, v in c.items():
+        assert c.get(k) is v, (trigger, action, k)
+    c.clear()
+
+
 def run_del(trigger: str) -> None:
     for action in ACTIONS:
         ON[0] = True
@@ -105,12 +116,7 @@ def run_del(trigger: str) -> None:
             del c
             gc.collect()
             continue
-        gc.collect()
-        ON[0] = False
-        check_invariants(c, exact_weights=True)
-        for k, v in c.items():
-            assert c.get(k) is v, (trigger, action, k)
-        c.clear()
+        settle(c, trigger, action)
 
 
 def run_policy(trigger: str) -> None:
@@ -132,12 +138,7 @@ def run_policy(trigger: str) -> None:
             c.set(("new", i % 4), Reentrant(c, action, 100 + i))
             if trigger == "hit":
                 c.get(("new", i % 4))
-        gc.collect()
-        ON[0] = False
-        check_invariants(c, exact_weights=True)
-        for k, v in c.items():
-            assert c.get(k) is v, (trigger, action, k)
-        c.clear()
+        settle(c, trigger, action)
 
 
 # -- keys whose __hash__ / __eq__ use the cache -----------------------------------------
