@@ -726,15 +726,13 @@ cdef void _pol_rare_hit(LocalCache self, int32_t ix) noexcept:
 
 
 cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
-    """A counted lookup that missed (the reference's hit, not resident). Commonly an
-    insert of the key follows (the cache-aside loop): what it reads first, the key's
-    sketch block and ghost index slot, is prefetched."""
+    """A counted lookup that missed (the reference's hit, not resident)."""
     cdef Policy* p = self._pol
-    cdef uint64_t h = _fmix64(hash)
-    nc_prefetch_w(p.sk.table + ((h & p.sk.block_mask) << 3))
-    nc_prefetch_w(p.ghost.index + _os_home(&p.ghost, h >> 32))
-    if (h >> 56) < p.shadow_limit:
-        _pol_shadow_lookup(p, h, False)
+    cdef uint64_t h
+    if p.shadow_limit:
+        h = _fmix64(hash)
+        if (h >> 56) < p.shadow_limit:
+            _pol_shadow_lookup(p, h, False)
 
 
 # _get reaches _pol_rare_hit and _pol_miss through these pointers, never by a direct
