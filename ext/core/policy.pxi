@@ -1068,12 +1068,13 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
         pv = p.qtail[PQ_PROBATION]
         _pol_demote_overflow(self, p)
         before = p.qhead[PQ_PROBATION] if pv == NIL else es[pv].next
+        # The loser: the first victim, else the window's oldest (the cache is full: the
+        # window is not empty). Its hits go to the sketch first, as they do when
+        # _pol_evict weighs the victim (_pol_freq) or removes the window's oldest
+        # (_pol_unlink); no frequency is read: nothing is compared.
         v = _pol_settled_victim(self, p)
-        if v != NIL:
-            _pol_freq(self, p, v)           # its flush, as _pol_evict weighs it
-            loser = v
-        else:
-            loser = p.qhead[PQ_WINDOW]      # the cache is full: the window is not empty
+        loser = v if v != NIL else p.qhead[PQ_WINDOW]
+        _pol_flush(self, p, loser)
         if loser == before:
             before = es[loser].next
     else:
