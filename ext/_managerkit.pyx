@@ -99,6 +99,28 @@ cdef extern from *:
     PyObject* nc_type_of(PyObject* o) noexcept
 
 
+# What a class answered, remembered with the class's version tag: CPython gives a class
+# a new tag (or none) whenever an attribute of it or of a base changes, and never gives
+# two classes the same one, so a remembered (class, tag) pair that still matches still
+# answers the same. (The class is held by address only: a class freed and another made
+# at its address has another tag.)
+ctypedef struct _ClassMemo:
+    PyObject* cls
+    unsigned int tag
+
+
+cdef inline bint _memo_holds(_ClassMemo* memo, PyObject* cls) noexcept:
+    """Whether ``memo`` was set for ``cls`` as it is now."""
+    return cls == memo.cls and memo.tag != 0 and nc_type_version(cls) == memo.tag
+
+
+cdef inline void _memo_set(_ClassMemo* memo, cls) noexcept:
+    """Remember ``cls`` as it is now (after an attribute lookup on it, which gives it a
+    tag; with none, 0, ``memo`` holds for no class)."""
+    memo.tag = nc_type_version(<PyObject*>cls)
+    memo.cls = <PyObject*>cls
+
+
 # -- the synchronous manager's hit-first methods --------------------------------------
 
 
@@ -164,30 +186,29 @@ def aget(self, key, default=None):
 
 
 # The function that is an asyncio manager's class's _get_below, remembered for the last
-# class asked with its version tag (as _reads_here below does): an L1 miss then calls it
-# with no attribute lookup and no bound method made. (A _get_below set on an instance
-# is not looked for, as the synchronous read does not look for an instance's _read.)
-cdef PyObject* _below_type = NULL
-cdef unsigned int _below_tag = 0
+# class asked (a _ClassMemo): an L1 miss then calls it with no attribute lookup and no
+# bound method made. (A _get_below set on an instance is not looked for, as the
+# synchronous read does not look for an instance's _read.)
+cdef _ClassMemo _below_memo
+_below_memo.cls = NULL
+_below_memo.tag = 0
 cdef object _below_func = None
 
 
 cdef inline object _class_get_below(self):
     """``type(self)._get_below`` when it is a plain Python function, else ``None``."""
-    cdef PyObject* tp = nc_type_of(<PyObject*>self)
-    if tp == _below_type and _below_tag != 0 and nc_type_version(tp) == _below_tag:
+    if _memo_holds(&_below_memo, nc_type_of(<PyObject*>self)):
         return _below_func
     return _check_class_get_below(type(self))
 
 
 cdef object _check_class_get_below(cls):
-    global _below_type, _below_tag, _below_func
+    global _below_func
     func = getattr(cls, "_get_below", None)
     if type(func) is not _FunctionType:
         return None
     _below_func = func
-    _below_tag = nc_type_version(<PyObject*>cls)  # the lookup above gave it one (or 0)
-    _below_type = <PyObject*>cls
+    _memo_set(&_below_memo, cls)
     return func
 
 
@@ -276,31 +297,25 @@ def get_below(self, key, default=None):
 
 # Whether a manager's class reads below L1 with this module's get_below and read (a
 # subclass may override either), answered by the class's attributes and remembered for
-# the last class asked with its version tag: CPython gives a class a new tag (or none)
-# whenever an attribute of it or of a base changes, and never gives two classes the
-# same one, so a remembered (class, tag) pair that still matches is still true. (The
-# class is held by address only: a class freed and another made at its address has
-# another tag.)
-cdef PyObject* _here_type = NULL
-cdef unsigned int _here_tag = 0
+# the last class that answered yes (a _ClassMemo).
+cdef _ClassMemo _here_memo
+_here_memo.cls = NULL
+_here_memo.tag = 0
 
 
 cdef inline bint _reads_here(self) except -1:
     """``type(self)._get_below is get_below and type(self)._read is read``."""
-    cdef PyObject* tp = nc_type_of(<PyObject*>self)
-    if tp == _here_type and _here_tag != 0 and nc_type_version(tp) == _here_tag:
+    if _memo_holds(&_here_memo, nc_type_of(<PyObject*>self)):
         return True
     return _check_reads_here(type(self))
 
 
 cdef bint _check_reads_here(cls) except -1:
-    global _here_type, _here_tag
     if getattr(cls, "_get_below", None) is not get_below or (
         getattr(cls, "_read", None) is not read
     ):
         return False
-    _here_tag = nc_type_version(<PyObject*>cls)  # the lookups above gave it one (or 0)
-    _here_type = <PyObject*>cls
+    _memo_set(&_here_memo, cls)
     return True
 
 
