@@ -241,6 +241,50 @@ def test_weigher_exception_propagates_and_leaves_cache_unchanged(impl: ModuleTyp
     assert c.currbytes == 1
 
 
+def _replay_lru(
+    cache: Any,
+    model: OrderedDict[int, int],
+    rng: random.Random,
+    *,
+    steps: int,
+    keys: int,
+    maxsize: int | None,
+    mix: tuple[float, float, float],
+    check_every: int,
+) -> int:
+    """``steps`` random requests over ``keys`` int keys, to ``cache`` and to ``model``
+    (an OrderedDict kept in exact LRU order, bounded by ``maxsize``): ``mix`` the
+    cumulative shares of get, set and pop (the rest popitem). Every answer must be the
+    model's, and the order too every ``check_every`` steps. The evictions the model
+    made."""
+    get_share, set_share, pop_share = mix
+    evicted = 0
+    for step in range(steps):
+        key = rng.randrange(keys)
+        action = rng.random()
+        if action < get_share:
+            assert cache.get(key) == model.get(key)
+            if key in model:
+                model.move_to_end(key)
+        elif action < set_share:
+            cache[key] = step
+            model[key] = step
+            model.move_to_end(key)
+            if maxsize is not None and len(model) > maxsize:
+                model.popitem(last=False)
+                evicted += 1
+        elif action < pop_share:
+            assert cache.pop(key, None) == model.pop(key, None)
+        elif model:
+            assert cache.popitem() == model.popitem(last=False)
+        else:
+            with pytest.raises(KeyError):
+                cache.popitem()
+        if step % check_every == 0:
+            assert cache.keys() == list(model)
+    return evicted
+
+
 @pytest.mark.parametrize("maxsize", [None, 1000])
 def test_exact_lru_order_through_many_compactions(impl: ModuleType, maxsize: int | None) -> None:
     """Thousands of hits, writes, deletes and evictions (the compiled core compacts its
@@ -248,29 +292,16 @@ def test_exact_lru_order_through_many_compactions(impl: ModuleType, maxsize: int
     rng = random.Random(7)
     cache = impl.LocalCache(maxsize)
     model: OrderedDict[int, int] = OrderedDict()
-    for step in range(60_000):
-        key = rng.randrange(1500)
-        action = rng.random()
-        if action < 0.55:
-            found = cache.get(key)
-            assert found == model.get(key)
-            if key in model:
-                model.move_to_end(key)
-        elif action < 0.9:
-            cache[key] = step
-            model[key] = step
-            model.move_to_end(key)
-            if maxsize is not None and len(model) > maxsize:
-                model.popitem(last=False)
-        elif action < 0.97:
-            assert cache.pop(key, None) == model.pop(key, None)
-        elif model:
-            assert cache.popitem() == model.popitem(last=False)
-        else:
-            with pytest.raises(KeyError):
-                cache.popitem()
-        if step % 5000 == 0:
-            assert cache.keys() == list(model)
+    _replay_lru(
+        cache,
+        model,
+        rng,
+        steps=60_000,
+        keys=1500,
+        maxsize=maxsize,
+        mix=(0.55, 0.9, 0.97),
+        check_every=5000,
+    )
     assert cache.keys() == list(model)
     assert cache.items() == list(model.items())
 
@@ -284,29 +315,18 @@ def test_exact_lru_order_in_a_large_full_cache(impl: ModuleType) -> None:
     maxsize = 40_000
     cache = impl.LocalCache(maxsize)
     model: OrderedDict[int, int] = OrderedDict()
-    evicted = 0
     for key in range(maxsize):
         cache[key] = key
         model[key] = key
-    for step in range(80_000):
-        key = rng.randrange(50_000)
-        action = rng.random()
-        if action < 0.5:
-            assert cache.get(key) == model.get(key)
-            if key in model:
-                model.move_to_end(key)
-        elif action < 0.95:
-            cache[key] = step
-            model[key] = step
-            model.move_to_end(key)
-            if len(model) > maxsize:
-                model.popitem(last=False)
-                evicted += 1
-        elif action < 0.99:
-            assert cache.pop(key, None) == model.pop(key, None)
-        else:
-            assert cache.popitem() == model.popitem(last=False)
-        if step % 20_000 == 0:
-            assert cache.keys() == list(model)
+    evicted = _replay_lru(
+        cache,
+        model,
+        rng,
+        steps=80_000,
+        keys=50_000,
+        maxsize=maxsize,
+        mix=(0.5, 0.95, 0.99),
+        check_every=20_000,
+    )
     assert cache.items() == list(model.items())
     assert cache.stats.evictions == evicted

@@ -46,22 +46,41 @@ def _view(report: Any, ns: str) -> tuple[Any, ...]:
     return (keys, report.dropped, sorted(report.errors), report.truncated)
 
 
+def _as_one_after_another(
+    make: Callable[[], CacheManager],
+    fill: Callable[[CacheManager, InvalidationEngine, str], list[Targets]],
+    gone: tuple[str, ...],
+    counters: tuple[str, ...],
+) -> list[Any]:
+    """The invalidations ``fill`` makes, run one after another (keys under ``one/``)
+    and then together with ``run_many`` (the same under ``many/``): the reports agree,
+    the keys ``gone`` are gone under ``many/``, and ``run_many`` added to each of
+    ``counters`` what the runs one after another did. ``run_many``'s reports."""
+    m = make()
+    engine = InvalidationEngine(m)
+    sequential = [engine.run(t) for t in fill(m, engine, "one/")]
+    counts = dict(engine.stats.counts)
+    together = engine.run_many(fill(m, engine, "many/"))
+    assert [_view(r, "many/") for r in together] == [_view(r, "one/") for r in sequential]
+    for key in gone:
+        assert m.get("many/" + key) is None
+    after = engine.stats.counts
+    for name in counters:
+        assert after[name] - counts[name] == counts[name], name
+    return together
+
+
 def test_run_many_reports_each_as_if_run_one_after_another(
     make: Callable[[], CacheManager],
 ) -> None:
-    m = make()
-    engine = InvalidationEngine(m)
-    sequential = [engine.run(t) for t in _fill(m, engine, "one/")]
-    counts = dict(engine.stats.counts)
-    together = engine.run_many(_fill(m, engine, "many/"))
-    assert [_view(r, "many/") for r in together] == [_view(r, "one/") for r in sequential]
+    together = _as_one_after_another(
+        make,
+        _fill,
+        ("a", "b", "c", "d", "vm:1:m:cpu", "scan:x"),
+        ("invalidations", "keys", "dependents", "pattern_lookups"),
+    )
     assert together[0].dropped["local"] == 2  # a, b (absent: not there)
     assert together[1].keys >= {f"many/{k}" for k in ("b", "c", "d", "vm:1:m:cpu")}
-    for key in ("a", "b", "c", "d", "vm:1:m:cpu", "scan:x"):
-        assert m.get("many/" + key) is None
-    after = engine.stats.counts
-    for name in ("invalidations", "keys", "dependents", "pattern_lookups"):
-        assert after[name] - counts[name] == counts[name], name
 
 
 def test_run_many_of_nothing_and_of_empty_targets(make: Callable[[], CacheManager]) -> None:
@@ -200,20 +219,12 @@ def _chain(m: CacheManager, engine: InvalidationEngine, ns: str) -> list[Targets
 def test_run_many_follows_dependents_two_levels_deep_as_run_does(
     make: Callable[[], CacheManager],
 ) -> None:
-    m = make()
-    engine = InvalidationEngine(m)
-    sequential = [engine.run(t) for t in _chain(m, engine, "one/")]
-    counts = dict(engine.stats.counts)
-    together = engine.run_many(_chain(m, engine, "many/"))
-    assert [_view(r, "many/") for r in together] == [_view(r, "one/") for r in sequential]
+    together = _as_one_after_another(
+        make, _chain, ("c", "d", "e", "x", "y", "z"), ("invalidations", "keys", "dependents")
+    )
     assert together[0].keys == {"many/c", "many/d", "many/e"}
     assert together[1].keys == {"many/x", "many/y", "many/absent"}
     assert together[0].dropped["local"] == 3
-    for key in ("c", "d", "e", "x", "y", "z"):
-        assert m.get("many/" + key) is None
-    after = engine.stats.counts
-    for name in ("invalidations", "keys", "dependents"):
-        assert after[name] - counts[name] == counts[name], name
 
 
 def test_run_many_counts_a_key_once_where_two_invalidations_reach_it(
