@@ -167,17 +167,17 @@ def test_the_bus_message_rides_in_the_redis_pipeline(
         peer.close()
 
 
-def test_a_redis_outage_fails_the_drop_and_the_ridden_message_in_every_report(
-    tmp_path: Path, redis_base: Path
-) -> None:
-    """The bus rides in the Redis pipeline and Redis is unreachable: every report of the
-    batch names the Redis tier and the bus; the store and L1 are done all the same."""
+def _batch_while_redis_is_down(tmp_path: Path, **engine_options: Any) -> tuple[list[Any], int, int]:
+    """Two one-key invalidations run together (``run_many``) by an asyncio engine
+    (``engine_options``) over L1, a Redis tier nobody listens on, a SQLite store and a
+    bus on that Redis: L1 is dropped all the same. The reports, then the bus's publish
+    errors and the engine's index errors as they stood before the manager closed."""
     from tiers.redis_servers import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     ns = prefix()
 
-    async def go() -> list[Any]:
+    async def go() -> tuple[list[Any], int, int]:
         store = await AsyncSQLiteTier.open(tmp_path / "s.db")
         remote = AsyncRedisTier(url, prefix=ns, timeout=0.2, retries=0)
         bus = InvalidationBus(RedisTier(url, prefix=ns, timeout=0.2, retries=0))
@@ -185,19 +185,29 @@ def test_a_redis_outage_fails_the_drop_and_the_ridden_message_in_every_report(
             local=LocalCache(100), remote=remote, store=store, bus=bus, on_write_error="report"
         )
         try:
-            engine = AsyncInvalidationEngine(m, dependencies=False)  # no index read first
+            engine = AsyncInvalidationEngine(m, **engine_options)
             for key in ("a", "b"):
                 await m.set(key, key)
                 m.local[key] = key  # (the failed Redis write left L1 alone)
             reports = await engine.run_many([engine.targets(["a"]), engine.targets(["b"])])
-            assert bus.publish_errors == 1
             assert "a" not in m.local
             assert "b" not in m.local
-            return reports
+            return reports, bus.publish_errors, engine.stats.counts["index_errors"]
         finally:
             await m.close()
 
-    for report in asyncio.run(go()):
+    return asyncio.run(go())
+
+
+def test_a_redis_outage_fails_the_drop_and_the_ridden_message_in_every_report(
+    tmp_path: Path, redis_base: Path
+) -> None:
+    """The bus rides in the Redis pipeline and Redis is unreachable: every report of the
+    batch names the Redis tier and the bus; the store and L1 are done all the same."""
+    # No dependency index: no index read before the drop.
+    reports, publish_errors, _ = _batch_while_redis_is_down(tmp_path, dependencies=False)
+    assert publish_errors == 1
+    for report in reports:
         assert set(report.errors) == {"remote", "bus"}
         assert report.dropped == {"store": 1, "local": 1}
 
@@ -303,31 +313,7 @@ def test_a_redis_outage_fails_the_riding_index_read_too(tmp_path: Path, redis_ba
     """Redis unreachable while the index read rides with the tombstones: every report
     names the Redis tier and the bus, the index read counts as failed, the store and L1
     are done all the same."""
-    from tiers.redis_servers import free_port
-
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    ns = prefix()
-
-    async def go() -> tuple[list[Any], int]:
-        store = await AsyncSQLiteTier.open(tmp_path / "s.db")
-        remote = AsyncRedisTier(url, prefix=ns, timeout=0.2, retries=0)
-        bus = InvalidationBus(RedisTier(url, prefix=ns, timeout=0.2, retries=0))
-        m = AsyncCacheManager(
-            local=LocalCache(100), remote=remote, store=store, bus=bus, on_write_error="report"
-        )
-        try:
-            engine = AsyncInvalidationEngine(m)
-            for key in ("a", "b"):
-                await m.set(key, key)
-                m.local[key] = key
-            reports = await engine.run_many([engine.targets(["a"]), engine.targets(["b"])])
-            assert "a" not in m.local
-            assert "b" not in m.local
-            return reports, engine.stats.counts["index_errors"]
-        finally:
-            await m.close()
-
-    reports, index_errors = asyncio.run(go())
+    reports, _, index_errors = _batch_while_redis_is_down(tmp_path)
     assert index_errors >= 1
     for report in reports:
         assert set(report.errors) == {"remote", "bus"}
