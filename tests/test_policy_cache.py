@@ -102,6 +102,36 @@ def test_rejected_keys_coming_back_follow_the_reference(impl: ModuleType, size: 
     assert ref.counters.ghost_hits > 1_000
 
 
+#: An int key whose mixed hash is 0x100000A00: fingerprint 1, sketch block 0 for any
+#: cache of up to 2,560 entries. Key 0's mixed hash is 0: fingerprint 0, block 0.
+_FP_ONE_BLOCK_ZERO = 828_709_296_853_710_377
+
+
+def test_fingerprint_0_is_kept_as_1_in_both_twins(impl: ModuleType) -> None:
+    # An empty slot of a ghost bucket is 0 in C, so a fingerprint of 0 is stored as 1:
+    # key 0, rejected, leaves 1 in bucket 0, and a key never seen whose fingerprint is
+    # 1 and whose block is 0 then comes in through the ghost, in both twins as in the
+    # reference; key 0, back, finds its record taken.
+    from novacache._policy_py import fmix64
+
+    assert fmix64(0) == 0
+    assert fmix64(_FP_ONE_BLOCK_ZERO) == 0x100000A00
+    ref = TinyLFUPolicy(100)
+    cache = impl.LocalCache(100, policy="tinylfu")
+    hot = list(range(1_000, 1_100))
+    for key in [*hot, *hot, *hot, 0, 7_000, 7_001, _FP_ONE_BLOCK_ZERO, 0]:
+        hit = cache.get(key) is not None
+        if not hit:
+            cache[key] = 1
+        assert hit == ref.access(key), key
+        assert cache.keys() == list(ref.keys()), key
+        if key == _FP_ONE_BLOCK_ZERO:
+            assert ref.queue_of(key) == "probation"  # a ghost hit
+            assert ref.counters.ghost_hits == 1
+    assert ref.queue_of(0) == "window"
+    assert ref.counters.ghost_hits == 1
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     by_weight=st.booleans(),

@@ -272,3 +272,64 @@ def test_small_caches_keep_the_minimum_window() -> None:
     p = TinyLFUPolicy(1_000)
     p.replay(generate(fast, use_numpy=False))
     assert p.window_max == 10
+
+
+def _keys_of_block(block: int, mask: int, count: int, start: int = 0) -> list[int]:
+    """Int keys (``hash(k) == k``) whose sketch block, and so ghost bucket, is ``block``."""
+    out = []
+    k = start
+    while len(out) < count:
+        if fmix64(k) & mask == block:
+            out.append(k)
+        k += 1
+    return out
+
+
+def test_a_ghost_bucket_keeps_its_newest_k_rejected_fingerprints() -> None:
+    # 100 entries: 16 sketch blocks, buckets of k = ceil(125 / 16) = 8. Ten new keys of
+    # one block are rejected in turn (each pushes the previous out of the window and
+    # loses to the warmer victims): the bucket keeps the last 8, in order.
+    p = TinyLFUPolicy(100)
+    sk = p._sketch
+    assert (sk.block_mask + 1, sk.ghost_k) == (16, 8)
+    warm(p, [f"h{i}" for i in range(100)], 3)
+    same = _keys_of_block(5, sk.block_mask, 10, start=10**6)
+    for k in [*same, "filler"]:
+        p.access(k)
+    assert all(k not in p for k in same)
+    bucket = sk.ghost[5]
+    assert bucket == [(fmix64(k) >> 32) or 1 for k in same[2:]]
+    p.check()
+    # The two oldest were dropped: no ghost hit; a kept one comes back through it and
+    # leaves its bucket (the newer ones move up).
+    hits = p.counters.ghost_hits
+    p.access(same[0])
+    assert p.counters.ghost_hits == hits
+    p.access(same[4])
+    assert p.counters.ghost_hits == hits + 1
+    assert p.queue_of(same[4]) == "probation"
+    assert (fmix64(same[4]) >> 32) not in sk.ghost[5]
+    p.check()
+
+
+def test_rebuilding_the_sketch_empties_the_ghost() -> None:
+    # A weight-bounded cache holding more entries than its sketch is sized for
+    # rebuilds the sketch empty, and the ghost (beside it in C) with it.
+    p = TinyLFUPolicy(8, entries=4)
+    for i in range(8):
+        p.access(i)
+    for i in range(8):
+        p.access(i)
+    for i in range(100, 110):  # new keys that lose to warmer victims: rejected
+        p.access(i)
+    sk = p._sketch
+    assert sk.ghost_n > 0
+    assert fmix64(105) >> 32 in sk.ghost[fmix64(105) & sk.block_mask]
+    for i in range(200, 240):  # weight 0: resident beyond the sketch's size
+        p.access(i, 0)
+    assert p._sketch is not sk
+    assert p._sketch.ghost_n == 0
+    hits = p.counters.ghost_hits
+    p.access(105)
+    assert p.counters.ghost_hits == hits
+    p.check()

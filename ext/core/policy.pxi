@@ -2,8 +2,9 @@
 # reference novacache._policy_py.TinyLFUPolicy (read its docstrings for the rules;
 # each function here names the reference method it copies).
 #
-# Holds: the ordered set of 64-bit keys (OSet: the ghost of rejected fingerprints and
-# the shadow LRU), the count-min sketch (Sketch), the policy's state (Policy) and what
+# Holds: the ordered set of 64-bit keys (OSet: the shadow LRU), the count-min sketch
+# and the ghost of rejected fingerprints beside it (Sketch), the policy's state
+# (Policy) and what
 # the rest of the core calls: _pol_new/_pol_free (LocalCache.__init__, clear,
 # __dealloc__), _pol_record and _pol_miss (a counted lookup: _get, _get_timed),
 # _pol_set_new and _pol_set_existing (a write: _set), _pol_unlink (_remove), _pol_grow
@@ -24,13 +25,17 @@
 # threaded through the entry array: an entry's ``pos`` field (the LRU log position,
 # unused under this policy) holds its previous entry, its ``next`` field (unused by a
 # live entry outside cachetools' modes) the next one. One byte per entry (``pq``) holds
-# its queue, three flags and its count. The sketch is 64-byte blocks of 4-bit
-# counters, a key's four counters in one block (one cache line). Memory per entry of capacity, beside the
-# table's own: 1 byte (pq) + 8 bytes (sketch) + 24 to 80 bytes (the ghost: a 16-byte
-# node and 2 to 16 index slots of 4 bytes, sized for as many fingerprints as entries:
-# 8 to 16 up to 16,383 entries, where a sparse index keeps the probes' branches
-# predictable, see _os_alloc).
-# The shadow (caches of 1,024 entries or more) adds at most 1/16 of that again.
+# its queue, three flags and its count. The sketch is 128-byte slabs, 128-byte
+# aligned, one per block: 64 bytes of 4-bit counters (a key's four counters in one
+# cache line), then the block's ghost bucket (64 bytes: up to 15 fingerprints of
+# rejected candidates, oldest first, and their number), so that an insert finds the
+# new key's ghost bucket in the line beside its counters (the adjacent-line
+# prefetcher fetches the pair) and a rejection writes the candidate's bucket beside
+# the counters its frequency just read. Memory per entry of capacity, beside the
+# table's own: 1 byte (pq) + 16 bytes (slab: 8 of counters, 8 of ghost; blocks = the
+# power of two >= entries / 8, so 16 to 32 bytes in all).
+# The shadow (caches of 1,024 entries or more) adds at most 1.3 to 5 bytes (an OSet
+# node and index slots for 1/16 of the entries or fewer).
 
 
 cdef enum:
@@ -60,6 +65,7 @@ cdef enum:
     DOWN_NUM = 13
     DOWN_DEN = 10
     SAMPLE_FACTOR = 10
+    GHOST_PERCENT = 125     # the ghost keeps about this percent of the entries' fingerprints
 
 
 cdef uint32_t RNG_SEED = 0x2545F491u
@@ -86,8 +92,8 @@ cdef inline Py_ssize_t _pow2_at_least(Py_ssize_t n) noexcept:
 
 
 # ---------------------------------------------------------------------------------------
-# OSet: an ordered set of uint64 keys (oldest first), as the reference's OrderedDicts
-# of fingerprints (the ghost) and of mixed hashes (the shadow). Nodes in one array,
+# OSet: an ordered set of uint64 keys (oldest first), as the reference's OrderedDict
+# of mixed hashes (the shadow). Nodes in one array,
 # chained oldest to newest; an open-addressing index (linear probing, deletion by
 # backward shift, so no tombstones) finds a key's node.
 # ---------------------------------------------------------------------------------------
@@ -121,13 +127,12 @@ cdef int _os_alloc(OSet* s, Py_ssize_t cap) noexcept:
     """Make s an empty set with room for cap members; -1 when out of memory (then s
     is left as it was). The index has 8 to 16 slots per member (load 1/16 to 1/8)
     while that keeps it within OS_SPARSE_SLOTS (512 KB), else 2 to 4 (load 1/4 to
-    1/2): every insert probes the ghost for a fingerprint that is mostly absent, and
-    a rejection removes its oldest; at load 1/4 to 1/2 the test "is this slot empty"
-    in both is a coin toss to the branch predictor (cachegrind: 2 mispredicts per
-    insert at 1,000 entries), at 1/8 it is mostly "yes". A larger sparse index no
-    longer fits the CPU's caches, and its misses cost more than the mispredicts
-    (measured at 100,000 entries: the cache-aside loop 86 ns a request with 16 slots
-    per member, 75 with 2)."""
+    1/2): a sampled lookup probes the shadow for a hash that is often absent, and a
+    shadow miss removes its oldest; at load 1/4 to 1/2 the test "is this slot empty"
+    in both is a coin toss to the branch predictor, at 1/8 it is mostly "yes" (this
+    sizing was measured on the ghost, which was an OSet then: 2 mispredicts per insert
+    at 1,000 entries at the higher load). A larger sparse index no longer fits the
+    CPU's caches, and its misses cost more than the mispredicts."""
     cdef size_t size = 8
     cdef OSNode* nodes
     cdef int32_t* index
@@ -246,58 +251,129 @@ cdef inline void _os_move_to_end(OSet* s, int32_t ix) noexcept:
     s.tail = ix
 
 
-cdef int _os_grow(OSet* s, Py_ssize_t cap) noexcept:
-    """Room for cap members, keeping members and order; -1 when out of memory."""
-    cdef OSet t
-    cdef int32_t ix
-    if cap <= s.cap:
-        return 0
-    if _os_alloc(&t, cap) < 0:
-        return -1
-    ix = s.head
-    while ix != NIL:
-        _os_append(&t, s.nodes[ix].key)
-        ix = s.nodes[ix].next
-    _os_free(s)
-    s[0] = t
-    return 0
-
-
 # ---------------------------------------------------------------------------------------
 # The count-min sketch (the reference's _Sketch): 4-bit counters, 16 to a uint64 word,
-# 8 words (128 counters, 64 bytes) to a block.
+# 8 words (128 counters, 64 bytes) to a block; each block followed by its ghost bucket
+# (16 uint32: up to 15 fingerprints, oldest first, empty slots 0, then their number):
+# a 128-byte slab, 128-byte aligned.
 # ---------------------------------------------------------------------------------------
 
+cdef extern from *:
+    """
+    /* The slots (bit i: slot i, of 0..14) of a ghost bucket that hold fp (never 0). */
+    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #include <emmintrin.h>
+    static inline unsigned int nc_ghost_match(const uint32_t* b, uint32_t fp) {
+        __m128i f = _mm_set1_epi32((int)fp);
+        __m128i m0 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i*)b), f);
+        __m128i m1 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i*)b + 1), f);
+        __m128i m2 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i*)b + 2), f);
+        __m128i m3 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i*)b + 3), f);
+        __m128i m = _mm_packs_epi16(_mm_packs_epi32(m0, m1), _mm_packs_epi32(m2, m3));
+        return (unsigned int)_mm_movemask_epi8(m) & 0x7FFFu;
+    }
+    #else
+    static inline unsigned int nc_ghost_match(const uint32_t* b, uint32_t fp) {
+        unsigned int m = 0, i;
+        for (i = 0; i < 15; i++)
+            m |= (unsigned int)(b[i] == fp) << i;
+        return m;
+    }
+    #endif
+    """
+    unsigned int nc_ghost_match(const uint32_t* b, uint32_t fp) noexcept nogil
+
+
 ctypedef struct Sketch:
-    void* mem               # what was allocated (table is it, 64-byte aligned)
-    uint64_t* table
+    void* mem               # what was allocated (table is in it, 128-byte aligned)
+    uint64_t* table         # 16 words a block: 8 of counters, 8 of ghost bucket
     uint64_t block_mask
     Py_ssize_t sample       # increments between two halvings
     Py_ssize_t adds
+    uint32_t ghost_k        # the most fingerprints a bucket keeps (1..15)
+    Py_ssize_t ghost_n      # fingerprints in all the buckets (the reference's G)
 
 
 cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
+    """An empty sketch and ghost for ``entries`` (the reference's _Sketch); -1 when
+    out of memory (then sk is left as it was). Blocks: the power of two >= entries / 8
+    (at least 4); a bucket keeps up to k = min(15, ceil(ghost_max / blocks))
+    fingerprints, ghost_max = max(16, entries * GHOST_PERCENT // 100)."""
     cdef Py_ssize_t blocks = _pow2_at_least((max(1, entries) + 7) // 8)
+    cdef Py_ssize_t gmax = max(16, entries * GHOST_PERCENT // 100)
     cdef void* mem
     if blocks < 4:
         blocks = 4
-    mem = PyMem_Malloc(blocks * 64 + 63)
+    mem = PyMem_Malloc(blocks * 128 + 127)
     if mem == NULL:
         return -1
     sk.mem = mem
-    sk.table = <uint64_t*>((<size_t>mem + 63) & ~(<size_t>63))
-    memset(sk.table, 0, blocks * 64)
+    sk.table = <uint64_t*>((<size_t>mem + 127) & ~(<size_t>127))
+    memset(sk.table, 0, blocks * 128)
     sk.block_mask = <uint64_t>(blocks - 1)
     sk.sample = max(16, SAMPLE_FACTOR * entries)
     sk.adds = 0
+    sk.ghost_k = <uint32_t>min(15, (gmax + blocks - 1) // blocks)
+    sk.ghost_n = 0
     return 0
+
+
+cdef inline uint32_t* _gh_bucket(Sketch* sk, uint64_t h) noexcept:
+    """The ghost bucket of h's block: the second half of its slab."""
+    return <uint32_t*>(sk.table + ((h & sk.block_mask) << 4) + 8)
+
+
+cdef inline uint32_t _gh_fp(uint64_t h) noexcept:
+    """h's fingerprint: its high 32 bits, 0 taken as 1 (an empty slot is 0)."""
+    cdef uint32_t fp = <uint32_t>(h >> 32)
+    return fp + (fp == 0)
+
+
+cdef inline void _gh_remove_at(Sketch* sk, uint32_t* b, unsigned int i) noexcept:
+    """Take slot i's fingerprint out of bucket b: the later ones shift down."""
+    cdef uint32_t n = b[15]
+    while i + 1 < n:
+        b[i] = b[i + 1]
+        i += 1
+    b[n - 1] = 0
+    b[15] = n - 1
+    sk.ghost_n -= 1
+
+
+cdef inline bint _gh_take(Sketch* sk, uint64_t h) noexcept:
+    """The reference's ghost hit: True, and h's fingerprint leaves its bucket, when it
+    is there."""
+    cdef uint32_t* b = _gh_bucket(sk, h)
+    cdef unsigned int m = nc_ghost_match(b, _gh_fp(h))
+    if m == 0:
+        return False
+    _gh_remove_at(sk, b, <unsigned int>nc_ctz64(m))
+    return True
+
+
+cdef inline void _gh_add(Sketch* sk, uint64_t h) noexcept:
+    """The reference's ghost record of a rejected candidate: its fingerprint, unless it
+    is there, to the end of its bucket; a full bucket (k) drops its oldest first."""
+    cdef uint32_t* b = _gh_bucket(sk, h)
+    cdef uint32_t fp = _gh_fp(h)
+    cdef uint32_t n = b[15], i
+    if nc_ghost_match(b, fp):
+        return
+    if n < sk.ghost_k:
+        b[n] = fp
+        b[15] = n + 1
+        sk.ghost_n += 1
+        return
+    for i in range(n - 1):
+        b[i] = b[i + 1]
+    b[n - 1] = fp
 
 
 cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
     """The minimum of h's four counters. Row i's counter is bits 32 + 5*i .. 36 + 5*i
     of h within the block's quarter i (words 2*i and 2*i + 1), so the rows never share
     a word."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t v0 = (b[x0 >> 4] >> ((x0 & 15) << 2)) & 15
@@ -312,11 +388,14 @@ cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
 
 
 cdef void _sk_age(Sketch* sk) noexcept:
-    """Halve every counter; adds = (adds - odd // 4) // 2 (the reference's age)."""
-    cdef Py_ssize_t i, nwords = <Py_ssize_t>(sk.block_mask + 1) * 8
+    """Halve every counter; adds = (adds - odd // 4) // 2 (the reference's age). The
+    ghost buckets (words 8..15 of each block) stay."""
+    cdef Py_ssize_t i, nwords = <Py_ssize_t>(sk.block_mask + 1) * 16
     cdef Py_ssize_t odd = 0
     cdef uint64_t x
     for i in range(nwords):
+        if i & 8:
+            continue
         x = sk.table[i]
         odd += nc_popcount64(x & 0x1111111111111111ULL)
         sk.table[i] = (x >> 1) & 0x7777777777777777ULL
@@ -326,7 +405,7 @@ cdef void _sk_age(Sketch* sk) noexcept:
 cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
     """Conservative increment: the counters equal to the minimum grow by one, unless it
     is 15; every ``sample`` counted increments, halve (_sk_age)."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t* w0 = b + (x0 >> 4)
@@ -357,7 +436,7 @@ cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     """``n`` conservative increments at once (the reference's add): every counter
     below ``top = min(low + n, 15)`` rises to it (``low`` the minimum); ``top - low``
     increments are counted, then the sketch is halved if ``sample`` were reached."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 3)
+    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t* w0 = b + (x0 >> 4)
@@ -394,7 +473,7 @@ cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
 
 ctypedef struct Policy:
     Py_ssize_t capacity     # the most total weight (maxsize, or maxbytes)
-    Py_ssize_t hint         # entries the sketch and the ghost are sized for
+    Py_ssize_t hint         # entries the sketch (and its ghost) are sized for
     Py_ssize_t window_max
     Py_ssize_t window_min
     long long protected_q   # the protected target, in 1/POL_Q units of weight
@@ -406,9 +485,7 @@ ctypedef struct Policy:
     uint32_t rng
     bint by_weight          # an entry weighs its weight (maxbytes), else 1 (maxsize)
     uint8_t* pq             # per entry: its queue | flags (sized as the entry arrays)
-    Sketch sk
-    OSet ghost
-    Py_ssize_t ghost_max
+    Sketch sk               # and the ghost, in the same slabs
     OSet shadow
     uint64_t shadow_limit   # a key is sampled iff (h >> 56) < shadow_limit; 0: none
     Py_ssize_t shadow_cap
@@ -435,7 +512,6 @@ cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
     p.window_min = p.window_max
     p.protected_q = <long long>(capacity - p.window_max) * POL_Q * PROTECTED_INITIAL // 100
     p.rng = RNG_SEED
-    p.ghost_max = max(16, p.hint)
     n = p.hint
     if n >= SHADOW_MIN_ENTRIES:
         shift = SHADOW_MIN_SHIFT
@@ -443,11 +519,9 @@ cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
             shift += 1
         p.shadow_limit = 256 >> shift
         p.shadow_cap = n >> shift
-    p.ghost.head = p.ghost.tail = p.ghost.free = NIL
     p.shadow.head = p.shadow.tail = p.shadow.free = NIL
     if (
         _sk_alloc(&p.sk, p.hint) < 0
-        or _os_alloc(&p.ghost, p.ghost_max + 1) < 0
         or (p.shadow_limit and _os_alloc(&p.shadow, p.shadow_cap + 1) < 0)
         or _pol_grow(p, ecap) < 0
     ):
@@ -460,7 +534,6 @@ cdef void _pol_free(Policy* p) noexcept:
     if p == NULL:
         return
     PyMem_Free(p.sk.mem)
-    _os_free(&p.ghost)
     _os_free(&p.shadow)
     PyMem_Free(p.pq)
     PyMem_Free(p)
@@ -602,7 +675,7 @@ cdef inline void _pol_clamp_protected(Policy* p) noexcept:
 cdef void _pol_adapt(Policy* p, Py_ssize_t weight, bint grow) noexcept:
     """The reference's _adapt (ARC-style move of the protected target)."""
     cdef long long scale = min(<Py_ssize_t>POL_Q, p.hint // 2)
-    cdef long long g = p.ghost.n
+    cdef long long g = p.sk.ghost_n
     cdef long long d = p.ndemoted
     cdef long long step
     if scale < 1:
@@ -823,13 +896,10 @@ cdef void _pol_settle(LocalCache self, Policy* p) noexcept:
 
 cdef void _pol_reject(LocalCache self, Policy* p, int32_t ix, Graveyard* g) noexcept:
     """The reference's _reject: out, and its fingerprint to the ghost."""
-    cdef uint64_t fp = _fmix64(self._entries[ix].hash) >> 32
+    cdef uint64_t h = _fmix64(self._entries[ix].hash)
     _remove(self, ix, g)
     self._evictions += 1
-    if _os_find(&p.ghost, fp) == NIL:
-        _os_append(&p.ghost, fp)
-        if p.ghost.n > p.ghost_max:
-            _os_remove(&p.ghost, p.ghost.head)
+    _gh_add(&p.sk, h)
 
 
 cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) noexcept:
@@ -911,7 +981,8 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
 cdef void _pol_grow_sketch(Policy* p) noexcept:
     """The reference's _grow_sketch_if_needed: more entries resident than the sketch
     is sized for (only a weight-bounded cache): an empty sketch for twice as many, and
-    room in the ghost to match. Out of memory: the old ones are kept."""
+    so an empty ghost (its buckets are in the sketch's slabs). Out of memory: the old
+    one is kept."""
     cdef Sketch sk
     cdef Py_ssize_t hint
     if p.nres <= p.hint:
@@ -919,26 +990,19 @@ cdef void _pol_grow_sketch(Policy* p) noexcept:
     hint = _pow2_at_least(2 * p.nres)
     if _sk_alloc(&sk, hint) < 0:
         return
-    if _os_grow(&p.ghost, max(16, hint) + 1) < 0:
-        PyMem_Free(sk.mem)
-        return
     PyMem_Free(p.sk.mem)
     p.sk = sk
     p.hint = hint
-    p.ghost_max = max(16, hint)
 
 
 cdef void _pol_insert(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     """The reference's insert, for entry ix just added to the table (pure C)."""
     cdef Policy* p = self._pol
     cdef uint64_t h = _fmix64(self._entries[ix].hash)
-    cdef int32_t gi
     cdef int q = PQ_WINDOW
     cdef Py_ssize_t w = _pw(self, p, ix)
     _sk_increment(&p.sk, h)
-    gi = _os_find(&p.ghost, h >> 32)
-    if gi != NIL:
-        _os_remove(&p.ghost, gi)
+    if _gh_take(&p.sk, h):
         _pol_adapt(p, w, False)
         q = PQ_PROBATION
     p.pq[ix] = <uint8_t>(q | (PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0))
@@ -1042,8 +1106,10 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
     cdef Policy* p = self._pol
     cdef Entry* es = self._entries
     cdef Entry* e
-    cdef uint64_t h, hc, fp
-    cdef int32_t cand = NIL, v, loser, nx, gi, before = NIL, pv
+    cdef uint64_t h, hc
+    cdef int32_t cand = NIL, v, loser, nx, before = NIL, pv
+    cdef uint32_t* gb
+    cdef unsigned int gm
     cdef int cf, vf, q
     cdef uint8_t f
     cdef bint admit = False
@@ -1053,15 +1119,16 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
             or <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2):
         return False
     h = _fmix64(hash)
-    gi = _os_find(&p.ghost, h >> 32)
-    if gi == NIL:
+    gb = _gh_bucket(&p.sk, h)
+    gm = nc_ghost_match(gb, _gh_fp(h))
+    if gm == 0:
         if p.qweight[PQ_WINDOW] != p.window_max:
             return False
     elif p.qweight[PQ_WINDOW] > p.window_max:
         return False                        # candidates beside a direct entry
-    _sk_increment(&p.sk, h)
-    if gi != NIL:
-        _os_remove(&p.ghost, gi)
+    _sk_increment(&p.sk, h)                 # may halve the counters: the ghost stays
+    if gm != 0:
+        _gh_remove_at(&p.sk, gb, <unsigned int>nc_ctz64(gm))
         _pol_adapt(p, 1, False)
         # The new entry would stand at probation's tail now: the entries demoted next
         # go after it. Remember the first of them (NIL: none).
@@ -1105,11 +1172,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
             p.pq[cand] &= ~PQ_PENDING
         else:
             loser = cand
-            fp = hc >> 32
-            if _os_find(&p.ghost, fp) == NIL:
-                _os_append(&p.ghost, fp)
-                if p.ghost.n > p.ghost_max:
-                    _os_remove(&p.ghost, p.ghost.head)
+            _gh_add(&p.sk, hc)
     # The loser leaves its queue (its count is 0: flushed above).
     f = p.pq[loser]
     q = f & PQ_QMASK
@@ -1131,7 +1194,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
     nc_incref(<PyObject*>value)
     e.value = <PyObject*>value
     f = PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0
-    if gi == NIL:
+    if gm == 0:
         p.pq[loser] = <uint8_t>(PQ_WINDOW | f)
         _q_append(es, p, loser, PQ_WINDOW)
         p.qweight[PQ_WINDOW] += 1

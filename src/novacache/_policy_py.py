@@ -36,7 +36,11 @@ Structures (all sized from the capacity; ``n`` = capacity in entries):
   one block (one cache line per lookup in C); blocks = the power of two ``>= n / 8``:
   ``8 * n`` bytes. Conservative increment (only the counters equal to the minimum
   grow, up to 15); after ``10 * n`` increments every counter is halved (aging).
-* ghost: FIFO of at most ``n`` 32-bit fingerprints (duplicates are not re-added).
+* ghost: one bucket per sketch block (C keeps it in the 64 bytes after the block's
+  counters), a FIFO of at most ``k = min(15, ceil(max(16, n * 125 // 100) / blocks))``
+  32-bit fingerprints of rejected candidates (duplicates are not re-added; ``k`` is 7
+  to 10 for ``n`` from 100 to 100,000); a key's bucket is its sketch block. Rebuilt
+  empty with the sketch.
 * per entry: the queue it is in (2 bits), a ``demoted`` flag (1 bit) and the count
   (3 bits; C keeps two more flags in the same byte).
 * shadow (``n >= 1024``): an LRU of at most 1,024 mixed hashes.
@@ -81,6 +85,8 @@ _DOWN_NUM, _DOWN_DEN = 13, 10  # a ghost hit moves the target 1.3x as far as a d
 _Q = 256  # the protected target is kept in 1/256 units of weight
 _COUNT_MAX = 7  # the hits an entry counts before they reach the sketch
 _SAMPLE_FACTOR = 10  # sketch aging period: 10 increments per entry of capacity
+_GHOST_PERCENT = 125  # the ghost's buckets keep about this percent of n fingerprints
+_GHOST_BUCKET_MAX = 15  # fingerprints per bucket at most (C: 15 uint32 and a count)
 
 _WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
 
@@ -130,18 +136,30 @@ class PolicyCounters:
         return self.misses / total if total else 0.0
 
 
+def _ghost_fp(h: int) -> int:
+    """The ghost's fingerprint of mixed hash ``h``: its high 32 bits, 0 taken as 1 (C
+    marks an empty slot of a bucket with 0)."""
+    return (h >> 32) or 1
+
+
 class _Sketch:
     """Count-min sketch of 4-bit counters in 64-byte blocks, conservative increment,
-    halving.
+    halving; and the ghost, one bucket per block.
 
     A key's four counters share one block (one CPU cache line in C): 128 counters, the
     ``i``-th quarter of the block is row ``i``. The block is ``h mod blocks`` (low bits
     of the mixed hash); row ``i``'s counter is bits ``32 + 5*i`` .. ``36 + 5*i`` of
     ``h``. Blocks = the power of two ``>= entries / 8`` (at least 4): 16 counters,
     8 bytes, per entry.
+
+    The ghost: block ``b``'s bucket holds the fingerprints (:func:`_ghost_fp`) of the
+    rejected candidates whose block is ``b``, oldest first, at most ``ghost_k`` =
+    ``min(15, ceil(max(16, entries * 125 // 100) / blocks))``; ``ghost_n`` counts them
+    all. In C the bucket is the 64 bytes after the block's counters (a 128-byte slab,
+    one cache-line pair), so a new sketch is a new, empty ghost.
     """
 
-    __slots__ = ("adds", "block_mask", "sample", "table")
+    __slots__ = ("adds", "block_mask", "ghost", "ghost_k", "ghost_n", "sample", "table")
 
     def __init__(self, entries: int) -> None:
         blocks = max(4, _pow2_at_least((max(1, entries) + 7) // 8))
@@ -150,6 +168,34 @@ class _Sketch:
         self.block_mask = blocks - 1
         self.sample = max(16, _SAMPLE_FACTOR * entries)
         self.adds = 0
+        ghost_max = max(16, entries * _GHOST_PERCENT // 100)
+        self.ghost: list[list[int]] = [[] for _ in range(blocks)]
+        self.ghost_k = min(_GHOST_BUCKET_MAX, -(-ghost_max // blocks))
+        self.ghost_n = 0
+
+    def ghost_take(self, h: int) -> bool:
+        """A ghost hit: ``True``, and ``h``'s fingerprint leaves its bucket (the newer
+        ones move up), when it is there."""
+        bucket = self.ghost[h & self.block_mask]
+        fp = _ghost_fp(h)
+        if fp not in bucket:
+            return False
+        bucket.remove(fp)
+        self.ghost_n -= 1
+        return True
+
+    def ghost_add(self, h: int) -> None:
+        """A rejected candidate: its fingerprint, unless it is there, to the end of its
+        bucket; a bucket holding ``ghost_k`` drops its oldest first."""
+        bucket = self.ghost[h & self.block_mask]
+        fp = _ghost_fp(h)
+        if fp in bucket:
+            return
+        if len(bucket) >= self.ghost_k:
+            del bucket[0]
+        else:
+            self.ghost_n += 1
+        bucket.append(fp)
 
     def _slots(self, h: int) -> tuple[int, int, int, int]:
         base = (h & self.block_mask) << 7
@@ -205,7 +251,8 @@ class _Sketch:
 
     def age(self) -> None:
         """Halve every counter; ``adds`` becomes ``(adds - odd // 4) // 2`` where ``odd``
-        counts the counters that were odd (the increments the halving truncated)."""
+        counts the counters that were odd (the increments the halving truncated). The
+        ghost stays."""
         t = self.table
         odd = sum(v & 1 for v in t)
         t[:] = bytes(v >> 1 for v in t)
@@ -239,7 +286,6 @@ class TinyLFUPolicy:
         self.window_max = max(1, capacity * _WINDOW_PERCENT // 100)
         main = capacity - self.window_max
         self._protected_q = main * _Q * _PROTECTED_INITIAL // 100
-        self._ghost: OrderedDict[int, None] = OrderedDict()
         self._demoted = 0  # resident entries with the demoted flag
         self._rng = _RNG_SEED
         self.counters = PolicyCounters()
@@ -309,7 +355,9 @@ class TinyLFUPolicy:
         assert self.weight <= self.capacity
         assert self._demoted == sum(1 for n in self._nodes.values() if n.demoted)
         assert all(not self._nodes[k].demoted for k in self._queues[_WINDOW])
-        assert len(self._ghost) <= self._ghost_max()
+        sk = self._sketch
+        assert all(len(b) <= sk.ghost_k and len(set(b)) == len(b) for b in sk.ghost)
+        assert sum(len(b) for b in sk.ghost) == sk.ghost_n
 
     # -------------------------------------------------------------------- primitives
     def hit(self, key: Hashable) -> bool:
@@ -385,8 +433,8 @@ class TinyLFUPolicy:
     def insert(self, key: Hashable, weight: int = 1) -> list[Hashable]:
         """Add a key that is not resident; return the keys evicted (maybe ``key``).
 
-        Rules: the sketch counts the insert. If the key's fingerprint is in the ghost,
-        it leaves the ghost, shrinks the protected target (:meth:`_adapt`), the entry
+        Rules: the sketch counts the insert. If the key's fingerprint is in its ghost
+        bucket, it leaves the bucket, shrinks the protected target (:meth:`_adapt`), the entry
         goes to the probation MRU end and protected LRU entries are demoted while the
         protected weight exceeds the new target; otherwise it goes to the window MRU
         end. Then :meth:`_evict`.
@@ -397,9 +445,7 @@ class TinyLFUPolicy:
             raise ValueError(f"weight must be in [0, {self.capacity}]")
         h = fmix64(hash(key))
         self._sketch.increment(h)
-        fp = h >> 32
-        if fp in self._ghost:
-            del self._ghost[fp]
+        if self._sketch.ghost_take(h):
             self.counters.ghost_hits += 1
             self._adapt(weight, grow=False)
             node = _Node(_PROBATION, weight, h)
@@ -456,12 +502,10 @@ class TinyLFUPolicy:
         return self.counters
 
     # -------------------------------------------------------------------- internals
-    def _ghost_max(self) -> int:
-        return max(16, self._entries_hint)
-
     def _grow_sketch_if_needed(self, resident: int) -> None:
         # Only a weight-bounded cache can hold more entries than the sketch was sized
-        # for: then the sketch is rebuilt (empty) for twice as many.
+        # for: then the sketch is rebuilt (empty) for twice as many, and with it the
+        # ghost (its buckets are the sketch's blocks').
         if resident > self._entries_hint:
             self._entries_hint = _pow2_at_least(2 * resident)
             self._sketch = _Sketch(self._entries_hint)
@@ -502,7 +546,7 @@ class TinyLFUPolicy:
         5%..90% of the main space (capacity - window).
         """
         scale = max(1, min(_Q, self._entries_hint // 2))
-        g = len(self._ghost)
+        g = self._sketch.ghost_n
         d = self._demoted
         if grow:
             step = weight * scale
@@ -563,11 +607,7 @@ class TinyLFUPolicy:
         self.remove(key)
         evicted.append(key)
         self.counters.rejections += 1
-        fp = node.h >> 32
-        if fp not in self._ghost:
-            self._ghost[fp] = None
-            if len(self._ghost) > self._ghost_max():
-                self._ghost.popitem(last=False)
+        self._sketch.ghost_add(node.h)
 
     def _evict_one(self, key: Hashable, evicted: list[Hashable]) -> None:
         self.remove(key)
