@@ -280,8 +280,16 @@ cdef extern from *:
         return m;
     }
     #endif
+    /* Drop bucket b's oldest fingerprint (slot 0) and append fp as its k-th: slots
+       1..14 move down one (a fixed-size move the compiler inlines; the slots from k
+       on are 0 and stay 0 below slot 14, which k == 15 then overwrites). */
+    static inline void nc_ghost_push_full(uint32_t* b, uint32_t fp, uint32_t k) {
+        memmove(b, b + 1, 14 * sizeof(uint32_t));
+        b[k - 1] = fp;
+    }
     """
     unsigned int nc_ghost_match(const uint32_t* b, uint32_t fp) noexcept nogil
+    void nc_ghost_push_full(uint32_t* b, uint32_t fp, uint32_t k) noexcept nogil
 
 
 ctypedef struct Sketch:
@@ -356,7 +364,7 @@ cdef inline void _gh_add(Sketch* sk, uint64_t h) noexcept:
     is there, to the end of its bucket; a full bucket (k) drops its oldest first."""
     cdef uint32_t* b = _gh_bucket(sk, h)
     cdef uint32_t fp = _gh_fp(h)
-    cdef uint32_t n = b[15], i
+    cdef uint32_t n = b[15]
     if nc_ghost_match(b, fp):
         return
     if n < sk.ghost_k:
@@ -364,9 +372,7 @@ cdef inline void _gh_add(Sketch* sk, uint64_t h) noexcept:
         b[15] = n + 1
         sk.ghost_n += 1
         return
-    for i in range(n - 1):
-        b[i] = b[i + 1]
-    b[n - 1] = fp
+    nc_ghost_push_full(b, fp, n)
 
 
 cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
