@@ -512,3 +512,46 @@ def test_the_l1_fill_inserts_as_set_does(scenario: str, make: Any, tmp_path: Pat
     for key, value, left in a.__reduce__()[1][2]:
         assert left is not None, (key, value)
         assert life - 50 < left <= life, (key, value, left)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_value_too_large_for_l1_is_refused_by_the_fill(
+    impl: Any, is_async: bool, tmp_path: Path
+) -> None:
+    """A value read below that L1's budget refuses (EntryTooLarge from its store) is
+    returned, counted as ``l1_refused`` and not kept; any other error of the store (a
+    weigher that fails) reaches the caller, as from ``LocalCache.set``. The compiled
+    fill (a LocalCache of the core) and the general one (the pure twin's) alike."""
+    big = list(range(1000))  # sys.getsizeof: ~8 kB, above maxbytes
+
+    def weigh(key: str, value: Any) -> int:
+        if key == "bad":
+            raise RuntimeError("weigher failed")
+        return 10_000 if value == big else 10
+
+    local = impl.LocalCache(maxbytes=1000, weigher=weigh)
+    writer = SQLiteTier(tmp_path / "s.db")
+    with CacheManager(store=writer) as w:
+        w.set("k", big, ttl=300)
+        w.set("bad", 1, ttl=300)
+        w.set("ok", 2, ttl=300)
+    if is_async:
+
+        async def main() -> tuple[Any, Any, int]:
+            store = AsyncSQLiteTier(tmp_path / "s.db")
+            async with AsyncCacheManager(local=local, store=store) as m:
+                got = (await m.get("k"), await m.get("ok"))
+                with pytest.raises(RuntimeError, match="weigher failed"):
+                    await m.get("bad")
+                return (*got, m.stats.l1_refused)
+
+        value, ok, refused = _run(main())
+    else:
+        with CacheManager(local=local, store=SQLiteTier(tmp_path / "s.db")) as m:
+            value, ok = m.get("k"), m.get("ok")
+            with pytest.raises(RuntimeError, match="weigher failed"):
+                m.get("bad")
+            refused = m.stats.l1_refused
+    assert (value, ok, refused) == (big, 2, 1)
+    assert "k" not in local
+    assert local.get("ok") == 2
