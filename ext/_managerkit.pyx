@@ -62,6 +62,8 @@ cdef extern from "Python.h":
     PyObject* PyList_GET_ITEM(object, Py_ssize_t)
     Py_ssize_t PyList_GET_SIZE(object)
     double PyFloat_AS_DOUBLE(object)
+    int PyErr_ExceptionMatches(object) noexcept
+    void PyErr_Clear() noexcept
 
 from time import time as _time
 from types import FunctionType as _FunctionType
@@ -70,6 +72,9 @@ from novacache._core import LocalCache as _LocalCache, _capi
 from novacache.errors import EntryTooLarge, TierError
 
 cdef _CoreAPI* _core = <_CoreAPI*>PyCapsule_GetPointer(_capi, _CORE_API_NAME)
+# The core's stores as the fill calls them: the error (-1, set) checked by the caller.
+ctypedef int (*_store_secs_nx)(object, object, object, double) noexcept
+ctypedef int (*_store_nx)(object, object, object, object) noexcept
 cdef object _MISS = object()
 cdef object _Envelope = None
 cdef object _tuple_new = tuple.__new__
@@ -345,7 +350,7 @@ cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
         if not bus.healthy:
             return False
         now = now + (<list>bus.stripes)[h] + bus.epoch
-    if gen != now:
+    if gen is not now and gen != now:
         return False  # a write or an invalidation since the read began
     ttl = <object>PyTuple_GET_ITEM(env, 1)  # env.remaining
     cap = <object>PyTuple_GET_ITEM(plan, 1)
@@ -359,14 +364,27 @@ cdef inline bint _fill_common(self, plan, local, key, Py_ssize_t h, env, gen,
             ttl = cap
     elif ttl is None or (cap is not None and cap < ttl):
         ttl = cap
-    try:
-        if secs > 0.0:
-            _core.store_secs(local, key, <object>PyTuple_GET_ITEM(env, 0), secs)
-        else:
-            _core.store(local, key, <object>PyTuple_GET_ITEM(env, 0), ttl)
-    except EntryTooLarge:
-        local.pop(key, None)
-        self.stats.add("l1_refused")
+    # The store's error is checked here, not by a try block (whose set-up every fill
+    # would pay): EntryTooLarge is a refusal (counted, the old value dropped).
+    cdef int rc
+    if secs > 0.0:
+        rc = (<_store_secs_nx>_core.store_secs)(
+            local, key, <object>PyTuple_GET_ITEM(env, 0), secs)
+    else:
+        rc = (<_store_nx>_core.store)(local, key, <object>PyTuple_GET_ITEM(env, 0), ttl)
+    if rc < 0:
+        return _refused(self, local, key)
+    return True
+
+
+cdef bint _refused(self, local, key) except -1:
+    """After a failed L1 store: an EntryTooLarge (set) is a refusal, counted, the key's
+    old value dropped (True); any other error is raised."""
+    if not PyErr_ExceptionMatches(EntryTooLarge):
+        return -1
+    PyErr_Clear()
+    local.pop(key, None)
+    self.stats.add("l1_refused")
     return True
 
 

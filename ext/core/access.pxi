@@ -163,6 +163,65 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
     return 0
 
 
+cdef inline int _store_missed(LocalCache self, object key, object value,
+                              double ttl) except -1:
+    """``_set(self, key, value, ttl, -1)`` (``ttl`` > 0, or INFINITY), with the common
+    fill of a read-through cache fused: a key the last lookup missed (an exact ``str``
+    or ``int``, whose hash is its value's), the table unchanged since (the hint of
+    ``_lookup``: its free slot is where the key goes), a plain cache (exact LRU, the C
+    clock, no weigher, not in cachetools' modes) whose deadline array exists, with room
+    for one more entry (no eviction, no index rebuild, an entry free or never used),
+    and no entry due for the expiry sweep. Then it is _set's insert without its
+    branches (the same result: the same slot, entry number, deadline and log record);
+    anything else takes _set itself. For the manager's L1 fill (export.pxi), whose
+    lookup missed just before: a smaller footprint in the caches that the round trip
+    to the tier below has left cold."""
+    cdef int32_t ix
+    cdef size_t slot
+    cdef double expires
+    cdef Entry* e
+    if (<PyObject*>key != <PyObject*>self._hint_key
+            or self._hint_version != self._version
+            or self._expires == NULL or ttl == INFINITY
+            or self._timer is not None or self._weigher is not None
+            or self._pol != NULL or self._keep_expired or self._track_insertion
+            or self._worder != NULL or self._bytelimit >= 0
+            or (self._maxsize >= 0 and self._nused >= self._maxsize)
+            or <size_t>(self._nused + self._ndummy + 1) * 3 > (self._mask + 1) * 2
+            or (self._free == NIL and self._nfill == self._ecap)
+            or not (PyUnicode_CheckExact(key) or PyLong_CheckExact(key))
+            or (self._nttl > 0 and _c_expired(self._exp_floor))):
+        return _set(self, key, value, ttl, -1)
+    expires = nc_clock_precise() + ttl
+    if expires == INFINITY:
+        expires = DBL_MAX                   # as _set: never INFINITY ("no expiry")
+    slot = self._hint_slot
+    if self._free != NIL:
+        ix = self._free
+        self._free = self._entries[ix].next
+    else:
+        ix = <int32_t>self._nfill
+        self._nfill += 1
+    if self._index[slot] == DUMMY:
+        self._ndummy -= 1
+    self._index[slot] = ix
+    e = &self._entries[ix]
+    e.hash = self._hint_hash
+    nc_incref(<PyObject*>key)
+    e.key = <PyObject*>key
+    nc_incref(<PyObject*>value)
+    e.value = <PyObject*>value
+    self._expires[ix] = expires
+    self._nttl += 1
+    _note_deadline(self, expires)
+    e.pos = NOPOS
+    _log_append(self, ix)
+    self._nused += 1
+    self._version += 1
+    self._hint_key = None                   # the caller holds key: no finalizer runs
+    return 0
+
+
 cdef bint _discard(LocalCache self, object key, PyObject** out) except -1:
     """Remove ``key`` if live; with ``out``, hand over an owned reference to its value.
     An expired entry is removed (and counted) but reported as absent."""

@@ -23,7 +23,8 @@ cdef int _export_store(object cache, object key, object value, object ttl) excep
 cdef int _export_store_secs(object cache, object key, object value, double ttl) except -1:
     # The same with a TTL the caller has as a C double already, checked by it (> 0, or
     # INFINITY: none): the manager's L1 fill, whose TTL is an entry's remaining life.
-    return _set(<LocalCache>cache, key, value, ttl, -1)
+    # A fill whose lookup missed just before: _store_missed (the same as _set).
+    return _store_missed(<LocalCache>cache, key, value, ttl)
 
 
 cdef _CoreAPI _core_api

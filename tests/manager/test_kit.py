@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import math
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -438,3 +439,119 @@ def test_read_counts_and_promotes_as_the_python_one(tmp_path: Path, redis_standa
         assert m.get("absent") is None
         assert m.stats.get("remote", "misses") == 2
         assert m.stats.get("store", "misses") == 1
+
+
+# -- the compiled L1 fill inserts as LocalCache.set does ------------------------------
+
+
+def _fill_scenario(scenario: str, make: Any, tmp_path: Path) -> tuple[LocalCache, LocalCache]:
+    """The same operations on a manager's L1 (``a``: filled by the manager's reads,
+    through the compiled fill when built) and on a twin (``b``: a lookup that misses,
+    then ``set``, as the fill follows a missed lookup)."""
+    a, b = make(), make()
+    writer = CacheManager(store=SQLiteTier(tmp_path / "s.db"))
+    manager = CacheManager(local=a, store=SQLiteTier(tmp_path / "s.db"))
+    names = [f"k{i}" for i in range(400)]
+    for i, k in enumerate(names):
+        writer.set(k, i, ttl=300)
+
+    def read(ks: list[str]) -> None:
+        for k in ks:
+            assert manager.get(k) == int(k[1:])
+            if b.get(k) is None:
+                b.set(k, int(k[1:]), 300)
+
+    if scenario == "grow":  # from empty: the index and the entry array grow on the way
+        read(names[:300])
+    elif scenario == "evict":  # full: every further fill evicts
+        read(names[:120])
+    elif scenario == "reuse":  # removed entries: free entries and tombstones reused
+        read(names[:60])
+        for k in names[10:40:2] + names[41:60:3]:
+            assert a.pop(k, None) == b.pop(k, None)
+        read(names[60:100] + names[10:20])
+    elif scenario == "hits":  # hits between fills change the LRU order
+        read(names[:40])
+        read(names[:40:3] + names[40:80] + names[5:60:7])
+    elif scenario == "expired":  # entries past their deadline: the sweep removes them
+        for k in names[300:330]:
+            a.set(k, 0, ttl=0.02)
+            b.set(k, 0, ttl=0.02)
+        time.sleep(0.05)
+        read(names[:150])
+    else:  # "cleared": a table kept by clear(), refilled
+        read(names[:200])
+        a.clear()
+        b.clear()
+        read(names[100:300])
+    manager.close()
+    writer.close()
+    return a, b
+
+
+@pytest.mark.parametrize("scenario", ["grow", "evict", "reuse", "hits", "expired", "cleared"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: LocalCache(1000), id="lru"),
+        pytest.param(lambda: LocalCache(50), id="lru-50"),
+        pytest.param(lambda: LocalCache(100, ttl=200), id="lru-ttl"),
+        pytest.param(lambda: LocalCache(maxbytes=4000), id="maxbytes"),
+        pytest.param(lambda: LocalCache(50, policy="tinylfu"), id="tinylfu"),
+    ],
+)
+def test_the_l1_fill_inserts_as_set_does(scenario: str, make: Any, tmp_path: Path) -> None:
+    """A value read below lands in L1 as ``LocalCache.set`` after a missed lookup puts
+    it (the compiled fill inserts a key its lookup just missed in one step when nothing
+    stands in the way): the same entries in the same LRU order, the same counters, a
+    deadline from the entry's remaining life (capped by L1's own TTL)."""
+    a, b = _fill_scenario(scenario, make, tmp_path)
+    assert list(a.items()) == list(b.items())
+    assert a.stats == b.stats
+    life = min(300.0, a.ttl if a.ttl is not None else math.inf)  # L1's own TTL caps it
+    for key, value, left in a.__reduce__()[1][2]:
+        assert left is not None, (key, value)
+        assert life - 50 < left <= life, (key, value, left)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_value_too_large_for_l1_is_refused_by_the_fill(
+    impl: Any, is_async: bool, tmp_path: Path
+) -> None:
+    """A value read below that L1's budget refuses (EntryTooLarge from its store) is
+    returned, counted as ``l1_refused`` and not kept; any other error of the store (a
+    weigher that fails) reaches the caller, as from ``LocalCache.set``. The compiled
+    fill (a LocalCache of the core) and the general one (the pure twin's) alike."""
+    big = list(range(1000))  # sys.getsizeof: ~8 kB, above maxbytes
+
+    def weigh(key: str, value: Any) -> int:
+        if key == "bad":
+            raise RuntimeError("weigher failed")
+        return 10_000 if value == big else 10
+
+    local = impl.LocalCache(maxbytes=1000, weigher=weigh)
+    writer = SQLiteTier(tmp_path / "s.db")
+    with CacheManager(store=writer) as w:
+        w.set("k", big, ttl=300)
+        w.set("bad", 1, ttl=300)
+        w.set("ok", 2, ttl=300)
+    if is_async:
+
+        async def main() -> tuple[Any, Any, int]:
+            store = AsyncSQLiteTier(tmp_path / "s.db")
+            async with AsyncCacheManager(local=local, store=store) as m:
+                got = (await m.get("k"), await m.get("ok"))
+                with pytest.raises(RuntimeError, match="weigher failed"):
+                    await m.get("bad")
+                return (*got, m.stats.l1_refused)
+
+        value, ok, refused = _run(main())
+    else:
+        with CacheManager(local=local, store=SQLiteTier(tmp_path / "s.db")) as m:
+            value, ok = m.get("k"), m.get("ok")
+            with pytest.raises(RuntimeError, match="weigher failed"):
+                m.get("bad")
+            refused = m.stats.l1_refused
+    assert (value, ok, refused) == (big, 2, 1)
+    assert "k" not in local
+    assert local.get("ok") == 2
