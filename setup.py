@@ -55,7 +55,13 @@ class NovaBuildExt(build_ext):
             if DEBUG:
                 ext.extra_compile_args += ["-O0", "-g3", "-UNDEBUG"]
             else:
-                ext.extra_compile_args += ["-O3"]
+                # Every function starts on a 64-byte boundary, so that a change in one
+                # function does not shift the alignment of the hot paths after it: the
+                # merge of two changes that touched neither made LRU's cache-aside loop
+                # at 100,000 entries 10-15% slower (1.13-1.22x dict instead of
+                # 1.01-1.08x, `novacache bench --only aside`) by moving code alone; with
+                # this flag it is 1.00-1.02x. The library grows by 8 KB.
+                ext.extra_compile_args += ["-O3", "-falign-functions=64"]
                 if sys.platform.startswith("linux"):
                     # Ship symbols (profilers name functions) but not the debug info
                     # that Python's default -g adds: the wheel is a third of the size.
