@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _helpers import FakeTimer
+from _isolate import run_isolated
 from novacache._policy_py import TinyLFUPolicy
 from novacache.benchmark.traces.generate import TraceSpec, generate
 from novacache.errors import ConfigurationError
@@ -107,7 +108,8 @@ def test_rejected_keys_coming_back_follow_the_reference(impl: ModuleType, size: 
 _FP_ONE_BLOCK_ZERO = 828_709_296_853_710_377
 
 
-def test_fingerprint_0_is_kept_as_1_in_both_twins(impl: ModuleType) -> None:
+def check_fingerprint_0(impl: ModuleType) -> None:
+    """The body of ``test_fingerprint_0_is_kept_as_1_in_both_twins`` (run in a child)."""
     # An empty slot of a ghost bucket is 0 in C, so a fingerprint of 0 is stored as 1:
     # key 0, rejected, leaves 1 in bucket 0, and a key never seen whose fingerprint is
     # 1 and whose block is 0 then comes in through the ghost, in both twins as in the
@@ -130,6 +132,18 @@ def test_fingerprint_0_is_kept_as_1_in_both_twins(impl: ModuleType) -> None:
             assert ref.counters.ghost_hits == 1
     assert ref.queue_of(0) == "window"
     assert ref.counters.ghost_hits == 1
+
+
+def test_fingerprint_0_is_kept_as_1_in_both_twins(impl: ModuleType) -> None:
+    # In a child process: a C core that stored the fingerprint 0 as is wrote out of
+    # its bucket's bounds and crashed the interpreter, which would end the whole run.
+    run_isolated(
+        f"""
+        import importlib
+        import test_policy_cache as t
+        t.check_fingerprint_0(importlib.import_module({impl.__name__!r}))
+        """
+    ).check()
 
 
 @settings(max_examples=40, deadline=None)
