@@ -171,15 +171,12 @@ cdef inline int _store_missed(LocalCache self, object key, object value,
     ``_lookup``: its free slot is where the key goes), a plain cache (exact LRU, the C
     clock, no weigher, not in cachetools' modes) whose deadline array exists, with room
     for one more entry (no eviction, no index rebuild, an entry free or never used),
-    and no entry due for the expiry sweep. Then it is _set's insert without its
-    branches (the same result: the same slot, entry number, deadline and log record);
-    anything else takes _set itself. For the manager's L1 fill (export.pxi), whose
+    and no entry due for the expiry sweep. Then it is _set without the weigher, the
+    timer, the hash, the probe, the sweep and the eviction: _insert at the slot the
+    lookup remembered (the same result); anything else takes _set itself. For the manager's L1 fill (export.pxi), whose
     lookup missed just before: a smaller footprint in the caches that the round trip
     to the tier below has left cold."""
-    cdef int32_t ix
-    cdef size_t slot
     cdef double expires
-    cdef Entry* e
     if (<PyObject*>key != <PyObject*>self._hint_key
             or self._hint_version != self._version
             or self._expires == NULL or ttl == INFINITY
@@ -195,30 +192,10 @@ cdef inline int _store_missed(LocalCache self, object key, object value,
     expires = nc_clock_precise() + ttl
     if expires == INFINITY:
         expires = DBL_MAX                   # as _set: never INFINITY ("no expiry")
-    slot = self._hint_slot
-    if self._free != NIL:
-        ix = self._free
-        self._free = self._entries[ix].next
-    else:
-        ix = <int32_t>self._nfill
-        self._nfill += 1
-    if self._index[slot] == DUMMY:
-        self._ndummy -= 1
-    self._index[slot] = ix
-    e = &self._entries[ix]
-    e.hash = self._hint_hash
-    nc_incref(<PyObject*>key)
-    e.key = <PyObject*>key
-    nc_incref(<PyObject*>value)
-    e.value = <PyObject*>value
-    self._expires[ix] = expires
-    self._nttl += 1
-    _note_deadline(self, expires)
-    e.pos = NOPOS
-    _log_append(self, ix)
-    self._nused += 1
-    self._version += 1
     self._hint_key = None                   # the caller holds key: no finalizer runs
+    # _insert's checks for a rebuild, growth, weights and cachetools' logs all fail
+    # here (excluded above): the table's own insert, at the slot the lookup found.
+    _insert(self, key, value, self._hint_hash, self._hint_slot, expires, 0)
     return 0
 
 
