@@ -326,9 +326,14 @@ cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
     return 0
 
 
+cdef inline uint64_t* _sk_block(Sketch* sk, uint64_t h) noexcept:
+    """h's slab: its block's 8 words of counters, then (words 8..15) its ghost bucket."""
+    return sk.table + ((h & sk.block_mask) << 4)
+
+
 cdef inline uint32_t* _gh_bucket(Sketch* sk, uint64_t h) noexcept:
     """The ghost bucket of h's block: the second half of its slab."""
-    return <uint32_t*>(sk.table + ((h & sk.block_mask) << 4) + 8)
+    return <uint32_t*>(_sk_block(sk, h) + 8)
 
 
 cdef inline uint32_t _gh_fp(uint64_t h) noexcept:
@@ -379,7 +384,7 @@ cdef inline int _sk_frequency(Sketch* sk, uint64_t h) noexcept:
     """The minimum of h's four counters. Row i's counter is bits 32 + 5*i .. 36 + 5*i
     of h within the block's quarter i (words 2*i and 2*i + 1), so the rows never share
     a word."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
+    cdef uint64_t* b = _sk_block(sk, h)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t v0 = (b[x0 >> 4] >> ((x0 & 15) << 2)) & 15
@@ -411,7 +416,7 @@ cdef void _sk_age(Sketch* sk) noexcept:
 cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
     """Conservative increment: the counters equal to the minimum grow by one, unless it
     is 15; every ``sample`` counted increments, halve (_sk_age)."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
+    cdef uint64_t* b = _sk_block(sk, h)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t* w0 = b + (x0 >> 4)
@@ -442,7 +447,7 @@ cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     """``n`` conservative increments at once (the reference's add): every counter
     below ``top = min(low + n, 15)`` rises to it (``low`` the minimum); ``top - low``
     increments are counted, then the sketch is halved if ``sample`` were reached."""
-    cdef uint64_t* b = sk.table + ((h & sk.block_mask) << 4)
+    cdef uint64_t* b = _sk_block(sk, h)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
     cdef uint64_t* w0 = b + (x0 >> 4)
