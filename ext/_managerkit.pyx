@@ -127,29 +127,6 @@ cdef inline void _memo_set(_ClassMemo* memo, cls) noexcept:
     memo.cls = <PyObject*>cls
 
 
-# -- the manager's L1, in a C field --------------------------------------------------
-
-
-@cython.auto_pickle(False)
-cdef class ManagerSlots:
-    """The managers' first base (``ManagerBase``): their L1 (``_l1``: the LocalCache, or
-    an empty dict for none) in a C field, which the hit paths below read with no
-    attribute lookup. An instance attribute costs a lookup of the name in the class's
-    attribute cache, then one in the instance's dict: about 12 ns of a 66 ns L1 hit, and
-    several times that when another hot (class, name) pair shares the cache's slot
-    (CPython's cache is 4,096 slots, indexed by the class's version tag and the name's
-    address: which pairs collide depends on the process)."""
-
-    cdef public object _l1
-
-
-cdef inline object _l1_of(self):
-    """``self._l1``: the C field of a ManagerSlots, else the attribute."""
-    if isinstance(self, ManagerSlots):
-        return (<ManagerSlots>self)._l1
-    return self._l1
-
-
 # -- the synchronous manager's hit-first methods --------------------------------------
 
 
@@ -186,7 +163,7 @@ def get(self, key, default=None):
     Never raises because a tier below is unreachable or holds a corrupt frame: those
     read as misses of that tier (counted in :attr:`stats`).
     """
-    l1 = _l1_of(self)
+    l1 = self._l1
     value = _l1_get(l1, key)
     if value is not _MISS:
         return value
@@ -206,7 +183,7 @@ def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
     (stale-while-revalidate), ``beta`` (XFetch) and ``lease`` (one load across processes)
     as documented for ``AsyncCacheManager.get_or_load`` and in docs/manager.md.
     """
-    value = _l1_get(_l1_of(self), key)
+    value = _l1_get(self._l1, key)
     if value is not _MISS:
         return value
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)
@@ -215,7 +192,7 @@ def get_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
 def aget(self, key, default=None):
     """``AsyncCacheManager.get``: for an L1 hit a ``Ready`` (awaited to the value, no
     coroutine made and run), else the coroutine of ``self._get_below(key, default)``."""
-    value = _l1_get(_l1_of(self), key)
+    value = _l1_get(self._l1, key)
     if value is not _MISS:
         return _ready(value)
     below = _class_get_below(self)
@@ -255,7 +232,7 @@ def aget_or_load(self, key, loader, ttl=None, *, tags=(), negative_ttl=None,
                  stale_ttl=None, beta=None, lease=None):
     """``AsyncCacheManager.get_or_load``: for an L1 hit a ``Ready``, else the coroutine of
     ``self._load(...)``."""
-    value = _l1_get(_l1_of(self), key)
+    value = _l1_get(self._l1, key)
     if value is not _MISS:
         return _ready(value)
     return self._load(key, loader, ttl, tags, negative_ttl, stale_ttl, beta, lease)

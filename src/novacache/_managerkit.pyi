@@ -4,14 +4,7 @@
 from collections.abc import Callable
 from typing import Any, final
 
-from typing_extensions import disjoint_base
-
 def bind(envelope_type: type) -> None: ...
-
-@disjoint_base
-class ManagerSlots:
-    _l1: Any
-
 def get(self: Any, key: str, default: Any = None) -> Any: ...
 def get_or_load(
     self: Any,

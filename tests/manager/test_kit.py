@@ -150,20 +150,6 @@ def test_get_reads_a_subclass_through_its_methods(kit: Any) -> None:
     assert _Counting.reads == before + 2
 
 
-def test_the_l1_is_kept_in_the_managers_first_base(kit: Any) -> None:
-    """Both managers' L1 is in the ManagerSlots base's slot (a C field when compiled,
-    read by the hit paths without an attribute lookup), not in the instance's dict;
-    an object that is no manager is read through its attribute."""
-    for manager in (CacheManager(local=LocalCache(10)), AsyncCacheManager(local=LocalCache(10))):
-        assert isinstance(manager, _kit.ManagerSlots)
-        assert "_l1" not in vars(manager)
-        assert manager._l1 is manager.local
-    manager = CacheManager(local=LocalCache(10))
-    manager.local.set("k", 1)  # type: ignore[union-attr]
-    assert kit.get(manager, "k") == 1
-    assert kit.get(SimpleNamespace(_l1={"k": 2}), "k") == 2
-
-
 @pytest.mark.parametrize("with_l1", [True, False], ids=["l1", "no-l1"])
 def test_get_matches_across_twins(kit: Any, with_l1: bool, tmp_path: Path) -> None:
     store = SQLiteTier(tmp_path / "s.db")

@@ -28,7 +28,6 @@ from ..errors import (
     TierUnavailable,
 )
 from ..tiers._checks import MAX_TTL
-from ._kit import ManagerSlots
 from .envelope import TOMBSTONE_TTL, Envelope, open_envelope, read_tombstone, seal
 from .router import LOCAL, REMOTE, STORE, Router
 from .stats import ManagerStats, WriteReport
@@ -250,7 +249,7 @@ class _Consistency:
         self.repairer: Any = None  # the background repairer (thread or task), if running
 
 
-class ManagerBase(ManagerSlots, Generic[TierT]):
+class ManagerBase(Generic[TierT]):
     """Configuration and the I/O-free steps of both managers (see ``CacheManager``)."""
 
     #: Whether the tiers are awaited (the asyncio manager) or called.

@@ -28,7 +28,6 @@ from .._select import NO_EXTENSIONS
 __all__ = [
     "COMPILED",
     "CachedCall",
-    "ManagerSlots",
     "Ready",
     "aget",
     "aget_or_load",
@@ -236,15 +235,6 @@ def documented(compiled: Any, method: Callable[..., Any]) -> Any:
     return compiled
 
 
-class ManagerSlots:
-    """The managers' first base (``ManagerBase``): their L1 (``_l1``: the LocalCache, or
-    an empty dict for none) in a slot. The compiled twin keeps it in a C field that the
-    hit paths read with no attribute lookup."""
-
-    __slots__ = ("_l1",)
-    _l1: Any
-
-
 get = _get
 get_or_load = _get_or_load
 read: Any = None  # compiled only: the pure twin is the manager's own _read
@@ -260,7 +250,6 @@ if not TYPE_CHECKING and not NO_EXTENSIONS:
     try:
         from .._managerkit import (
             CachedCall,
-            ManagerSlots,
             Ready,
             aget,
             aget_or_load,
