@@ -53,7 +53,6 @@ cdef extern from "Python.h":
     bint PyFloat_CheckExact(object)
     bint PyList_CheckExact(object)
     Py_ssize_t PyTuple_GET_SIZE(object)
-    bint PyTuple_Check(object)
     PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
     object PyTuple_New(Py_ssize_t)
     void nc_tuple_set "PyTuple_SET_ITEM"(object, Py_ssize_t, PyObject*)
@@ -148,11 +147,12 @@ cdef inline object _l1_get(object l1, object key):
 
 
 cdef inline object _env_value(env):
-    """``env[0]`` (the value of an entry read below): for a tuple (an Envelope), the
-    item itself. Indexing a tuple subclass from C goes through its sequence slot, which
+    """``env[0]`` (the value of an entry read below): for an Envelope, the tuple's item
+    itself. Indexing a tuple subclass from C goes through its sequence slot, which
     CPython gives a subclass as a generic wrapper (a method lookup, an int made, a call):
-    ~750 instructions of each Redis-served get."""
-    if PyTuple_Check(env) and PyTuple_GET_SIZE(env) > 0:
+    ~750 instructions of each Redis-served get. Anything else (a subclass's ``_read``
+    may return its own kind) is indexed as it defines."""
+    if type(env) is _Envelope:
         return <object>PyTuple_GET_ITEM(env, 0)
     return env[0]
 

@@ -18,6 +18,7 @@ import pytest
 
 from novacache import LocalCache
 from novacache.manager import AsyncCacheManager, CacheManager, _kit
+from novacache.manager.envelope import Envelope
 from novacache.tiers import AsyncSQLiteTier, SQLiteTier
 
 
@@ -285,6 +286,33 @@ def test_a_subclass_read_is_used_by_get(tmp_path: Path) -> None:
         assert m.get("k") == 1
         assert m.get("absent", "d") == "d"
     assert seen == ["k", "absent"]
+
+
+def test_get_takes_the_value_of_what_a_subclass_read_returns(tmp_path: Path) -> None:
+    """The value of an entry read below is what its class says it is (an Envelope's is
+    read straight from the tuple; a subclass's through its own methods)."""
+
+    class Reversed(Envelope):
+        """An entry that holds its value reversed and gives it back the right way."""
+
+        def __getitem__(self, i: Any) -> Any:
+            item = tuple.__getitem__(self, i)
+            return item[::-1] if i == 0 else item
+
+        @property
+        def value(self) -> Any:  # type: ignore[override]
+            return self[0]
+
+    class Own(CacheManager):
+        def _read(self, key: str, down: Any) -> Any:
+            return Reversed("eulav", None) if key == "mine" else super()._read(key, down)
+
+    for local in (LocalCache(10), None):
+        with Own(local=local, store=SQLiteTier(tmp_path / f"{local is None}.db")) as m:
+            m.set("k", [1, 2])
+            assert m.get("mine") == "value"
+            assert m.get("k") == [1, 2]
+            assert m.get("absent", "d") == "d"
 
 
 def test_get_reads_below_with_the_class_as_it_is_now(tmp_path: Path) -> None:
