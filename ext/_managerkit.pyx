@@ -147,14 +147,14 @@ cdef inline object _l1_get(object l1, object key):
 
 
 cdef inline object _env_value(env):
-    """``env[0]`` (the value of an entry read below): for an Envelope, the tuple's item
-    itself. Indexing a tuple subclass from C goes through its sequence slot, which
-    CPython gives a subclass as a generic wrapper (a method lookup, an int made, a call):
-    ~750 instructions of each Redis-served get. Anything else (a subclass's ``_read``
-    may return its own kind) is indexed as it defines."""
+    """``env.value`` (the value of an entry read below), as the Python twin reads it: for
+    an Envelope, the tuple's first item, taken directly (indexing a tuple subclass from C
+    goes through its sequence slot, which CPython gives a subclass as a generic wrapper:
+    a method lookup, an int made, a call, ~750 instructions of each Redis-served get);
+    anything else a subclass's ``_read`` returns, through its ``value``."""
     if type(env) is _Envelope:
         return <object>PyTuple_GET_ITEM(env, 0)
-    return env[0]
+    return env.value
 
 
 def get(self, key, default=None):
