@@ -148,7 +148,7 @@ cdef int _set(LocalCache self, object key, object value, double ttl,
         _replace_lru(self, key, value, h, slot)
         return 0
     if (self._pol != NULL and self._expires == NULL and self._weights == NULL
-            and _pol_replace(self, key, value, h, slot)):
+            and _pol_replace_fn(self, key, value, h, slot)):
         return 0                            # the common tinylfu insert, fused
     _gy_init(&g)
     if self._nttl > 0:
