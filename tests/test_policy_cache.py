@@ -67,11 +67,12 @@ STALE_FREQUENCY_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "length", "size"), STALE_FREQUENCY_CASES)
-def test_a_victim_weighed_again_is_weighed_by_its_counters_as_they_are(
-    impl: ModuleType, spec: TraceSpec, length: int, size: int
-) -> None:
-    keys = generate(spec).tolist()[:length]
+def _replay_beside_the_reference(
+    impl: ModuleType, keys: list[Any], size: int, *, order_every: int = 0
+) -> tuple[Any, TinyLFUPolicy]:
+    """Replay ``keys`` cache-aside on a tinylfu LocalCache of ``size`` and on the
+    reference, asserting that each request hits in both or in neither (and, every
+    ``order_every`` requests, that the resident keys stand in the same order)."""
     ref = TinyLFUPolicy(size)
     cache = impl.LocalCache(size, policy="tinylfu")
     for i, key in enumerate(keys):
@@ -79,6 +80,16 @@ def test_a_victim_weighed_again_is_weighed_by_its_counters_as_they_are(
         if not hit:
             cache[key] = 1
         assert hit == ref.access(key), (i, key)
+        if order_every and i % order_every == 0:
+            assert cache.keys() == list(ref.keys()), i
+    return cache, ref
+
+
+@pytest.mark.parametrize(("spec", "length", "size"), STALE_FREQUENCY_CASES)
+def test_a_victim_weighed_again_is_weighed_by_its_counters_as_they_are(
+    impl: ModuleType, spec: TraceSpec, length: int, size: int
+) -> None:
+    cache, ref = _replay_beside_the_reference(impl, generate(spec).tolist()[:length], size)
     assert cache.keys() == list(ref.keys())
 
 
@@ -92,15 +103,7 @@ def test_the_order_of_the_queues_is_the_references_all_along(
     # (before the entries its demotions move there) and the promotions must all match
     # the reference's at every moment, not only at the end.
     keys = list(generate(spec))[:12_000]
-    ref = TinyLFUPolicy(size)
-    cache = impl.LocalCache(size, policy="tinylfu")
-    for i, key in enumerate(keys):
-        hit = cache.get(key) is not None
-        if not hit:
-            cache[key] = 1
-        assert hit == ref.access(key), (i, key)
-        if i % 5 == 0:
-            assert cache.keys() == list(ref.keys()), i
+    _, ref = _replay_beside_the_reference(impl, keys, size, order_every=5)
     assert ref.counters.ghost_hits > 0
     assert ref.counters.demoted_hits > 0
 
