@@ -74,11 +74,6 @@ cdef long long STEP_CAP = 1LL << 62     # beyond any protected target: steps sat
 cdef Py_ssize_t POLICY_MAX_CAPACITY = 1LL << 40  # weights stay far from int64 overflow
 
 
-cdef inline uint64_t _mix_memo(Py_hash_t hash, Py_hash_t known, uint64_t known_mix) noexcept:
-    """_fmix64(hash), taken from a memo (``known`` and its mix) when it holds it."""
-    return known_mix if hash == known else _fmix64(hash)
-
-
 cdef inline uint64_t _fmix64(Py_hash_t hash) noexcept:
     """MurmurHash3's finaliser on the hash taken as uint64 (the reference's fmix64)."""
     cdef uint64_t h = <uint64_t>hash
@@ -88,6 +83,11 @@ cdef inline uint64_t _fmix64(Py_hash_t hash) noexcept:
     h *= 0xC4CEB9FE1A85EC53ULL
     h ^= h >> 33
     return h
+
+
+cdef inline uint64_t _mix_memo(Py_hash_t hash, Py_hash_t known, uint64_t known_mix) noexcept:
+    """_fmix64(hash), taken from a memo (``known`` and its mix) when it holds it."""
+    return known_mix if hash == known else _fmix64(hash)
 
 
 cdef inline Py_ssize_t _pow2_at_least(Py_ssize_t n) noexcept:
@@ -428,6 +428,13 @@ cdef inline int _sk_frequency_memo(Sketch* sk, Py_hash_t hash) noexcept:
     return f
 
 
+cdef inline void _sk_forget(Sketch* sk, uint64_t h) noexcept:
+    """h's block is about to change: the memo of _sk_frequency_memo forgets it if it
+    held a frequency from that block."""
+    if (h & sk.block_mask) == sk.memo_block:
+        sk.memo_block = NO_BLOCK
+
+
 cdef void _sk_age(Sketch* sk) noexcept:
     """Halve every counter; adds = (adds - odd // 4) // 2 (the reference's age). The
     ghost buckets (words 8..15 of each block) stay."""
@@ -464,8 +471,7 @@ cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
         low = low2
     if low >= 15:
         return
-    if (h & sk.block_mask) == sk.memo_block:
-        sk.memo_block = NO_BLOCK
+    _sk_forget(sk, h)
     # Without branches: which of the four equal the minimum is a coin toss to the CPU.
     w0[0] += (<uint64_t>(v0 == low)) << s0
     w1[0] += (<uint64_t>(v1 == low)) << s1
@@ -501,8 +507,7 @@ cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
         top = 15
     if top <= low:
         return
-    if (h & sk.block_mask) == sk.memo_block:
-        sk.memo_block = NO_BLOCK
+    _sk_forget(sk, h)
     # A counter below top rises by top - v (without branches, as _sk_increment).
     w0[0] += ((top - v0) * <uint64_t>(v0 < top)) << s0
     w1[0] += ((top - v1) * <uint64_t>(v1 < top)) << s1
@@ -638,6 +643,13 @@ cdef inline int _pol_freq(LocalCache self, Policy* p, int32_t ix) noexcept:
     """The reference's _freq: flush entry ix, then its sketch estimate."""
     _pol_flush(self, p, ix)
     return _sk_frequency(&p.sk, _fmix64(self._entries[ix].hash))
+
+
+cdef inline int _pol_victim_freq(LocalCache self, Policy* p, int32_t ix) noexcept:
+    """_pol_freq for a victim, through the sketch's memo (_sk_frequency_memo): the
+    victim a rejected candidate leaves in place is weighed again by the next insert."""
+    _pol_flush(self, p, ix)
+    return _sk_frequency_memo(&p.sk, self._entries[ix].hash)
 
 
 cdef inline void _q_unlink(Entry* es, Policy* p, int32_t ix, int q) noexcept:
@@ -995,7 +1007,7 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
             v = _pol_first_victim(self, p)
             nv = v != NIL
             if nv:
-                vf = _pol_freq(self, p, v)
+                vf = _pol_victim_freq(self, p, v)
         else:
             v = NIL
             nv = _pol_victims(self, p, excess, &vf, NULL)
@@ -1248,8 +1260,7 @@ cdef bint _pol_replace(LocalCache self, object key, object value, Py_hash_t hash
         # admitted (the same order), and a rejected one never enters it.
         v = _pol_settled_victim(self, p)
         if v != NIL:
-            _pol_flush(self, p, v)          # _pol_freq, its frequency remembered
-            vf = _sk_frequency_memo(&p.sk, es[v].hash)
+            vf = _pol_victim_freq(self, p, v)
             cf = _sk_frequency(&p.sk, hc)   # the candidate's count was flushed above
             admit = cf > vf or (cf >= ADMIT_RANDOM_THRESHOLD and _pol_admit_random(p))
         if admit:
