@@ -4,8 +4,8 @@
 the noise between processes (the layout of the trace's key objects, the machine's
 other work), often more than a change moves. This loads the ``_core`` extension of
 each tree side by side (each its own module object: its own types and static state)
-and alternates them pass by pass over the bench's trace (Zipf 0.9, 500,000 requests
-over 100,000 objects, seed 1234), a fresh cache per pass as the bench builds it (or,
+and alternates them pass by pass over the bench's trace (its default options' Zipf 0.9
+trace, ``runner.aside_trace_spec``), a fresh cache per pass as the bench builds it (or,
 with ``--warm``, one warmed by 100,000 requests first). It prints, per size and tree,
 the fastest pass and the median of the passes, ns a request, for LRU and tinylfu, and
 tinylfu / LRU. The rest of novacache is imported from the first tree.
@@ -61,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trees = [Path(t).resolve() for t in args.tree]
     sys.path.insert(0, str(trees[0] / "src"))
-    from novacache.benchmark.traces.generate import TraceSpec, generate
+    from novacache.benchmark.runner import BenchOptions, aside_trace_spec
+    from novacache.benchmark.traces.generate import generate
 
     cores = {str(t): load_core(t) for t in trees}
     sizes = [int(s) for s in args.sizes.split(",")]
-    keys = generate(TraceSpec("zipf-0.9", "zipf", 0.9, 500_000, 100_000, seed=1234)).tolist()
+    keys = generate(aside_trace_spec(BenchOptions())).tolist()
     samples: dict[tuple[str, int, str], list[float]] = {}
     gc.disable()
     for p in range(args.passes):

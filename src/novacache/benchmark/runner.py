@@ -18,12 +18,15 @@ import platform
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import memory, threads
 from .peers import LONG_TTL, Implementation, discover, version_of
 from .results import BenchResults, Entry, Row
 from .timing import STATEMENTS, Case, run_interleaved
+
+if TYPE_CHECKING:
+    from .traces.generate import TraceSpec
 
 __all__ = ["ORDERS", "ROW_IDS", "BenchOptions", "cpu_model", "run"]
 
@@ -87,6 +90,21 @@ class BenchOptions:
         }
         settings.update(overrides)
         return cls(**settings)
+
+
+def aside_trace_spec(options: BenchOptions) -> TraceSpec:
+    """The trace of the cache-aside row: Zipf 0.9, ``aside_requests`` requests over
+    100,000 objects (or as many as the largest cache holds), from the bench's seed."""
+    from .traces.generate import TraceSpec
+
+    return TraceSpec(
+        "zipf-0.9",
+        "zipf",
+        0.9,
+        n_requests=options.aside_requests,
+        n_objects=max(100_000, max(options.aside_sizes)),
+        seed=options.seed,
+    )
 
 
 def cpu_model() -> str:
@@ -363,21 +381,13 @@ class _Runner:
         return row
 
     def row_aside(self) -> Row:
-        from .traces.generate import TraceSpec, generate
+        from .traces.generate import generate
 
         trace: list[Any] = []
 
         def keys_for(n: int) -> list[Any]:
             if not trace:
-                spec = TraceSpec(
-                    "zipf-0.9",
-                    "zipf",
-                    0.9,
-                    n_requests=self.options.aside_requests,
-                    n_objects=max(100_000, max(self.options.aside_sizes)),
-                    seed=self.options.seed,
-                )
-                trace.extend(generate(spec).tolist())
+                trace.extend(generate(aside_trace_spec(self.options)).tolist())
             return trace
 
         def build_for(impl: Implementation, n: int) -> Callable[[], Any] | None:
