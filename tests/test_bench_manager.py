@@ -167,7 +167,11 @@ def test_ratio_is_the_median_of_per_round_ratios_and_targets_are_judged() -> Non
     nova = next(e for e in get["entries"] if e["impl"] == "novacache")
     assert nova["median"] == 22.0
     assert nova["ratio"] == pytest.approx(1.1)
+    assert nova["ratios"] == pytest.approx([1.0, 1.1, 1.2])
+    # Three rounds are too few for a 95% interval of the median: their whole range.
+    assert nova["ratio_interval"] == pytest.approx([1.0, 1.2])
     assert get["met"] is False  # 1.1 > 1.05
+    assert get["decided"] is False  # 1.0 <= 1.05: the interval spans the target
     assert get["ahead_of_peers"] is False  # dogpile's median is 21
     assert get["behind"] == ["dogpile.cache"]
     tasks = row_of(summary, "tasks-100")
@@ -178,9 +182,43 @@ def test_ratio_is_the_median_of_per_round_ratios_and_targets_are_judged() -> Non
     text = manager_bench.format_report(
         {"method": _method(), "rows": summary, "notes": {"floor": "a note"}}
     )
-    assert "behind dogpile.cache" in text
+    assert "x1.100 (1.00-1.20) floor" in text
+    assert "no, undecided; behind dogpile.cache" in text
     assert "not installed" in text
     assert "floor: a note" in text
+
+
+@pytest.mark.parametrize(
+    ("ratios", "met", "decided"),
+    [
+        # 31 rounds: the interval is the 10th to the 22nd smallest ratio.
+        ([0.90 + 0.001 * i for i in range(31)], True, True),  # 0.909-0.921, all <= 1.03
+        ([0.99 + 0.002 * i for i in range(31)], True, False),  # median 1.020, up to 1.032
+        ([1.01 + 0.002 * i for i in range(31)], False, False),  # median 1.040, from 1.028
+        ([1.10 + 0.001 * i for i in range(31)], False, True),  # 1.109-1.121, all > 1.03
+    ],
+)
+def test_a_target_is_undecided_when_the_interval_of_the_median_spans_it(
+    ratios: list[float], met: bool, decided: bool
+) -> None:
+    reference = [1000.0] * 32
+    ours = [1000.0] + [1000.0 * r for r in ratios]  # the first round is the warm-up
+    cases = cases_for(
+        {
+            "get-redis-l1-sync": {
+                "redis-only": ("reference", reference),
+                "novacache": ("novacache", ours),
+            }
+        }
+    )
+    manager_bench.measure(cases, rounds=31, n=10, seed=1, progress=lambda m: None)
+    row = row_of(manager_bench.summarize(cases), "get-redis-l1-sync")
+    nova = next(e for e in row["entries"] if e["impl"] == "novacache")
+    lo, hi = nova["ratio_interval"]
+    ordered = sorted(ratios)
+    assert (lo, hi) == pytest.approx((ordered[9], ordered[21]))
+    assert lo <= nova["ratio"] <= hi
+    assert (row["met"], row["decided"]) == (met, decided)
 
 
 def _method() -> dict[str, Any]:

@@ -23,11 +23,14 @@ Method: every round runs every (row, implementation) case once, in an order shuf
 from round to round (one uncounted warm-up round first), over the keys in an order
 rotated from round to round. Each case's result is the median over rounds, with the
 spread (interquartile range / median); a ratio is the median of the per-round ratios to
-the row's reference measured in the same round. Each pass checks the last result (of
-each task or thread) against the expected value, a set pass also reads the value back
-and checks its TTL in Redis: a wrong result from novacache or a floor stops the run
-(:class:`~novacache.benchmark.manager_cases.BenchError`), a peer's is reported beside
-its name. Targets are printed beside each row (met or not); nothing is asserted.
+the row's reference measured in the same round, with a 95% interval of that median
+(:func:`~novacache.benchmark.stats.median_interval`). Each pass checks the last result
+(of each task or thread) against the expected value, a set pass also reads the value
+back and checks its TTL in Redis: a wrong result from novacache or a floor stops the
+run (:class:`~novacache.benchmark.manager_cases.BenchError`), a peer's is reported
+beside its name. Targets are printed beside each row (met or not, by the median;
+*undecided* when the interval spans the target: the rounds spread more than the margin
+between the two); nothing is asserted.
 
 The section starts its own ``redis-server`` on a free loopback port (or uses
 ``redis=URL``) and pins the client and the server to CPUs where it can (see
@@ -48,6 +51,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .manager_cases import ROWS, Row
+from .stats import median_interval, quantile
 
 __all__ = ["ROWS", "Options", "Row", "format_report", "redis_target", "row_ids", "run", "summarize"]
 
@@ -154,17 +158,14 @@ def measure(
         progress(f"manager: {label} done ({time.monotonic() - started:.0f} s)")
 
 
-def _quantile(sorted_values: list[float], q: float) -> float:
-    pos = (len(sorted_values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 def summarize(cases: list[Any]) -> list[dict[str, Any]]:
     """The rows as JSON-ready dicts: each entry's median, spread and ratio to the row's
-    reference (median of per-round ratios), novacache's target and whether it is met,
-    and whether novacache is ahead of every peer that has a number in the row."""
+    reference (median of per-round ratios) with its 95% interval (``ratio_interval``,
+    :func:`~novacache.benchmark.stats.median_interval` of the per-round ratios),
+    novacache's target, whether it is met (by the median) and whether that is decided
+    (the whole interval on the same side of the target; ``False``: another run could
+    well say the opposite), and whether novacache is ahead of every peer that has a
+    number in the row."""
     out: list[dict[str, Any]] = []
     for row in ROWS:
         order = {impl: i for i, impl in enumerate(row.entries)}
@@ -182,7 +183,7 @@ def summarize(cases: list[Any]) -> list[dict[str, Any]]:
             if case.samples and case.status is None:
                 values = sorted(case.samples.values())
                 median = statistics.median(values)
-                p25, p75 = _quantile(values, 0.25), _quantile(values, 0.75)
+                p25, p75 = quantile(values, 0.25), quantile(values, 0.75)
                 entry.update(
                     median=median,
                     min=values[0],
@@ -193,18 +194,28 @@ def summarize(cases: list[Any]) -> list[dict[str, Any]]:
                     rounds=len(values),
                 )
                 if ref is not None and ref.samples:
-                    common = [r for r in case.samples if r in ref.samples]
-                    entry["ratio"] = statistics.median(
-                        case.samples[r] / ref.samples[r] for r in common
-                    )
+                    ratios = [case.samples[r] / ref.samples[r] for r in case.samples
+                              if r in ref.samples]  # fmt: skip
+                    if ratios:
+                        entry["ratio"] = statistics.median(ratios)
+                        entry["ratio_interval"] = list(median_interval(ratios))
+                        entry["ratios"] = ratios
             entries.append(entry)
         nova = next((e for e in entries if e["role"] == "novacache"), None)
         met: bool | None = None
+        decided: bool | None = None
         ahead: bool | None = None
         behind: list[str] = []
         if nova is not None and "ratio" in nova:
             met = (
                 nova["ratio"] >= row.target if row.higher_is_better else nova["ratio"] <= row.target
+            )
+            lo, hi = nova["ratio_interval"]
+            # Decided: the whole interval on the side of the target the median is on.
+            decided = (
+                (lo >= row.target if met else hi < row.target)
+                if row.higher_is_better
+                else (hi <= row.target if met else lo > row.target)
             )
             peers = [e for e in entries if e["role"] == "peer" and "median" in e]
             for peer in peers:
@@ -221,6 +232,7 @@ def summarize(cases: list[Any]) -> list[dict[str, Any]]:
                 **asdict(row),
                 "entries": entries,
                 "met": met,
+                "decided": decided,
                 "ahead_of_peers": ahead,
                 "behind": behind,
             }
@@ -328,14 +340,15 @@ def format_report(doc: dict[str, Any]) -> str:
         f"{m['keys']} keys, values a {len(m['value'])}-field dict, TTL {m['ttl']:g} s everywhere;"
         f" {m['rounds']} interleaved rounds (+{m['warmup_rounds']} warm-up), median;"
         " spread = interquartile range / median; ratio = median of per-round ratios to the"
-        " row's reference",
+        " row's reference (in parentheses: the 95% interval of that median); met: by the"
+        " median, 'undecided' when the interval spans the target",
         f"server: {m['server']}; pinning: client {pin['client'] or 'not pinned'},"
         f" server {pin['server'] or 'not pinned'}",
         "versions: "
         + ", ".join(f"{k} {v or 'not installed'}" for k, v in m["versions"].items())
         + f"; compiled core: {m['compiled_core']}",
         "",
-        f"{'row / implementation':<{_NAME}}{'median':>11}{'spread':>8}  {'ratio':<22}"
+        f"{'row / implementation':<{_NAME}}{'median':>11}{'spread':>8}  {'ratio':<34}"
         f"{'target':>8}  met",
     ]
     for row in doc["rows"]:
@@ -349,12 +362,17 @@ def format_report(doc: dict[str, Any]) -> str:
                 lines.append(f"{name:<{_NAME}}{e['status'] or 'no number':>11}")
                 continue
             ratio = "reference" if e["role"] == "reference" else f"x{e.get('ratio', 0):.3f}"
+            if e.get("ratio_interval") and e["role"] != "reference":
+                lo, hi = e["ratio_interval"]
+                ratio += f" ({lo:.2f}-{hi:.2f})"
             if e["role"] != "reference":
                 ratio += f" {row['reference']}"
             target = met = ""
             if e["role"] == "novacache":
                 target = f"{cmp} {row['target']:.2f}"
                 met = "yes" if row["met"] else "no"
+                if row.get("decided") is False:
+                    met += ", undecided"
                 if row["ahead_of_peers"] is not None:
                     met += (
                         "; ahead of peers"
@@ -363,7 +381,7 @@ def format_report(doc: dict[str, Any]) -> str:
                     )
             spread = f"{e['spread'] * 100:.1f}%" if e.get("spread") is not None else ""
             lines.append(
-                f"{name:<{_NAME}}{_amount(e['median'], e['unit']):>11}{spread:>8}  {ratio:<22}"
+                f"{name:<{_NAME}}{_amount(e['median'], e['unit']):>11}{spread:>8}  {ratio:<34}"
                 f"{target:>8}  {met}"
             )
     if doc.get("notes"):

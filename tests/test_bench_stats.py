@@ -1,0 +1,68 @@
+"""``novacache.benchmark.stats``: quantiles and the interval of a median, by what they
+promise (the interval covers the median at least as often as asked, whatever the
+distribution), not by their arithmetic alone."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from novacache.benchmark.stats import median_interval, quantile
+
+
+def test_quantile_interpolates_between_the_nearest_values() -> None:
+    values = [1.0, 2.0, 4.0, 8.0]
+    assert quantile(values, 0.0) == 1.0
+    assert quantile(values, 1.0) == 8.0
+    assert quantile(values, 0.5) == 3.0
+    assert quantile(values, 0.25) == pytest.approx(1.75)
+
+
+@pytest.mark.parametrize(
+    ("n", "lo", "hi"),
+    [
+        (31, 10, 22),  # P(B <= 9) = 0.0147 <= 0.025 < P(B <= 10) = 0.0354
+        (11, 2, 10),  # P(B <= 1) = 0.0059 <= 0.025 < P(B <= 2) = 0.0327
+        (6, 1, 6),  # P(B <= 1) = 0.109 > 0.025: the whole range
+        (5, 1, 5),  # too few for 95%: the whole range all the same
+        (1, 1, 1),
+    ],
+)
+def test_the_interval_is_the_order_statistics_the_binomial_allows(n: int, lo: int, hi: int) -> None:
+    values = [float(i) for i in range(1, n + 1)]
+    shuffled = values[:]
+    random.Random(n).shuffle(shuffled)
+    assert median_interval(shuffled) == (float(lo), float(hi))
+
+
+@pytest.mark.parametrize("draw", ["uniform", "lognormal", "bimodal"])
+def test_the_interval_covers_the_median_at_least_95_percent_of_the_time(draw: str) -> None:
+    rng = random.Random(20261206)
+    samplers = {
+        "uniform": (lambda: rng.random(), 0.5),
+        # exp(N(0, 1)): skewed, median 1
+        "lognormal": (lambda: rng.lognormvariate(0.0, 1.0), 1.0),
+        # two modes with a gap, as the two round-trip times of an unpinned client: half
+        # the mass below 1.2, half above 1.8, so 1.5 (as any value between) is a median
+        "bimodal": (
+            lambda: rng.uniform(1.0, 1.2) if rng.random() < 0.5 else rng.uniform(1.8, 2.0),
+            1.5,
+        ),
+    }
+    sample, median = samplers[draw]
+    trials = 2000
+    covered = 0
+    for _ in range(trials):
+        lo, hi = median_interval([sample() for _ in range(31)])
+        covered += lo <= median <= hi
+    # The exact coverage for 31 draws is 1 - 2 * P(B <= 9) = 0.9706; 2,000 trials put
+    # the observed fraction within 0.012 of it at three standard deviations.
+    assert covered / trials >= 0.955
+
+
+def test_no_values_or_a_confidence_outside_0_1_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one value"):
+        median_interval([])
+    with pytest.raises(ValueError, match="confidence"):
+        median_interval([1.0], confidence=1.0)
