@@ -5,6 +5,8 @@ distribution), not by their arithmetic alone."""
 from __future__ import annotations
 
 import random
+from fractions import Fraction
+from math import comb
 
 import pytest
 
@@ -34,6 +36,20 @@ def test_the_interval_is_the_order_statistics_the_binomial_allows(n: int, lo: in
     shuffled = values[:]
     random.Random(n).shuffle(shuffled)
     assert median_interval(shuffled) == (float(lo), float(hi))
+
+
+@pytest.mark.parametrize("n", [1023, 1024, 1100, 5000])
+def test_a_thousand_rounds_and_more_get_their_interval_too(n: int) -> None:
+    # 2 ** n beyond a float's range (n >= 1024) once raised OverflowError. The j found
+    # must be the largest with P(B < j) <= 2.5%, checked here in exact fractions.
+    lo, hi = median_interval([float(i) for i in range(1, n + 1)])
+    j = int(lo)
+    assert hi == n + 1 - j
+
+    def below(k: int) -> Fraction:  # P(B < k)
+        return Fraction(sum(comb(n, i) for i in range(k)), 2**n)
+
+    assert below(j) <= Fraction(1, 40) < below(j + 1)
 
 
 @pytest.mark.parametrize("draw", ["uniform", "lognormal", "bimodal"])

@@ -45,10 +45,11 @@ def median_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[
         raise ValueError("median_interval() needs at least one value")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), not {confidence!r}")
-    tail = (1.0 - confidence) / 2.0 * 2**n  # the allowed tail, in units of 2**-n
+    tail = (1.0 - confidence) / 2.0
+    total = 2**n  # an int: divided by it (not converted), any n stays in float range
     j = 1
     below = comb(n, 0)  # 2**n * P(B <= j - 1)
-    while j < (n + 1) // 2 and below + comb(n, j) <= tail:
+    while j < (n + 1) // 2 and (below + comb(n, j)) / total <= tail:
         below += comb(n, j)
         j += 1
     return xs[j - 1], xs[n - j]
