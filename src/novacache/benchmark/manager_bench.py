@@ -362,10 +362,10 @@ def format_report(doc: dict[str, Any]) -> str:
                 lines.append(f"{name:<{_NAME}}{e['status'] or 'no number':>11}")
                 continue
             ratio = "reference" if e["role"] == "reference" else f"x{e.get('ratio', 0):.3f}"
-            if e.get("ratio_interval") and e["role"] != "reference":
-                lo, hi = e["ratio_interval"]
-                ratio += f" ({lo:.2f}-{hi:.2f})"
             if e["role"] != "reference":
+                if e.get("ratio_interval"):
+                    lo, hi = e["ratio_interval"]
+                    ratio += f" ({lo:.2f}-{hi:.2f})"
                 ratio += f" {row['reference']}"
             target = met = ""
             if e["role"] == "novacache":
