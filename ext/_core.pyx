@@ -31,7 +31,7 @@ the garbage collector, and that may run finalizers.
 # order at import.
 
 cimport cython
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
 from libc.float cimport DBL_MAX
 from libc.math cimport INFINITY, isinf, isnan

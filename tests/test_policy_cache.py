@@ -292,6 +292,44 @@ def test_runs_of_hits_are_applied_before_anything_that_follows(
     ref.check()
 
 
+@pytest.mark.parametrize("capacity", [100, 3_000])
+def test_a_cache_that_fills_slowly_decides_as_the_reference(
+    impl: ModuleType, capacity: int
+) -> None:
+    # Until its first eviction the compiled cache logs its sketch's changes instead of
+    # applying them (a ring of 8 records a sketch block, its oldest applied when it is
+    # full), drains the log from three quarters full, and applies what is left when
+    # full; decisions must not change. Here the ring wraps many times (hits, deletes
+    # and re-inserts of keys that fit in half the cache: every delete and every
+    # re-insert is a change), then the cache fills and evicts: each request hits in
+    # both or in neither, and the resident keys stand in the same order.
+    rng = random.Random(capacity)
+    cache = impl.LocalCache(capacity, policy="tinylfu")
+    ref = TinyLFUPolicy(capacity)
+
+    def access(key: int) -> None:
+        hit = cache.get(key) is not None
+        if not hit:
+            cache[key] = 1
+        assert hit == ref.access(key), key
+
+    for _ in range(capacity * 20):
+        key = rng.randrange(capacity // 2)
+        if rng.random() < 0.2 and key in ref:
+            del cache[key]
+            assert ref.remove(key)
+        else:
+            access(key)
+    assert ref.counters.evictions == 0
+    assert cache.keys() == list(ref.keys())
+    for step in range(capacity * 10):
+        access(int(capacity * 3 * rng.random() ** 2))  # skewed to the small keys
+        if step % 50 == 0:
+            assert cache.keys() == list(ref.keys()), step
+    assert ref.counters.evictions + ref.counters.rejections > capacity
+    assert cache.keys() == list(ref.keys())
+
+
 def test_the_twins_agree_on_a_weighted_trace() -> None:
     # A byte-bounded cache with many more entries than its first sketch is sized for
     # (1,024): the sketch and the ghost grow in both twins at the same points.

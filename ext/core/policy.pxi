@@ -33,7 +33,10 @@
 # prefetcher fetches the pair) and a rejection writes the candidate's bucket beside
 # the counters its frequency just read. Memory per entry of capacity, beside the
 # table's own: 1 byte (pq) + 16 bytes (slab: 8 of counters, 8 of ghost; blocks = the
-# power of two >= entries / 8, so 16 to 32 bytes in all).
+# power of two >= entries / 8, so 16 to 32 bytes in all), and until the first
+# eviction the log of the sketch's deferred changes (Sketch.deferred: 8 bytes per
+# record, 8 records per block, half the slabs' size; a large one takes memory page by
+# page as it is written, as the slabs do).
 # The shadow (caches of 1,024 entries or more) adds at most 1.3 to 5 bytes (an OSet
 # node and index slots for 1/16 of the entries or fewer).
 
@@ -66,6 +69,7 @@ cdef enum:
     DOWN_DEN = 10
     SAMPLE_FACTOR = 10
     GHOST_PERCENT = 125     # the ghost keeps about this percent of the entries' fingerprints
+    SK_DRAIN = 12           # deferred changes applied for each one logged, once draining
 
 
 cdef uint32_t RNG_SEED = 0x2545F491u
@@ -312,6 +316,20 @@ ctypedef struct Sketch:
     Py_hash_t memo_hash
     uint64_t memo_block
     int memo_freq
+    # Deferred: until the policy first reads the sketch (the cache's first eviction),
+    # its changes are logged in order, not applied (log: nlog records, see SK_REC_H;
+    # the slabs are allocated zeroed, never written, and the ghost is empty). They
+    # are applied in the same order (_sk_apply: drained from three quarters full on,
+    # _pol_drain_check; what is left when full or at the first eviction): the same
+    # counters, the same halvings, as if applied one by one. A cache that never fills
+    # never writes its slabs (a random cache line per insert); the log is written in
+    # order.
+    bint deferred
+    uint64_t* log           # a ring of logmask + 1 = blocks * 8 records
+    uint64_t logmask
+    Py_ssize_t nlog         # records ever logged (the next goes to nlog & logmask)
+    Py_ssize_t head         # records applied (the oldest pending is at head & logmask)
+    Py_ssize_t drain        # records applied after each one logged (0: none)
 
 
 cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
@@ -322,21 +340,39 @@ cdef int _sk_alloc(Sketch* sk, Py_ssize_t entries) noexcept:
     cdef Py_ssize_t blocks = _pow2_at_least((max(1, entries) + 7) // 8)
     cdef Py_ssize_t gmax = max(16, entries * GHOST_PERCENT // 100)
     cdef void* mem
+    cdef uint64_t* log
     if blocks < 4:
         blocks = 4
-    mem = PyMem_Malloc(blocks * 128 + 127)
+    # Zeroed by the allocator: a large one maps pages that stay untouched (and take
+    # no memory) until the sketch is first written (_sk_materialize).
+    mem = PyMem_Calloc(blocks * 128 + 127, 1)
     if mem == NULL:
+        return -1
+    # The log, as large as it may grow (blocks * 8 records of 8 bytes: half the
+    # slabs): a large one's pages take memory as they are first written.
+    log = <uint64_t*>PyMem_Malloc(blocks * 64)
+    if log == NULL:
+        PyMem_Free(mem)
         return -1
     sk.mem = mem
     sk.table = <uint64_t*>((<size_t>mem + 127) & ~(<size_t>127))
-    memset(sk.table, 0, blocks * 128)
     sk.block_mask = <uint64_t>(blocks - 1)
     sk.sample = max(16, SAMPLE_FACTOR * entries)
     sk.adds = 0
     sk.ghost_k = <uint32_t>min(15, (gmax + blocks - 1) // blocks)
     sk.ghost_n = 0
     sk.memo_block = NO_BLOCK
+    sk.deferred = True
+    sk.log = log
+    sk.logmask = <uint64_t>(blocks * 8 - 1)
+    sk.nlog = sk.head = sk.drain = 0
     return 0
+
+
+cdef void _sk_free(Sketch* sk) noexcept:
+    PyMem_Free(sk.mem)
+    PyMem_Free(sk.log)
+    sk.mem = sk.log = NULL
 
 
 cdef inline uint64_t* _sk_block(Sketch* sk, uint64_t h) noexcept:
@@ -485,7 +521,11 @@ cdef inline void _sk_increment(Sketch* sk, uint64_t h) noexcept:
 cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     """``n`` conservative increments at once (the reference's add): every counter
     below ``top = min(low + n, 15)`` rises to it (``low`` the minimum); ``top - low``
-    increments are counted, then the sketch is halved if ``sample`` were reached."""
+    increments are counted, then the sketch is halved if ``sample`` were reached.
+    Deferred (sk.deferred), logged instead (_sk_log)."""
+    if sk.deferred:
+        _sk_log(sk, h, n)
+        return
     cdef uint64_t* b = _sk_block(sk, h)
     cdef uint64_t c = h >> 32
     cdef uint64_t x0 = c & 31, x1 = (c >> 5) & 31, x2 = (c >> 10) & 31, x3 = (c >> 15) & 31
@@ -516,6 +556,59 @@ cdef void _sk_add(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     sk.adds += <Py_ssize_t>(top - low)
     if sk.adds >= sk.sample:
         _sk_age(sk)
+
+
+# A log record: the bits of h that _sk_add reads (the block, bits 0..31 as masked by
+# block_mask < 2**32; the counters, bits 32..51) and n (1..7) in bits 56..58.
+cdef uint64_t SK_REC_H = (1ULL << 52) - 1
+
+
+cdef void _sk_apply(Sketch* sk, Py_ssize_t k) noexcept:
+    """Apply the ``k`` oldest logged changes (all when fewer are logged) in their
+    order, and stop deferring once none is left. The slabs of the records that follow
+    are fetched ahead: the slabs are random, the records in order."""
+    cdef Py_ssize_t end = min(sk.nlog, sk.head + k)
+    cdef uint64_t* log = sk.log
+    cdef uint64_t mask = sk.logmask
+    cdef uint64_t r
+    sk.deferred = False                     # _sk_add applies while this runs
+    while sk.head < end:
+        if sk.head + 8 < sk.nlog:
+            nc_prefetch_w(_sk_block(sk, log[(sk.head + 8) & mask]))
+        r = log[sk.head & mask]
+        sk.head += 1
+        _sk_add(sk, r & SK_REC_H, r >> 56)
+    if sk.head < sk.nlog:
+        sk.deferred = True
+        return
+    PyMem_Free(log)
+    sk.log = NULL
+    sk.drain = 0
+
+
+cdef inline void _sk_materialize(Sketch* sk) noexcept:
+    """Apply every deferred change: the sketch is read next."""
+    _sk_apply(sk, sk.nlog - sk.head)
+
+
+cdef void _sk_log_slow(Sketch* sk, uint64_t h, uint64_t n) noexcept:
+    """_sk_log with the log full (its oldest change is applied first: the log is a
+    ring) or draining (``drain`` changes are applied after each one logged)."""
+    if <uint64_t>(sk.nlog - sk.head) > sk.logmask:
+        _sk_apply(sk, 1)
+    sk.log[sk.nlog & sk.logmask] = (h & SK_REC_H) | (n << 56)
+    sk.nlog += 1
+    if sk.drain:
+        _sk_apply(sk, sk.drain)
+
+
+cdef inline void _sk_log(Sketch* sk, uint64_t h, uint64_t n) noexcept:
+    """_sk_add(sk, h, n) deferred (sk.deferred): logged."""
+    if <uint64_t>(sk.nlog - sk.head) > sk.logmask or sk.drain:
+        _sk_log_slow(sk, h, n)
+        return
+    sk.log[sk.nlog & sk.logmask] = (h & SK_REC_H) | (n << 56)
+    sk.nlog += 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -593,7 +686,7 @@ cdef Policy* _pol_new(Py_ssize_t capacity, Py_ssize_t entries, bint by_weight,
 cdef void _pol_free(Policy* p) noexcept:
     if p == NULL:
         return
-    PyMem_Free(p.sk.mem)
+    _sk_free(&p.sk)
     _os_free(&p.shadow)
     PyMem_Free(p.pq)
     PyMem_Free(p)
@@ -880,6 +973,7 @@ cdef void _pol_miss(LocalCache self, Py_hash_t hash) noexcept:
     # fill), which reads the key's ghost bucket and writes its counters: fetch the
     # slab's two lines now, while the caller computes the value; the insert takes the
     # mix from here.
+    # (Deferred, the slabs are not written yet: the lines fetched are zeros.)
     nc_prefetch_w(b)
     nc_prefetch_w(b + 8)
     p.miss_hash = hash
@@ -1004,6 +1098,8 @@ cdef void _pol_evict(LocalCache self, Policy* p, int32_t direct, Graveyard* g) n
         excess = p.qweight[0] + p.qweight[1] + p.qweight[2] - p.capacity
         if excess <= 0:
             break
+        if p.sk.deferred:
+            _sk_materialize(&p.sk)          # the first eviction reads the sketch
         _pol_settle(self, p)
         vf = -1
         if excess == 1 and not p.by_weight:
@@ -1070,9 +1166,23 @@ cdef void _pol_grow_sketch(Policy* p) noexcept:
     hint = _pow2_at_least(2 * p.nres)
     if _sk_alloc(&sk, hint) < 0:
         return
-    PyMem_Free(p.sk.mem)
+    _sk_free(&p.sk)
     p.sk = sk
     p.hint = hint
+
+
+cdef void _pol_drain_check(Policy* p) noexcept:
+    """After an insert into a cache whose sketch is deferred: from three quarters of
+    the capacity on, the log drains (SK_DRAIN changes applied for each one logged),
+    so that the first eviction finds it applied (or nearly: the rest is applied
+    then) instead of applying it all at once; full by count, it is applied now (the
+    next insert may be the fused one, which reads the sketch and the ghost
+    directly)."""
+    cdef Py_ssize_t total = p.qweight[0] + p.qweight[1] + p.qweight[2]
+    if total >= p.capacity and not p.by_weight:
+        _sk_materialize(&p.sk)
+    elif total >= p.capacity - p.capacity // 4:
+        p.sk.drain = SK_DRAIN
 
 
 cdef void _pol_insert(LocalCache self, int32_t ix, Graveyard* g) noexcept:
@@ -1081,14 +1191,19 @@ cdef void _pol_insert(LocalCache self, int32_t ix, Graveyard* g) noexcept:
     cdef uint64_t h = _fmix64(self._entries[ix].hash)
     cdef int q = PQ_WINDOW
     cdef Py_ssize_t w = _pw(self, p, ix)
-    _sk_increment(&p.sk, h)
-    if _gh_take(&p.sk, h):
-        _pol_adapt(p, w, False)
-        q = PQ_PROBATION
+    if p.sk.deferred:
+        _sk_log(&p.sk, h, 1)                # the ghost is empty: nothing was rejected
+    else:
+        _sk_increment(&p.sk, h)
+        if _gh_take(&p.sk, h):
+            _pol_adapt(p, w, False)
+            q = PQ_PROBATION
     p.pq[ix] = <uint8_t>(q | (PQ_SAMPLED if (h >> 56) < p.shadow_limit else 0))
     _q_append(self._entries, p, ix, q)
     p.qweight[q] += w
     p.nres += 1
+    if p.sk.deferred:
+        _pol_drain_check(p)
     if q == PQ_PROBATION:
         _pol_demote_overflow(self, p)
         _pol_evict(self, p, ix, g)
