@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import targets
 from .results import BenchResults, Entry, Row
 
 __all__ = ["LEGEND", "render", "render_method", "render_row"]
@@ -123,8 +124,11 @@ def render_method(method: dict[str, Any]) -> str:
 
 
 def render(results: BenchResults) -> str:
-    """The whole report: method, every row, legend."""
+    """The whole report: method, every row, the targets' verdicts, legend."""
     parts = [render_method(results.method)]
     parts.extend(render_row(row) for row in results.rows)
+    verdicts = targets.render(targets.judge(results.rows))
+    if verdicts:
+        parts.append(verdicts)
     parts.append(LEGEND)
     return "\n\n".join(parts) + "\n"
