@@ -62,6 +62,22 @@ def test_method_says_how_it_was_measured(report: dict[str, Any]) -> None:
     assert method["orders"] == ["insertion", "random"]
 
 
+def test_the_json_carries_the_verdicts_of_the_targets(report: dict[str, Any]) -> None:
+    # --quick runs the cache-aside loop at 1,000 entries only and no big cache: the
+    # verdicts are those of the rows and columns it measured.
+    verdicts = report["targets"]
+    assert {(v["row"], v["column"]) for v in verdicts} == {
+        ("hit-int", "insertion"),
+        ("hit-int", "random"),
+        ("aside", "1,000"),
+    }
+    for v in verdicts:
+        low, high = v["ratio_interval"]
+        assert 0 < low <= v["ratio"] <= high
+        assert v["met"] == (v["ratio"] <= v["bound"])
+        assert v["rounds"] == report["method"]["rounds"]
+
+
 def test_every_row_in_order(report: dict[str, Any]) -> None:
     assert [row["id"] for row in report["rows"]] == list(ROW_IDS)
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .targets import judge
-
 __all__ = ["BenchResults", "Entry", "Row"]
 
 
@@ -94,10 +92,5 @@ class BenchResults:
     rows: list[Row] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """A plain-data form of the run, for ``--json``: the method, the rows and the
-        verdicts of the targets they measure (:mod:`novacache.benchmark.targets`)."""
-        return {
-            "method": dict(self.method),
-            "rows": [row.to_json() for row in self.rows],
-            "targets": [v.to_json() for v in judge(self.rows)],
-        }
+        """A plain-data form of the run, for ``--json``."""
+        return {"method": dict(self.method), "rows": [row.to_json() for row in self.rows]}

@@ -27,12 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .results import Row
 from .stats import median_interval
-
-if TYPE_CHECKING:
-    from .results import Row
 
 __all__ = ["L1_TARGETS", "Target", "Verdict", "judge", "render"]
 

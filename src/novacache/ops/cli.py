@@ -420,6 +420,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from ..benchmark import BenchOptions, run
     from ..benchmark.report import render
+    from ..benchmark.targets import judge
 
     overrides: dict[str, object] = {}
     for option, field in (
@@ -474,6 +475,7 @@ def _bench(args: argparse.Namespace) -> int:
         sys.stdout.write(render(results))
         sys.stdout.flush()
         document.update(results.to_json())
+        document["targets"] = [verdict.to_json() for verdict in judge(results.rows)]
     if with_codec:
         from ..benchmark import codec_bench
         from ..benchmark.isolated import run_section
