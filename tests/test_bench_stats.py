@@ -4,13 +4,15 @@ distribution), not by their arithmetic alone."""
 
 from __future__ import annotations
 
+import doctest
 import random
 from fractions import Fraction
 from math import comb
 
 import pytest
 
-from novacache.benchmark.stats import median_interval, quantile
+from novacache.benchmark import stats
+from novacache.benchmark.stats import median_interval, quantile, verdict
 
 
 def test_quantile_interpolates_between_the_nearest_values() -> None:
@@ -82,3 +84,28 @@ def test_no_values_or_a_confidence_outside_0_1_is_an_error() -> None:
         median_interval([])
     with pytest.raises(ValueError, match="confidence"):
         median_interval([1.0], confidence=1.0)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "interval", "higher", "expected"),
+    [
+        (1.02, (1.00, 1.03), False, (True, True)),  # at most the bound, all of it
+        (1.02, (1.01, 1.04), False, (True, False)),  # met by the median only
+        (1.05, (1.02, 1.07), False, (False, False)),
+        (1.05, (1.04, 1.07), False, (False, True)),
+        (1.20, (1.10, 1.30), True, (True, True)),  # ops/s: at least the bound
+        (1.05, (0.98, 1.10), True, (True, False)),
+        (0.95, (0.90, 0.99), True, (False, True)),
+    ],
+)
+def test_a_verdict_says_met_and_how_sure(
+    ratio: float, interval: tuple[float, float], higher: bool, expected: tuple[bool, bool]
+) -> None:
+    bound = 1.03 if not higher else 1.0
+    assert verdict(ratio, interval, bound, higher_is_better=higher) == expected
+
+
+def test_the_modules_examples_run() -> None:
+    failed, attempted = doctest.testmod(stats)
+    assert attempted > 0
+    assert failed == 0

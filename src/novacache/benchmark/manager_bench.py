@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .manager_cases import ROWS, Row
-from .stats import median_interval, quantile
+from .stats import median_interval, quantile, verdict
 
 __all__ = ["ROWS", "Options", "Row", "format_report", "redis_target", "row_ids", "run", "summarize"]
 
@@ -207,15 +207,8 @@ def summarize(cases: list[Any]) -> list[dict[str, Any]]:
         ahead: bool | None = None
         behind: list[str] = []
         if nova is not None and "ratio" in nova:
-            met = (
-                nova["ratio"] >= row.target if row.higher_is_better else nova["ratio"] <= row.target
-            )
-            lo, hi = nova["ratio_interval"]
-            # Decided: the whole interval on the side of the target the median is on.
-            decided = (
-                (lo >= row.target if met else hi < row.target)
-                if row.higher_is_better
-                else (hi <= row.target if met else lo > row.target)
+            met, decided = verdict(
+                nova["ratio"], nova["ratio_interval"], row.target, row.higher_is_better
             )
             peers = [e for e in entries if e["role"] == "peer" and "median" in e]
             for peer in peers:

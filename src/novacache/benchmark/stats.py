@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from math import comb
 
-__all__ = ["median_interval", "quantile"]
+__all__ = ["median_interval", "quantile", "verdict"]
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
@@ -53,3 +53,21 @@ def median_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[
         below += comb(n, j)
         j += 1
     return xs[j - 1], xs[n - j]
+
+
+def verdict(
+    ratio: float, interval: tuple[float, float], bound: float, higher_is_better: bool = False
+) -> tuple[bool, bool]:
+    """Whether ``ratio`` (a median) meets ``bound`` (at most it; at least it when
+    ``higher_is_better``), and whether that is decided: its ``interval`` (low, high)
+    lies wholly on one side of the bound, so another run would most likely agree.
+
+    >>> verdict(1.02, (1.01, 1.04), 1.03)
+    (True, False)
+    >>> verdict(1.5, (1.3, 1.6), 1.0, higher_is_better=True)
+    (True, True)
+    """
+    low, high = interval
+    if higher_is_better:
+        return ratio >= bound, low >= bound or high < bound
+    return ratio <= bound, high <= bound or low > bound

@@ -30,7 +30,7 @@ from statistics import median
 from typing import Any
 
 from .results import Row
-from .stats import median_interval
+from .stats import median_interval, verdict
 
 __all__ = ["L1_TARGETS", "Target", "Verdict", "judge", "render"]
 
@@ -72,12 +72,12 @@ class Verdict:
 
     @property
     def met(self) -> bool:
-        return self.ratio <= self.target.bound
+        return verdict(self.ratio, (self.low, self.high), self.target.bound)[0]
 
     @property
     def decided(self) -> bool:
         """Whether the interval lies wholly on one side of the bound."""
-        return self.high <= self.target.bound or self.low > self.target.bound
+        return verdict(self.ratio, (self.low, self.high), self.target.bound)[1]
 
     def to_json(self) -> dict[str, Any]:
         t = self.target
