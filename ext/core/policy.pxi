@@ -591,13 +591,18 @@ cdef inline void _sk_materialize(Sketch* sk) noexcept:
     _sk_apply(sk, sk.nlog - sk.head)
 
 
+cdef inline void _sk_push(Sketch* sk, uint64_t h, uint64_t n) noexcept:
+    """Append the record of _sk_add(sk, h, n) to the log (which has room)."""
+    sk.log[sk.nlog & sk.logmask] = (h & SK_REC_H) | (n << 56)
+    sk.nlog += 1
+
+
 cdef void _sk_log_slow(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     """_sk_log with the log full (its oldest change is applied first: the log is a
     ring) or draining (``drain`` changes are applied after each one logged)."""
     if <uint64_t>(sk.nlog - sk.head) > sk.logmask:
         _sk_apply(sk, 1)
-    sk.log[sk.nlog & sk.logmask] = (h & SK_REC_H) | (n << 56)
-    sk.nlog += 1
+    _sk_push(sk, h, n)
     if sk.drain:
         _sk_apply(sk, sk.drain)
 
@@ -607,8 +612,7 @@ cdef inline void _sk_log(Sketch* sk, uint64_t h, uint64_t n) noexcept:
     if <uint64_t>(sk.nlog - sk.head) > sk.logmask or sk.drain:
         _sk_log_slow(sk, h, n)
         return
-    sk.log[sk.nlog & sk.logmask] = (h & SK_REC_H) | (n << 56)
-    sk.nlog += 1
+    _sk_push(sk, h, n)
 
 
 # ---------------------------------------------------------------------------------------
