@@ -35,19 +35,25 @@ COUNTERS = {
 }
 
 
+def summary(stderr: str, counters: dict[str, str] = COUNTERS) -> dict[str, int]:
+    """The totals cachegrind printed on ``stderr``, one per ``counters`` name (its
+    pattern captures the number); a counter not printed stops the run."""
+    found: dict[str, int] = {}
+    for name, pattern in counters.items():
+        match = re.search(pattern, stderr)
+        if match is None:
+            raise SystemExit(f"cachegrind printed no {name!r}:\n{stderr[-2000:]}")
+        found[name] = int(match.group(1).replace(",", ""))
+    return found
+
+
 def _counters(tree: Path, program: str, n: int, url: str) -> dict[str, int]:
     stderr = callgrind_ops.run_valgrind(
         tree, program, n, url,
         ["--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes",
          "--cachegrind-out-file=/dev/null"],
     )  # fmt: skip
-    found: dict[str, int] = {}
-    for name, pattern in COUNTERS.items():
-        match = re.search(pattern, stderr)
-        if match is None:
-            raise SystemExit(f"cachegrind printed no {name!r}:\n{stderr[-2000:]}")
-        found[name] = int(match.group(1).replace(",", ""))
-    return found
+    return summary(stderr)
 
 
 def per_op(tree: Path, name: str, url: str) -> dict[str, float]:

@@ -35,7 +35,6 @@ import argparse
 import collections
 import gc
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,9 @@ from novacache.benchmark.manager_cases import make_value
 from novacache.benchmark.redis_server import RedisServer
 from novacache.benchmark.stats import median_interval
 from novacache.tiers import RedisTier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cachegrind_ops  # beside this file
 
 Loop = Callable[[Any, Sequence[str]], float]
 
@@ -79,6 +81,12 @@ def keeping(kept: list[Any]) -> Loop:
 
 
 MODES = ("remote", "keep", "front")
+#: What --instructions reads from cachegrind's summary (cachegrind_ops' patterns).
+_COUNTERS = {
+    "instructions": cachegrind_ops.COUNTERS["instructions"],
+    "I1 misses": r"I1\s+misses:\s+([\d,]+)",
+    "D1 misses": cachegrind_ops.COUNTERS["D1 misses"],
+}
 
 
 def _child(mode: str, url: str, passes: int, n: int) -> None:
@@ -112,15 +120,7 @@ def _cachegrind(mode: str, url: str, passes: int, n: int, out: Path) -> dict[str
         ],
         env=dict(os.environ, PYTHONHASHSEED="0"), capture_output=True, text=True, check=True,
     )  # fmt: skip
-    totals = {}
-    for name, pattern in (("instructions", r"I\s+refs:\s+([\d,]+)"),
-                          ("I1 misses", r"I1\s+misses:\s+([\d,]+)"),
-                          ("D1 misses", r"D1\s+misses:\s+([\d,]+)")):  # fmt: skip
-        found = re.search(pattern, done.stderr)
-        if found is None:
-            raise SystemExit(f"cachegrind printed no {name}:\n{done.stderr[-2000:]}")
-        totals[name] = int(found.group(1).replace(",", ""))
-    return totals
+    return cachegrind_ops.summary(done.stderr, _COUNTERS)
 
 
 def _functions(path: Path) -> dict[str, int]:
