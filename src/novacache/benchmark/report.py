@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import targets
@@ -123,12 +124,15 @@ def render_method(method: dict[str, Any]) -> str:
     )
 
 
-def render(results: BenchResults) -> str:
-    """The whole report: method, every row, the targets' verdicts, legend."""
+def render(results: BenchResults, verdicts: Sequence[targets.Verdict] | None = None) -> str:
+    """The whole report: method, every row, the targets' verdicts, legend. ``verdicts``:
+    those of ``results`` when the caller has judged them already (``targets.judge``)."""
     parts = [render_method(results.method)]
     parts.extend(render_row(row) for row in results.rows)
-    verdicts = targets.render(targets.judge(results.rows))
-    if verdicts:
-        parts.append(verdicts)
+    if verdicts is None:
+        verdicts = targets.judge(results.rows)
+    block = targets.render(verdicts)
+    if block:
+        parts.append(block)
     parts.append(LEGEND)
     return "\n\n".join(parts) + "\n"

@@ -472,10 +472,11 @@ def _bench(args: argparse.Namespace) -> int:
         with_codec = with_cachetools = with_manager = with_http = False
     if options.rows:
         results = run(options, progress)
-        sys.stdout.write(render(results))
+        verdicts = judge(results.rows)
+        sys.stdout.write(render(results, verdicts))
         sys.stdout.flush()
         document.update(results.to_json())
-        document["targets"] = [verdict.to_json() for verdict in judge(results.rows)]
+        document["targets"] = [verdict.to_json() for verdict in verdicts]
     if with_codec:
         from ..benchmark import codec_bench
         from ..benchmark.isolated import run_section
