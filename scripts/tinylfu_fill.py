@@ -24,16 +24,7 @@ import time
 from pathlib import Path
 
 from novacache._core import LocalCache
-
-
-def _rss() -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+from novacache.benchmark.memory import vmrss_bytes
 
 
 def fill(n: int, policy: str, repeat: int) -> dict[str, float | int]:
@@ -87,11 +78,11 @@ def resident(n: int, policy: str) -> float | None:
     """MB of resident memory a cache of ``n`` entries adds holding 0.3 n."""
     keys = list(range(10**7, 10**7 + 3 * n // 10))
     gc.collect()
-    before = _rss()
+    before = vmrss_bytes()
     cache = LocalCache(n, policy=policy)
     for k in keys:
         cache[k] = k
-    after = _rss()
+    after = vmrss_bytes()
     del cache
     if before is None or after is None:
         return None
